@@ -1,0 +1,193 @@
+//! Finding and connecting to an engine endpoint.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bollard::{API_DEFAULT_VERSION, Docker};
+
+use super::{Engine, EngineError, EngineInfo, Result};
+
+/// How the caller asked us to find the engine.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// `--engine` (or `STAGE2_ENGINE`): when set, only this endpoint is tried.
+    pub explicit: Option<String>,
+    /// Whether we may start a private `podman system service` when nothing answers.
+    pub allow_private_service: bool,
+}
+
+/// A `podman system service` we started for this process; stopped when dropped.
+#[derive(Debug)]
+pub struct PrivateService {
+    child: Child,
+    /// Socket path it listens on.
+    pub socket: PathBuf,
+}
+
+impl Drop for PrivateService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+fn socket_path(endpoint: &str) -> Option<&str> {
+    endpoint.strip_prefix("unix://").or_else(|| endpoint.starts_with('/').then_some(endpoint))
+}
+
+/// The endpoints to try, in order, each with where the suggestion came from.
+fn candidates() -> Vec<(String, &'static str)> {
+    let mut out = Vec::new();
+    for var in ["CONTAINER_HOST", "DOCKER_HOST"] {
+        if let Ok(v) = std::env::var(var)
+            && !v.is_empty()
+        {
+            out.push((v, if var == "DOCKER_HOST" { "DOCKER_HOST" } else { "CONTAINER_HOST" }));
+        }
+    }
+    if let Ok(xdg) = std::env::var("XDG_RUNTIME_DIR")
+        && !xdg.is_empty()
+    {
+        out.push((format!("unix://{xdg}/podman/podman.sock"), "rootless podman"));
+    }
+    out.push(("unix:///run/podman/podman.sock".into(), "rootful podman"));
+    out.push(("unix:///var/run/docker.sock".into(), "Docker"));
+    out.push((
+        format!("unix://{}", private_socket_path().display()),
+        "private podman service from an earlier stage2-tui",
+    ));
+    out
+}
+
+/// Where our private podman service listens (stable, so a later process can reuse it).
+fn private_socket_path() -> PathBuf {
+    match std::env::var("XDG_RUNTIME_DIR") {
+        Ok(x) if !x.is_empty() => PathBuf::from(x).join("stage2-tui/podman.sock"),
+        // SAFETY: getuid has no preconditions and cannot fail.
+        _ => PathBuf::from(format!("/tmp/stage2-tui-{}/podman.sock", unsafe { libc::getuid() })),
+    }
+}
+
+async fn try_endpoint(endpoint: &str) -> std::result::Result<(Docker, EngineInfo), String> {
+    let Some(path) = socket_path(endpoint) else {
+        return Err("only unix:// sockets are supported".into());
+    };
+    if !Path::new(path).exists() {
+        return Err("no socket at that path".into());
+    }
+    let docker = Docker::connect_with_unix(path, 30, API_DEFAULT_VERSION).map_err(|e| e.to_string())?;
+    let ping = tokio::time::timeout(Duration::from_secs(5), docker.ping()).await;
+    match ping {
+        Err(_) => return Err("socket exists but the service did not answer within 5 s".into()),
+        Ok(Err(e)) => return Err(format!("socket exists but ping failed: {e}")),
+        Ok(Ok(_)) => {}
+    }
+    let docker = docker.negotiate_version().await.map_err(|e| e.to_string())?;
+    let v = docker.version().await.map_err(|e| e.to_string())?;
+    let product = v
+        .components
+        .as_ref()
+        .and_then(|c| c.first())
+        .map(|c| c.name.clone())
+        .or(v.platform.as_ref().map(|p| p.name.clone()))
+        .unwrap_or_else(|| "container engine".into());
+    let is_podman = product.to_ascii_lowercase().contains("podman");
+    let info = EngineInfo {
+        endpoint: format!("unix://{path}"),
+        product,
+        version: v.version.unwrap_or_default(),
+        api_version: v.api_version.unwrap_or_default(),
+        is_podman,
+        private_service: None,
+    };
+    Ok((docker, info))
+}
+
+fn which(cmd: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(cmd))
+        .find(|p| p.is_file())
+}
+
+async fn start_private_service(podman: &Path) -> std::result::Result<PrivateService, String> {
+    let socket = private_socket_path();
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let _ = std::fs::remove_file(&socket);
+    let mut cmd = Command::new(podman);
+    cmd.args(["system", "service", "--time=0"])
+        .arg(format!("unix://{}", socket.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // Its own process group: Ctrl-C in the operator's terminal must not kill the service
+    // while we are still detaching cleanly.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let child = cmd.spawn().map_err(|e| format!("cannot run {}: {e}", podman.display()))?;
+    let mut service = PrivateService { child, socket };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = service.child.try_wait() {
+            return Err(format!("`podman system service` exited at once ({status})"));
+        }
+        if service.socket.exists() {
+            return Ok(service);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err("`podman system service` did not create its socket within 15 s".into())
+}
+
+/// Connects to the engine: the explicit endpoint only, or the usual candidates in order, and as
+/// a last resort a private `podman system service` (announced on stderr).
+pub async fn connect(opts: &ConnectOptions) -> Result<Engine> {
+    let mut tried = String::new();
+    let list = match &opts.explicit {
+        Some(e) => vec![(e.clone(), "--engine / STAGE2_ENGINE")],
+        None => candidates(),
+    };
+    for (endpoint, origin) in &list {
+        match try_endpoint(endpoint).await {
+            Ok((docker, info)) => return Ok(Engine::new(docker, info)),
+            Err(why) => {
+                let _ = writeln!(tried, "  - {endpoint} ({origin}): {why}");
+            }
+        }
+    }
+    if opts.explicit.is_none() && opts.allow_private_service {
+        match which("podman") {
+            Some(podman) => match start_private_service(&podman).await {
+                Ok(service) => {
+                    let endpoint = format!("unix://{}", service.socket.display());
+                    match try_endpoint(&endpoint).await {
+                        Ok((docker, mut info)) => {
+                            eprintln!(
+                                "stage2-tui: no engine socket answered; started a private podman API service at {endpoint} (pid {}) for this session",
+                                service.child.id()
+                            );
+                            info.private_service = Some(service);
+                            return Ok(Engine::new(docker, info));
+                        }
+                        Err(why) => {
+                            let _ = writeln!(tried, "  - private podman service at {endpoint}: {why}");
+                        }
+                    }
+                }
+                Err(why) => {
+                    let _ = writeln!(tried, "  - private `podman system service`: {why}");
+                }
+            },
+            None => {
+                let _ = writeln!(tried, "  - private `podman system service`: podman is not on the PATH");
+            }
+        }
+    }
+    Err(EngineError::NotFound {
+        tried: format!("Tried:\n{}", tried.trim_end()),
+    })
+}

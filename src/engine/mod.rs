@@ -1,0 +1,125 @@
+//! The only code that talks to the container engine (podman or Docker) — through bollard.
+//!
+//! Everything above this module sees typed operations ([`Engine`]) and typed errors
+//! ([`EngineError`]); the podman 4.3.1 quirks measured in `ENGINE-NOTES.md` are handled here.
+
+mod connect;
+mod containers;
+mod images;
+pub mod logs;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bollard::Docker;
+
+pub use connect::{ConnectOptions, connect};
+pub use containers::{ContainerSpec, ContainerState, Mount, labels};
+pub use images::{BuildContext, PullCredentials};
+
+/// Errors from the engine, each with enough context to tell the operator what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No engine endpoint answered; `tried` lists every candidate and why it failed.
+    #[error("no container engine answered.\n{tried}\nFix: start the engine's API service (root: `systemctl enable --now podman.socket`; rootless: `systemctl --user enable --now podman.socket`), or pass `--engine unix:///path/to/podman.sock` (also STAGE2_ENGINE).")]
+    NotFound {
+        /// One line per candidate endpoint and the reason it was not used.
+        tried: String,
+    },
+    /// The image is not in the engine's local storage.
+    #[error("image {image} is not present in the engine: pull it first (the pipeline's pull step does), or check registryurl and imagetag in config.json")]
+    MissingImage {
+        /// Fully qualified image reference.
+        image: String,
+    },
+    /// The deployconfig folder does not exist (podman would silently create an empty one).
+    #[error("deployconfig folder {0} does not exist: pass --deployconfig DIR (or STAGE2_DEPLOYCONFIG)")]
+    MissingDeployconfig(String),
+    /// A container with the wanted name is running and is not ours to remove.
+    #[error("container {name} is already running and was not started by this run; stop it (`podman stop {name}`) and try again")]
+    NameInUse {
+        /// The container name.
+        name: String,
+    },
+    /// Any other API failure, with what we were doing.
+    #[error("{context}: {source}")]
+    Api {
+        /// What we were doing when it failed.
+        context: String,
+        /// The bollard error.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// Local I/O (log files, build context).
+    #[error("{context}: {source}")]
+    Io {
+        /// What we were doing when it failed.
+        context: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Shorthand for engine results.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+pub(crate) fn api(context: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> EngineError {
+    let context = context.into();
+    move |source| EngineError::Api { context, source }
+}
+
+pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> EngineError {
+    let context = context.into();
+    move |source| EngineError::Io { context, source }
+}
+
+/// What we learned about the engine when connecting.
+#[derive(Debug)]
+pub struct EngineInfo {
+    /// The endpoint used, e.g. `unix:///run/podman/podman.sock`.
+    pub endpoint: String,
+    /// Product name reported by the engine ("Podman Engine", "Docker Engine - Community", …).
+    pub product: String,
+    /// Engine version.
+    pub version: String,
+    /// Negotiated API version.
+    pub api_version: String,
+    /// True when the engine is podman (k8s-file logs, `localhost/` short names).
+    pub is_podman: bool,
+    /// Set when we started a private `podman system service` for this process.
+    pub private_service: Option<connect::PrivateService>,
+}
+
+/// A connected engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    docker: Docker,
+    /// The same client without a timeout, for streams (logs, wait) that may be silent for long.
+    streams: Docker,
+    info: Arc<EngineInfo>,
+}
+
+impl Engine {
+    fn new(docker: Docker, info: EngineInfo) -> Self {
+        let streams = docker.clone().with_timeout(Duration::MAX);
+        Self {
+            docker,
+            streams,
+            info: Arc::new(info),
+        }
+    }
+
+    /// What we know about the engine.
+    pub fn info(&self) -> &EngineInfo {
+        &self.info
+    }
+
+    /// One line describing the engine, for logs and headers.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {} (API {}) at {}",
+            self.info.product, self.info.version, self.info.api_version, self.info.endpoint
+        )
+    }
+}

@@ -1,0 +1,6 @@
+//! stage2-tui: installs the second stage of an OpenShift 4 cluster from its bastion.
+//!
+//! Layers: [`engine`] talks to podman/Docker; [`pipeline`] runs the steps and keeps their state
+//! and logs; [`config`] reads the deployconfig; [`headless`] and (later) the TUI drive the pipeline.
+
+pub mod engine;
