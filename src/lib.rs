@@ -4,3 +4,5 @@
 //! and logs; [`config`] reads the deployconfig; [`headless`] and (later) the TUI drive the pipeline.
 
 pub mod engine;
+pub mod config;
+pub mod pipeline;

@@ -1,0 +1,249 @@
+//! The pipeline as data: a list of steps, built in by default and overridable by a file.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// The built-in pipeline (the real stage 2).
+pub const DEFAULT_PIPELINE: &str = include_str!("default-pipeline.toml");
+
+/// What kind of work a step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// Pull images (only those missing locally unless `always`).
+    Pull,
+    /// A container that runs to its exit.
+    Oneshot,
+    /// A detached container kept up for `ttl_secs`, while later steps run.
+    Service,
+    /// A pause of `secs`.
+    Wait,
+    /// A built-in action on the bastion itself.
+    Host,
+}
+
+/// Built-in host actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostAction {
+    /// Copy `oc` and `kubectl` from the deployconfig into `bin_dir`; KUBECONFIG in `profile_dir`.
+    InstallClients,
+    /// `oc adm certificate approve` every pending CSR, `rounds` times, `interval_secs` apart.
+    ApproveCsrs,
+}
+
+/// An extra bind mount for a container step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountSpec {
+    /// Host path (`{deployconfig}` is replaced).
+    pub source: String,
+    /// Path in the container.
+    pub target: String,
+    /// Mount options.
+    #[serde(default = "default_mount_options")]
+    pub options: String,
+}
+
+fn default_mount_options() -> String {
+    "z".into()
+}
+
+/// One step of the pipeline. Which fields apply depends on `kind`; [`Pipeline::validate`]
+/// checks them with messages that name the step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Unique id; for container steps, the stage name (`4.run-installer`).
+    pub id: String,
+    /// Kind of step.
+    pub kind: Kind,
+    /// One line for the operator.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Stage image name (oneshot, service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Stage image names (pull).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
+    /// Pull even when present (pull).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub always: bool,
+    /// Container name (default: the step id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Entrypoint override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    /// Command (arguments) override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Extra environment, `KEY=value`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    /// Network mode (`host`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// Extra bind mounts (the deployconfig mount is always there).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<MountSpec>,
+    /// How long a service stays up (service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_secs: Option<u64>,
+    /// What a service serves, for display and checks (service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Seconds to wait (wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secs: Option<u64>,
+    /// The built-in action (host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<HostAction>,
+    /// Where client binaries go (host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bin_dir: Option<String>,
+    /// Where the KUBECONFIG profile snippet goes (host, install-clients).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_dir: Option<String>,
+    /// Approval rounds (host, approve-csrs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rounds: Option<u32>,
+    /// Seconds between rounds (host, approve-csrs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_secs: Option<u64>,
+}
+
+impl Step {
+    /// The container name for container steps.
+    pub fn container_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
+}
+
+/// The ordered list of steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pipeline {
+    /// Steps in order.
+    #[serde(rename = "step")]
+    pub steps: Vec<Step>,
+}
+
+/// Where the pipeline came from, for display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Built in.
+    Default,
+    /// Loaded from this override file.
+    File(String),
+}
+
+impl Pipeline {
+    /// The built-in pipeline.
+    pub fn default_pipeline() -> Result<Self, String> {
+        Self::parse(DEFAULT_PIPELINE, "built-in pipeline")
+    }
+
+    /// Parses and validates pipeline TOML; `origin` names it in messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, String> {
+        let p: Pipeline = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
+        p.validate().map_err(|e| format!("{origin}: {e}"))?;
+        Ok(p)
+    }
+
+    /// The override file if present, else the built-in pipeline.
+    pub fn load(override_file: &Path) -> Result<(Self, Source), String> {
+        match std::fs::read_to_string(override_file) {
+            Ok(text) => {
+                let origin = override_file.display().to_string();
+                Ok((Self::parse(&text, &origin)?, Source::File(origin)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Self::default_pipeline()?, Source::Default)),
+            Err(e) => Err(format!("cannot read {}: {e}", override_file.display())),
+        }
+    }
+
+    /// Checks ids are unique and each step has the fields its kind needs.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.steps.is_empty() {
+            return Err("the pipeline has no steps".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, s) in self.steps.iter().enumerate() {
+            let at = format!("step[{i}] `{}`", s.id);
+            if s.id.is_empty() || !s.id.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+                return Err(format!("{at}: id must be letters, digits, '.', '_' or '-'"));
+            }
+            if !seen.insert(&s.id) {
+                return Err(format!("{at}: duplicate id"));
+            }
+            let need = |ok: bool, what: &str| if ok { Ok(()) } else { Err(format!("{at}: a {:?} step needs {what}", s.kind)) };
+            match s.kind {
+                Kind::Pull => need(!s.images.is_empty(), "`images`")?,
+                Kind::Oneshot => need(s.image.is_some(), "`image`")?,
+                Kind::Service => {
+                    need(s.image.is_some(), "`image`")?;
+                    need(s.ttl_secs.is_some(), "`ttl_secs`")?;
+                }
+                Kind::Wait => need(s.secs.is_some(), "`secs`")?,
+                Kind::Host => need(s.action.is_some(), "`action` (install-clients or approve-csrs)")?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Index of a step by id.
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.id == id)
+    }
+
+    /// The step ids, comma-separated (for error messages).
+    pub fn ids(&self) -> String {
+        self.steps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// Serializes to TOML (the override file format).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_pipeline_is_the_real_stage2() {
+        let p = Pipeline::default_pipeline().unwrap();
+        let ids: Vec<_> = p.steps.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "pull", "4.run-installer", "5.ign-webserver", "6.add-ignition", "7.terraform-deploy", "wait-svcs",
+                "8.configure-svcs", "install-clients", "wait-for-bootstrap", "remove-bootstrap", "approve-csrs",
+                "9.post-deployment"
+            ]
+        );
+        let web = &p.steps[2];
+        assert_eq!(web.container_name(), "ign-webserver");
+        assert_eq!(web.ttl_secs, Some(600));
+        assert_eq!(p.steps[5].secs, Some(80));
+        assert!(p.steps[0].images.contains(&"2.create-config".to_string()));
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let p = Pipeline::default_pipeline().unwrap();
+        assert_eq!(Pipeline::parse(&p.to_toml(), "x").unwrap(), p);
+    }
+
+    #[test]
+    fn bad_files_name_the_step() {
+        let e = Pipeline::parse("[[step]]\nid = \"a\"\nkind = \"service\"\nimage = \"x\"\n", "f.toml").unwrap_err();
+        assert_eq!(e, "f.toml: step[0] `a`: a Service step needs `ttl_secs`");
+        let e = Pipeline::parse("[[step]]\nid = \"a\"\nkind = \"wait\"\nsecs = 1\n[[step]]\nid = \"a\"\nkind = \"wait\"\nsecs = 1\n", "f").unwrap_err();
+        assert!(e.contains("duplicate id"), "{e}");
+        let e = Pipeline::parse("[[step]]\nid = \"a\"\nkind = \"sleep\"\n", "f").unwrap_err();
+        assert!(e.contains("unknown variant `sleep`"), "{e}");
+    }
+}

@@ -1,0 +1,288 @@
+//! The run's state: what each step did, saved atomically in the deployconfig's state folder.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::spec::Pipeline;
+
+/// Where a step stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepStatus {
+    /// Not run yet in this run.
+    Pending,
+    /// Running now (or when we were last attached).
+    Running,
+    /// A service step whose window is open.
+    Serving,
+    /// Finished with exit 0 (a service: its window ended normally).
+    Succeeded,
+    /// Finished with an error.
+    Failed,
+    /// Stopped by the operator.
+    Stopped,
+    /// Skipped by the operator.
+    Skipped,
+    /// Succeeded earlier, but an earlier step ran again since (e.g. a new install CA): must rerun.
+    Stale,
+}
+
+impl StepStatus {
+    /// Done for the purpose of moving on.
+    pub fn is_done(self) -> bool {
+        matches!(self, StepStatus::Succeeded | StepStatus::Skipped | StepStatus::Serving)
+    }
+    /// Lowercase word for display.
+    pub fn word(self) -> &'static str {
+        match self {
+            StepStatus::Pending => "pending",
+            StepStatus::Running => "running",
+            StepStatus::Serving => "serving",
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Failed => "failed",
+            StepStatus::Stopped => "stopped",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Stale => "stale",
+        }
+    }
+}
+
+/// One execution of a step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// 1-based attempt number within the run.
+    pub n: u32,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Container name (container steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// Container id once created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    /// Image reference (container steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Exit code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    /// What went wrong, for the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Log file, relative to the state folder.
+    pub log: PathBuf,
+}
+
+impl Attempt {
+    /// Duration, clamped at zero (podman's FinishedAt can precede StartedAt).
+    pub fn duration(&self) -> Option<chrono::Duration> {
+        self.finished_at
+            .map(|f| (f - self.started_at).max(chrono::Duration::zero()))
+    }
+}
+
+/// A step's record in the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepState {
+    /// Step id (matches the pipeline).
+    pub id: String,
+    /// Status.
+    pub status: StepStatus,
+    /// Executions, oldest first.
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
+    /// For an open service window: when it closes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_ends_at: Option<DateTime<Utc>>,
+}
+
+impl StepState {
+    /// The latest attempt.
+    pub fn last(&self) -> Option<&Attempt> {
+        self.attempts.last()
+    }
+}
+
+/// How the run as a whole stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Steps are running or still to run.
+    InProgress,
+    /// Every step succeeded or was skipped.
+    Succeeded,
+    /// A step failed; the run halted.
+    Failed,
+    /// The operator stopped a step; the run halted.
+    Stopped,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunState {
+    /// Format version.
+    pub version: u32,
+    /// Run id (also on every container's labels).
+    pub run_id: String,
+    /// When the run was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last finished (succeeded or halted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Outcome so far.
+    pub outcome: Outcome,
+    /// One record per pipeline step, in order.
+    pub steps: Vec<StepState>,
+}
+
+/// File name of the state inside the state folder.
+pub const STATE_FILE: &str = "state.json";
+
+impl RunState {
+    /// A fresh run for `pipeline`.
+    pub fn new(pipeline: &Pipeline) -> Self {
+        let now = Utc::now();
+        let run_id = format!("{}-{:04x}", now.format("%Y%m%d-%H%M%S"), (now.timestamp_subsec_nanos() ^ std::process::id()) & 0xffff);
+        Self {
+            version: 1,
+            run_id,
+            created_at: now,
+            finished_at: None,
+            outcome: Outcome::InProgress,
+            steps: pipeline
+                .steps
+                .iter()
+                .map(|s| StepState {
+                    id: s.id.clone(),
+                    status: StepStatus::Pending,
+                    attempts: Vec::new(),
+                    window_ends_at: None,
+                })
+                .collect(),
+        }
+    }
+
+    /// Loads the state from `state_dir`, `None` if there is none yet.
+    pub fn load(state_dir: &Path) -> Result<Option<Self>, String> {
+        let path = state_dir.join(STATE_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| format!("{} is damaged ({e}); move it aside to start a new run", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+
+    /// Saves atomically: temp file, fsync, rename, fsync of the folder.
+    pub fn save(&self, state_dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(state_dir)?;
+        let tmp = state_dir.join(format!(".{STATE_FILE}.tmp"));
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, state_dir.join(STATE_FILE))?;
+        std::fs::File::open(state_dir)?.sync_all()
+    }
+
+    /// Lines up the step records with `pipeline` (by id), keeping what matches.
+    pub fn align(&mut self, pipeline: &Pipeline) {
+        let mut old = std::mem::take(&mut self.steps);
+        self.steps = pipeline
+            .steps
+            .iter()
+            .map(|s| match old.iter().position(|o| o.id == s.id) {
+                Some(i) => old.swap_remove(i),
+                None => StepState {
+                    id: s.id.clone(),
+                    status: StepStatus::Pending,
+                    attempts: Vec::new(),
+                    window_ends_at: None,
+                },
+            })
+            .collect();
+    }
+
+    /// Step record by id.
+    pub fn step(&self, id: &str) -> Option<&StepState> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// Mutable step record by id.
+    pub fn step_mut(&mut self, id: &str) -> Option<&mut StepState> {
+        self.steps.iter_mut().find(|s| s.id == id)
+    }
+
+    /// The first step that failed or was stopped.
+    pub fn halted_at(&self) -> Option<&StepState> {
+        self.steps
+            .iter()
+            .find(|s| matches!(s.status, StepStatus::Failed | StepStatus::Stopped))
+    }
+
+    /// Makes the run start again at step `idx`: that step and every later one that had run
+    /// become stale (or pending), and the run is in progress again.
+    pub fn rewind_to(&mut self, idx: usize) {
+        for s in self.steps.iter_mut().skip(idx) {
+            s.status = match s.status {
+                StepStatus::Pending => StepStatus::Pending,
+                _ if s.attempts.is_empty() => StepStatus::Pending,
+                _ => StepStatus::Stale,
+            };
+        }
+        self.outcome = Outcome::InProgress;
+        self.finished_at = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saves_and_loads_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Pipeline::default_pipeline().unwrap();
+        let mut s = RunState::new(&p);
+        s.steps[1].status = StepStatus::Failed;
+        s.save(dir.path()).unwrap();
+        assert_eq!(RunState::load(dir.path()).unwrap(), Some(s));
+        assert!(!dir.path().join(".state.json.tmp").exists());
+    }
+
+    #[test]
+    fn rewind_marks_later_steps_stale() {
+        let p = Pipeline::default_pipeline().unwrap();
+        let mut s = RunState::new(&p);
+        for st in s.steps.iter_mut().take(4) {
+            st.status = StepStatus::Succeeded;
+            st.attempts.push(Attempt {
+                n: 1,
+                started_at: Utc::now(),
+                finished_at: None,
+                container: None,
+                container_id: None,
+                image: None,
+                exit_code: Some(0),
+                error: None,
+                log: PathBuf::new(),
+            });
+        }
+        s.outcome = Outcome::Failed;
+        s.rewind_to(1);
+        let st: Vec<_> = s.steps.iter().map(|x| x.status).take(5).collect();
+        assert_eq!(
+            st,
+            [StepStatus::Succeeded, StepStatus::Stale, StepStatus::Stale, StepStatus::Stale, StepStatus::Pending]
+        );
+        assert_eq!(s.outcome, Outcome::InProgress);
+    }
+}
