@@ -91,7 +91,12 @@ pub fn read_json(path: &Path) -> Result<Value, ConfigError> {
         path: path.display().to_string(),
         line: e.line(),
         column: e.column(),
-        msg: e.to_string().split(" at line ").next().unwrap_or_default().to_string(),
+        msg: e
+            .to_string()
+            .split(" at line ")
+            .next()
+            .unwrap_or_default()
+            .to_string(),
     })
 }
 
@@ -127,9 +132,13 @@ impl PipelineConfig {
     pub fn load(dc: &Deployconfig) -> Result<Self, ConfigError> {
         let path = dc.config_json();
         let v = read_json(&path)?;
-        let registry = field(&path, &v, "/registryurl", "registryurl")?.trim_end_matches('/').to_string();
+        let registry = field(&path, &v, "/registryurl", "registryurl")?
+            .trim_end_matches('/')
+            .to_string();
         let first = registry.split('/').next().unwrap_or_default();
-        if !(first.contains('.') || first.contains(':') || first == "localhost") || registry.contains(' ') {
+        if !(first.contains('.') || first.contains(':') || first == "localhost")
+            || registry.contains(' ')
+        {
             return Err(ConfigError::Field {
                 path: path.display().to_string(),
                 field: "registryurl".into(),
@@ -140,13 +149,20 @@ impl PipelineConfig {
         }
         let tag = field(&path, &v, "/imagetag", "imagetag")?.to_string();
         let tag_ok = tag.len() <= 128
-            && tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-            && tag.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+            && tag
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
         if !tag_ok {
             return Err(ConfigError::Field {
                 path: path.display().to_string(),
                 field: "imagetag".into(),
-                problem: format!("\"{tag}\" is not a valid image tag (letters, digits, _ . -; at most 128)"),
+                problem: format!(
+                    "\"{tag}\" is not a valid image tag (letters, digits, _ . -; at most 128)"
+                ),
             });
         }
         let bastion_ip = field(&path, &v, "/bastion/ipaddress", "bastion.ipaddress")?.to_string();
@@ -169,7 +185,10 @@ impl PipelineConfig {
     }
 
     /// Credentials for pulls: `registryusername` plus `secrets.json` `registrytoken`.
-    pub fn credentials(&self, dc: &Deployconfig) -> Result<Option<crate::engine::PullCredentials>, ConfigError> {
+    pub fn credentials(
+        &self,
+        dc: &Deployconfig,
+    ) -> Result<Option<crate::engine::PullCredentials>, ConfigError> {
         if self.registry_user.is_empty() {
             return Ok(None);
         }

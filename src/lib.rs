@@ -3,6 +3,10 @@
 //! Layers: [`engine`] talks to podman/Docker; [`pipeline`] runs the steps and keeps their state
 //! and logs; [`config`] reads the deployconfig; [`headless`] and (later) the TUI drive the pipeline.
 
-pub mod engine;
+pub mod cli;
 pub mod config;
+pub mod demo;
+pub mod engine;
+pub mod headless;
 pub mod pipeline;
+pub mod text;

@@ -1,3 +1,13 @@
-fn main() {
-    println!("Hello, world!");
+use clap::Parser;
+
+fn main() -> color_eyre::Result<()> {
+    let cli = stage2_tui::cli::Cli::parse();
+    color_eyre::install()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let code = runtime.block_on(stage2_tui::cli::dispatch(cli))?;
+    // Leave at once: background readers of a detached step must not hold the exit up.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    std::process::exit(code);
 }

@@ -35,7 +35,9 @@ impl Drop for PrivateService {
 }
 
 fn socket_path(endpoint: &str) -> Option<&str> {
-    endpoint.strip_prefix("unix://").or_else(|| endpoint.starts_with('/').then_some(endpoint))
+    endpoint
+        .strip_prefix("unix://")
+        .or_else(|| endpoint.starts_with('/').then_some(endpoint))
 }
 
 /// The endpoints to try, in order, each with where the suggestion came from.
@@ -45,13 +47,23 @@ fn candidates() -> Vec<(String, &'static str)> {
         if let Ok(v) = std::env::var(var)
             && !v.is_empty()
         {
-            out.push((v, if var == "DOCKER_HOST" { "DOCKER_HOST" } else { "CONTAINER_HOST" }));
+            out.push((
+                v,
+                if var == "DOCKER_HOST" {
+                    "DOCKER_HOST"
+                } else {
+                    "CONTAINER_HOST"
+                },
+            ));
         }
     }
     if let Ok(xdg) = std::env::var("XDG_RUNTIME_DIR")
         && !xdg.is_empty()
     {
-        out.push((format!("unix://{xdg}/podman/podman.sock"), "rootless podman"));
+        out.push((
+            format!("unix://{xdg}/podman/podman.sock"),
+            "rootless podman",
+        ));
     }
     out.push(("unix:///run/podman/podman.sock".into(), "rootful podman"));
     out.push(("unix:///var/run/docker.sock".into(), "Docker"));
@@ -67,7 +79,9 @@ fn private_socket_path() -> PathBuf {
     match std::env::var("XDG_RUNTIME_DIR") {
         Ok(x) if !x.is_empty() => PathBuf::from(x).join("stage2-tui/podman.sock"),
         // SAFETY: getuid has no preconditions and cannot fail.
-        _ => PathBuf::from(format!("/tmp/stage2-tui-{}/podman.sock", unsafe { libc::getuid() })),
+        _ => PathBuf::from(format!("/tmp/stage2-tui-{}/podman.sock", unsafe {
+            libc::getuid()
+        })),
     }
 }
 
@@ -78,14 +92,18 @@ async fn try_endpoint(endpoint: &str) -> std::result::Result<(Docker, EngineInfo
     if !Path::new(path).exists() {
         return Err("no socket at that path".into());
     }
-    let docker = Docker::connect_with_unix(path, 30, API_DEFAULT_VERSION).map_err(|e| e.to_string())?;
+    let docker =
+        Docker::connect_with_unix(path, 30, API_DEFAULT_VERSION).map_err(|e| e.to_string())?;
     let ping = tokio::time::timeout(Duration::from_secs(5), docker.ping()).await;
     match ping {
         Err(_) => return Err("socket exists but the service did not answer within 5 s".into()),
         Ok(Err(e)) => return Err(format!("socket exists but ping failed: {e}")),
         Ok(Ok(_)) => {}
     }
-    let docker = docker.negotiate_version().await.map_err(|e| e.to_string())?;
+    let docker = docker
+        .negotiate_version()
+        .await
+        .map_err(|e| e.to_string())?;
     let v = docker.version().await.map_err(|e| e.to_string())?;
     let product = v
         .components
@@ -116,7 +134,8 @@ fn which(cmd: &str) -> Option<PathBuf> {
 async fn start_private_service(podman: &Path) -> std::result::Result<PrivateService, String> {
     let socket = private_socket_path();
     if let Some(dir) = socket.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let _ = std::fs::remove_file(&socket);
     let mut cmd = Command::new(podman);
@@ -128,7 +147,9 @@ async fn start_private_service(podman: &Path) -> std::result::Result<PrivateServ
     // Its own process group: Ctrl-C in the operator's terminal must not kill the service
     // while we are still detaching cleanly.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let child = cmd.spawn().map_err(|e| format!("cannot run {}: {e}", podman.display()))?;
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", podman.display()))?;
     let mut service = PrivateService { child, socket };
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
@@ -174,7 +195,8 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Engine> {
                             return Ok(Engine::new(docker, info));
                         }
                         Err(why) => {
-                            let _ = writeln!(tried, "  - private podman service at {endpoint}: {why}");
+                            let _ =
+                                writeln!(tried, "  - private podman service at {endpoint}: {why}");
                         }
                     }
                 }
@@ -183,7 +205,10 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Engine> {
                 }
             },
             None => {
-                let _ = writeln!(tried, "  - private `podman system service`: podman is not on the PATH");
+                let _ = writeln!(
+                    tried,
+                    "  - private `podman system service`: podman is not on the PATH"
+                );
             }
         }
     }

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use bollard::errors::Error as BollardError;
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
-    StopContainerOptionsBuilder, WaitContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    WaitContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 
-use super::{Engine, EngineError, Result, api};
+use super::{Engine, EngineError, Result, api, io};
 
 /// Label keys we put on every container we create, so we can find them again.
 pub mod labels {
@@ -35,6 +35,17 @@ pub struct Mount {
     pub target: String,
     /// Mount options, comma-separated (`z`).
     pub options: String,
+}
+
+impl Mount {
+    /// The `-v`-style bind string (`/src:/dst:z`).
+    pub fn bind(&self) -> String {
+        if self.options.is_empty() {
+            format!("{}:{}", self.source, self.target)
+        } else {
+            format!("{}:{}:{}", self.source, self.target, self.options)
+        }
+    }
 }
 
 /// Everything needed to create one stage container.
@@ -80,7 +91,13 @@ pub struct ContainerState {
 }
 
 fn is_not_found(e: &BollardError) -> bool {
-    matches!(e, BollardError::DockerResponseServerError { status_code: 404, .. })
+    matches!(
+        e,
+        BollardError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
 }
 
 impl Engine {
@@ -105,17 +122,7 @@ impl Engine {
             }
             self.remove(&spec.name, true).await?;
         }
-        let binds = spec
-            .mounts
-            .iter()
-            .map(|m| {
-                if m.options.is_empty() {
-                    format!("{}:{}", m.source, m.target)
-                } else {
-                    format!("{}:{}:{}", m.source, m.target, m.options)
-                }
-            })
-            .collect();
+        let binds = spec.mounts.iter().map(Mount::bind).collect();
         let host_config = HostConfig {
             binds: Some(binds),
             network_mode: spec.network_mode.clone(),
@@ -140,7 +147,9 @@ impl Engine {
             host_config: Some(host_config),
             ..Default::default()
         };
-        let opts = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+        let opts = CreateContainerOptionsBuilder::default()
+            .name(&spec.name)
+            .build();
         let created = self
             .docker
             .create_container(Some(opts), body)
@@ -160,7 +169,9 @@ impl Engine {
     /// Waits until the container is not running and returns its exit code.
     /// Uses `not-running`, which also answers at once for a container that already exited.
     pub async fn wait_exit(&self, id: &str) -> Result<i64> {
-        let opts = WaitContainerOptionsBuilder::default().condition("not-running").build();
+        let opts = WaitContainerOptionsBuilder::default()
+            .condition("not-running")
+            .build();
         let mut stream = self.streams.wait_container(id, Some(opts));
         let code = match stream.next().await {
             Some(Ok(resp)) => resp.status_code,
@@ -180,19 +191,25 @@ impl Engine {
 
     /// Stops a container (SIGTERM, then SIGKILL after `timeout_secs`). Not an error if it is gone.
     pub async fn stop(&self, id: &str, timeout_secs: i32) -> Result<()> {
-        let opts = StopContainerOptionsBuilder::default().t(timeout_secs).build();
+        let opts = StopContainerOptionsBuilder::default()
+            .t(timeout_secs)
+            .build();
         match self.docker.stop_container(id, Some(opts)).await {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             // 304: already stopped.
-            Err(BollardError::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
             Err(e) => Err(api(format!("stopping container {id}"))(e)),
         }
     }
 
     /// Removes a container (forcing if asked). Not an error if it is gone.
     pub async fn remove(&self, id: &str, force: bool) -> Result<()> {
-        let opts = RemoveContainerOptionsBuilder::default().force(force).build();
+        let opts = RemoveContainerOptionsBuilder::default()
+            .force(force)
+            .build();
         match self.docker.remove_container(id, Some(opts)).await {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
@@ -202,61 +219,86 @@ impl Engine {
 
     /// Inspects a container by id or name; `None` if it does not exist.
     pub async fn inspect(&self, id: &str) -> Result<Option<ContainerState>> {
-        let resp = match self
-            .docker
-            .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+        let path = format!(
+            "/v{}/containers/{}/json",
+            self.api_version(),
+            super::raw::encode(id)
+        );
+        let (status, body) = super::raw::get(self.socket(), &path)
             .await
-        {
-            Ok(r) => r,
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(api(format!("inspecting container {id}"))(e)),
-        };
-        let state = resp.state.unwrap_or_default();
-        let running = state.running.unwrap_or(false);
-        let started = state
-            .started_at
-            .as_deref()
-            .is_some_and(|s| !s.is_empty() && !s.starts_with("0001-"));
-        let finished = state
-            .finished_at
-            .as_deref()
-            .is_some_and(|s| !s.is_empty() && !s.starts_with("0001-"));
-        let never_started = !running && !started && !finished;
+            .map_err(|e| io(format!("inspecting container {id}"))(std::io::Error::other(e)))?;
+        if status == 404 {
+            return Ok(None);
+        }
+        if status != 200 {
+            return Err(io(format!("inspecting container {id}"))(
+                std::io::Error::other(format!(
+                    "engine answered {status}: {}",
+                    String::from_utf8_lossy(&body).trim()
+                )),
+            ));
+        }
+        let resp: super::raw::Inspect = serde_json::from_slice(&body)
+            .map_err(|e| io(format!("inspecting container {id}"))(std::io::Error::other(e)))?;
+        let set = |s: &str| !s.is_empty() && !s.starts_with("0001-");
+        let state = resp.state;
+        let running = state.running;
+        let never_started = !running && !set(&state.started_at) && !set(&state.finished_at);
         Ok(Some(ContainerState {
-            id: resp.id.unwrap_or_default(),
+            id: resp.id,
             running,
             never_started,
-            exit_code: (!running && !never_started).then_some(state.exit_code.unwrap_or(0)),
-            error: state.error.filter(|e| !e.is_empty()),
+            exit_code: (!running && !never_started).then_some(state.exit_code),
+            error: Some(state.error).filter(|e| !e.is_empty()),
             log_path: resp.log_path.filter(|p| !p.is_empty()),
-            log_driver: resp
-                .host_config
-                .and_then(|h| h.log_config)
-                .and_then(|l| l.typ),
-            labels: resp.config.and_then(|c| c.labels).unwrap_or_default(),
+            log_driver: Some(resp.host_config.log_config.typ).filter(|t| !t.is_empty()),
+            labels: resp.config.labels.unwrap_or_default(),
         }))
     }
 
     /// Ids of all containers (running or not) carrying every one of `want` labels.
     pub async fn find_by_labels(&self, want: &[(&str, &str)]) -> Result<Vec<String>> {
-        let filters: HashMap<String, Vec<String>> = HashMap::from([(
-            "label".to_string(),
-            want.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-        )]);
-        let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-        let list = self
-            .docker
-            .list_containers(Some(opts))
+        let filters = serde_json::json!({ "label": want.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>() });
+        let path = format!(
+            "/v{}/containers/json?all=true&filters={}",
+            self.api_version(),
+            super::raw::encode(&filters.to_string())
+        );
+        let (status, body) = super::raw::get(self.socket(), &path)
             .await
-            .map_err(api("listing containers"))?;
+            .map_err(|e| io("listing containers")(std::io::Error::other(e)))?;
+        if status != 200 {
+            return Err(io("listing containers")(std::io::Error::other(format!(
+                "engine answered {status}: {}",
+                String::from_utf8_lossy(&body).trim()
+            ))));
+        }
+        let list: Vec<super::raw::Summary> = serde_json::from_slice(&body)
+            .map_err(|e| io("listing containers")(std::io::Error::other(e)))?;
         // Filter again here: engines differ in how they combine several label filters.
         Ok(list
             .into_iter()
             .filter(|c| {
                 let labels = c.labels.clone().unwrap_or_default();
-                want.iter().all(|(k, v)| labels.get(*k).is_some_and(|x| x == v))
+                want.iter()
+                    .all(|(k, v)| labels.get(*k).is_some_and(|x| x == v))
             })
-            .filter_map(|c| c.id)
+            .map(|c| c.id)
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_strings_carry_selinux_relabel() {
+        let m = Mount {
+            source: "/home/core/deployconfig".into(),
+            target: "/tmp/workingdir".into(),
+            options: "z".into(),
+        };
+        assert_eq!(m.bind(), "/home/core/deployconfig:/tmp/workingdir:z");
     }
 }

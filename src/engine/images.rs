@@ -27,7 +27,23 @@ impl Engine {
     pub async fn image_exists(&self, image: &str) -> Result<bool> {
         match self.docker.inspect_image(image).await {
             Ok(_) => Ok(true),
-            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(e) => Err(api(format!("inspecting image {image}"))(e)),
+        }
+    }
+
+    /// A label of a local image; `None` if the image or the label is absent.
+    pub async fn image_label(&self, image: &str, key: &str) -> Result<Option<String>> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => Ok(i
+                .config
+                .and_then(|c| c.labels)
+                .and_then(|mut l| l.remove(key))),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
             Err(e) => Err(api(format!("inspecting image {image}"))(e)),
         }
     }
@@ -50,7 +66,9 @@ impl Engine {
         creds: Option<&PullCredentials>,
         mut progress: impl FnMut(&str),
     ) -> Result<()> {
-        let opts = CreateImageOptionsBuilder::default().from_image(image).build();
+        let opts = CreateImageOptionsBuilder::default()
+            .from_image(image)
+            .build();
         let creds = creds.map(|c| DockerCredentials {
             username: Some(c.username.clone()),
             password: Some(c.password.clone()),
@@ -60,7 +78,9 @@ impl Engine {
         while let Some(item) = stream.next().await {
             let info = item.map_err(api(format!("pulling {image}")))?;
             if let Some(err) = info.error_detail.and_then(|d| d.message) {
-                return Err(api(format!("pulling {image}"))(BollardError::DockerStreamError { error: err }));
+                return Err(api(format!("pulling {image}"))(
+                    BollardError::DockerStreamError { error: err },
+                ));
             }
             if let Some(status) = info.status {
                 let line = match info.id {
@@ -74,7 +94,12 @@ impl Engine {
     }
 
     /// Builds `tag` from a tar context through the engine API (works offline for `FROM scratch`).
-    pub async fn build(&self, tag: &str, ctx: BuildContext, mut progress: impl FnMut(&str)) -> Result<()> {
+    pub async fn build(
+        &self,
+        tag: &str,
+        ctx: BuildContext,
+        mut progress: impl FnMut(&str),
+    ) -> Result<()> {
         let opts = BuildImageOptionsBuilder::default()
             .dockerfile("Containerfile")
             .t(tag)
@@ -85,7 +110,9 @@ impl Engine {
         while let Some(item) = stream.next().await {
             let info = item.map_err(api(format!("building {tag}")))?;
             if let Some(err) = info.error_detail.and_then(|d| d.message) {
-                return Err(api(format!("building {tag}"))(BollardError::DockerStreamError { error: err }));
+                return Err(api(format!("building {tag}"))(
+                    BollardError::DockerStreamError { error: err },
+                ));
             }
             if let Some(s) = info.stream {
                 let s = s.trim_end();

@@ -151,7 +151,14 @@ struct Reassembler {
 }
 
 impl Reassembler {
-    fn push(&mut self, sink: &mut LogSink, stream: Stream, ts: &[u8], text: &[u8], complete: bool) -> io::Result<()> {
+    fn push(
+        &mut self,
+        sink: &mut LogSink,
+        stream: Stream,
+        ts: &[u8],
+        text: &[u8],
+        complete: bool,
+    ) -> io::Result<()> {
         let i = stream.index();
         if complete {
             if self.partial[i].is_empty() {
@@ -274,7 +281,9 @@ struct ApiLines {
 impl ApiLines {
     fn record(&mut self, sink: &mut LogSink, item: LogOutput) -> io::Result<()> {
         let (stream, msg) = match item {
-            LogOutput::StdOut { message } | LogOutput::Console { message } => (Stream::Stdout, message),
+            LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                (Stream::Stdout, message)
+            }
             LogOutput::StdErr { message } => (Stream::Stderr, message),
             LogOutput::StdIn { .. } => return Ok(()),
         };
@@ -318,7 +327,13 @@ pub struct Capture {
 impl Engine {
     /// Captures the whole log of container `id` into `path` (from its first line, truncating
     /// the file), following it while it runs, and returns once it has exited.
-    pub async fn capture(&self, id: &str, path: &Path, live: Option<LiveFn>, mode: CaptureMode) -> Result<Capture> {
+    pub async fn capture(
+        &self,
+        id: &str,
+        path: &Path,
+        live: Option<LiveFn>,
+        mode: CaptureMode,
+    ) -> Result<Capture> {
         let state = self.inspect(id).await?;
         let file_source = match (&state, mode) {
             (Some(s), CaptureMode::Auto) if s.log_driver.as_deref() == Some("k8s-file") => {
@@ -327,13 +342,23 @@ impl Engine {
             _ => None,
         };
         match file_source {
-            Some(source) => self.capture_file(id, PathBuf::from(source), path, live).await,
+            Some(source) => {
+                self.capture_file(id, PathBuf::from(source), path, live)
+                    .await
+            }
             None => self.capture_api(id, path, live).await,
         }
     }
 
-    async fn capture_file(&self, id: &str, source: PathBuf, path: &Path, live: Option<LiveFn>) -> Result<Capture> {
-        let mut sink = LogSink::create(path, live).map_err(io_err(format!("creating {}", path.display())))?;
+    async fn capture_file(
+        &self,
+        id: &str,
+        source: PathBuf,
+        path: &Path,
+        live: Option<LiveFn>,
+    ) -> Result<Capture> {
+        let mut sink =
+            LogSink::create(path, live).map_err(io_err(format!("creating {}", path.display())))?;
         let done = Arc::new(AtomicBool::new(false));
         let done2 = done.clone();
         let reader = tokio::task::spawn_blocking(move || {
@@ -355,7 +380,8 @@ impl Engine {
     }
 
     async fn capture_api(&self, id: &str, path: &Path, live: Option<LiveFn>) -> Result<Capture> {
-        let sink = LogSink::create(path, live).map_err(io_err(format!("creating {}", path.display())))?;
+        let sink =
+            LogSink::create(path, live).map_err(io_err(format!("creating {}", path.display())))?;
         let stop = Arc::new(AtomicBool::new(false));
         let follower = {
             let engine = self.clone();
@@ -373,7 +399,8 @@ impl Engine {
         // Follow mode on podman 4.3.1 drops lines unread when the container exits: re-read the
         // whole log without follow (which is complete) and send on only the lines follow missed.
         let tmp = path.with_extension("reconcile");
-        let mut full = LogSink::create(&tmp, sink.live.take()).map_err(io_err(format!("creating {}", tmp.display())))?;
+        let mut full = LogSink::create(&tmp, sink.live.take())
+            .map_err(io_err(format!("creating {}", tmp.display())))?;
         full.live_skip = sink.counts;
         let never = AtomicBool::new(false);
         let mut full = self.read_api(id, full, false, &never).await?;
@@ -387,7 +414,13 @@ impl Engine {
         })
     }
 
-    async fn read_api(&self, id: &str, mut sink: LogSink, follow: bool, stop: &AtomicBool) -> Result<LogSink> {
+    async fn read_api(
+        &self,
+        id: &str,
+        mut sink: LogSink,
+        follow: bool,
+        stop: &AtomicBool,
+    ) -> Result<LogSink> {
         let opts = LogsOptionsBuilder::default()
             .follow(follow)
             .stdout(true)
@@ -416,7 +449,10 @@ impl Engine {
                 }
             }
         }
-        lines.asm.finish(&mut sink).map_err(io_err("writing the log"))?;
+        lines
+            .asm
+            .finish(&mut sink)
+            .map_err(io_err("writing the log"))?;
         Ok(sink)
     }
 }
@@ -489,6 +525,9 @@ mod tests {
         }
         sink.finish().unwrap();
         let saved = std::fs::read_to_string(&out).unwrap();
-        assert_eq!(saved, "T1 stdout one\nT2 stdout two\nT3 stdout three\nT4 stderr oops\n");
+        assert_eq!(
+            saved,
+            "T1 stdout one\nT2 stdout two\nT3 stdout three\nT4 stderr oops\n"
+        );
     }
 }

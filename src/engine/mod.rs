@@ -7,6 +7,7 @@ mod connect;
 mod containers;
 mod images;
 pub mod logs;
+mod raw;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,22 +22,30 @@ pub use images::{BuildContext, PullCredentials};
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// No engine endpoint answered; `tried` lists every candidate and why it failed.
-    #[error("no container engine answered.\n{tried}\nFix: start the engine's API service (root: `systemctl enable --now podman.socket`; rootless: `systemctl --user enable --now podman.socket`), or pass `--engine unix:///path/to/podman.sock` (also STAGE2_ENGINE).")]
+    #[error(
+        "no container engine answered.\n{tried}\nFix: start the engine's API service (root: `systemctl enable --now podman.socket`; rootless: `systemctl --user enable --now podman.socket`), or pass `--engine unix:///path/to/podman.sock` (also STAGE2_ENGINE)."
+    )]
     NotFound {
         /// One line per candidate endpoint and the reason it was not used.
         tried: String,
     },
     /// The image is not in the engine's local storage.
-    #[error("image {image} is not present in the engine: pull it first (the pipeline's pull step does), or check registryurl and imagetag in config.json")]
+    #[error(
+        "image {image} is not present in the engine: pull it first (the pipeline's pull step does), or check registryurl and imagetag in config.json"
+    )]
     MissingImage {
         /// Fully qualified image reference.
         image: String,
     },
     /// The deployconfig folder does not exist (podman would silently create an empty one).
-    #[error("deployconfig folder {0} does not exist: pass --deployconfig DIR (or STAGE2_DEPLOYCONFIG)")]
+    #[error(
+        "deployconfig folder {0} does not exist: pass --deployconfig DIR (or STAGE2_DEPLOYCONFIG)"
+    )]
     MissingDeployconfig(String),
     /// A container with the wanted name is running and is not ours to remove.
-    #[error("container {name} is already running and was not started by this run; stop it (`podman stop {name}`) and try again")]
+    #[error(
+        "container {name} is already running and was not started by this run; stop it (`podman stop {name}`) and try again"
+    )]
     NameInUse {
         /// The container name.
         name: String,
@@ -64,7 +73,9 @@ pub enum EngineError {
 /// Shorthand for engine results.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
-pub(crate) fn api(context: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> EngineError {
+pub(crate) fn api(
+    context: impl Into<String>,
+) -> impl FnOnce(bollard::errors::Error) -> EngineError {
     let context = context.into();
     move |source| EngineError::Api { context, source }
 }
@@ -113,6 +124,23 @@ impl Engine {
     /// What we know about the engine.
     pub fn info(&self) -> &EngineInfo {
         &self.info
+    }
+
+    /// Socket path of the engine.
+    fn socket(&self) -> &str {
+        self.info
+            .endpoint
+            .strip_prefix("unix://")
+            .unwrap_or(&self.info.endpoint)
+    }
+
+    /// Negotiated API version, for raw requests.
+    fn api_version(&self) -> &str {
+        if self.info.api_version.is_empty() {
+            "1.41"
+        } else {
+            &self.info.api_version
+        }
     }
 
     /// One line describing the engine, for logs and headers.

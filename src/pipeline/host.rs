@@ -39,9 +39,15 @@ pub async fn run(step: &Step, dc: &Path, sink: &mut LogSink) -> Result<(), Strin
     }
 }
 
-fn install_clients(dc: &Path, bin_dir: &Path, profile_dir: &Path, sink: &mut LogSink) -> Result<(), String> {
+fn install_clients(
+    dc: &Path,
+    bin_dir: &Path,
+    profile_dir: &Path,
+    sink: &mut LogSink,
+) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(bin_dir).map_err(|e| format!("cannot create {}: {e}", bin_dir.display()))?;
+    std::fs::create_dir_all(bin_dir)
+        .map_err(|e| format!("cannot create {}: {e}", bin_dir.display()))?;
     for tool in ["oc", "kubectl"] {
         let src = dc.join(tool);
         if !src.is_file() {
@@ -53,22 +59,47 @@ fn install_clients(dc: &Path, bin_dir: &Path, profile_dir: &Path, sink: &mut Log
         let dst = bin_dir.join(tool);
         // Copy beside the target, then rename: a running `oc` is never overwritten in place.
         let tmp = bin_dir.join(format!(".{tool}.stage2-tui.tmp"));
-        std::fs::copy(&src, &tmp).map_err(|e| format!("cannot copy {} to {}: {e}", src.display(), tmp.display()))?;
+        std::fs::copy(&src, &tmp)
+            .map_err(|e| format!("cannot copy {} to {}: {e}", src.display(), tmp.display()))?;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))
             .map_err(|e| format!("cannot chmod {}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &dst).map_err(|e| format!("cannot install {}: {e}", dst.display()))?;
-        say(sink, Stream::Stdout, &format!("installed {} -> {}", src.display(), dst.display()))?;
+        std::fs::rename(&tmp, &dst)
+            .map_err(|e| format!("cannot install {}: {e}", dst.display()))?;
+        say(
+            sink,
+            Stream::Stdout,
+            &format!("installed {} -> {}", src.display(), dst.display()),
+        )?;
     }
-    std::fs::create_dir_all(profile_dir).map_err(|e| format!("cannot create {}: {e}", profile_dir.display()))?;
+    std::fs::create_dir_all(profile_dir)
+        .map_err(|e| format!("cannot create {}: {e}", profile_dir.display()))?;
     let profile = profile_dir.join("stage2-kubeconfig.sh");
     let kubeconfig = dc.join("auth/kubeconfig");
-    std::fs::write(&profile, format!("# written by stage2-tui\nexport KUBECONFIG={}\n", kubeconfig.display()))
-        .map_err(|e| format!("cannot write {}: {e}", profile.display()))?;
-    say(sink, Stream::Stdout, &format!("KUBECONFIG={} set for login shells in {}", kubeconfig.display(), profile.display()))
+    std::fs::write(
+        &profile,
+        format!(
+            "# written by stage2-tui\nexport KUBECONFIG={}\n",
+            kubeconfig.display()
+        ),
+    )
+    .map_err(|e| format!("cannot write {}: {e}", profile.display()))?;
+    say(
+        sink,
+        Stream::Stdout,
+        &format!(
+            "KUBECONFIG={} set for login shells in {}",
+            kubeconfig.display(),
+            profile.display()
+        ),
+    )
 }
 
 /// Runs a command, copying its output lines to the sink; returns its stdout lines.
-async fn run_logged(cmd: &mut Command, what: &str, sink: &mut LogSink) -> Result<Vec<String>, String> {
+async fn run_logged(
+    cmd: &mut Command,
+    what: &str,
+    sink: &mut LogSink,
+) -> Result<Vec<String>, String> {
     let mut child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -92,7 +123,10 @@ async fn run_logged(cmd: &mut Command, what: &str, sink: &mut LogSink) -> Result
             },
         }
     }
-    let status = child.wait().await.map_err(|e| format!("waiting for {what}: {e}"))?;
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| format!("waiting for {what}: {e}"))?;
     if status.success() {
         Ok(stdout_lines)
     } else {
@@ -100,12 +134,22 @@ async fn run_logged(cmd: &mut Command, what: &str, sink: &mut LogSink) -> Result
     }
 }
 
-async fn approve_csrs(dc: &Path, bin_dir: &Path, rounds: u32, interval: Duration, sink: &mut LogSink) -> Result<(), String> {
+async fn approve_csrs(
+    dc: &Path,
+    bin_dir: &Path,
+    rounds: u32,
+    interval: Duration,
+    sink: &mut LogSink,
+) -> Result<(), String> {
     let oc = bin_dir.join("oc");
     let kubeconfig = dc.join("auth/kubeconfig");
     let pending = r#"{{range .items}}{{if not .status}}{{.metadata.name}}{{"\n"}}{{end}}{{end}}"#;
     for round in 1..=rounds {
-        say(sink, Stream::Stdout, &format!("round {round}/{rounds}: looking for pending CSRs"))?;
+        say(
+            sink,
+            Stream::Stdout,
+            &format!("round {round}/{rounds}: looking for pending CSRs"),
+        )?;
         let names = run_logged(
             Command::new(&oc)
                 .args(["get", "csr", "-o", &format!("go-template={pending}")])

@@ -12,10 +12,12 @@ pub struct RunLock {
 
 fn holder_description() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| {
-        // SAFETY: getuid has no preconditions and cannot fail.
-        format!("uid {}", unsafe { libc::getuid() })
-    });
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| {
+            // SAFETY: getuid has no preconditions and cannot fail.
+            format!("uid {}", unsafe { libc::getuid() })
+        });
     let args: Vec<String> = std::env::args().collect();
     format!(
         "pid {} (user {user} on {}, since {}, `{}`)",
@@ -29,7 +31,8 @@ fn holder_description() -> String {
 impl RunLock {
     /// Takes the lock in `state_dir`, or says who holds it.
     pub fn acquire(state_dir: &Path) -> Result<Self, String> {
-        std::fs::create_dir_all(state_dir).map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
+        std::fs::create_dir_all(state_dir)
+            .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
         let path = state_dir.join("lock");
         let mut file = OpenOptions::new()
             .read(true)
@@ -44,13 +47,19 @@ impl RunLock {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();
-                let holder = if holder.is_empty() { "another process" } else { holder };
+                let holder = if holder.is_empty() {
+                    "another process"
+                } else {
+                    holder
+                };
                 return Err(format!(
                     "another stage2-tui is already driving {}: {holder}. Wait for it to finish, or stop it, then try again.",
                     state_dir.parent().unwrap_or(state_dir).display()
                 ));
             }
-            Err(TryLockError::Error(e)) => return Err(format!("cannot lock {}: {e}", path.display())),
+            Err(TryLockError::Error(e)) => {
+                return Err(format!("cannot lock {}: {e}", path.display()));
+            }
         }
         let _ = file.set_len(0);
         let _ = file.rewind();
@@ -77,7 +86,10 @@ mod tests {
         let state = dir.path().join(".stage2-tui");
         let first = RunLock::acquire(&state).unwrap();
         let err = RunLock::acquire(&state).unwrap_err();
-        assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
         drop(first);
         RunLock::acquire(&state).unwrap();
     }

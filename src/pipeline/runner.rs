@@ -8,11 +8,11 @@ use std::pin::Pin;
 use chrono::Utc;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
+use super::host;
 use super::lock::RunLock;
 use super::spec::{Kind, Pipeline, Source, Step};
 use super::state::{Attempt, Outcome, RunState, StepStatus};
 use super::window::{self, WindowCtl, WindowReport};
-use super::host;
 use crate::config::{Deployconfig, PipelineConfig};
 use crate::engine::logs::{CaptureMode, LiveFn, LogLine, LogSink, Stream, parse_saved_line};
 use crate::engine::{ContainerSpec, Engine, Mount, labels};
@@ -175,7 +175,11 @@ fn last_log_line(path: &Path) -> Option<String> {
 
 impl Runner {
     /// Opens a deployconfig for driving: takes its lock, loads the pipeline and any saved run.
-    pub fn open(engine: Engine, dc: Deployconfig, events: UnboundedSender<Event>) -> Result<Self, String> {
+    pub fn open(
+        engine: Engine,
+        dc: Deployconfig,
+        events: UnboundedSender<Event>,
+    ) -> Result<Self, String> {
         if !dc.dir.is_dir() {
             return Err(format!(
                 "deployconfig folder {} does not exist: pass --deployconfig DIR (or set STAGE2_DEPLOYCONFIG)",
@@ -221,7 +225,9 @@ impl Runner {
     }
 
     fn st(&mut self) -> Result<&mut RunState, String> {
-        self.state.as_mut().ok_or_else(|| "no run state".to_string())
+        self.state
+            .as_mut()
+            .ok_or_else(|| "no run state".to_string())
     }
 
     fn save(&mut self) -> Result<(), String> {
@@ -261,10 +267,16 @@ impl Runner {
     }
 
     /// Drives the run per `plan` until it succeeds, halts, or the operator detaches.
-    pub async fn run(&mut self, plan: Plan, cmds: &mut UnboundedReceiver<Command>) -> Result<Finish, String> {
+    pub async fn run(
+        &mut self,
+        plan: Plan,
+        cmds: &mut UnboundedReceiver<Command>,
+    ) -> Result<Finish, String> {
         let cfg = PipelineConfig::load(&self.dc).map_err(|e| e.to_string())?;
         let how = self.prepare(&plan).await?;
-        let Some(how) = how else { return Ok(Finish::AlreadyDone) };
+        let Some(how) = how else {
+            return Ok(Finish::AlreadyDone);
+        };
         let pipeline = self.pipeline.clone();
         self.st()?.align(&pipeline);
         self.save()?;
@@ -280,7 +292,9 @@ impl Runner {
             if let Some(f) = self.halt.take() {
                 return self.halted(f);
             }
-            let Some(i) = self.st()?.steps.iter().position(|s| !s.status.is_done()) else { break };
+            let Some(i) = self.st()?.steps.iter().position(|s| !s.status.is_done()) else {
+                break;
+            };
             match self.drive(i, &cfg, cmds).await? {
                 StepEnd::Next => {}
                 StepEnd::Halt(Finish::Detached { .. }) => return Ok(self.detached()),
@@ -356,15 +370,21 @@ impl Runner {
                     let at = st.halted_at().map(|s| s.id.clone()).unwrap_or_default();
                     Err(format!(
                         "the last run {} at {at}. Fix the cause, then resume with `--from {at}` (or start over with `--restart`).",
-                        if st.outcome == Outcome::Failed { "failed" } else { "was stopped" }
+                        if st.outcome == Outcome::Failed {
+                            "failed"
+                        } else {
+                            "was stopped"
+                        }
                     ))
                 }
             },
             (Plan::From(id), _) => {
-                let idx = self
-                    .pipeline
-                    .index_of(id)
-                    .ok_or_else(|| format!("no step `{id}` in the pipeline; steps are: {}", self.pipeline.ids()))?;
+                let idx = self.pipeline.index_of(id).ok_or_else(|| {
+                    format!(
+                        "no step `{id}` in the pipeline; steps are: {}",
+                        self.pipeline.ids()
+                    )
+                })?;
                 match self.state.take() {
                     None => {
                         let mut st = RunState::new(&self.pipeline);
@@ -383,7 +403,12 @@ impl Runner {
                             return Err(msg);
                         }
                         // A service window inside the rerun range restarts with fresh inputs.
-                        for s in st.steps.iter_mut().skip(idx).filter(|s| s.status == StepStatus::Serving) {
+                        for s in st
+                            .steps
+                            .iter_mut()
+                            .skip(idx)
+                            .filter(|s| s.status == StepStatus::Serving)
+                        {
                             if let Some(name) = s.last().and_then(|a| a.container_id.clone()) {
                                 let _ = self.engine.stop(&name, 10).await;
                                 let _ = self.engine.remove(&name, true).await;
@@ -418,22 +443,35 @@ impl Runner {
     }
 
     fn on_window(&mut self, step: &str, rep: WindowReport) -> Result<(), String> {
-        let url = self.pipeline.steps.iter().find(|s| s.id == step).and_then(|s| s.url.clone());
+        let url = self
+            .pipeline
+            .steps
+            .iter()
+            .find(|s| s.id == step)
+            .and_then(|s| s.url.clone());
         let st = self.st()?;
-        let Some(s) = st.step_mut(step) else { return Ok(()) };
+        let Some(s) = st.step_mut(step) else {
+            return Ok(());
+        };
         let mut finished = None;
         match rep {
             WindowReport::Extended(t) => {
                 s.window_ends_at = Some(t);
                 self.save()?;
-                self.emit(Event::Window { step: step.into(), url, ends_at: t });
+                self.emit(Event::Window {
+                    step: step.into(),
+                    url,
+                    ends_at: t,
+                });
                 return Ok(());
             }
             WindowReport::Closed { reason } => {
                 s.status = StepStatus::Succeeded;
                 s.window_ends_at = None;
                 self.windows.remove(step);
-                self.emit(Event::Note(format!("{step}: {reason}; service stopped and removed")));
+                self.emit(Event::Note(format!(
+                    "{step}: {reason}; service stopped and removed"
+                )));
                 let st = self.st()?;
                 if let Some(s) = st.step_mut(step)
                     && let Some(a) = s.attempts.last_mut()
@@ -460,7 +498,12 @@ impl Runner {
         }
         self.save()?;
         if let Some((status, error, d)) = finished {
-            let exit_code = self.state.as_ref().and_then(|st| st.step(step)).and_then(|s| s.last()).and_then(|a| a.exit_code);
+            let exit_code = self
+                .state
+                .as_ref()
+                .and_then(|st| st.step(step))
+                .and_then(|s| s.last())
+                .and_then(|a| a.exit_code);
             self.emit(Event::StepFinished {
                 step: step.into(),
                 status,
@@ -479,7 +522,10 @@ impl Runner {
             (labels::RUN.to_string(), run),
             (labels::STEP.to_string(), step.to_string()),
             (labels::ATTEMPT.to_string(), attempt.to_string()),
-            (labels::DEPLOYCONFIG.to_string(), self.dc.dir.display().to_string()),
+            (
+                labels::DEPLOYCONFIG.to_string(),
+                self.dc.dir.display().to_string(),
+            ),
         ]))
     }
 
@@ -488,12 +534,13 @@ impl Runner {
             .replace("{bastion_ip}", &cfg.bastion_ip)
     }
 
-    fn container_spec(&self, step: &Step, cfg: &PipelineConfig, attempt: u32) -> Result<ContainerSpec, String> {
-        let mut mounts = vec![Mount {
-            source: self.dc.dir.display().to_string(),
-            target: "/tmp/workingdir".into(),
-            options: "z".into(),
-        }];
+    fn container_spec(
+        &self,
+        step: &Step,
+        cfg: &PipelineConfig,
+        attempt: u32,
+    ) -> Result<ContainerSpec, String> {
+        let mut mounts = vec![workdir_mount(&self.dc)];
         mounts.extend(step.mounts.iter().map(|m| Mount {
             source: self.expand(&m.source, cfg),
             target: m.target.clone(),
@@ -503,7 +550,10 @@ impl Runner {
             name: step.container_name().to_string(),
             image: cfg.image(step.image.as_deref().unwrap_or(&step.id)),
             entrypoint: step.entrypoint.clone(),
-            cmd: step.command.as_ref().map(|c| c.iter().map(|a| self.expand(a, cfg)).collect()),
+            cmd: step
+                .command
+                .as_ref()
+                .map(|c| c.iter().map(|a| self.expand(a, cfg)).collect()),
             env: step.env.iter().map(|e| self.expand(e, cfg)).collect(),
             mounts,
             network_mode: step.network.clone(),
@@ -517,13 +567,22 @@ impl Runner {
         let n = attempt.to_string();
         let ids = self
             .engine
-            .find_by_labels(&[(labels::RUN, &run), (labels::STEP, step), (labels::ATTEMPT, &n)])
+            .find_by_labels(&[
+                (labels::RUN, &run),
+                (labels::STEP, step),
+                (labels::ATTEMPT, &n),
+            ])
             .await
             .map_err(|e| e.to_string())?;
         Ok(ids.into_iter().next())
     }
 
-    fn new_attempt(&mut self, i: usize, container: Option<String>, image: Option<String>) -> Result<(u32, PathBuf), String> {
+    fn new_attempt(
+        &mut self,
+        i: usize,
+        container: Option<String>,
+        image: Option<String>,
+    ) -> Result<(u32, PathBuf), String> {
         let st = self.st()?;
         let run = st.run_id.clone();
         let s = &mut st.steps[i];
@@ -553,7 +612,12 @@ impl Runner {
     }
 
     /// Runs (or reattaches to) step `i`, handling operator commands while it runs.
-    async fn drive(&mut self, i: usize, cfg: &PipelineConfig, cmds: &mut UnboundedReceiver<Command>) -> Result<StepEnd, String> {
+    async fn drive(
+        &mut self,
+        i: usize,
+        cfg: &PipelineConfig,
+        cmds: &mut UnboundedReceiver<Command>,
+    ) -> Result<StepEnd, String> {
         let step = self.pipeline.steps[i].clone();
         let reattach = self.st()?.steps[i].status == StepStatus::Running;
         let started = self.start_body(i, &step, cfg, reattach).await;
@@ -590,7 +654,12 @@ impl Runner {
         self.finish_step(i, result, requested)
     }
 
-    fn finish_step(&mut self, i: usize, result: Result<Option<i64>, String>, requested: Option<StepStatus>) -> Result<StepEnd, String> {
+    fn finish_step(
+        &mut self,
+        i: usize,
+        result: Result<Option<i64>, String>,
+        requested: Option<StepStatus>,
+    ) -> Result<StepEnd, String> {
         let state_dir = self.dc.state_dir();
         let st = self.st()?;
         let s = &mut st.steps[i];
@@ -603,7 +672,9 @@ impl Runner {
             (_, Some(req)) => (req, Some(format!("{} by the operator", req.word()))),
             (Ok(None | Some(0)), None) => (StepStatus::Succeeded, None),
             (Ok(Some(code)), None) => {
-                let tail = last_log_line(&state_dir.join(&a.log)).map(|l| format!(": {l}")).unwrap_or_default();
+                let tail = last_log_line(&state_dir.join(&a.log))
+                    .map(|l| format!(": {l}"))
+                    .unwrap_or_default();
                 (StepStatus::Failed, Some(format!("exit code {code}{tail}")))
             }
             (Err(e), None) => (StepStatus::Failed, Some(e.clone())),
@@ -614,7 +685,10 @@ impl Runner {
         a.error = error.clone();
         s.status = status;
         let exit_code = a.exit_code;
-        let duration = a.duration().and_then(|d| d.to_std().ok()).unwrap_or_default();
+        let duration = a
+            .duration()
+            .and_then(|d| d.to_std().ok())
+            .unwrap_or_default();
         self.save()?;
         self.emit(Event::StepFinished {
             step: id.clone(),
@@ -635,18 +709,33 @@ impl Runner {
 
     /// Starts step `i` (or picks up its running container) and returns what to wait on.
     /// `Ok(None)`: nothing to wait on (a service now in its window).
-    async fn start_body(&mut self, i: usize, step: &Step, cfg: &PipelineConfig, reattach: bool) -> Result<Option<(Body, Option<String>)>, String> {
+    async fn start_body(
+        &mut self,
+        i: usize,
+        step: &Step,
+        cfg: &PipelineConfig,
+        reattach: bool,
+    ) -> Result<Option<(Body, Option<String>)>, String> {
         match step.kind {
-            Kind::Oneshot | Kind::Service => self.start_container_step(i, step, cfg, reattach).await,
+            Kind::Oneshot | Kind::Service => {
+                self.start_container_step(i, step, cfg, reattach).await
+            }
             Kind::Pull => {
                 let (n, log) = self.new_attempt(i, None, None)?;
-                self.emit(Event::StepStarted { step: step.id.clone(), attempt: n, detail: format!("checking {} images for tag {}", step.images.len(), cfg.tag) });
+                self.emit(Event::StepStarted {
+                    step: step.id.clone(),
+                    attempt: n,
+                    detail: format!("checking {} images for tag {}", step.images.len(), cfg.tag),
+                });
                 let engine = self.engine.clone();
                 let images: Vec<String> = step.images.iter().map(|s| cfg.image(s)).collect();
                 let creds = cfg.credentials(&self.dc).map_err(|e| e.to_string())?;
                 let always = step.always;
                 let live = self.live(&step.id);
-                Ok(Some((Box::pin(pull_images(engine, images, creds, always, log, live)), None)))
+                Ok(Some((
+                    Box::pin(pull_images(engine, images, creds, always, log, live)),
+                    None,
+                )))
             }
             Kind::Wait => {
                 let secs = step.secs.unwrap_or(0);
@@ -658,17 +747,35 @@ impl Runner {
                     }
                 };
                 let n = self.st()?.steps[i].attempts.len() as u32;
-                let log = self.dc.state_dir().join(&self.st()?.steps[i].attempts[n as usize - 1].log);
+                let log = self
+                    .dc
+                    .state_dir()
+                    .join(&self.st()?.steps[i].attempts[n as usize - 1].log);
                 let ends = started_at + chrono::Duration::seconds(secs as i64);
                 let left = (ends - Utc::now()).to_std().unwrap_or_default();
-                let reason = if step.description.is_empty() { "wait".to_string() } else { step.description.clone() };
-                self.emit(Event::StepStarted { step: step.id.clone(), attempt: n, detail: format!("waiting {} s: {reason}", left.as_secs()) });
+                let reason = if step.description.is_empty() {
+                    "wait".to_string()
+                } else {
+                    step.description.clone()
+                };
+                self.emit(Event::StepStarted {
+                    step: step.id.clone(),
+                    attempt: n,
+                    detail: format!("waiting {} s: {reason}", left.as_secs()),
+                });
                 let live = self.live(&step.id);
                 Ok(Some((
                     Box::pin(async move {
-                        let mut sink = LogSink::create(&log, Some(live)).map_err(|e| e.to_string())?;
-                        let write = |sink: &mut LogSink, t: &str| sink.line(Stream::Stdout, ts_now().as_bytes(), t.as_bytes()).map_err(|e| e.to_string());
-                        write(&mut sink, &format!("waiting {} s: {reason}", left.as_secs()))?;
+                        let mut sink =
+                            LogSink::create(&log, Some(live)).map_err(|e| e.to_string())?;
+                        let write = |sink: &mut LogSink, t: &str| {
+                            sink.line(Stream::Stdout, ts_now().as_bytes(), t.as_bytes())
+                                .map_err(|e| e.to_string())
+                        };
+                        write(
+                            &mut sink,
+                            &format!("waiting {} s: {reason}", left.as_secs()),
+                        )?;
                         sink.flush_live();
                         tokio::time::sleep(left).await;
                         write(&mut sink, "done")?;
@@ -680,16 +787,24 @@ impl Runner {
             }
             Kind::Host => {
                 if reattach {
-                    self.emit(Event::Note(format!("{}: a host step was interrupted when stage2-tui stopped; running it again", step.id)));
+                    self.emit(Event::Note(format!(
+                        "{}: a host step was interrupted when stage2-tui stopped; running it again",
+                        step.id
+                    )));
                 }
                 let (n, log) = self.new_attempt(i, None, None)?;
-                self.emit(Event::StepStarted { step: step.id.clone(), attempt: n, detail: step.description.clone() });
+                self.emit(Event::StepStarted {
+                    step: step.id.clone(),
+                    attempt: n,
+                    detail: step.description.clone(),
+                });
                 let step = step.clone();
                 let dc = self.dc.dir.clone();
                 let live = self.live(&step.id);
                 Ok(Some((
                     Box::pin(async move {
-                        let mut sink = LogSink::create(&log, Some(live)).map_err(|e| e.to_string())?;
+                        let mut sink =
+                            LogSink::create(&log, Some(live)).map_err(|e| e.to_string())?;
                         let r = host::run(&step, &dc, &mut sink).await;
                         sink.finish().map_err(|e| e.to_string())?;
                         r.map(|()| None)
@@ -700,7 +815,13 @@ impl Runner {
         }
     }
 
-    async fn start_container_step(&mut self, i: usize, step: &Step, cfg: &PipelineConfig, reattach: bool) -> Result<Option<(Body, Option<String>)>, String> {
+    async fn start_container_step(
+        &mut self,
+        i: usize,
+        step: &Step,
+        cfg: &PipelineConfig,
+        reattach: bool,
+    ) -> Result<Option<(Body, Option<String>)>, String> {
         let mut existing = None;
         if reattach && let Some(a) = self.st()?.steps[i].last().cloned() {
             match self.find_container(&step.id, a.n).await? {
@@ -719,7 +840,10 @@ impl Runner {
             Some((n, id, log)) => {
                 let state = self.engine.inspect(&id).await.map_err(|e| e.to_string())?;
                 if state.as_ref().is_some_and(|s| s.never_started) {
-                    self.emit(Event::Note(format!("{}: its container was created but not started; starting it", step.id)));
+                    self.emit(Event::Note(format!(
+                        "{}: its container was created but not started; starting it",
+                        step.id
+                    )));
                     self.engine.start(&id).await.map_err(|e| e.to_string())?;
                 } else {
                     self.emit(Event::Note(format!("{}: reattached to container {} (it kept running while stage2-tui was away)", step.id, step.container_name())));
@@ -728,7 +852,11 @@ impl Runner {
                 (n, id, log)
             }
             None => {
-                let (n, log) = self.new_attempt(i, Some(step.container_name().into()), Some(cfg.image(step.image.as_deref().unwrap_or(&step.id))))?;
+                let (n, log) = self.new_attempt(
+                    i,
+                    Some(step.container_name().into()),
+                    Some(cfg.image(step.image.as_deref().unwrap_or(&step.id))),
+                )?;
                 let spec = self.container_spec(step, cfg, n)?;
                 let service = step.kind == Kind::Service;
                 let id = self
@@ -741,7 +869,10 @@ impl Runner {
                 (n, id, log)
             }
         };
-        let image = self.st()?.steps[i].last().and_then(|a| a.image.clone()).unwrap_or_default();
+        let image = self.st()?.steps[i]
+            .last()
+            .and_then(|a| a.image.clone())
+            .unwrap_or_default();
         self.emit(Event::StepStarted {
             step: step.id.clone(),
             attempt: n,
@@ -749,7 +880,9 @@ impl Runner {
         });
         if step.kind == Kind::Service {
             let ttl = step.ttl_secs.unwrap_or(600) as i64;
-            let ends_at = self.st()?.steps[i].window_ends_at.unwrap_or_else(|| Utc::now() + chrono::Duration::seconds(ttl));
+            let ends_at = self.st()?.steps[i]
+                .window_ends_at
+                .unwrap_or_else(|| Utc::now() + chrono::Duration::seconds(ttl));
             self.open_window(i, step, cfg, id, log, ends_at)?;
             return Ok(None);
         }
@@ -766,33 +899,65 @@ impl Runner {
         Ok(Some((body, Some(id))))
     }
 
-    fn open_window(&mut self, i: usize, step: &Step, cfg: &PipelineConfig, id: String, log: PathBuf, ends_at: chrono::DateTime<Utc>) -> Result<(), String> {
+    fn open_window(
+        &mut self,
+        i: usize,
+        step: &Step,
+        cfg: &PipelineConfig,
+        id: String,
+        log: PathBuf,
+        ends_at: chrono::DateTime<Utc>,
+    ) -> Result<(), String> {
         let st = self.st()?;
         st.steps[i].status = StepStatus::Serving;
         st.steps[i].window_ends_at = Some(ends_at);
         self.save()?;
         let url = step.url.as_ref().map(|u| self.expand(u, cfg));
-        self.emit(Event::Window { step: step.id.clone(), url, ends_at });
+        self.emit(Event::Window {
+            step: step.id.clone(),
+            url,
+            ends_at,
+        });
         let (tx, rx) = mpsc::unbounded_channel();
         self.windows.insert(step.id.clone(), tx);
         let live = self.live(&step.id);
-        tokio::spawn(window::run(self.engine.clone(), step.id.clone(), id, log, live, ends_at, rx, self.win_tx.clone()));
+        tokio::spawn(window::run(
+            self.engine.clone(),
+            step.id.clone(),
+            id,
+            log,
+            live,
+            ends_at,
+            rx,
+            self.win_tx.clone(),
+        ));
         Ok(())
     }
 
     /// A service was serving when we last left: pick its window up again.
     async fn reopen_window(&mut self, i: usize, cfg: &PipelineConfig) -> Result<(), String> {
         let step = self.pipeline.steps[i].clone();
-        let Some(a) = self.st()?.steps[i].last().cloned() else { return Ok(()) };
+        let Some(a) = self.st()?.steps[i].last().cloned() else {
+            return Ok(());
+        };
         let ends_at = self.st()?.steps[i].window_ends_at.unwrap_or_else(Utc::now);
         let found = self.find_container(&step.id, a.n).await?;
         let running = match &found {
-            Some(id) => self.engine.inspect(id).await.map_err(|e| e.to_string())?.is_some_and(|s| s.running),
+            Some(id) => self
+                .engine
+                .inspect(id)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some_and(|s| s.running),
             None => false,
         };
         match found {
             Some(id) if running => {
-                self.emit(Event::Note(format!("{}: reattached to {}; its window continues", step.id, step.container_name())));
+                self.emit(Event::Note(format!(
+                    "{}: reattached to {}; its window continues",
+                    step.id,
+                    step.container_name()
+                )));
                 self.open_window(i, &step, cfg, id, self.dc.state_dir().join(&a.log), ends_at)
             }
             other => {
@@ -801,13 +966,27 @@ impl Runner {
                 }
                 let ok = ends_at <= Utc::now();
                 let rep = if ok {
-                    WindowReport::Closed { reason: "window ended while stage2-tui was away".into() }
+                    WindowReport::Closed {
+                        reason: "window ended while stage2-tui was away".into(),
+                    }
                 } else {
-                    WindowReport::Died { exit_code: None, error: format!("{} stopped before its window ended", step.container_name()) }
+                    WindowReport::Died {
+                        exit_code: None,
+                        error: format!("{} stopped before its window ended", step.container_name()),
+                    }
                 };
                 self.on_window(&step.id, rep)
             }
         }
+    }
+}
+
+/// Every stage container gets the deployconfig at `/tmp/workingdir`, SELinux-relabelled (`:z`).
+fn workdir_mount(dc: &Deployconfig) -> Mount {
+    Mount {
+        source: dc.dir.display().to_string(),
+        target: "/tmp/workingdir".into(),
+        options: "z".into(),
     }
 }
 
@@ -822,12 +1001,19 @@ async fn pull_images(
     let mut sink = LogSink::create(&log, Some(live)).map_err(|e| e.to_string())?;
     let mut failed = Vec::new();
     for image in &images {
-        let present = engine.image_exists(image).await.map_err(|e| e.to_string())?;
+        let present = engine
+            .image_exists(image)
+            .await
+            .map_err(|e| e.to_string())?;
         let say = |sink: &mut LogSink, stream: Stream, t: &str| {
             let _ = sink.line(stream, ts_now().as_bytes(), t.as_bytes());
         };
         if present && !always {
-            say(&mut sink, Stream::Stdout, &format!("{image}: present locally"));
+            say(
+                &mut sink,
+                Stream::Stdout,
+                &format!("{image}: present locally"),
+            );
             continue;
         }
         say(&mut sink, Stream::Stdout, &format!("{image}: pulling"));
@@ -852,5 +1038,19 @@ async fn pull_images(
             "could not pull {}: check registryurl/imagetag in config.json and that the registry is reachable (log has the engine's message)",
             failed.join(", ")
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deployconfig_is_mounted_like_the_script_does() {
+        let dc = Deployconfig::new("/home/core/deployconfig");
+        assert_eq!(
+            workdir_mount(&dc).bind(),
+            "/home/core/deployconfig:/tmp/workingdir:z"
+        );
     }
 }

@@ -158,7 +158,9 @@ impl Pipeline {
                 let origin = override_file.display().to_string();
                 Ok((Self::parse(&text, &origin)?, Source::File(origin)))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Self::default_pipeline()?, Source::Default)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok((Self::default_pipeline()?, Source::Default))
+            }
             Err(e) => Err(format!("cannot read {}: {e}", override_file.display())),
         }
     }
@@ -171,13 +173,24 @@ impl Pipeline {
         let mut seen = std::collections::HashSet::new();
         for (i, s) in self.steps.iter().enumerate() {
             let at = format!("step[{i}] `{}`", s.id);
-            if s.id.is_empty() || !s.id.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+            if s.id.is_empty()
+                || !s
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            {
                 return Err(format!("{at}: id must be letters, digits, '.', '_' or '-'"));
             }
             if !seen.insert(&s.id) {
                 return Err(format!("{at}: duplicate id"));
             }
-            let need = |ok: bool, what: &str| if ok { Ok(()) } else { Err(format!("{at}: a {:?} step needs {what}", s.kind)) };
+            let need = |ok: bool, what: &str| {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(format!("{at}: a {:?} step needs {what}", s.kind))
+                }
+            };
             match s.kind {
                 Kind::Pull => need(!s.images.is_empty(), "`images`")?,
                 Kind::Oneshot => need(s.image.is_some(), "`image`")?,
@@ -186,7 +199,10 @@ impl Pipeline {
                     need(s.ttl_secs.is_some(), "`ttl_secs`")?;
                 }
                 Kind::Wait => need(s.secs.is_some(), "`secs`")?,
-                Kind::Host => need(s.action.is_some(), "`action` (install-clients or approve-csrs)")?,
+                Kind::Host => need(
+                    s.action.is_some(),
+                    "`action` (install-clients or approve-csrs)",
+                )?,
             }
         }
         Ok(())
@@ -199,7 +215,11 @@ impl Pipeline {
 
     /// The step ids, comma-separated (for error messages).
     pub fn ids(&self) -> String {
-        self.steps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ")
+        self.steps
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Serializes to TOML (the override file format).
@@ -219,8 +239,17 @@ mod tests {
         assert_eq!(
             ids,
             [
-                "pull", "4.run-installer", "5.ign-webserver", "6.add-ignition", "7.terraform-deploy", "wait-svcs",
-                "8.configure-svcs", "install-clients", "wait-for-bootstrap", "remove-bootstrap", "approve-csrs",
+                "pull",
+                "4.run-installer",
+                "5.ign-webserver",
+                "6.add-ignition",
+                "7.terraform-deploy",
+                "wait-svcs",
+                "8.configure-svcs",
+                "install-clients",
+                "wait-for-bootstrap",
+                "remove-bootstrap",
+                "approve-csrs",
                 "9.post-deployment"
             ]
         );
@@ -239,7 +268,11 @@ mod tests {
 
     #[test]
     fn bad_files_name_the_step() {
-        let e = Pipeline::parse("[[step]]\nid = \"a\"\nkind = \"service\"\nimage = \"x\"\n", "f.toml").unwrap_err();
+        let e = Pipeline::parse(
+            "[[step]]\nid = \"a\"\nkind = \"service\"\nimage = \"x\"\n",
+            "f.toml",
+        )
+        .unwrap_err();
         assert_eq!(e, "f.toml: step[0] `a`: a Service step needs `ttl_secs`");
         let e = Pipeline::parse("[[step]]\nid = \"a\"\nkind = \"wait\"\nsecs = 1\n[[step]]\nid = \"a\"\nkind = \"wait\"\nsecs = 1\n", "f").unwrap_err();
         assert!(e.contains("duplicate id"), "{e}");

@@ -33,7 +33,10 @@ pub enum StepStatus {
 impl StepStatus {
     /// Done for the purpose of moving on.
     pub fn is_done(self) -> bool {
-        matches!(self, StepStatus::Succeeded | StepStatus::Skipped | StepStatus::Serving)
+        matches!(
+            self,
+            StepStatus::Succeeded | StepStatus::Skipped | StepStatus::Serving
+        )
     }
     /// Lowercase word for display.
     pub fn word(self) -> &'static str {
@@ -148,7 +151,11 @@ impl RunState {
     /// A fresh run for `pipeline`.
     pub fn new(pipeline: &Pipeline) -> Self {
         let now = Utc::now();
-        let run_id = format!("{}-{:04x}", now.format("%Y%m%d-%H%M%S"), (now.timestamp_subsec_nanos() ^ std::process::id()) & 0xffff);
+        let run_id = format!(
+            "{}-{:04x}",
+            now.format("%Y%m%d-%H%M%S"),
+            (now.timestamp_subsec_nanos() ^ std::process::id()) & 0xffff
+        );
         Self {
             version: 1,
             run_id,
@@ -172,9 +179,12 @@ impl RunState {
     pub fn load(state_dir: &Path) -> Result<Option<Self>, String> {
         let path = state_dir.join(STATE_FILE);
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| format!("{} is damaged ({e}); move it aside to start a new run", path.display())),
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                format!(
+                    "{} is damaged ({e}); move it aside to start a new run",
+                    path.display()
+                )
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(format!("cannot read {}: {e}", path.display())),
         }
@@ -281,7 +291,13 @@ mod tests {
         let st: Vec<_> = s.steps.iter().map(|x| x.status).take(5).collect();
         assert_eq!(
             st,
-            [StepStatus::Succeeded, StepStatus::Stale, StepStatus::Stale, StepStatus::Stale, StepStatus::Pending]
+            [
+                StepStatus::Succeeded,
+                StepStatus::Stale,
+                StepStatus::Stale,
+                StepStatus::Stale,
+                StepStatus::Pending
+            ]
         );
         assert_eq!(s.outcome, Outcome::InProgress);
     }

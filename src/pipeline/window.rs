@@ -80,7 +80,10 @@ pub async fn run(
         }
         (None, Ok(c)) => WindowReport::Died {
             exit_code: Some(c.exit_code),
-            error: format!("the service exited with code {} before its window ended", c.exit_code),
+            error: format!(
+                "the service exited with code {} before its window ended",
+                c.exit_code
+            ),
         },
         (None, Err(e)) => WindowReport::Died {
             exit_code: None,

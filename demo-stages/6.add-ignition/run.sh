@@ -1,0 +1,25 @@
+#!/bin/sh
+. /usr/local/lib/demo.sh
+cd "$WD" || exit 1
+BASTION=$(sed -n '/"bastion"/,/}/s/.*"ipaddress": *"\([^"]*\)".*/\1/p' config.json | head -n 1)
+for f in master.ign worker.ign infra.ign bootstrap.ign; do
+    if [ ! -s "$f" ]; then err "ERROR: $f not found in $WD - has 4.run-installer completed?"; exit 2; fi
+done
+if should_fail 6.add-ignition; then
+    err "Traceback (most recent call last):"
+    err "  File \"/usr/local/6.add-ignition/add-ignition.py\", line 41, in <module>"
+    err "    config = json.load(f)"
+    err "json.decoder.JSONDecodeError: Expecting ',' delimiter: line 120 column 5 (char 3071)"
+    exit 1
+fi
+say "Backing up config.json to .config.json.add-ignbak"
+cp config.json .config.json.add-ignbak
+say "Generating svc.ign for the svc VMs"
+printf '{"ignition":{"version":"3.2.0","config":{"merge":[{"source":"http://%s/bootstrap.ign"}]}},"passwd":{"users":[{"name":"core"}]}}\n' "$BASTION" > svc.ign
+set_field() { sed -i "s|\"$1\": *\"[^\"]*\"|\"$1\": \"$2\"|" config.json; say "Set ignition.$1 ($(printf %s "$2" | wc -c) bytes)"; }
+set_field master_ignition "$(base64 -w0 < master.ign)"
+set_field worker_ignition "$(base64 -w0 < worker.ign)"
+set_field infra_ignition "$(base64 -w0 < infra.ign)"
+set_field svc_ignition "$(base64 -w0 < svc.ign)"
+set_field bootstrap_ignition_url "http://$BASTION/bootstrap.ign"
+say "config.json updated with ignition configuration"

@@ -1,0 +1,157 @@
+//! Command-line interface and dispatch.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{DEFAULT_DEPLOYCONFIG, Deployconfig};
+use crate::engine::{self, ConnectOptions};
+use crate::pipeline::Plan;
+
+/// Install the second stage of an OpenShift 4 cluster from its bastion.
+#[derive(Debug, Parser)]
+#[command(name = "stage2-tui", version, about)]
+pub struct Cli {
+    /// Engine API socket (unix:///run/podman/podman.sock); only this one is tried
+    #[arg(long, global = true, env = "STAGE2_ENGINE", value_name = "URL")]
+    pub engine: Option<String>,
+    /// The deployconfig folder
+    #[arg(long, global = true, env = "STAGE2_DEPLOYCONFIG", value_name = "DIR")]
+    pub deployconfig: Option<PathBuf>,
+    /// What to do (default: open the dashboard)
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Run (or reattach to) stage 2
+    Run {
+        /// No terminal UI: log lines to stdout (for the systemd unit)
+        #[arg(long)]
+        headless: bool,
+        /// Run this step and all after it again (retry / resume from here)
+        #[arg(long, value_name = "STEP", conflicts_with = "restart")]
+        from: Option<String>,
+        /// Start a new run from the first step
+        #[arg(long)]
+        restart: bool,
+    },
+    /// Write a demo deployconfig, build demo stage images, and run them
+    Demo(crate::demo::DemoArgs),
+    /// Capture a container's complete log to a file (benchmarks, diagnostics)
+    #[command(hide = true)]
+    CaptureLog {
+        /// Container id or name
+        container: String,
+        /// Output file
+        #[arg(long)]
+        out: PathBuf,
+        /// Read through the engine API even when the log file is readable
+        #[arg(long)]
+        api: bool,
+    },
+}
+
+impl Cli {
+    fn deployconfig(&self) -> Deployconfig {
+        Deployconfig::new(
+            self.deployconfig
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DEPLOYCONFIG)),
+        )
+    }
+}
+
+/// Connects to the engine the way every subcommand does.
+pub async fn connect(cli: &Cli) -> color_eyre::Result<engine::Engine> {
+    let opts = ConnectOptions {
+        explicit: cli.engine.clone().filter(|e| !e.is_empty()),
+        allow_private_service: true,
+    };
+    Ok(engine::connect(&opts).await?)
+}
+
+/// Runs the parsed command line; returns the process exit code.
+pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
+    match &cli.command {
+        None
+        | Some(Cmd::Run {
+            headless: false, ..
+        }) => {
+            eprintln!(
+                "stage2-tui: the full-screen dashboard is not available in this build yet.\n\
+                 Run stage 2 with: stage2-tui run --headless [--deployconfig DIR] [--from STEP]"
+            );
+            Ok(2)
+        }
+        Some(Cmd::Run {
+            headless: true,
+            from,
+            restart,
+        }) => {
+            let dc = cli.deployconfig();
+            if !dc.dir.is_dir() {
+                eprintln!(
+                    "stage2-tui: deployconfig folder {} does not exist: pass --deployconfig DIR (or set STAGE2_DEPLOYCONFIG)",
+                    dc.dir.display()
+                );
+                return Ok(2);
+            }
+            let plan = match (from, restart) {
+                (Some(step), _) => Plan::From(step.clone()),
+                (None, true) => Plan::Restart,
+                (None, false) => Plan::Continue,
+            };
+            let engine = match connect(&cli).await {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("stage2-tui: {e}");
+                    return Ok(2);
+                }
+            };
+            crate::headless::run(engine, dc, plan).await
+        }
+        Some(Cmd::Demo(args)) => crate::demo::run(&cli, args).await,
+        Some(Cmd::CaptureLog {
+            container,
+            out,
+            api,
+        }) => {
+            let engine = connect(&cli).await?;
+            let mode = if *api {
+                engine::logs::CaptureMode::Api
+            } else {
+                engine::logs::CaptureMode::Auto
+            };
+            let started = std::time::Instant::now();
+            let c = engine.capture(container, out, None, mode).await?;
+            let secs = started.elapsed().as_secs_f64();
+            let lines = c.lines[0] + c.lines[1];
+            println!(
+                "via={} lines={lines} stdout={} stderr={} bytes={} secs={secs:.3} lines_per_sec={:.0} exit={} peak_rss_kib={}",
+                c.via,
+                c.lines[0],
+                c.lines[1],
+                c.bytes,
+                lines as f64 / secs.max(1e-9),
+                c.exit_code,
+                peak_rss_kib()
+            );
+            Ok(0)
+        }
+    }
+}
+
+/// This process's peak resident set size (VmHWM), in KiB.
+pub fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}

@@ -1,0 +1,177 @@
+//! `stage2-tui demo`: a realistic deployconfig, demo stage images built offline, and a real run.
+
+mod files;
+mod images;
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use color_eyre::eyre::{WrapErr, bail};
+
+use crate::cli::Cli;
+use crate::config::Deployconfig;
+use crate::engine::labels;
+use crate::pipeline::spec::{Kind, Pipeline};
+use crate::pipeline::{Plan, RunLock};
+
+pub use images::find_static_busybox;
+
+/// Registry prefix of the demo images (local only; never pulled).
+pub const DEMO_REGISTRY: &str = "localhost/stage2-demo";
+/// Image tag of the demo images.
+pub const DEMO_TAG: &str = "demo";
+
+/// Options of `stage2-tui demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Demo deployconfig folder (wiped and rewritten if it is an earlier demo)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Make this step fail once with a realistic error (repeatable)
+    #[arg(long, value_name = "STEP")]
+    pub fail: Vec<String>,
+    /// No terminal UI: log lines to stdout
+    #[arg(long)]
+    pub headless: bool,
+    /// Seconds the ign-webserver window stays open (the real one: 600)
+    #[arg(long, default_value_t = 20, value_name = "SECS")]
+    pub window: u64,
+    /// Seconds of the wait before 8.configure-svcs (the real one: 80)
+    #[arg(long, default_value_t = 3, value_name = "SECS")]
+    pub wait: u64,
+    /// Seconds between demo output lines (0 for as fast as possible)
+    #[arg(long, default_value_t = 0.08, value_name = "SECS")]
+    pub pace: f64,
+    /// Seconds between CSR approval rounds (the real one: 60)
+    #[arg(long, default_value_t = 2, value_name = "SECS")]
+    pub csr_interval: u64,
+    /// Port for the demo web server (default: a free one; the real one uses 80)
+    #[arg(long, value_name = "PORT")]
+    pub web_port: Option<u16>,
+    /// Put a disconnected openshift-install override in the folder
+    #[arg(long)]
+    pub disconnected: bool,
+    /// Only write the folder and build the images; do not run
+    #[arg(long)]
+    pub prepare_only: bool,
+}
+
+fn default_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    base.join("stage2-tui/demo")
+}
+
+fn free_port() -> color_eyre::Result<u16> {
+    let l = std::net::TcpListener::bind("0.0.0.0:0")
+        .wrap_err("finding a free port for the demo web server")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// The demo pipeline: the built-in one with short timings, a free web port, host steps kept
+/// inside the demo folder.
+pub fn demo_pipeline(args: &DemoArgs, port: u16) -> color_eyre::Result<Pipeline> {
+    let mut p = Pipeline::default_pipeline().map_err(color_eyre::eyre::Error::msg)?;
+    for s in &mut p.steps {
+        match (s.kind, s.id.as_str()) {
+            (Kind::Service, _) => {
+                s.ttl_secs = Some(args.window);
+                s.env = vec![format!("PORT={port}")];
+                s.url = Some(format!("http://127.0.0.1:{port}/bootstrap.ign"));
+            }
+            (Kind::Wait, _) => s.secs = Some(args.wait),
+            (Kind::Host, _) => {
+                s.bin_dir = Some("{deployconfig}/demo-host/usr/local/bin".into());
+                if s.profile_dir.is_some() {
+                    s.profile_dir = Some("{deployconfig}/demo-host/etc/profile.d".into());
+                }
+                if s.rounds.is_some() {
+                    s.rounds = Some(2);
+                    s.interval_secs = Some(args.csr_interval);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(p)
+}
+
+/// Steps a demo can make fail.
+fn can_fail(p: &Pipeline, id: &str) -> bool {
+    p.steps.iter().any(|s| {
+        s.id == id && (s.kind == Kind::Oneshot || (s.kind == Kind::Host && id == "approve-csrs"))
+    })
+}
+
+/// Prepares the folder: refuses a non-demo folder, stops an earlier demo's containers, wipes it.
+async fn reset_dir(engine: &crate::engine::Engine, dir: &Path) -> color_eyre::Result<()> {
+    if dir.exists() {
+        let is_demo = dir.join(".demo/marker").exists();
+        let empty = std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if !is_demo && !empty {
+            bail!(
+                "{} exists and is not a stage2-tui demo folder; choose another --dir",
+                dir.display()
+            );
+        }
+        let dc = Deployconfig::new(dir);
+        // Fails with who holds it when a runner is driving this demo right now.
+        drop(RunLock::acquire(&dc.state_dir()).map_err(color_eyre::eyre::Error::msg)?);
+        let path = dc.dir.display().to_string();
+        for id in engine
+            .find_by_labels(&[(labels::DEPLOYCONFIG, &path)])
+            .await?
+        {
+            engine.remove(&id, true).await?;
+        }
+        std::fs::remove_dir_all(dir).wrap_err_with(|| format!("clearing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))
+}
+
+/// Runs `stage2-tui demo`.
+pub async fn run(cli: &Cli, args: &DemoArgs) -> color_eyre::Result<i32> {
+    let dir = args.dir.clone().unwrap_or_else(default_dir);
+    let port = match args.web_port {
+        Some(p) => p,
+        None => free_port()?,
+    };
+    let pipeline = demo_pipeline(args, port)?;
+    for f in &args.fail {
+        if !can_fail(&pipeline, f) {
+            let ids: Vec<_> = pipeline
+                .steps
+                .iter()
+                .filter(|s| can_fail(&pipeline, &s.id))
+                .map(|s| s.id.as_str())
+                .collect();
+            bail!(
+                "--fail {f}: not a step the demo can fail; choose one of {}",
+                ids.join(", ")
+            );
+        }
+    }
+    images::find_static_busybox()?;
+    let engine = crate::cli::connect(cli).await?;
+    println!("engine: {}", engine.describe());
+    reset_dir(&engine, &dir).await?;
+    let dc = Deployconfig::new(&dir);
+    files::write_all(&dc, args, &pipeline)?;
+    println!("demo deployconfig written to {}", dc.dir.display());
+    images::build_all(&engine, DEMO_REGISTRY, DEMO_TAG).await?;
+    if args.prepare_only {
+        println!(
+            "prepared; run it with: stage2-tui run --headless --deployconfig {}",
+            dc.dir.display()
+        );
+        return Ok(0);
+    }
+    if !args.headless {
+        println!("(the dashboard is not available in this build yet; running headless)");
+    }
+    crate::headless::run(engine, dc, Plan::Continue).await
+}

@@ -1,0 +1,294 @@
+//! The headless runner (`stage2-tui run --headless`), for the systemd unit and scripts.
+//!
+//! One line per log line, prefixed with its step; a start and an end line per step; a summary
+//! table; exit 0 on success, non-zero with the failed step named in the last line.
+
+use std::io::Write;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::config::Deployconfig;
+use crate::engine::Engine;
+use crate::engine::logs::Stream;
+use crate::pipeline::{Command, Event, Finish, Plan, RunState, Runner};
+use crate::text::visible;
+
+/// Exit code when the operator (or systemd) detached us with a signal.
+pub const EXIT_DETACHED: i32 = 130;
+
+fn hms(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 60.0 {
+        format!("{s:.1}s")
+    } else {
+        let s = d.as_secs();
+        if s < 3600 {
+            format!("{}m{:02}s", s / 60, s % 60)
+        } else {
+            format!("{}h{:02}m{:02}s", s / 3600, (s / 60) % 60, s % 60)
+        }
+    }
+}
+
+fn clock() -> String {
+    chrono::Local::now().format("%H:%M:%S").to_string()
+}
+
+/// Prints events as they come. Returns the last state seen.
+async fn print_events(mut rx: mpsc::UnboundedReceiver<Event>, width: usize) -> Option<RunState> {
+    let mut last_state = None;
+    while let Some(ev) = rx.recv().await {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        let _ = match ev {
+            Event::RunStarted { run_id, how } => writeln!(out, "{} run {run_id}: {how}", clock()),
+            Event::StepStarted {
+                step,
+                attempt,
+                detail,
+            } => {
+                let again = if attempt > 1 {
+                    format!(" (attempt {attempt})")
+                } else {
+                    String::new()
+                };
+                writeln!(out, "{} ==> {step}{again}: {detail}", clock())
+            }
+            Event::Log { step, lines } => {
+                for l in &lines {
+                    let mark = if l.stream == Stream::Stderr { '!' } else { '|' };
+                    let _ = writeln!(out, "{step:<width$} {mark} {}", visible(&l.text));
+                }
+                Ok(())
+            }
+            Event::StepFinished {
+                step,
+                status,
+                exit_code,
+                duration,
+                error,
+            } => {
+                let code = exit_code
+                    .map(|c| format!(" (exit {c})"))
+                    .unwrap_or_default();
+                let why = error
+                    .map(|e| format!(": {}", visible(&e)))
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "{} <== {step}: {} in {}{code}{why}",
+                    clock(),
+                    status.word(),
+                    hms(duration)
+                )
+            }
+            Event::Window { step, url, ends_at } => {
+                let left = (ends_at - chrono::Utc::now()).num_seconds().max(0);
+                let url = url.map(|u| format!("serving {u}, ")).unwrap_or_default();
+                writeln!(
+                    out,
+                    "{} --- {step}: {url}window closes in {}m{:02}s (at {})",
+                    clock(),
+                    left / 60,
+                    left % 60,
+                    ends_at.with_timezone(&chrono::Local).format("%H:%M:%S")
+                )
+            }
+            Event::Note(n) => writeln!(out, "{} --- {}", clock(), visible(&n)),
+            Event::State(s) => {
+                last_state = Some(*s);
+                Ok(())
+            }
+        };
+        let _ = out.flush();
+    }
+    last_state
+}
+
+/// Prints the per-step summary table.
+pub fn summary(state: &RunState) -> String {
+    let w = state
+        .steps
+        .iter()
+        .map(|s| s.id.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut out = format!(
+        "{:<w$}  {:<9}  {:>8}  {:>4}  {}\n",
+        "STEP", "STATUS", "TIME", "EXIT", "ATTEMPTS"
+    );
+    let mut total = chrono::Duration::zero();
+    for s in &state.steps {
+        let (time, exit) = match s.last() {
+            Some(a) => {
+                let d = a.duration();
+                if let Some(d) = d {
+                    total += d;
+                }
+                (
+                    d.and_then(|d| d.to_std().ok())
+                        .map(hms)
+                        .unwrap_or_else(|| "-".into()),
+                    a.exit_code
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                )
+            }
+            None => ("-".into(), "-".into()),
+        };
+        out += &format!(
+            "{:<w$}  {:<9}  {:>8}  {:>4}  {}\n",
+            s.id,
+            s.status.word(),
+            time,
+            exit,
+            s.attempts.len()
+        );
+    }
+    let wall = state.finished_at.unwrap_or_else(chrono::Utc::now) - state.created_at;
+    out += &format!(
+        "{:<w$}  {:<9}  {:>8}        (wall clock {})\n",
+        "total",
+        "",
+        hms(total.to_std().unwrap_or_default()),
+        hms(wall.to_std().unwrap_or_default())
+    );
+    out
+}
+
+/// Drives the pipeline without a terminal UI. Returns the process exit code.
+pub async fn run(engine: Engine, dc: Deployconfig, plan: Plan) -> color_eyre::Result<i32> {
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let mut runner = match Runner::open(engine.clone(), dc.clone(), ev_tx) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("stage2-tui: {e}");
+            return Ok(2);
+        }
+    };
+    let width = runner
+        .pipeline()
+        .steps
+        .iter()
+        .map(|s| s.id.len())
+        .max()
+        .unwrap_or(8);
+    println!("{} engine: {}", clock(), engine.describe());
+    let source = match runner.pipeline_source() {
+        crate::pipeline::spec::Source::Default => "built-in pipeline".to_string(),
+        crate::pipeline::spec::Source::File(f) => format!("pipeline from {f}"),
+    };
+    println!(
+        "{} deployconfig {} ({source}, {} steps)",
+        clock(),
+        dc.dir.display(),
+        runner.pipeline().steps.len()
+    );
+    let printer = tokio::spawn(print_events(ev_rx, width));
+
+    let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
+    let signals = tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let term = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+        let _ = cmd_tx.send(Command::Detach);
+    });
+    let finish = runner.run(plan, &mut cmd_rx).await;
+    signals.abort();
+    let state = runner.state().cloned();
+    drop(runner);
+    let _ = tokio::time::timeout(Duration::from_secs(3), printer).await;
+    let resume = |step: &str| {
+        format!(
+            "stage2-tui run --headless --deployconfig {} --from {step}",
+            dc.dir.display()
+        )
+    };
+    let finish = match finish {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("stage2-tui: {e}");
+            return Ok(2);
+        }
+    };
+    if let Some(st) = &state
+        && !matches!(finish, Finish::Detached { .. } | Finish::AlreadyDone)
+    {
+        print!("\n{}", summary(st));
+    }
+    Ok(match finish {
+        Finish::Succeeded => {
+            println!("stage 2 completed successfully");
+            0
+        }
+        Finish::AlreadyDone => {
+            let when = state
+                .and_then(|s| s.finished_at)
+                .map(|t| {
+                    t.with_timezone(&chrono::Local)
+                        .format(" at %Y-%m-%d %H:%M")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            println!(
+                "stage 2 already completed{when}; nothing to do (use --restart to run it again, or --from STEP)"
+            );
+            0
+        }
+        Finish::Failed { step, error } => {
+            println!(
+                "stage 2 FAILED at {step}: {}\nfix the cause, then resume with: {}",
+                visible(&error),
+                resume(&step)
+            );
+            println!("stage 2 failed at step {step}");
+            1
+        }
+        Finish::Stopped { step } => {
+            println!(
+                "stage 2 stopped at step {step}; resume with: {}",
+                resume(&step)
+            );
+            1
+        }
+        Finish::Detached { running } => {
+            if running.is_empty() {
+                println!(
+                    "detached; no step is running. `stage2-tui run --headless` continues the run"
+                );
+            } else {
+                println!(
+                    "detached; {} keep{} running in the engine. `stage2-tui run --headless` reattaches",
+                    running.join(", "),
+                    if running.len() == 1 { "s" } else { "" }
+                );
+            }
+            EXIT_DETACHED
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(hms(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(hms(Duration::from_secs(125)), "2m05s");
+        assert_eq!(hms(Duration::from_secs(3725)), "1h02m05s");
+    }
+}

@@ -1,0 +1,169 @@
+//! Helpers for tests that drive the real binary against a real podman.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Container names are per machine: tests that run containers take turns.
+static ENGINE: Mutex<()> = Mutex::new(());
+
+pub fn engine_lock() -> MutexGuard<'static, ()> {
+    ENGINE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub fn engine_url() -> String {
+    std::env::var("STAGE2_ENGINE").expect(
+        "STAGE2_ENGINE is not set: run the suite with scripts/test.sh, which starts a podman API service",
+    )
+}
+
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_stage2-tui"));
+    c.env("STAGE2_ENGINE", engine_url())
+        .env_remove("STAGE2_DEPLOYCONFIG");
+    c
+}
+
+pub fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run stage2-tui")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "--- exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Writes a demo deployconfig (folder + images) without running it.
+pub fn prepare_demo(dir: &Path, extra: &[&str]) {
+    let d = dir.to_str().unwrap();
+    let mut args = vec!["demo", "--dir", d, "--prepare-only", "--pace", "0"];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert!(
+        o.status.success(),
+        "demo --prepare-only failed\n{}",
+        text(&o)
+    );
+}
+
+pub fn state(dir: &Path) -> Value {
+    let s = std::fs::read_to_string(dir.join(".stage2-tui/state.json")).expect("state.json");
+    serde_json::from_str(&s).expect("state.json parses")
+}
+
+pub fn step<'a>(state: &'a Value, id: &str) -> &'a Value {
+    state["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id}"))
+}
+
+pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn podman(args: &[&str]) -> Output {
+    Command::new("podman")
+        .args(args)
+        .output()
+        .expect("run podman")
+}
+
+pub fn podman_inspect(name: &str) -> Value {
+    let o = podman(&["inspect", "--type", "container", name]);
+    assert!(
+        o.status.success(),
+        "podman inspect {name}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    v[0].clone()
+}
+
+/// The saved log of a step attempt, split per stream.
+pub fn saved_log(
+    dir: &Path,
+    state: &Value,
+    id: &str,
+    attempt: usize,
+) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let a = &step(state, id)["attempts"][attempt - 1];
+    let path: PathBuf = dir.join(".stage2-tui").join(a["log"].as_str().unwrap());
+    let data = std::fs::read(&path).unwrap();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    for line in data.split(|b| *b == b'\n') {
+        if line.is_empty() {
+            continue;
+        }
+        let (_, stream, text) =
+            stage2_tui::engine::logs::parse_saved_line(line).expect("saved line parses");
+        match stream {
+            stage2_tui::engine::logs::Stream::Stdout => out.push(text.to_vec()),
+            stage2_tui::engine::logs::Stream::Stderr => err.push(text.to_vec()),
+        }
+    }
+    (out, err)
+}
+
+/// `podman logs` of a container, split per stream.
+pub fn podman_logs(container: &str) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let o = podman(&["logs", container]);
+    assert!(
+        o.status.success(),
+        "podman logs {container}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let split = |b: &[u8]| -> Vec<Vec<u8>> {
+        let b = b.strip_suffix(b"\n").unwrap_or(b);
+        if b.is_empty() {
+            vec![]
+        } else {
+            b.split(|c| *c == b'\n').map(<[u8]>::to_vec).collect()
+        }
+    };
+    (split(&o.stdout), split(&o.stderr))
+}
+
+/// Asserts the saved log of a container step equals `podman logs` of its container, per stream.
+pub fn assert_log_matches_podman(dir: &Path, state: &Value, id: &str) {
+    let attempts = step(state, id)["attempts"].as_array().unwrap().len();
+    let container = step(state, id)["attempts"][attempts - 1]["container_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (out, err) = saved_log(dir, state, id, attempts);
+    let (pout, perr) = podman_logs(&container);
+    assert_eq!(
+        out.len(),
+        pout.len(),
+        "{id}: stdout line count differs from podman logs"
+    );
+    assert!(out == pout, "{id}: stdout differs from podman logs");
+    assert_eq!(
+        err.len(),
+        perr.len(),
+        "{id}: stderr line count differs from podman logs"
+    );
+    assert!(err == perr, "{id}: stderr differs from podman logs");
+}
+
+/// Replaces the deployconfig's pipeline with `toml`.
+pub fn set_pipeline(dir: &Path, toml: &str) {
+    std::fs::write(dir.join("stage2-pipeline.toml"), toml).unwrap();
+}
+
+pub const DEMO_IMAGE: &str = "4.run-installer";

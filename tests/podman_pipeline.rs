@@ -1,0 +1,513 @@
+//! The pipeline against a real podman, through the real binary.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+
+fn http_get(port: u16, path: &str) -> Vec<u8> {
+    let mut s =
+        std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the web server");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let head_end = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("HTTP response")
+        + 4;
+    assert!(
+        resp.starts_with(b"HTTP/1.") && resp[9..12] == *b"200",
+        "{}",
+        String::from_utf8_lossy(&resp[..head_end])
+    );
+    resp[head_end..].to_vec()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn demo_runs_end_to_end_and_matches_the_real_script() {
+    let _g = engine_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dc");
+    let port = free_port();
+    let d = dir.to_str().unwrap().to_string();
+    let port_s = port.to_string();
+    let child = bin()
+        .args([
+            "demo",
+            "--headless",
+            "--dir",
+            &d,
+            "--pace",
+            "0",
+            "--window",
+            "12",
+            "--wait",
+            "1",
+        ])
+        .args([
+            "--csr-interval",
+            "1",
+            "--web-port",
+            &port_s,
+            "--disconnected",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // While the window is open: the web server really serves bootstrap.ign, and is created as
+    // the script creates it.
+    wait_for("5.ign-webserver to serve", Duration::from_secs(120), || {
+        dir.join(".stage2-tui/state.json").exists()
+            && step(&state(&dir), "5.ign-webserver")["status"] == "serving"
+    });
+    let served = http_get(port, "/bootstrap.ign");
+    assert_eq!(served, std::fs::read(dir.join("bootstrap.ign")).unwrap());
+    let web = podman_inspect("ign-webserver");
+    assert_eq!(web["Name"], "ign-webserver");
+    assert_eq!(web["HostConfig"]["NetworkMode"], "host");
+    let binds: Vec<String> = serde_json::from_value(web["HostConfig"]["Binds"].clone()).unwrap();
+    assert!(
+        binds.iter().any(|b| b.starts_with(&format!(
+            "{d}/bootstrap.ign:/usr/share/nginx/html/bootstrap.ign"
+        ))),
+        "{binds:?}"
+    );
+
+    let out = child.wait_with_output().unwrap();
+    let all = text(&out);
+    assert!(out.status.success(), "demo failed\n{all}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Disconnected openshift-install is being used"),
+        "{all}"
+    );
+    assert!(stdout.contains("Apply complete! Resources:"), "{all}");
+    assert!(
+        stdout.contains("\"GET /bootstrap.ign HTTP/1.1\" 200"),
+        "nginx access line missing\n{all}"
+    );
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with("stage 2 completed successfully"),
+        "{all}"
+    );
+
+    let st = state(&dir);
+    assert_eq!(st["outcome"], "succeeded");
+    for s in st["steps"].as_array().unwrap() {
+        assert_eq!(s["status"], "succeeded", "step {} did not succeed", s["id"]);
+        assert_eq!(
+            s["attempts"].as_array().unwrap().len(),
+            1,
+            "step {} ran more than once",
+            s["id"]
+        );
+    }
+    for f in [
+        "bootstrap.ign",
+        "master.ign",
+        "worker.ign",
+        "infra.ign",
+        "auth/kubeconfig",
+        "auth/kubeadmin-password",
+        "metadata.json",
+        "oc",
+        "kubectl",
+        "svc.ign",
+        ".config.json.add-ignbak",
+        "terraform.tfstate",
+        "demo-host/usr/local/bin/oc",
+        "demo-host/usr/local/bin/kubectl",
+        "demo-host/etc/profile.d/stage2-kubeconfig.sh",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} was not produced");
+    }
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        cfg["ignition"]["bootstrap_ignition_url"],
+        "http://10.50.1.254/bootstrap.ign"
+    );
+    assert!(cfg["ignition"]["master_ignition"].as_str().unwrap().len() > 100);
+    let tf: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("terraform.tfstate")).unwrap()).unwrap();
+    assert_eq!(tf["version"], 4);
+
+    // The web server is stopped and removed when its window ends.
+    assert!(
+        !podman(&["container", "exists", "ign-webserver"])
+            .status
+            .success(),
+        "ign-webserver was not removed"
+    );
+
+    // Containers are created as the script creates them, plus labels, init and no tty.
+    for (id, entrypoint) in [
+        ("4.run-installer", None),
+        (
+            "wait-for-bootstrap",
+            Some("/usr/local/4.run-installer/waitforcomplete.sh"),
+        ),
+        ("remove-bootstrap", Some("./removebootstrap.sh")),
+    ] {
+        let c = podman_inspect(id);
+        let binds: Vec<String> = serde_json::from_value(c["HostConfig"]["Binds"].clone()).unwrap();
+        // (`:z` relabels and is then not listed by podman; the bind string is unit-tested.)
+        assert!(
+            binds
+                .iter()
+                .any(|b| b.starts_with(&format!("{d}:/tmp/workingdir:"))),
+            "{id}: {binds:?}"
+        );
+        assert_eq!(c["Config"]["Tty"], false, "{id}");
+        assert_eq!(c["HostConfig"]["Init"], true, "{id}");
+        let labels = &c["Config"]["Labels"];
+        assert_eq!(labels["stage2-tui.tool"], "stage2-tui");
+        assert_eq!(labels["stage2-tui.step"], id);
+        assert_eq!(labels["stage2-tui.run"], st["run_id"]);
+        assert_eq!(labels["stage2-tui.deployconfig"], d.as_str());
+        if let Some(ep) = entrypoint {
+            // podman shows the entrypoint as a string, Docker as an array.
+            let got = &c["Config"]["Entrypoint"];
+            assert!(got == ep || got[0] == ep, "{id}: entrypoint {got}");
+        }
+        assert!(
+            c["Config"]["Image"]
+                .as_str()
+                .unwrap()
+                .starts_with("localhost/stage2-demo/"),
+            "{id}"
+        );
+    }
+    // Every container step's saved log equals `podman logs`, stream by stream.
+    for id in [
+        "4.run-installer",
+        "6.add-ignition",
+        "7.terraform-deploy",
+        "8.configure-svcs",
+        "wait-for-bootstrap",
+        "9.post-deployment",
+    ] {
+        assert_log_matches_podman(&dir, &st, id);
+    }
+    let (_, installer_err) = saved_log(&dir, &st, "4.run-installer", 1);
+    assert!(
+        installer_err
+            .iter()
+            .any(|l| l.starts_with(b"level=info msg=\"Consuming Install Config")),
+        "openshift-install logs to stderr"
+    );
+}
+
+#[test]
+fn injected_failure_stops_the_run_and_resume_completes_it() {
+    let _g = engine_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dc");
+    let d = dir.to_str().unwrap();
+    let o = run(&[
+        "demo",
+        "--headless",
+        "--dir",
+        d,
+        "--pace",
+        "0",
+        "--window",
+        "2",
+        "--wait",
+        "1",
+        "--fail",
+        "7.terraform-deploy",
+    ]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let last = stdout.trim_end().lines().last().unwrap();
+    assert!(
+        last.contains("7.terraform-deploy") && last.contains("failed"),
+        "last line must name the failed step: {last}"
+    );
+    assert!(
+        stdout.contains("Error: error cloning virtual machine"),
+        "{all}"
+    );
+    let st = state(&dir);
+    assert_eq!(st["outcome"], "failed");
+    assert_eq!(step(&st, "7.terraform-deploy")["status"], "failed");
+    assert_eq!(
+        step(&st, "7.terraform-deploy")["attempts"][0]["exit_code"],
+        1
+    );
+    for later in [
+        "wait-svcs",
+        "8.configure-svcs",
+        "install-clients",
+        "wait-for-bootstrap",
+        "9.post-deployment",
+    ] {
+        assert_eq!(
+            step(&st, later)["status"],
+            "pending",
+            "{later} must not start"
+        );
+        assert!(
+            step(&st, later)["attempts"].as_array().unwrap().is_empty(),
+            "{later} must not start"
+        );
+    }
+    assert!(!dir.join("terraform.tfstate").exists());
+
+    // A plain `run` refuses and says how to resume.
+    let o = run(&["run", "--headless", "--deployconfig", d]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--from 7.terraform-deploy"),
+        "{}",
+        text(&o)
+    );
+
+    let o = run(&[
+        "run",
+        "--headless",
+        "--deployconfig",
+        d,
+        "--from",
+        "7.terraform-deploy",
+    ]);
+    assert!(o.status.success(), "resume failed\n{}", text(&o));
+    let st = state(&dir);
+    assert_eq!(st["outcome"], "succeeded");
+    assert_eq!(
+        step(&st, "7.terraform-deploy")["attempts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        step(&st, "4.run-installer")["attempts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "earlier steps are not rerun"
+    );
+    assert!(dir.join("terraform.tfstate").is_file());
+
+    // Once complete, `run` says so and does nothing.
+    let o = run(&["run", "--headless", "--deployconfig", d]);
+    assert!(o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("already completed"),
+        "{}",
+        text(&o)
+    );
+}
+
+const SLOW_PIPELINE: &str = r#"
+[[step]]
+id = "slow-step"
+kind = "oneshot"
+image = "4.run-installer"
+entrypoint = ["/bin/sh", "-c", "echo run >> /tmp/workingdir/starts; echo begin; sleep 4; seq 1 30000; echo oops >&2; echo end"]
+
+[[step]]
+id = "after"
+kind = "oneshot"
+image = "2.create-config"
+"#;
+
+#[test]
+fn killed_runner_reattaches_without_starting_twice_or_losing_lines() {
+    let _g = engine_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dc");
+    let d = dir.to_str().unwrap();
+    prepare_demo(&dir, &[]);
+    set_pipeline(&dir, SLOW_PIPELINE);
+
+    let mut first = bin()
+        .args(["run", "--headless", "--deployconfig", d])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("slow-step to run", Duration::from_secs(60), || {
+        dir.join(".stage2-tui/state.json").exists()
+            && step(&state(&dir), "slow-step")["attempts"][0]["container_id"].is_string()
+            && dir.join("starts").exists()
+    });
+    // A second runner is refused while the first holds the deployconfig.
+    let o = run(&["run", "--headless", "--deployconfig", d]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!("pid {}", first.id())),
+        "{}",
+        text(&o)
+    );
+
+    first.kill().unwrap(); // SIGKILL, like a dropped SSH session taking the process down hard
+    first.wait().unwrap();
+    let c = podman_inspect("slow-step");
+    assert_eq!(
+        c["State"]["Running"], true,
+        "the step must keep running in the engine"
+    );
+
+    let o = run(&["run", "--headless", "--deployconfig", d]);
+    let all = text(&o);
+    assert!(o.status.success(), "{all}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("reattached to container slow-step"),
+        "{all}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("starts")).unwrap(),
+        "run\n",
+        "the step was started twice"
+    );
+    let st = state(&dir);
+    assert_eq!(st["outcome"], "succeeded");
+    assert_eq!(
+        step(&st, "slow-step")["attempts"].as_array().unwrap().len(),
+        1
+    );
+    let (out, err) = saved_log(&dir, &st, "slow-step", 1);
+    assert_eq!(out.len(), 30002, "begin + 30000 + end");
+    assert_eq!(err, vec![b"oops".to_vec()]);
+    assert_log_matches_podman(&dir, &st, "slow-step");
+}
+
+#[test]
+fn a_flood_right_before_exit_is_saved_completely() {
+    let _g = engine_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dc");
+    let d = dir.to_str().unwrap();
+    prepare_demo(&dir, &[]);
+    set_pipeline(
+        &dir,
+        r#"
+[[step]]
+id = "flood"
+kind = "oneshot"
+image = "4.run-installer"
+entrypoint = ["/bin/sh", "-c", "seq 1 200000; seq 1 5000 >&2; head -c 20000 /dev/zero | tr '\\0' x; echo; printf 'no newline at exit'"]
+"#,
+    );
+    let o = run(&["run", "--headless", "--deployconfig", d]);
+    assert!(o.status.success(), "{}", text(&o));
+    let st = state(&dir);
+    let (out, err) = saved_log(&dir, &st, "flood", 1);
+    assert_eq!(out.len(), 200_002);
+    for (i, l) in out.iter().take(200_000).enumerate() {
+        assert_eq!(l, (i + 1).to_string().as_bytes(), "line {i}");
+    }
+    assert_eq!(
+        out[200_000],
+        vec![b'x'; 20_000],
+        "a 20,000-byte line is reassembled whole"
+    );
+    assert_eq!(out[200_001], b"no newline at exit");
+    assert_eq!(err.len(), 5000);
+    assert_log_matches_podman(&dir, &st, "flood");
+}
+
+#[test]
+fn clear_errors_for_missing_engine_image_and_deployconfig() {
+    let _g = engine_lock();
+    let tmp = tempfile::tempdir().unwrap();
+
+    // No engine at the given endpoint.
+    let o = bin()
+        .env("STAGE2_ENGINE", "unix:///nonexistent/podman.sock")
+        .args([
+            "run",
+            "--headless",
+            "--deployconfig",
+            tmp.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(err.contains("no container engine answered"), "{err}");
+    assert!(
+        err.contains("unix:///nonexistent/podman.sock") && err.contains("no socket at that path"),
+        "{err}"
+    );
+    assert!(
+        err.contains("systemctl enable --now podman.socket"),
+        "{err}"
+    );
+
+    // Missing deployconfig: said plainly, nothing created.
+    let missing = tmp.path().join("nope");
+    let o = run(&[
+        "run",
+        "--headless",
+        "--deployconfig",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("does not exist: pass --deployconfig"),
+        "{}",
+        text(&o)
+    );
+    assert!(!missing.exists());
+
+    // Missing image: the step fails naming the image and what to check.
+    let dir = tmp.path().join("dc");
+    let d = dir.to_str().unwrap();
+    prepare_demo(&dir, &[]);
+    set_pipeline(
+        &dir,
+        "[[step]]\nid = \"ghost\"\nkind = \"oneshot\"\nimage = \"no-such-stage\"\n",
+    );
+    let o = run(&["run", "--headless", "--deployconfig", d]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("image localhost/stage2-demo/no-such-stage:demo is not present"),
+        "{all}"
+    );
+    assert!(
+        all.contains("registryurl and imagetag in config.json"),
+        "{all}"
+    );
+    assert!(!podman(&["container", "exists", "ghost"]).status.success());
+
+    // A pull of a tag that does not exist fails the pull step, naming the images.
+    set_pipeline(
+        &dir,
+        "[[step]]\nid = \"pull\"\nkind = \"pull\"\nimages = [\"4.run-installer\"]\n",
+    );
+    let cfg = std::fs::read_to_string(dir.join("config.json"))
+        .unwrap()
+        .replace("\"imagetag\": \"demo\"", "\"imagetag\": \"nosuchtag\"");
+    std::fs::write(dir.join("config.json"), cfg).unwrap();
+    let o = run(&["run", "--headless", "--deployconfig", d, "--restart"]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("could not pull localhost/stage2-demo/4.run-installer:nosuchtag"),
+        "{all}"
+    );
+}
