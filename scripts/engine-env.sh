@@ -8,7 +8,7 @@ stage2_engine_die() { echo "engine-env: $*" >&2; return 1; }
 stage2_engine_install() {
     local missing=()
     command -v podman >/dev/null 2>&1 || missing+=(podman runc)
-    { [ -x /bin/busybox ] && ldd /bin/busybox 2>&1 | grep -q 'not a dynamic'; } || missing+=(busybox-static)
+    case "$(ldd /bin/busybox 2>&1)" in *"not a dynamic"*) ;; *) missing+=(busybox-static) ;; esac
     command -v tmux >/dev/null 2>&1 || missing+=(tmux)
     [ ${#missing[@]} -eq 0 ] && return 0
     command -v apt-get >/dev/null 2>&1 || stage2_engine_die "missing ${missing[*]}; install them with your package manager" || return 1

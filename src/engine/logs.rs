@@ -229,6 +229,19 @@ pub fn parse_saved_line(line: &[u8]) -> Option<(&[u8], Stream, &[u8])> {
     Some((&line[..sp], stream, text.strip_prefix(b" ").unwrap_or(text)))
 }
 
+/// True when `path` is readable and holds CRI-format lines (or nothing yet).
+fn is_cri_file(path: &Path) -> bool {
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
+    let mut first = [0u8; 1];
+    match f.read(&mut first) {
+        Ok(0) => true,
+        Ok(_) => first[0].is_ascii_digit(),
+        Err(_) => false,
+    }
+}
+
 /// Reads a CRI log file from the start into `sink`, following it until `done` is set and the
 /// file has stopped growing.
 fn follow_cri_file(path: &Path, sink: &mut LogSink, done: &AtomicBool) -> io::Result<()> {
@@ -335,18 +348,22 @@ impl Engine {
         mode: CaptureMode,
     ) -> Result<Capture> {
         let state = self.inspect(id).await?;
+        // podman's compat API calls its k8s-file driver "json-file"; the file itself tells.
         let file_source = match (&state, mode) {
-            (Some(s), CaptureMode::Auto) if s.log_driver.as_deref() == Some("k8s-file") => {
-                s.log_path.clone().filter(|p| File::open(p).is_ok())
+            (Some(s), CaptureMode::Auto) if self.info().is_podman => {
+                s.log_path.clone().filter(|p| is_cri_file(Path::new(p)))
             }
             _ => None,
         };
+        let exited = state
+            .as_ref()
+            .is_some_and(|s| !s.running && !s.never_started);
         match file_source {
             Some(source) => {
                 self.capture_file(id, PathBuf::from(source), path, live)
                     .await
             }
-            None => self.capture_api(id, path, live).await,
+            None => self.capture_api(id, path, live, exited).await,
         }
     }
 
@@ -379,7 +396,27 @@ impl Engine {
         })
     }
 
-    async fn capture_api(&self, id: &str, path: &Path, live: Option<LiveFn>) -> Result<Capture> {
+    async fn capture_api(
+        &self,
+        id: &str,
+        path: &Path,
+        live: Option<LiveFn>,
+        exited: bool,
+    ) -> Result<Capture> {
+        if exited {
+            // Nothing more will be written: one non-follow read is complete.
+            let sink = LogSink::create(path, live)
+                .map_err(io_err(format!("creating {}", path.display())))?;
+            let never = AtomicBool::new(false);
+            let mut sink = self.read_api(id, sink, false, &never).await?;
+            sink.finish().map_err(io_err("flushing the log"))?;
+            return Ok(Capture {
+                exit_code: self.wait_exit(id).await?,
+                lines: sink.counts,
+                bytes: sink.bytes,
+                via: "api",
+            });
+        }
         let sink =
             LogSink::create(path, live).map_err(io_err(format!("creating {}", path.display())))?;
         let stop = Arc::new(AtomicBool::new(false));
