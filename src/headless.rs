@@ -96,6 +96,7 @@ async fn print_events(mut rx: mpsc::UnboundedReceiver<Event>, width: usize) -> O
                 )
             }
             Event::Note(n) => writeln!(out, "{} --- {}", clock(), visible(&n)),
+            Event::Finished(_) => Ok(()),
             Event::State(s) => {
                 last_state = Some(*s);
                 Ok(())

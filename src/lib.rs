@@ -3,10 +3,13 @@
 //! Layers: [`engine`] talks to podman/Docker; [`pipeline`] runs the steps and keeps their state
 //! and logs; [`config`] reads the deployconfig; [`headless`] and (later) the TUI drive the pipeline.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod headless;
+pub mod logfile;
 pub mod pipeline;
 pub mod text;
+pub mod ui;

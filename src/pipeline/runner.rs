@@ -103,6 +103,8 @@ pub enum Event {
     Note(String),
     /// A fresh copy of the run state after each save.
     State(Box<RunState>),
+    /// Driving ended (or could not start: the error says why).
+    Finished(Result<Finish, String>),
 }
 
 /// How driving the run ended.

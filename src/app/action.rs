@@ -1,0 +1,110 @@
+//! User intents: the names used by the key map file, the help overlay and the buttons.
+
+use serde::{Deserialize, Serialize};
+
+/// Everything a key or a click can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Leave (asks first while a step runs; the stages keep running).
+    Quit,
+    /// Show every key of this screen.
+    Help,
+    /// Select the previous step / scroll up a line.
+    Up,
+    /// Select the next step / scroll down a line.
+    Down,
+    /// Scroll up a page.
+    PageUp,
+    /// Scroll down a page.
+    PageDown,
+    /// Scroll up half a page.
+    HalfPageUp,
+    /// Scroll down half a page.
+    HalfPageDown,
+    /// Go to the first line / step.
+    Top,
+    /// Go to the last line / step (and follow).
+    Bottom,
+    /// Open the full log of the selected step.
+    OpenLog,
+    /// Back to the dashboard.
+    Back,
+    /// Run the selected failed step again, and everything after it.
+    Retry,
+    /// Skip the selected step and go on.
+    Skip,
+    /// Stop the running step (kills its container).
+    Stop,
+    /// Run again from the selected step.
+    ResumeFrom,
+    /// Keep the ign-webserver up 5 more minutes.
+    ExtendWindow,
+    /// Stop the ign-webserver now.
+    EndWindow,
+    /// Mouse capture on/off (off lets the terminal select text).
+    ToggleMouse,
+    /// Next colour theme.
+    CycleTheme,
+    /// Search the log.
+    Search,
+    /// Next search match.
+    NextMatch,
+    /// Previous search match.
+    PrevMatch,
+    /// Wrap long lines on/off.
+    ToggleWrap,
+    /// Show timestamps on/off.
+    ToggleTimestamps,
+    /// Jump to the first error line.
+    FirstError,
+    /// Save the log to a file.
+    SaveLog,
+    /// Copy the visible lines to the clipboard (OSC 52, works over SSH).
+    CopyLog,
+    /// Follow new lines.
+    Follow,
+    /// Yes.
+    Confirm,
+    /// No / close.
+    Cancel,
+}
+
+impl Action {
+    /// A short label for footers and buttons.
+    pub fn label(self) -> &'static str {
+        match self {
+            Action::Quit => "quit",
+            Action::Help => "help",
+            Action::Up => "up",
+            Action::Down => "down",
+            Action::PageUp => "page up",
+            Action::PageDown => "page down",
+            Action::HalfPageUp => "half page up",
+            Action::HalfPageDown => "half page down",
+            Action::Top => "top",
+            Action::Bottom => "bottom",
+            Action::OpenLog => "open log",
+            Action::Back => "back",
+            Action::Retry => "retry",
+            Action::Skip => "skip",
+            Action::Stop => "stop",
+            Action::ResumeFrom => "resume from here",
+            Action::ExtendWindow => "+5 min",
+            Action::EndWindow => "end window",
+            Action::ToggleMouse => "mouse on/off",
+            Action::CycleTheme => "theme",
+            Action::Search => "search",
+            Action::NextMatch => "next match",
+            Action::PrevMatch => "prev match",
+            Action::ToggleWrap => "wrap",
+            Action::ToggleTimestamps => "timestamps",
+            Action::FirstError => "first error",
+            Action::SaveLog => "save",
+            Action::CopyLog => "copy",
+            Action::Follow => "follow",
+            Action::Confirm => "yes",
+            Action::Cancel => "no",
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! What each action does, which buttons apply now, and the questions asked before destructive ones.
+
+use super::{Action, App, Confirm, Effect, LogView, Overlay, Screen};
+use crate::pipeline::{Command, Plan, StepStatus};
+
+const EXTEND_SECS: u64 = 300;
+
+impl App {
+    /// The dashboard buttons that apply to the selected step right now, in display order.
+    pub fn buttons(&self) -> Vec<Action> {
+        let st = self.status_of(self.selected);
+        let idle = !self.driving;
+        let has_log = self
+            .run
+            .as_ref()
+            .and_then(|r| r.steps.get(self.selected))
+            .is_some_and(|s| !s.attempts.is_empty());
+        let mut b = Vec::new();
+        if idle && matches!(st, StepStatus::Failed | StepStatus::Stopped) {
+            b.push(Action::Retry);
+        }
+        if (idle
+            && matches!(
+                st,
+                StepStatus::Failed | StepStatus::Stopped | StepStatus::Pending | StepStatus::Stale
+            ))
+            || (self.driving && st == StepStatus::Running)
+        {
+            b.push(Action::Skip);
+        }
+        if self.driving && st == StepStatus::Running {
+            b.push(Action::Stop);
+        }
+        if idle
+            && self.run.is_some()
+            && !matches!(
+                st,
+                StepStatus::Failed
+                    | StepStatus::Stopped
+                    | StepStatus::Serving
+                    | StepStatus::Running
+            )
+        {
+            b.push(Action::ResumeFrom);
+        }
+        if has_log {
+            b.push(Action::OpenLog);
+        }
+        if self.window.is_some() {
+            b.push(Action::ExtendWindow);
+            b.push(Action::EndWindow);
+        }
+        b
+    }
+
+    fn step_id(&self) -> String {
+        self.pipeline
+            .steps
+            .get(self.selected)
+            .map(|s| s.id.clone())
+            .unwrap_or_default()
+    }
+
+    /// Later steps that already ran and will run again.
+    fn made_stale(&self, from: usize) -> Vec<String> {
+        (from + 1..self.pipeline.steps.len())
+            .filter(|i| {
+                self.run
+                    .as_ref()
+                    .and_then(|r| r.steps.get(*i))
+                    .is_some_and(|s| !s.attempts.is_empty())
+            })
+            .map(|i| self.pipeline.steps[i].id.clone())
+            .collect()
+    }
+
+    fn rerun_question(&self, verb: &str) -> Option<Confirm> {
+        let id = self.step_id();
+        let stale = self.made_stale(self.selected);
+        let ca = id == "4.run-installer";
+        if stale.is_empty() && !ca {
+            return None;
+        }
+        let mut body = Vec::new();
+        if ca {
+            body.push(
+                "4.run-installer regenerates the install CA and the ignition files:".to_string(),
+            );
+            body.push("everything after it must run again.".to_string());
+        }
+        if !stale.is_empty() {
+            body.push(format!(
+                "These steps already ran and become stale: {}.",
+                stale.join(", ")
+            ));
+        }
+        Some(Confirm {
+            title: format!("{verb} {id}?"),
+            body,
+            then: vec![Effect::Start(Plan::From(id))],
+        })
+    }
+
+    fn ask(&mut self, c: Option<Confirm>, otherwise: Vec<Effect>) -> Vec<Effect> {
+        match c {
+            Some(c) => {
+                self.overlay = Some(Overlay::Confirm(c));
+                vec![]
+            }
+            None => otherwise,
+        }
+    }
+
+    /// Does what an action asks, if it applies now.
+    pub fn act(&mut self, a: Action) -> Vec<Effect> {
+        self.dirty = true;
+        if let Some(Overlay::Confirm(c)) = &self.overlay {
+            return match a {
+                Action::Confirm => {
+                    let then = c.then.clone();
+                    self.overlay = None;
+                    then
+                }
+                Action::Cancel | Action::Quit => {
+                    self.overlay = None;
+                    vec![]
+                }
+                _ => vec![],
+            };
+        }
+        if self.overlay == Some(Overlay::Help) {
+            if matches!(a, Action::Cancel | Action::Help | Action::Quit) {
+                self.overlay = None;
+            }
+            return vec![];
+        }
+        if self.screen == Screen::Log {
+            return self.act_log(a);
+        }
+        let applies = |b: &Vec<Action>| b.contains(&a);
+        let buttons = self.buttons();
+        let id = self.step_id();
+        match a {
+            Action::Quit => {
+                if self.driving {
+                    let running: Vec<String> = (0..self.pipeline.steps.len())
+                        .filter(|i| {
+                            matches!(
+                                self.status_of(*i),
+                                StepStatus::Running | StepStatus::Serving
+                            )
+                        })
+                        .map(|i| self.pipeline.steps[i].id.clone())
+                        .collect();
+                    let body = if running.is_empty() {
+                        vec![
+                            "The run goes on from where it is when you start stage2-tui again."
+                                .into(),
+                        ]
+                    } else {
+                        vec![
+                            format!(
+                                "{} keep running in the engine (podman).",
+                                running.join(", ")
+                            ),
+                            "Run stage2-tui again to reattach; nothing is lost.".into(),
+                        ]
+                    };
+                    self.overlay = Some(Overlay::Confirm(Confirm {
+                        title: "Quit stage2-tui?".into(),
+                        body,
+                        then: vec![Effect::Quit],
+                    }));
+                    vec![]
+                } else {
+                    vec![Effect::Quit]
+                }
+            }
+            Action::Help => {
+                self.overlay = Some(Overlay::Help);
+                vec![]
+            }
+            Action::Up
+            | Action::Down
+            | Action::Top
+            | Action::Bottom
+            | Action::PageUp
+            | Action::PageDown => {
+                let last = self.pipeline.steps.len().saturating_sub(1);
+                self.selected = match a {
+                    Action::Up | Action::PageUp => self.selected.saturating_sub(1),
+                    Action::Down | Action::PageDown => (self.selected + 1).min(last),
+                    Action::Top => 0,
+                    _ => last,
+                };
+                self.follow_running = false;
+                vec![]
+            }
+            Action::ToggleMouse => {
+                self.mouse = !self.mouse;
+                self.status = Some(if self.mouse {
+                    "mouse on: click buttons and steps".into()
+                } else {
+                    "mouse off: the terminal selects text (m turns it back on)".into()
+                });
+                vec![Effect::SetMouse(self.mouse)]
+            }
+            Action::CycleTheme => {
+                self.theme = (self.theme + 1) % self.themes.len();
+                self.status = Some(format!("theme: {}", self.theme().name));
+                vec![]
+            }
+            Action::OpenLog if applies(&buttons) => {
+                let run = self.run.as_ref();
+                if let Some(att) = run
+                    .and_then(|r| r.steps.get(self.selected))
+                    .and_then(|s| s.last())
+                {
+                    let rows = self.log.as_ref().map(|l| l.height).unwrap_or(20);
+                    self.log = Some(LogView::open(
+                        &id,
+                        att.n,
+                        &self.state_dir.join(&att.log),
+                        rows,
+                    ));
+                    self.screen = Screen::Log;
+                }
+                vec![]
+            }
+            Action::Retry if applies(&buttons) => {
+                let c = self.rerun_question("Retry");
+                self.ask(c, vec![Effect::Start(Plan::From(id))])
+            }
+            Action::ResumeFrom if applies(&buttons) => {
+                let c = self.rerun_question("Run again from");
+                self.ask(c, vec![Effect::Start(Plan::From(id))])
+            }
+            Action::Skip if applies(&buttons) => {
+                let next = self
+                    .pipeline
+                    .steps
+                    .get(self.selected + 1)
+                    .map(|s| s.id.clone())
+                    .unwrap_or_else(|| "the end of the run".into());
+                let (body, then) = if self.driving {
+                    (
+                        vec![
+                            format!("Its container is stopped and the run goes on with {next}."),
+                            "Later steps may fail if they need its output.".into(),
+                        ],
+                        vec![Effect::Send(Command::Skip)],
+                    )
+                } else {
+                    (
+                        vec![
+                            format!("The run goes on with {next} as if {id} had succeeded."),
+                            "Later steps may fail if they need its output.".into(),
+                        ],
+                        vec![Effect::SkipThenContinue(id.clone())],
+                    )
+                };
+                self.ask(
+                    Some(Confirm {
+                        title: format!("Skip {id}?"),
+                        body,
+                        then,
+                    }),
+                    vec![],
+                )
+            }
+            Action::Stop if applies(&buttons) => {
+                let body = vec![
+                    format!("Its container is killed and the run halts at {id}."),
+                    "You can retry it (r) or skip it (s) afterwards.".into(),
+                ];
+                self.ask(
+                    Some(Confirm {
+                        title: format!("Stop {id}?"),
+                        body,
+                        then: vec![Effect::Send(Command::Stop)],
+                    }),
+                    vec![],
+                )
+            }
+            Action::ExtendWindow if applies(&buttons) => {
+                let step = self
+                    .window
+                    .as_ref()
+                    .map(|w| w.step.clone())
+                    .unwrap_or_default();
+                vec![Effect::Send(Command::ExtendWindow {
+                    step,
+                    secs: EXTEND_SECS,
+                })]
+            }
+            Action::EndWindow if applies(&buttons) => {
+                let step = self
+                    .window
+                    .as_ref()
+                    .map(|w| w.step.clone())
+                    .unwrap_or_default();
+                let body = vec![
+                    format!("The web server ({step}) is stopped and removed now."),
+                    "A bootstrap VM that has not fetched bootstrap.ign yet cannot boot.".into(),
+                ];
+                self.ask(
+                    Some(Confirm {
+                        title: "End the ign-webserver window now?".into(),
+                        body,
+                        then: vec![Effect::Send(Command::EndWindow { step })],
+                    }),
+                    vec![],
+                )
+            }
+            _ => vec![],
+        }
+    }
+
+    fn act_log(&mut self, a: Action) -> Vec<Effect> {
+        let Some(v) = self.log.as_mut() else {
+            self.screen = super::Screen::Dashboard;
+            return vec![];
+        };
+        v.message = None;
+        let page = v.height as isize;
+        match a {
+            Action::Back => {
+                self.screen = super::Screen::Dashboard;
+                self.log = None;
+            }
+            Action::Quit => {
+                self.screen = super::Screen::Dashboard;
+                self.log = None;
+                return self.act(Action::Quit);
+            }
+            Action::Help => self.overlay = Some(Overlay::Help),
+            Action::Up => v.scroll(-1),
+            Action::Down => v.scroll(1),
+            Action::PageUp => v.scroll(-page),
+            Action::PageDown => v.scroll(page),
+            Action::HalfPageUp => v.scroll(-page / 2),
+            Action::HalfPageDown => v.scroll(page / 2),
+            Action::Top => v.top(),
+            Action::Bottom | Action::Follow => v.bottom(),
+            Action::Search => v.input = Some(String::new()),
+            Action::NextMatch => v.next_match(true),
+            Action::PrevMatch => v.next_match(false),
+            Action::ToggleWrap => v.wrap = !v.wrap,
+            Action::ToggleTimestamps => v.timestamps = !v.timestamps,
+            Action::FirstError => v.first_error(),
+            Action::SaveLog => {
+                let dir = self.export_dir.clone();
+                v.message = Some(match v.save(&dir) {
+                    Ok(p) => format!("saved to {}", p.display()),
+                    Err(e) => format!("not saved: {e}"),
+                });
+            }
+            Action::CopyLog => {
+                let text = v.visible_text();
+                v.message = Some(format!(
+                    "copied {} lines to the clipboard (OSC 52)",
+                    v.visible.len()
+                ));
+                return vec![Effect::Clipboard(text)];
+            }
+            Action::ToggleMouse | Action::CycleTheme => {
+                let r = self.act_global(a);
+                return r;
+            }
+            _ => {}
+        }
+        vec![]
+    }
+
+    fn act_global(&mut self, a: Action) -> Vec<Effect> {
+        let screen = self.screen;
+        self.screen = Screen::Dashboard;
+        let r = self.act(a);
+        self.screen = screen;
+        r
+    }
+}

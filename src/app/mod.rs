@@ -1,0 +1,449 @@
+//! The TUI's state and its update: events in, effects out. No terminal and no engine here, so
+//! every screen state can be built and tested directly.
+
+pub mod action;
+mod buttons;
+pub mod keymap;
+mod logview;
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+
+pub use action::Action;
+pub use keymap::{Keymap, Scope};
+pub use logview::{LogView, Search};
+
+use crate::engine::logs::LogLine;
+use crate::pipeline::{Command, Event, Finish, Pipeline, Plan, RunState, StepStatus};
+use crate::ui::Hit;
+use crate::ui::theme::Theme;
+
+/// Lines kept in memory per step for the dashboard panes (the full log is on disk).
+pub const TAIL_LINES: usize = 500;
+
+/// What the app asks the outside world to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Send a command to the run being driven.
+    Send(Command),
+    /// Start driving with this plan (only when idle).
+    Start(Plan),
+    /// Mark a step skipped, then go on.
+    SkipThenContinue(String),
+    /// Leave the TUI (stages keep running).
+    Quit,
+    /// Turn mouse capture on or off.
+    SetMouse(bool),
+    /// Put text on the clipboard (OSC 52).
+    Clipboard(String),
+}
+
+/// Which screen is showing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    /// The run dashboard.
+    Dashboard,
+    /// One step's full log.
+    Log,
+}
+
+/// A yes/no question before something destructive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirm {
+    /// The question.
+    pub title: String,
+    /// What will happen.
+    pub body: Vec<String>,
+    /// What "yes" does.
+    pub then: Vec<Effect>,
+}
+
+/// Overlays drawn above the screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    /// Every key of the current screen.
+    Help,
+    /// A question.
+    Confirm(Confirm),
+}
+
+/// Result of checking the web server's URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlCheck {
+    /// Not checked yet.
+    Unknown,
+    /// Answered with this status and body size.
+    Answered {
+        /// HTTP status.
+        status: u16,
+        /// Content-Length, if given.
+        bytes: Option<u64>,
+    },
+    /// Did not answer.
+    Failed(String),
+}
+
+/// An open service window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowInfo {
+    /// Step id.
+    pub step: String,
+    /// URL served.
+    pub url: Option<String>,
+    /// When it opened.
+    pub opened_at: DateTime<Utc>,
+    /// When it closes.
+    pub ends_at: DateTime<Utc>,
+    /// Latest URL check.
+    pub check: UrlCheck,
+}
+
+/// Header facts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Header {
+    /// Deployconfig folder.
+    pub deployconfig: String,
+    /// Engine description.
+    pub engine: String,
+}
+
+/// Everything the views draw.
+pub struct App {
+    /// The pipeline.
+    pub pipeline: Pipeline,
+    /// The run as last saved.
+    pub run: Option<RunState>,
+    /// Header facts.
+    pub header: Header,
+    /// Current screen.
+    pub screen: Screen,
+    /// Overlay, if any.
+    pub overlay: Option<Overlay>,
+    /// Selected step index.
+    pub selected: usize,
+    /// Selection follows the running step until the operator moves it.
+    pub follow_running: bool,
+    /// Recent lines per step.
+    pub tails: HashMap<String, VecDeque<LogLine>>,
+    /// The open service window.
+    pub window: Option<WindowInfo>,
+    /// A run is being driven right now.
+    pub driving: bool,
+    /// How the last drive ended.
+    pub finish: Option<Result<Finish, String>>,
+    /// Last note for the status line.
+    pub status: Option<String>,
+    /// The log view, when open.
+    pub log: Option<LogView>,
+    /// Available themes.
+    pub themes: Vec<Theme>,
+    /// Index of the theme in use.
+    pub theme: usize,
+    /// Mouse capture on.
+    pub mouse: bool,
+    /// Key bindings.
+    pub keys: Keymap,
+    /// "Now", set by the loop (fixed in snapshots).
+    pub now: DateTime<Utc>,
+    /// Animation frame.
+    pub tick: u64,
+    /// State folder (for log paths).
+    pub state_dir: PathBuf,
+    /// Where saved logs go.
+    pub export_dir: PathBuf,
+    /// Plain icons (the Linux console has no braille or check marks).
+    pub ascii: bool,
+    /// Set when anything visible changed.
+    pub dirty: bool,
+}
+
+impl App {
+    /// A new app for `pipeline` in a deployconfig's `state_dir`.
+    pub fn new(
+        pipeline: Pipeline,
+        header: Header,
+        state_dir: PathBuf,
+        export_dir: PathBuf,
+        keys: Keymap,
+        themes: Vec<Theme>,
+    ) -> Self {
+        Self {
+            pipeline,
+            run: None,
+            header,
+            screen: Screen::Dashboard,
+            overlay: None,
+            selected: 0,
+            follow_running: true,
+            tails: HashMap::new(),
+            window: None,
+            driving: false,
+            finish: None,
+            status: None,
+            log: None,
+            themes: if themes.is_empty() {
+                vec![Theme::monochrome()]
+            } else {
+                themes
+            },
+            theme: 0,
+            mouse: true,
+            keys,
+            now: Utc::now(),
+            tick: 0,
+            state_dir,
+            export_dir,
+            ascii: false,
+            dirty: true,
+        }
+    }
+
+    /// The theme in use.
+    pub fn theme(&self) -> &Theme {
+        &self.themes[self.theme.min(self.themes.len() - 1)]
+    }
+
+    /// Status of step `i`.
+    pub fn status_of(&self, i: usize) -> StepStatus {
+        self.run
+            .as_ref()
+            .and_then(|r| r.steps.get(i))
+            .map(|s| s.status)
+            .unwrap_or(StepStatus::Pending)
+    }
+
+    /// Index of the running step, if any.
+    pub fn running_step(&self) -> Option<usize> {
+        (0..self.pipeline.steps.len()).find(|i| self.status_of(*i) == StepStatus::Running)
+    }
+
+    /// True when something on screen moves by itself (spinner, countdown, clocks).
+    pub fn animating(&self) -> bool {
+        self.driving || self.window.is_some()
+    }
+
+    /// The scope keys are looked up in.
+    pub fn scope(&self) -> Scope {
+        match (&self.overlay, self.screen) {
+            (Some(Overlay::Confirm(_)), _) => Scope::Confirm,
+            (Some(Overlay::Help), _) => Scope::Help,
+            (None, Screen::Log) => Scope::Log,
+            (None, Screen::Dashboard) => Scope::Dashboard,
+        }
+    }
+
+    /// Applies a runner event.
+    pub fn on_runner(&mut self, ev: Event) {
+        self.dirty = true;
+        match ev {
+            Event::RunStarted { how, .. } => {
+                self.driving = true;
+                self.finish = None;
+                self.status = Some(format!("run: {how}"));
+            }
+            Event::StepStarted {
+                step,
+                detail,
+                attempt,
+            } => {
+                if let Some(t) = self.tails.get_mut(&step) {
+                    t.clear();
+                }
+                let again = if attempt > 1 {
+                    format!(" (attempt {attempt})")
+                } else {
+                    String::new()
+                };
+                self.status = Some(format!("{step}{again}: {detail}"));
+            }
+            Event::Log { step, lines } => {
+                let tail = self.tails.entry(step.clone()).or_default();
+                for l in lines {
+                    if tail.len() == TAIL_LINES {
+                        tail.pop_front();
+                    }
+                    tail.push_back(l);
+                }
+                if let Some(v) = self.log.as_mut().filter(|v| v.step == step) {
+                    v.refresh();
+                }
+            }
+            Event::StepFinished {
+                step,
+                status,
+                error,
+                ..
+            } => {
+                if self.window.as_ref().is_some_and(|w| w.step == step) {
+                    self.window = None;
+                }
+                self.status = Some(match error {
+                    Some(e) => format!("{step} {}: {e}", status.word()),
+                    None => format!("{step} {}", status.word()),
+                });
+                if let Some(v) = self.log.as_mut().filter(|v| v.step == step) {
+                    v.refresh();
+                }
+            }
+            Event::Window { step, url, ends_at } => {
+                let opened_at = self
+                    .window
+                    .as_ref()
+                    .filter(|w| w.step == step)
+                    .map(|w| w.opened_at)
+                    .unwrap_or(self.now);
+                let check = self
+                    .window
+                    .as_ref()
+                    .filter(|w| w.step == step)
+                    .map(|w| w.check.clone())
+                    .unwrap_or(UrlCheck::Unknown);
+                self.window = Some(WindowInfo {
+                    step,
+                    url,
+                    opened_at,
+                    ends_at,
+                    check,
+                });
+            }
+            Event::Note(n) => self.status = Some(n),
+            Event::State(s) => {
+                if let Some(w) = self.window.as_mut()
+                    && let Some(a) = s.step(&w.step).and_then(|x| x.last())
+                {
+                    w.opened_at = a.started_at;
+                }
+                self.run = Some(*s);
+                self.load_missing_tails();
+                if self.follow_running
+                    && let Some(i) = self.running_step()
+                {
+                    self.selected = i;
+                }
+            }
+            Event::Finished(f) => {
+                self.driving = false;
+                self.status = Some(match &f {
+                    Ok(Finish::Succeeded) => "stage 2 completed successfully".into(),
+                    Ok(Finish::AlreadyDone) => "stage 2 already completed".into(),
+                    Ok(Finish::Failed { step, error }) => {
+                        format!("stage 2 failed at {step}: {error}")
+                    }
+                    Ok(Finish::Stopped { step }) => format!("stage 2 stopped at {step}"),
+                    Ok(Finish::Detached { .. }) => "detached".into(),
+                    Err(e) => e.clone(),
+                });
+                if let Ok(Finish::Failed { step, .. } | Finish::Stopped { step }) = &f
+                    && let Some(i) = self.pipeline.index_of(step)
+                {
+                    self.selected = i;
+                }
+                self.finish = Some(f);
+            }
+        }
+    }
+
+    /// The web server check answered.
+    pub fn on_url_check(&mut self, step: &str, check: UrlCheck) {
+        if let Some(w) = self.window.as_mut().filter(|w| w.step == step)
+            && w.check != check
+        {
+            w.check = check;
+            self.dirty = true;
+        }
+    }
+
+    /// Fills the tail of steps that have a log on disk but nothing in memory (after a restart).
+    fn load_missing_tails(&mut self) {
+        let Some(run) = &self.run else { return };
+        for s in &run.steps {
+            if self.tails.contains_key(&s.id) {
+                continue;
+            }
+            let Some(a) = s.last() else { continue };
+            let mut idx = crate::logfile::LineIndex::new(self.state_dir.join(&a.log));
+            if idx.refresh().is_err() {
+                continue;
+            }
+            let start = idx.len().saturating_sub(TAIL_LINES);
+            let lines = idx.read_lines(start, TAIL_LINES).unwrap_or_default();
+            let tail = lines
+                .iter()
+                .filter_map(|l| crate::engine::logs::parse_saved_line(l))
+                .map(|(ts, stream, text)| LogLine {
+                    stream,
+                    ts: String::from_utf8_lossy(ts).into_owned(),
+                    text: String::from_utf8_lossy(text).into_owned(),
+                })
+                .collect();
+            self.tails.insert(s.id.clone(), tail);
+        }
+    }
+
+    /// Handles a key.
+    pub fn on_key(&mut self, k: KeyEvent) -> Vec<Effect> {
+        self.dirty = true;
+        if let Some(v) = self.log.as_mut()
+            && let Some(input) = v.input.as_mut()
+        {
+            match k.code {
+                KeyCode::Enter => {
+                    let q = std::mem::take(input);
+                    v.input = None;
+                    v.run_search(q);
+                }
+                KeyCode::Esc => v.input = None,
+                KeyCode::Backspace => {
+                    input.pop();
+                }
+                KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => v.input = None,
+                KeyCode::Char(c) => input.push(c),
+                _ => {}
+            }
+            return vec![];
+        }
+        match self.keys.action(self.scope(), &k) {
+            Some(a) => self.act(a),
+            None => vec![],
+        }
+    }
+
+    /// Handles a mouse event, given what was clickable in the last frame.
+    pub fn on_mouse(
+        &mut self,
+        m: MouseEvent,
+        hits: &[(ratatui::layout::Rect, Hit)],
+    ) -> Vec<Effect> {
+        let pos = ratatui::layout::Position::new(m.column, m.row);
+        match m.kind {
+            MouseEventKind::Down(MouseButton::Left) => {
+                let Some((_, hit)) = hits.iter().rev().find(|(r, _)| r.contains(pos)) else {
+                    return vec![];
+                };
+                self.dirty = true;
+                match *hit {
+                    Hit::Action(a) => self.act(a),
+                    Hit::Step(i) => {
+                        self.selected = i;
+                        self.follow_running = false;
+                        vec![]
+                    }
+                }
+            }
+            MouseEventKind::ScrollUp => self.act(Action::Up),
+            MouseEventKind::ScrollDown => self.act(Action::Down),
+            _ => vec![],
+        }
+    }
+
+    /// Sets the log view height from the terminal size.
+    pub fn resize(&mut self, _width: u16, height: u16) {
+        if let Some(v) = self.log.as_mut() {
+            v.resize(crate::ui::log_rows(height));
+        }
+        self.dirty = true;
+    }
+}

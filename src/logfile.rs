@@ -1,0 +1,226 @@
+//! Reading saved step logs without loading them: a sparse line index and windowed reads, so
+//! memory stays flat however long the log (a 1,000,000-line log indexes in ~4,000 offsets).
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// Every STRIDE-th line start is remembered.
+const STRIDE: usize = 256;
+
+/// A growing log file's line index.
+#[derive(Debug, Clone)]
+pub struct LineIndex {
+    path: PathBuf,
+    /// Byte offset of line `i * STRIDE`.
+    checkpoints: Vec<u64>,
+    /// Complete lines seen.
+    lines: usize,
+    /// Bytes scanned (the end of the last complete line).
+    scanned: u64,
+}
+
+impl LineIndex {
+    /// An index of `path` (empty until [`refresh`](Self::refresh)).
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        Self {
+            path: path.as_ref().to_path_buf(),
+            checkpoints: vec![0],
+            lines: 0,
+            scanned: 0,
+        }
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Complete lines indexed.
+    pub fn len(&self) -> usize {
+        self.lines
+    }
+
+    /// True when no line is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.lines == 0
+    }
+
+    /// Indexes lines appended since the last call; true if there are new ones. A file that
+    /// shrank (rewritten on reattach) is indexed again from the start.
+    pub fn refresh(&mut self) -> io::Result<bool> {
+        let mut f = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let len = f.metadata()?.len();
+        if len < self.scanned {
+            *self = Self::new(&self.path);
+        }
+        if len == self.scanned {
+            return Ok(false);
+        }
+        f.seek(SeekFrom::Start(self.scanned))?;
+        let before = self.lines;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut pos = self.scanned;
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            for nl in memchr::memchr_iter(b'\n', &buf[..n]) {
+                self.lines += 1;
+                let next = pos + nl as u64 + 1;
+                if self.lines % STRIDE == 0 {
+                    self.checkpoints.push(next);
+                }
+                self.scanned = next;
+            }
+            pos += n as u64;
+        }
+        Ok(self.lines > before)
+    }
+
+    /// Reads up to `count` whole lines from line `start` (without their newlines).
+    pub fn read_lines(&self, start: usize, count: usize) -> io::Result<Vec<Vec<u8>>> {
+        let mut out = Vec::with_capacity(count.min(4096));
+        if start >= self.lines || count == 0 {
+            return Ok(out);
+        }
+        let mut f = File::open(&self.path)?;
+        let cp = start / STRIDE;
+        f.seek(SeekFrom::Start(self.checkpoints[cp]))?;
+        let mut skip = start - cp * STRIDE;
+        let want = count.min(self.lines - start);
+        let mut reader = io::BufReader::with_capacity(64 * 1024, f);
+        let mut line = Vec::new();
+        while out.len() < want {
+            line.clear();
+            if io::BufRead::read_until(&mut reader, b'\n', &mut line)? == 0 {
+                break;
+            }
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            }
+            out.push(line.clone());
+        }
+        Ok(out)
+    }
+
+    /// Line numbers whose text contains `needle` (ASCII case-insensitive), at most `limit`.
+    pub fn search(&self, needle: &str, limit: usize) -> io::Result<Vec<usize>> {
+        let lower = needle.to_ascii_lowercase();
+        let finder = memchr::memmem::Finder::new(lower.as_bytes());
+        self.scan(limit, |text| {
+            if text.len() < lower.len() {
+                return false;
+            }
+            finder.find(&text.to_ascii_lowercase()).is_some()
+        })
+    }
+
+    /// The first line that looks like an error in the formats the stages use.
+    pub fn first_error(&self) -> io::Result<Option<usize>> {
+        Ok(self.scan(1, looks_like_error)?.first().copied())
+    }
+
+    fn scan(&self, limit: usize, mut pred: impl FnMut(&[u8]) -> bool) -> io::Result<Vec<usize>> {
+        let mut out = Vec::new();
+        let f = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        let mut reader = io::BufReader::with_capacity(1 << 20, f.take(self.scanned));
+        let mut line = Vec::new();
+        let mut i = 0;
+        while out.len() < limit {
+            line.clear();
+            if io::BufRead::read_until(&mut reader, b'\n', &mut line)? == 0 {
+                break;
+            }
+            let text = crate::engine::logs::parse_saved_line(&line)
+                .map(|(_, _, t)| t)
+                .unwrap_or(&line);
+            if pred(text) {
+                out.push(i);
+            }
+            i += 1;
+        }
+        Ok(out)
+    }
+}
+
+/// Error markers of openshift-install, terraform, ansible, nginx and shells.
+pub fn looks_like_error(text: &[u8]) -> bool {
+    const MARKERS: [&[u8]; 9] = [
+        b"level=error",
+        b"level=fatal",
+        b"Error:",
+        b"ERROR",
+        b"fatal:",
+        b"FAILED!",
+        b"UNREACHABLE!",
+        b"[emerg]",
+        b"Traceback (most recent call last)",
+    ];
+    MARKERS
+        .iter()
+        .any(|m| memchr::memmem::find(text, m).is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn index_reads_windows_and_follows_growth() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.log");
+        let mut f = File::create(&p).unwrap();
+        for i in 0..1000 {
+            writeln!(f, "T stdout line {i}").unwrap();
+        }
+        write!(f, "T stdout partial").unwrap();
+        f.flush().unwrap();
+        let mut idx = LineIndex::new(&p);
+        assert!(idx.refresh().unwrap());
+        assert_eq!(idx.len(), 1000);
+        let w = idx.read_lines(510, 3).unwrap();
+        assert_eq!(
+            w,
+            vec![
+                b"T stdout line 510".to_vec(),
+                b"T stdout line 511".to_vec(),
+                b"T stdout line 512".to_vec()
+            ]
+        );
+        writeln!(f, " done").unwrap();
+        writeln!(f, "T stderr Error: boom").unwrap();
+        assert!(idx.refresh().unwrap());
+        assert_eq!(idx.len(), 1002);
+        assert_eq!(
+            idx.read_lines(1000, 10).unwrap(),
+            vec![
+                b"T stdout partial done".to_vec(),
+                b"T stderr Error: boom".to_vec()
+            ]
+        );
+        assert_eq!(
+            idx.search("LINE 99", 100).unwrap(),
+            vec![99, 990, 991, 992, 993, 994, 995, 996, 997, 998, 999]
+        );
+        assert_eq!(idx.first_error().unwrap(), Some(1001));
+        // Rewritten shorter (reattach re-copies the log): indexed again.
+        std::fs::write(&p, "T stdout a\n").unwrap();
+        idx.refresh().unwrap();
+        assert_eq!(idx.len(), 1);
+    }
+}

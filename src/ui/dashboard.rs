@@ -1,0 +1,396 @@
+//! The run dashboard: steps, live log panes, the ign-webserver window, buttons.
+
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Gauge, Paragraph};
+
+use super::{Hit, Hits, ansi, buttons, footer, right};
+use crate::app::{Action, App, Scope, UrlCheck};
+use crate::engine::logs::Stream;
+use crate::pipeline::StepStatus;
+
+const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+const SPINNER_ASCII: [&str; 4] = ["|", "/", "-", "\\"];
+
+/// Short duration: `4.2s`, `1m05s`, `1h02m`.
+pub fn short(d: chrono::Duration) -> String {
+    let ms = d.num_milliseconds().max(0);
+    if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else if ms < 3_600_000 {
+        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
+    } else {
+        format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60)
+    }
+}
+
+fn icon(app: &App, st: StepStatus) -> &'static str {
+    let frame = app.tick as usize;
+    match (st, app.ascii) {
+        (StepStatus::Running, false) => SPINNER[frame % SPINNER.len()],
+        (StepStatus::Running, true) => SPINNER_ASCII[frame % SPINNER_ASCII.len()],
+        (StepStatus::Pending, false) => "·",
+        (StepStatus::Serving, false) => "◉",
+        (StepStatus::Succeeded, false) => "✔",
+        (StepStatus::Failed, false) => "✘",
+        (StepStatus::Stopped, false) => "■",
+        (StepStatus::Skipped, false) => "↷",
+        (StepStatus::Stale, false) => "↻",
+        (StepStatus::Pending, true) => ".",
+        (StepStatus::Serving, true) => "@",
+        (StepStatus::Succeeded, true) => "+",
+        (StepStatus::Failed, true) => "X",
+        (StepStatus::Stopped, true) => "#",
+        (StepStatus::Skipped, true) => ">",
+        (StepStatus::Stale, true) => "~",
+    }
+}
+
+/// Style of a status.
+pub fn status_style(app: &App, st: StepStatus) -> Style {
+    let t = app.theme();
+    match st {
+        StepStatus::Pending => t.pending,
+        StepStatus::Running | StepStatus::Serving => t.running,
+        StepStatus::Succeeded => t.succeeded,
+        StepStatus::Failed | StepStatus::Stopped => t.failed,
+        StepStatus::Skipped => t.skipped,
+        StepStatus::Stale => t.stale,
+    }
+}
+
+fn elapsed(app: &App, i: usize) -> (String, String) {
+    let Some(s) = app.run.as_ref().and_then(|r| r.steps.get(i)) else {
+        return (String::new(), String::new());
+    };
+    let Some(a) = s.last() else {
+        return (String::new(), String::new());
+    };
+    let end: DateTime<Utc> = a.finished_at.unwrap_or(app.now);
+    let time = short(end - a.started_at);
+    let exit = a.exit_code.map(|c| c.to_string()).unwrap_or_default();
+    (time, exit)
+}
+
+/// Draws the dashboard.
+pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
+    let t = app.theme();
+    let [head, body, btns, status, foot] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    header(f, app, head);
+    let wide = body.width >= 70;
+    let steps_w = if wide {
+        (body.width * 36 / 100).clamp(30, 44)
+    } else {
+        body.width
+    };
+    let steps_h = if wide {
+        body.height
+    } else {
+        (app.pipeline.steps.len() as u16 + 3)
+            .min(body.height / 2)
+            .max(3)
+    };
+    let (steps_area, rest) = if wide {
+        let [a, b] =
+            Layout::horizontal([Constraint::Length(steps_w), Constraint::Min(1)]).areas(body);
+        (a, b)
+    } else {
+        let [a, b] =
+            Layout::vertical([Constraint::Length(steps_h), Constraint::Min(0)]).areas(body);
+        (a, b)
+    };
+    steps(f, app, steps_area, hits);
+    let rest = match &app.window {
+        Some(_) if rest.height >= 6 => {
+            let [w, r] = Layout::vertical([Constraint::Length(3), Constraint::Min(1)]).areas(rest);
+            window(f, app, w);
+            r
+        }
+        _ => rest,
+    };
+    panes(f, app, rest);
+    buttons(f, app, btns, &app.buttons(), hits);
+    let msg = app.status.clone().unwrap_or_default();
+    let st = match &app.finish {
+        Some(Ok(crate::pipeline::Finish::Succeeded)) => t.succeeded,
+        Some(
+            Ok(crate::pipeline::Finish::Failed { .. } | crate::pipeline::Finish::Stopped { .. })
+            | Err(_),
+        ) => t.failed,
+        _ => t.dim,
+    };
+    f.render_widget(
+        Paragraph::new(Span::styled(crate::text::visible(&msg).into_owned(), st)),
+        status,
+    );
+    let wanted = [
+        Action::OpenLog,
+        Action::Retry,
+        Action::Skip,
+        Action::Stop,
+        Action::Help,
+        Action::Quit,
+    ];
+    f.render_widget(Paragraph::new(footer(app, Scope::Dashboard, &wanted)), foot);
+}
+
+fn header(f: &mut Frame, app: &App, area: Rect) {
+    let t = app.theme();
+    let run = app.run.as_ref();
+    let outcome = match (app.driving, run.map(|r| r.outcome)) {
+        (true, _) => ("running", t.running),
+        (false, Some(crate::pipeline::Outcome::Succeeded)) => ("completed", t.succeeded),
+        (false, Some(crate::pipeline::Outcome::Failed)) => ("failed", t.failed),
+        (false, Some(crate::pipeline::Outcome::Stopped)) => ("stopped", t.failed),
+        (false, _) => ("idle", t.dim),
+    };
+    let line = Line::from(vec![
+        Span::styled(" stage2-tui ", t.title),
+        Span::styled(app.header.deployconfig.clone(), t.text),
+        Span::styled(
+            run.map(|r| format!("  run {}  ", r.run_id))
+                .unwrap_or_default(),
+            t.dim,
+        ),
+        Span::styled(outcome.0, outcome.1),
+    ]);
+    f.render_widget(Paragraph::new(line), area);
+    let used: u16 = 14 + app.header.deployconfig.chars().count() as u16 + 30;
+    if area.width > used + 20 {
+        f.render_widget(right(format!("{} ", app.header.engine), t.dim), area);
+    }
+}
+
+fn steps(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
+    let t = app.theme();
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(t.border)
+        .title(Span::styled(" Steps ", t.title));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let n = app.pipeline.steps.len();
+    let rows = inner.height as usize;
+    let has_total = rows > n;
+    let first = if rows == 0 {
+        0
+    } else {
+        app.selected.saturating_sub(rows.saturating_sub(1))
+    };
+    let mut total = chrono::Duration::zero();
+    for (row, i) in (first..n).enumerate().take(rows) {
+        let st = app.status_of(i);
+        let (time, exit) = elapsed(app, i);
+        let id = &app.pipeline.steps[i].id;
+        let r = Rect::new(inner.x, inner.y + row as u16, inner.width, 1);
+        let sel = i == app.selected;
+        let base = if sel { t.selected } else { Style::new() };
+        let right_text = if exit.is_empty() || exit == "0" {
+            time
+        } else {
+            format!("{time} exit {exit}")
+        };
+        let right_text = if st == StepStatus::Serving {
+            format!("serving {right_text}")
+        } else {
+            right_text
+        };
+        let w = inner.width as usize;
+        let left = format!(" {} {id}", icon(app, st));
+        let pad = w.saturating_sub(left.chars().count() + right_text.chars().count() + 1);
+        let line = Line::from(vec![
+            Span::styled(
+                format!(" {} ", icon(app, st)),
+                status_style(app, st).patch(base),
+            ),
+            Span::styled(id.clone(), t.text.patch(base)),
+            Span::styled(" ".repeat(pad), base),
+            Span::styled(format!("{right_text} "), status_style(app, st).patch(base)),
+        ]);
+        f.render_widget(Paragraph::new(line).style(base), r);
+        hits.push((r, Hit::Step(i)));
+    }
+    if let Some(run) = &app.run {
+        for s in &run.steps {
+            if let Some(d) = s.last().and_then(|a| a.duration()) {
+                total += d;
+            }
+        }
+        if has_total && !total.is_zero() {
+            let wall = run.finished_at.unwrap_or(app.now) - run.created_at;
+            let r = Rect::new(inner.x, inner.y + inner.height - 1, inner.width, 1);
+            let text = format!("total {}  wall {} ", short(total), short(wall));
+            f.render_widget(right(text, t.dim), r);
+        }
+    }
+}
+
+fn window(f: &mut Frame, app: &App, area: Rect) {
+    let t = app.theme();
+    let Some(w) = &app.window else { return };
+    let title = match &w.url {
+        Some(u) => format!(" {} serving {u} ", w.step),
+        None => format!(" {} ", w.step),
+    };
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(t.border_focused)
+        .title(Span::styled(title, t.title));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let left = (w.ends_at - app.now).num_seconds().max(0);
+    let total = (w.ends_at - w.opened_at).num_seconds().max(1);
+    let check = match &w.check {
+        UrlCheck::Unknown => ("checking…".to_string(), t.dim),
+        UrlCheck::Answered { status, bytes } => (
+            format!(
+                "answers {status}{}",
+                bytes
+                    .map(|b| format!(" ({} KB)", b.div_ceil(1024)))
+                    .unwrap_or_default()
+            ),
+            if *status == 200 {
+                t.succeeded
+            } else {
+                t.failed
+            },
+        ),
+        UrlCheck::Failed(e) => (format!("not answering: {e}"), t.failed),
+    };
+    let check_w = (check.0.chars().count() as u16 + 2).min(inner.width / 2);
+    let [g, c] =
+        Layout::horizontal([Constraint::Min(10), Constraint::Length(check_w)]).areas(inner);
+    let gauge = Gauge::default()
+        .gauge_style(t.gauge)
+        .ratio((left as f64 / total as f64).clamp(0.0, 1.0))
+        .label(Span::styled(
+            format!("{:02}:{:02} left", left / 60, left % 60),
+            t.text,
+        ));
+    f.render_widget(gauge, g);
+    f.render_widget(
+        Paragraph::new(Span::styled(format!(" {}", check.0), check.1)),
+        c,
+    );
+}
+
+/// The steps whose logs get a pane: the selected one first, then the most recently started.
+fn pane_steps(app: &App, max: usize) -> Vec<usize> {
+    let mut out = vec![app.selected];
+    if let Some(run) = &app.run {
+        let mut others: Vec<(DateTime<Utc>, usize)> = run
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| *i != app.selected && !s.attempts.is_empty())
+            .filter_map(|(i, s)| s.last().map(|a| (a.started_at, i)))
+            .collect();
+        others.sort_by(|a, b| b.cmp(a));
+        out.extend(
+            others
+                .into_iter()
+                .map(|(_, i)| i)
+                .take(max.saturating_sub(1)),
+        );
+    }
+    out
+}
+
+fn panes(f: &mut Frame, app: &App, area: Rect) {
+    if area.height < 3 {
+        return;
+    }
+    let count = match area.height {
+        0..=23 => 1,
+        24..=39 => 2,
+        _ => 3,
+    };
+    let ids = pane_steps(app, count);
+    let constraints: Vec<Constraint> = ids
+        .iter()
+        .enumerate()
+        .map(|(k, _)| {
+            if k == 0 && ids.len() > 1 {
+                Constraint::Percentage(60)
+            } else {
+                Constraint::Fill(1)
+            }
+        })
+        .collect();
+    let rects = Layout::vertical(constraints).split(area);
+    for (k, (i, r)) in ids.iter().zip(rects.iter()).enumerate() {
+        pane(f, app, *i, *r, k == 0);
+    }
+}
+
+fn pane(f: &mut Frame, app: &App, i: usize, area: Rect, focused: bool) {
+    let t = app.theme();
+    let Some(step) = app.pipeline.steps.get(i) else {
+        return;
+    };
+    let st = app.status_of(i);
+    let (time, exit) = elapsed(app, i);
+    let attempt = app
+        .run
+        .as_ref()
+        .and_then(|r| r.steps.get(i))
+        .map(|s| s.attempts.len())
+        .unwrap_or(0);
+    let mut title = vec![
+        Span::styled(format!(" {} ", step.id), t.title),
+        Span::styled(format!("{} ", st.word()), status_style(app, st)),
+    ];
+    if !time.is_empty() {
+        title.push(Span::styled(format!("{time} "), t.dim));
+    }
+    if !exit.is_empty() {
+        title.push(Span::styled(
+            format!("exit {exit} "),
+            if exit == "0" { t.dim } else { t.failed },
+        ));
+    }
+    if attempt > 1 {
+        title.push(Span::styled(format!("attempt {attempt} "), t.dim));
+    }
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(if focused { t.border_focused } else { t.border })
+        .title(Line::from(title));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let rows = inner.height as usize;
+    let width = inner.width as usize;
+    let lines: Vec<Line> = match app.tails.get(&step.id) {
+        Some(tail) if !tail.is_empty() => tail
+            .iter()
+            .skip(tail.len().saturating_sub(rows))
+            .map(|l| {
+                let base = if l.stream == Stream::Stderr {
+                    t.stderr
+                } else {
+                    t.text
+                };
+                Line::from(ansi::spans(&l.text, base, width))
+            })
+            .collect(),
+        _ => {
+            let msg = if st == StepStatus::Pending {
+                step.description.clone()
+            } else {
+                "no output yet".to_string()
+            };
+            vec![Line::styled(msg, t.dim)]
+        }
+    };
+    f.render_widget(Paragraph::new(lines), inner);
+}

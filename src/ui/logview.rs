@@ -1,0 +1,243 @@
+//! The full-screen log view.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use unicode_width::UnicodeWidthChar;
+
+use super::{Hits, ansi, footer, right};
+use crate::app::{Action, App, Scope};
+use crate::engine::logs::{Stream, parse_saved_line};
+
+/// Restyles every (ASCII case-insensitive) occurrence of `query` in `spans`.
+pub fn highlight(spans: Vec<Span<'static>>, query: &str, style: Style) -> Vec<Span<'static>> {
+    if query.is_empty() {
+        return spans;
+    }
+    let text: String = spans.iter().map(|s| s.content.as_ref()).collect();
+    let hay = text.to_ascii_lowercase();
+    let q = query.to_ascii_lowercase();
+    let ranges: Vec<(usize, usize)> = hay
+        .match_indices(&q)
+        .map(|(i, m)| (i, i + m.len()))
+        .collect();
+    if ranges.is_empty() {
+        return spans;
+    }
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for s in spans {
+        let content = s.content.into_owned();
+        let (start, end) = (offset, offset + content.len());
+        let mut cuts = vec![start, end];
+        for (a, b) in &ranges {
+            for c in [*a, *b] {
+                if c > start && c < end {
+                    cuts.push(c);
+                }
+            }
+        }
+        cuts.sort_unstable();
+        cuts.dedup();
+        for w in cuts.windows(2) {
+            let piece = content[w[0] - start..w[1] - start].to_string();
+            let hit = ranges.iter().any(|(a, b)| w[0] >= *a && w[1] <= *b);
+            out.push(Span::styled(
+                piece,
+                if hit { s.style.patch(style) } else { s.style },
+            ));
+        }
+        offset = end;
+    }
+    out
+}
+
+/// Splits spans into rows of at most `width` columns.
+pub fn wrap(spans: Vec<Span<'static>>, width: usize, max_rows: usize) -> Vec<Line<'static>> {
+    let width = width.max(1);
+    let mut rows: Vec<Line<'static>> = Vec::new();
+    let mut cur: Vec<Span<'static>> = Vec::new();
+    let mut used = 0;
+    for s in spans {
+        let mut piece = String::new();
+        for c in s.content.chars() {
+            let w = c.width().unwrap_or(0);
+            if used + w > width {
+                if !piece.is_empty() {
+                    cur.push(Span::styled(std::mem::take(&mut piece), s.style));
+                }
+                rows.push(Line::from(std::mem::take(&mut cur)));
+                used = 0;
+                if rows.len() >= max_rows {
+                    return rows;
+                }
+            }
+            piece.push(c);
+            used += w;
+        }
+        if !piece.is_empty() {
+            cur.push(Span::styled(piece, s.style));
+        }
+    }
+    if !cur.is_empty() || rows.is_empty() {
+        rows.push(Line::from(cur));
+    }
+    rows
+}
+
+/// Draws the log view.
+pub fn draw(f: &mut Frame, app: &App, area: Rect, _hits: &mut Hits) {
+    let t = app.theme();
+    let Some(v) = &app.log else { return };
+    let [head, body, status, foot] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+
+    let total = v.index.len();
+    let last = (v.top + v.visible.len()).min(total);
+    let mut title = vec![
+        Span::styled(format!(" {} ", v.step), t.title),
+        Span::styled(format!("attempt {}  ", v.attempt), t.dim),
+        Span::styled(
+            format!(
+                "lines {}-{} of {total}",
+                if total == 0 { 0 } else { v.top + 1 },
+                last
+            ),
+            t.text,
+        ),
+    ];
+    let flag =
+        |on: bool, name: &str| Span::styled(format!("  {name}"), if on { t.key } else { t.dim });
+    title.push(flag(
+        v.follow,
+        if v.follow { "FOLLOWING" } else { "paused" },
+    ));
+    title.push(flag(v.wrap, "wrap"));
+    title.push(flag(v.timestamps, "timestamps"));
+    f.render_widget(Paragraph::new(Line::from(title)), head);
+    if let Some(s) = &v.search {
+        let pos = if s.matches.is_empty() {
+            "no match".to_string()
+        } else {
+            format!(
+                "{}/{}{}",
+                s.current + 1,
+                s.matches.len(),
+                if s.truncated { "+" } else { "" }
+            )
+        };
+        f.render_widget(right(format!("\"{}\" {pos} ", s.query), t.key), head);
+    }
+
+    let width = body.width as usize;
+    let rows = body.height as usize;
+    let query = v.search.as_ref().map(|s| s.query.as_str()).unwrap_or("");
+    let mut lines: Vec<Line> = Vec::with_capacity(rows);
+    for (k, raw) in v.visible.iter().enumerate() {
+        if lines.len() >= rows {
+            break;
+        }
+        let n = v.top + k;
+        let (ts, stream, text) = parse_saved_line(raw).unwrap_or((b"", Stream::Stdout, raw));
+        let base = if stream == Stream::Stderr {
+            t.stderr
+        } else {
+            t.text
+        };
+        let text = String::from_utf8_lossy(text);
+        let budget = if v.wrap {
+            width * (rows - lines.len())
+        } else {
+            width
+        };
+        let mut spans = Vec::new();
+        if v.timestamps {
+            spans.push(Span::styled(
+                format!("{} ", String::from_utf8_lossy(ts)),
+                t.timestamp,
+            ));
+        }
+        spans.extend(ansi::spans(&text, base, budget));
+        let is_match = v
+            .search
+            .as_ref()
+            .is_some_and(|s| s.matches.binary_search(&n).is_ok());
+        if is_match {
+            spans = highlight(spans, query, t.matched);
+        }
+        if v.wrap {
+            lines.extend(wrap(spans, width, rows - lines.len()));
+        } else {
+            lines.push(Line::from(spans));
+        }
+    }
+    if total == 0 {
+        lines.push(Line::styled("(no output yet)", t.dim));
+    }
+    f.render_widget(Paragraph::new(lines), body);
+
+    let status_line = match (&v.input, &v.message) {
+        (Some(input), _) => Line::from(vec![
+            Span::styled("/", t.key),
+            Span::styled(format!("{input}▏"), t.text),
+            Span::styled("   Enter search  Esc cancel", t.dim),
+        ]),
+        (None, Some(m)) => Line::styled(m.clone(), t.dim),
+        (None, None) => Line::default(),
+    };
+    f.render_widget(Paragraph::new(status_line), status);
+    let wanted = [
+        Action::Back,
+        Action::Search,
+        Action::NextMatch,
+        Action::FirstError,
+        Action::ToggleWrap,
+        Action::ToggleTimestamps,
+        Action::SaveLog,
+        Action::CopyLog,
+        Action::Help,
+    ];
+    f.render_widget(Paragraph::new(footer(app, Scope::Log, &wanted)), foot);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn highlights_across_spans() {
+        let spans = vec![Span::raw("Error: cl"), Span::raw("oning vm")];
+        let out = highlight(spans, "CLONING", Style::new().bold());
+        let styled: Vec<_> = out
+            .iter()
+            .map(|s| (s.content.to_string(), s.style == Style::new().bold()))
+            .collect();
+        assert_eq!(
+            styled,
+            vec![
+                ("Error: ".into(), false),
+                ("cl".into(), true),
+                ("oning".into(), true),
+                (" vm".into(), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn wraps_to_width() {
+        let rows = wrap(vec![Span::raw("abcdefghij")], 4, 10);
+        let text: Vec<String> = rows
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect();
+        assert_eq!(text, ["abcd", "efgh", "ij"]);
+        assert_eq!(wrap(vec![Span::raw("x".repeat(100_000))], 100, 5).len(), 5);
+    }
+}

@@ -1,0 +1,217 @@
+//! Views: state in, frame out. They record the rectangles of clickable things in [`Hits`].
+
+pub mod ansi;
+mod dashboard;
+mod logview;
+pub mod svg;
+pub mod theme;
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
+
+use crate::app::{Action, App, Overlay, Scope, Screen};
+
+/// Something clickable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hit {
+    /// Do this action.
+    Action(Action),
+    /// Select this step.
+    Step(usize),
+}
+
+/// Clickable rectangles of the last frame.
+pub type Hits = Vec<(Rect, Hit)>;
+
+/// Rows the log view has for lines, for a terminal of `height` rows.
+pub fn log_rows(height: u16) -> usize {
+    height.saturating_sub(4).max(1) as usize
+}
+
+/// Draws the whole screen.
+pub fn draw(f: &mut Frame, app: &App, hits: &mut Hits) {
+    hits.clear();
+    let area = f.area();
+    let t = app.theme();
+    f.render_widget(Block::new().style(t.text), area);
+    if area.width < 4 || area.height < 2 {
+        f.render_widget(Paragraph::new("stage2-tui").style(t.title), area);
+        return;
+    }
+    match app.screen {
+        Screen::Dashboard => dashboard::draw(f, app, area, hits),
+        Screen::Log => logview::draw(f, app, area, hits),
+    }
+    match &app.overlay {
+        Some(Overlay::Help) => help(f, app, area),
+        Some(Overlay::Confirm(c)) => confirm(f, app, area, &c.title, &c.body, hits),
+        None => {}
+    }
+}
+
+/// Footer hints from the key map: the main actions of the current scope.
+pub fn footer(app: &App, scope: Scope, wanted: &[Action]) -> Line<'static> {
+    let t = app.theme();
+    let mut spans = Vec::new();
+    for a in wanted {
+        if let Some(k) = app.keys.key_for(scope, *a) {
+            if !spans.is_empty() {
+                spans.push(Span::styled("  ", t.dim));
+            }
+            spans.push(Span::styled(k, t.key));
+            spans.push(Span::styled(format!(" {}", a.label()), t.dim));
+        }
+    }
+    Line::from(spans)
+}
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+fn help(f: &mut Frame, app: &App, area: Rect) {
+    let t = app.theme();
+    let scope = if app.screen == Screen::Log {
+        Scope::Log
+    } else {
+        Scope::Dashboard
+    };
+    let mut lines = Vec::new();
+    for (title, s) in [
+        (
+            if scope == Scope::Log {
+                "Log view"
+            } else {
+                "Dashboard"
+            },
+            scope,
+        ),
+        ("Everywhere", Scope::Global),
+    ] {
+        lines.push(Line::styled(title.to_string(), t.title));
+        for (a, keys) in app.keys.bindings(s) {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {keys:<22}"), t.key),
+                Span::styled(a.label().to_string(), t.text),
+            ]));
+        }
+        lines.push(Line::default());
+    }
+    lines.push(Line::styled(
+        "Keys can be changed in ~/.config/stage2-tui/keys.toml",
+        t.dim,
+    ));
+    let h = lines.len() as u16 + 2;
+    let r = centered(area, 60, h);
+    f.render_widget(Clear, r);
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(t.border_focused)
+        .title(Span::styled(" Help (Esc closes) ", t.title))
+        .style(t.text);
+    f.render_widget(Paragraph::new(lines).block(block), r);
+}
+
+fn confirm(f: &mut Frame, app: &App, area: Rect, title: &str, body: &[String], hits: &mut Hits) {
+    let t = app.theme();
+    let w = body
+        .iter()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(20)
+        .max(title.chars().count())
+        .max(30) as u16
+        + 4;
+    let h = body.len() as u16 + 5;
+    let r = centered(area, w, h);
+    f.render_widget(Clear, r);
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(t.failed)
+        .title(Span::styled(format!(" {title} "), t.title))
+        .style(t.text);
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let [text, _, buttons] = Layout::vertical([
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+    let lines: Vec<Line> = body
+        .iter()
+        .map(|l| Line::styled(l.clone(), t.text))
+        .collect();
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text);
+    let yes = format!(
+        " Yes ({}) ",
+        app.keys
+            .key_for(Scope::Confirm, Action::Confirm)
+            .unwrap_or_default()
+    );
+    let no = format!(
+        " No ({}) ",
+        app.keys
+            .key_for(Scope::Confirm, Action::Cancel)
+            .unwrap_or_default()
+    );
+    let x = buttons.x
+        + buttons
+            .width
+            .saturating_sub((yes.len() + no.len() + 2) as u16)
+            / 2;
+    let yes_r =
+        Rect::new(x, buttons.y, (yes.len() as u16).min(buttons.width), 1).intersection(buttons);
+    let no_r =
+        Rect::new(x + yes.len() as u16 + 2, buttons.y, no.len() as u16, 1).intersection(buttons);
+    f.render_widget(Paragraph::new(Span::styled(yes, t.danger)), yes_r);
+    f.render_widget(Paragraph::new(Span::styled(no, t.button)), no_r);
+    hits.push((yes_r, Hit::Action(Action::Confirm)));
+    hits.push((no_r, Hit::Action(Action::Cancel)));
+}
+
+/// Renders buttons left to right into `area`, recording their rectangles.
+pub fn buttons(f: &mut Frame, app: &App, area: Rect, actions: &[Action], hits: &mut Hits) {
+    let t = app.theme();
+    let mut x = area.x;
+    for a in actions {
+        let key = app.keys.key_for(Scope::Dashboard, *a).unwrap_or_default();
+        let label = format!(" {} {key} ", title_case(a.label()));
+        let w = label.chars().count() as u16;
+        if x + w > area.x + area.width {
+            break;
+        }
+        let style = if matches!(a, Action::Stop | Action::Skip | Action::EndWindow) {
+            t.danger
+        } else {
+            t.button
+        };
+        let r = Rect::new(x, area.y, w, 1);
+        f.render_widget(Paragraph::new(Span::styled(label, style)), r);
+        hits.push((r, Hit::Action(*a)));
+        x += w + 1;
+    }
+}
+
+fn title_case(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// One line, right-aligned.
+pub fn right(text: String, style: Style) -> Paragraph<'static> {
+    Paragraph::new(Span::styled(text, style)).alignment(Alignment::Right)
+}
