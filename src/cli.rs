@@ -18,6 +18,9 @@ pub struct Cli {
     /// The deployconfig folder
     #[arg(long, global = true, env = "STAGE2_DEPLOYCONFIG", value_name = "DIR")]
     pub deployconfig: Option<PathBuf>,
+    /// Colour theme: dark, light, high-contrast, basic16 (NO_COLOR turns colours off)
+    #[arg(long, global = true, env = "STAGE2_THEME", value_name = "NAME")]
+    pub theme: Option<String>,
     /// What to do (default: open the dashboard)
     #[command(subcommand)]
     pub command: Option<Cmd>,
@@ -76,42 +79,28 @@ pub async fn connect(cli: &Cli) -> color_eyre::Result<engine::Engine> {
 /// Runs the parsed command line; returns the process exit code.
 pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
     match &cli.command {
-        None
-        | Some(Cmd::Run {
-            headless: false, ..
-        }) => {
-            eprintln!(
-                "stage2-tui: the full-screen dashboard is not available in this build yet.\n\
-                 Run stage 2 with: stage2-tui run --headless [--deployconfig DIR] [--from STEP]"
-            );
-            Ok(2)
+        None => {
+            let opts = crate::tui::TuiOptions {
+                plan: None,
+                theme: cli.theme.clone(),
+            };
+            with_engine(&cli, |engine, dc| crate::tui::run(engine, dc, opts)).await
         }
         Some(Cmd::Run {
-            headless: true,
+            headless,
             from,
             restart,
         }) => {
-            let dc = cli.deployconfig();
-            if !dc.dir.is_dir() {
-                eprintln!(
-                    "stage2-tui: deployconfig folder {} does not exist: pass --deployconfig DIR (or set STAGE2_DEPLOYCONFIG)",
-                    dc.dir.display()
-                );
-                return Ok(2);
+            let plan = plan_of(from, *restart);
+            if *headless {
+                return with_engine(&cli, |engine, dc| crate::headless::run(engine, dc, plan))
+                    .await;
             }
-            let plan = match (from, restart) {
-                (Some(step), _) => Plan::From(step.clone()),
-                (None, true) => Plan::Restart,
-                (None, false) => Plan::Continue,
+            let opts = crate::tui::TuiOptions {
+                plan: (plan != Plan::Continue).then_some(plan),
+                theme: cli.theme.clone(),
             };
-            let engine = match connect(&cli).await {
-                Ok(e) => e,
-                Err(e) => {
-                    eprintln!("stage2-tui: {e}");
-                    return Ok(2);
-                }
-            };
-            crate::headless::run(engine, dc, plan).await
+            with_engine(&cli, |engine, dc| crate::tui::run(engine, dc, opts)).await
         }
         Some(Cmd::Demo(args)) => crate::demo::run(&cli, args).await,
         Some(Cmd::CaptureLog {
@@ -140,6 +129,37 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
                 peak_rss_kib()
             );
             Ok(0)
+        }
+    }
+}
+
+fn plan_of(from: &Option<String>, restart: bool) -> Plan {
+    match (from, restart) {
+        (Some(step), _) => Plan::From(step.clone()),
+        (None, true) => Plan::Restart,
+        (None, false) => Plan::Continue,
+    }
+}
+
+/// Checks the deployconfig and connects, printing plain errors (before any terminal set-up).
+async fn with_engine<F, Fut>(cli: &Cli, f: F) -> color_eyre::Result<i32>
+where
+    F: FnOnce(engine::Engine, Deployconfig) -> Fut,
+    Fut: std::future::Future<Output = color_eyre::Result<i32>>,
+{
+    let dc = cli.deployconfig();
+    if !dc.dir.is_dir() {
+        eprintln!(
+            "stage2-tui: deployconfig folder {} does not exist: pass --deployconfig DIR (or set STAGE2_DEPLOYCONFIG)",
+            dc.dir.display()
+        );
+        return Ok(2);
+    }
+    match connect(cli).await {
+        Ok(e) => f(e, dc).await,
+        Err(e) => {
+            eprintln!("stage2-tui: {e}");
+            Ok(2)
         }
     }
 }

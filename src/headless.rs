@@ -208,6 +208,18 @@ pub async fn run(engine: Engine, dc: Deployconfig, plan: Plan) -> color_eyre::Re
         let _ = cmd_tx.send(Command::Detach);
     });
     let finish = runner.run(plan, &mut cmd_rx).await;
+    if let Ok(Finish::Failed { .. } | Finish::Stopped { .. }) = &finish
+        && runner.has_windows()
+    {
+        // The web server holds bootstrap.ign: keep it up for its window, never longer.
+        println!(
+            "{} --- the halted run still has a service window open; it is stopped when the window ends (Ctrl-C leaves it to the next run)",
+            clock()
+        );
+        if let Ok(true) = runner.serve_windows(&mut cmd_rx).await {
+            println!("{} --- left the service window to the next run", clock());
+        }
+    }
     signals.abort();
     let state = runner.state().cloned();
     drop(runner);

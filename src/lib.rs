@@ -1,7 +1,7 @@
 //! stage2-tui: installs the second stage of an OpenShift 4 cluster from its bastion.
 //!
 //! Layers: [`engine`] talks to podman/Docker; [`pipeline`] runs the steps and keeps their state
-//! and logs; [`config`] reads the deployconfig; [`headless`] and (later) the TUI drive the pipeline.
+//! and logs; [`config`] reads the deployconfig; [`headless`] and the TUI ([`tui`], [`app`], [`ui`]) drive it.
 
 pub mod app;
 pub mod cli;
@@ -12,4 +12,5 @@ pub mod headless;
 pub mod logfile;
 pub mod pipeline;
 pub mod text;
+pub mod tui;
 pub mod ui;

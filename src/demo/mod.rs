@@ -170,8 +170,13 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> color_eyre::Result<i32> {
         );
         return Ok(0);
     }
-    if !args.headless {
-        println!("(the dashboard is not available in this build yet; running headless)");
+    if args.headless {
+        crate::headless::run(engine, dc, Plan::Continue).await
+    } else {
+        let opts = crate::tui::TuiOptions {
+            plan: Some(Plan::Continue),
+            theme: cli.theme.clone(),
+        };
+        crate::tui::run(engine, dc, opts).await
     }
-    crate::headless::run(engine, dc, Plan::Continue).await
 }

@@ -159,7 +159,8 @@ fn ts_now() -> String {
     Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
-/// The last line of a saved log, to quote in failure messages.
+/// The line of a saved log to quote in failure messages: the last one that looks like an error
+/// in the last 8 KiB, else the last non-empty one.
 fn last_log_line(path: &Path) -> Option<String> {
     use std::io::{Read, Seek, SeekFrom};
     let mut f = std::fs::File::open(path).ok()?;
@@ -167,12 +168,24 @@ fn last_log_line(path: &Path) -> Option<String> {
     f.seek(SeekFrom::Start(len.saturating_sub(8192))).ok()?;
     let mut buf = Vec::new();
     f.read_to_end(&mut buf).ok()?;
-    buf.split(|b| *b == b'\n')
-        .rev()
+    let texts: Vec<&[u8]> = buf
+        .split(|b| *b == b'\n')
         .filter_map(parse_saved_line)
-        .map(|(_, _, t)| String::from_utf8_lossy(t).trim().to_string())
-        .find(|t| !t.is_empty())
-        .map(|t| t.chars().take(300).collect())
+        .map(|(_, _, t)| t)
+        .filter(|t| !t.trim_ascii().is_empty())
+        .collect();
+    let pick = texts
+        .iter()
+        .rev()
+        .find(|t| crate::logfile::looks_like_error(t))
+        .or(texts.last())?;
+    Some(
+        String::from_utf8_lossy(pick)
+            .trim()
+            .chars()
+            .take(300)
+            .collect(),
+    )
 }
 
 impl Runner {
@@ -268,12 +281,57 @@ impl Runner {
         self.save()
     }
 
-    /// Drives the run per `plan` until it succeeds, halts, or the operator detaches.
+    /// Drives the run per `plan` until it succeeds, halts, or the operator detaches; ends with
+    /// an [`Event::Finished`] either way.
     pub async fn run(
         &mut self,
         plan: Plan,
         cmds: &mut UnboundedReceiver<Command>,
     ) -> Result<Finish, String> {
+        let r = self.run_inner(plan, cmds).await;
+        self.emit(Event::Finished(r.clone()));
+        r
+    }
+
+    /// True while a service window is open.
+    pub fn has_windows(&self) -> bool {
+        !self.windows.is_empty()
+    }
+
+    /// When no run is being driven (it halted): keeps open service windows on time and obeys
+    /// their commands. Returns when none is left; `Ok(true)` if told to detach.
+    pub async fn serve_windows(
+        &mut self,
+        cmds: &mut UnboundedReceiver<Command>,
+    ) -> Result<bool, String> {
+        while !self.windows.is_empty() {
+            tokio::select! {
+                Some((step, rep)) = self.win_rx.recv() => self.on_window(&step, rep)?,
+                c = cmds.recv() => match c {
+                    Some(Command::Detach) | None => return Ok(true),
+                    Some(Command::ExtendWindow { step, secs }) => self.window_ctl(&step, WindowCtl::Extend(secs)),
+                    Some(Command::EndWindow { step }) => self.window_ctl(&step, WindowCtl::End),
+                    Some(Command::Stop | Command::Skip) => {}
+                },
+            }
+        }
+        Ok(false)
+    }
+
+    /// Sends the current state as an event (for a UI that starts before any run).
+    pub fn announce(&self) {
+        if let Some(s) = &self.state {
+            self.emit(Event::State(Box::new(s.clone())));
+        }
+    }
+
+    async fn run_inner(
+        &mut self,
+        plan: Plan,
+        cmds: &mut UnboundedReceiver<Command>,
+    ) -> Result<Finish, String> {
+        // A service that died while no run was driven is already recorded as failed.
+        self.halt = None;
         let cfg = PipelineConfig::load(&self.dc).map_err(|e| e.to_string())?;
         let how = self.prepare(&plan).await?;
         let Some(how) = how else {

@@ -133,11 +133,12 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
         Paragraph::new(Span::styled(crate::text::visible(&msg).into_owned(), st)),
         status,
     );
+    // The buttons row already shows the step actions that apply, with their keys.
     let wanted = [
-        Action::OpenLog,
-        Action::Retry,
-        Action::Skip,
-        Action::Stop,
+        Action::Down,
+        Action::Up,
+        Action::CycleTheme,
+        Action::ToggleMouse,
         Action::Help,
         Action::Quit,
     ];

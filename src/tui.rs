@@ -1,0 +1,409 @@
+//! The full-screen TUI: terminal set-up and restore, the event loop, and the task that drives
+//! the pipeline for it. The loop redraws only when something changed, at most every 33 ms, and
+//! at once after input.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    Event as TermEvent, EventStream, KeyEventKind,
+};
+use crossterm::execute;
+use futures_util::StreamExt;
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+
+use crate::app::{App, Effect, Header, Keymap, UrlCheck};
+use crate::config::Deployconfig;
+use crate::engine::Engine;
+use crate::pipeline::{Command, Event, Finish, Outcome, Plan, Runner};
+use crate::ui::{self, Hits, theme::Theme};
+
+/// How the TUI was asked to start.
+#[derive(Debug, Clone, Default)]
+pub struct TuiOptions {
+    /// A plan to start with; `None`: continue a run in progress, else just show the last run.
+    pub plan: Option<Plan>,
+    /// Theme name.
+    pub theme: Option<String>,
+}
+
+/// Requests to the task that drives the pipeline while no run is going.
+pub enum Control {
+    /// Start driving with this plan.
+    Start(Plan),
+    /// Mark this step skipped and go on.
+    Skip(String),
+}
+
+/// Owns the runner (and so the deployconfig lock) while the TUI lives.
+async fn supervise(
+    mut runner: Runner,
+    initial: Option<Plan>,
+    mut cmds: UnboundedReceiver<Command>,
+    mut ctl: UnboundedReceiver<Control>,
+    events: UnboundedSender<Event>,
+) {
+    let mut next = initial;
+    loop {
+        if let Some(plan) = next.take() {
+            while cmds.try_recv().is_ok() {}
+            if let Ok(Finish::Detached { .. }) = runner.run(plan, &mut cmds).await {
+                return;
+            }
+        }
+        let next_ctl = tokio::select! {
+            r = runner.serve_windows(&mut cmds), if runner.has_windows() => {
+                if let Ok(true) = r {
+                    return;
+                }
+                continue;
+            }
+            c = ctl.recv() => c,
+        };
+        match next_ctl {
+            Some(Control::Start(p)) => next = Some(p),
+            Some(Control::Skip(id)) => match runner.skip_step(&id) {
+                Ok(()) => next = Some(Plan::Continue),
+                Err(e) => {
+                    let _ = events.send(Event::Note(e));
+                }
+            },
+            None => return,
+        }
+    }
+}
+
+/// Asks the web server for `url` (GET, headers only).
+pub async fn check_url(url: &str) -> UrlCheck {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return UrlCheck::Failed("only http:// URLs are checked".into());
+    };
+    let (hostport, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
+    let addr = if hostport.contains(':') {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:80")
+    };
+    let fut = async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(&addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        s.write_all(
+            format!("GET {path} HTTP/1.0\r\nHost: {hostport}\r\nUser-Agent: stage2-tui\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let mut buf = vec![0u8; 4096];
+        let mut got = 0;
+        while got < buf.len() {
+            let n = s.read(&mut buf[got..]).await.map_err(|e| e.to_string())?;
+            if n == 0 || buf[..got + n].windows(4).any(|w| w == b"\r\n\r\n") {
+                got += n;
+                break;
+            }
+            got += n;
+        }
+        let head = String::from_utf8_lossy(&buf[..got]).to_ascii_lowercase();
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or("no HTTP answer")?;
+        let bytes = head.lines().find_map(|l| {
+            l.strip_prefix("content-length:")
+                .and_then(|v| v.trim().parse().ok())
+        });
+        Ok::<_, String>(UrlCheck::Answered { status, bytes })
+    };
+    match tokio::time::timeout(Duration::from_secs(3), fut).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => UrlCheck::Failed(e),
+        Err(_) => UrlCheck::Failed("no answer within 3 s".into()),
+    }
+}
+
+/// Raw mode, alternate screen, mouse capture and bracketed paste; all undone on drop and on panic.
+struct TerminalGuard {
+    terminal: ratatui::DefaultTerminal,
+}
+
+impl TerminalGuard {
+    fn new(mouse: bool) -> std::io::Result<Self> {
+        let terminal = ratatui::init();
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = execute!(
+                std::io::stdout(),
+                DisableMouseCapture,
+                DisableBracketedPaste
+            );
+            prev(info);
+        }));
+        execute!(std::io::stdout(), EnableBracketedPaste)?;
+        if mouse {
+            execute!(std::io::stdout(), EnableMouseCapture)?;
+        }
+        Ok(Self { terminal })
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        let _ = execute!(
+            std::io::stdout(),
+            DisableMouseCapture,
+            DisableBracketedPaste
+        );
+        ratatui::restore();
+    }
+}
+
+/// Picks the themes: NO_COLOR gives the monochrome one only.
+pub fn themes(wanted: Option<&str>) -> Result<(Vec<Theme>, usize, Vec<String>), String> {
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        return Ok((vec![Theme::monochrome()], 0, vec![]));
+    }
+    let (themes, problems) = Theme::load_all();
+    let idx = match wanted {
+        None => 0,
+        Some(name) => themes.iter().position(|t| t.name == name).ok_or_else(|| {
+            format!(
+                "no theme `{name}`; themes are: {}",
+                themes
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?,
+    };
+    Ok((themes, idx, problems))
+}
+
+/// Runs the TUI on a deployconfig. Returns the process exit code.
+pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_eyre::Result<i32> {
+    let (themes, theme_idx, problems) = match themes(opts.theme.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("stage2-tui: {e}");
+            return Ok(2);
+        }
+    };
+    let (keys, key_problem) = match Keymap::load_user() {
+        Ok(k) => (k, None),
+        Err(e) => (
+            Keymap::load(None).map_err(color_eyre::eyre::Error::msg)?,
+            Some(format!("key map not loaded ({e}); using the defaults")),
+        ),
+    };
+    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+    let runner = match Runner::open(engine.clone(), dc.clone(), ev_tx.clone()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("stage2-tui: {e}");
+            return Ok(2);
+        }
+    };
+    let initial = opts
+        .plan
+        .clone()
+        .or_else(|| match runner.state().map(|s| s.outcome) {
+            None | Some(Outcome::InProgress) => Some(Plan::Continue),
+            Some(_) => None,
+        });
+    let header = Header {
+        deployconfig: dc.dir.display().to_string(),
+        engine: engine.describe(),
+    };
+    let mut app = App::new(
+        runner.pipeline().clone(),
+        header,
+        dc.state_dir(),
+        dc.dir.join("stage2-logs"),
+        keys,
+        themes,
+    );
+    app.theme = theme_idx;
+    app.ascii = std::env::var("TERM").is_ok_and(|t| t == "linux");
+    app.status = key_problem.or(problems.into_iter().next());
+    runner.announce();
+    if initial.is_none()
+        && let Some(st) = runner.state()
+    {
+        app.finish = Some(Ok(match st.halted_at() {
+            Some(s) if st.outcome == Outcome::Failed => Finish::Failed {
+                step: s.id.clone(),
+                error: s.last().and_then(|a| a.error.clone()).unwrap_or_default(),
+            },
+            Some(s) => Finish::Stopped { step: s.id.clone() },
+            None => Finish::Succeeded,
+        }));
+        app.status = Some(match st.halted_at() {
+            Some(s) => format!(
+                "the last run halted at {}: select it and press r to retry, s to skip",
+                s.id
+            ),
+            None => "stage 2 completed; f on a step runs again from there".into(),
+        });
+        if let Some(i) = st.halted_at().and_then(|s| app.pipeline.index_of(&s.id)) {
+            app.selected = i;
+        }
+    }
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+    let supervisor = tokio::spawn(supervise(runner, initial, cmd_rx, ctl_rx, ev_tx.clone()));
+    drop(ev_tx);
+
+    let code = {
+        let mut guard = TerminalGuard::new(app.mouse)?;
+        let r = event_loop(
+            &mut guard.terminal,
+            &mut app,
+            EventStream::new(),
+            &mut ev_rx,
+            &cmd_tx,
+            &ctl_tx,
+        )
+        .await;
+        drop(guard);
+        r?
+    };
+    let _ = cmd_tx.send(Command::Detach);
+    drop(ctl_tx);
+    drop(cmd_tx);
+    let _ = tokio::time::timeout(Duration::from_secs(5), supervisor).await;
+    let running: Vec<String> = app
+        .run
+        .iter()
+        .flat_map(|r| &r.steps)
+        .filter(|s| {
+            matches!(
+                s.status,
+                crate::pipeline::StepStatus::Running | crate::pipeline::StepStatus::Serving
+            )
+        })
+        .map(|s| s.id.clone())
+        .collect();
+    if !running.is_empty() {
+        println!(
+            "stage2-tui: {} keep running in the engine; run stage2-tui again to reattach.",
+            running.join(", ")
+        );
+    } else if let Some(s) = &app.status {
+        println!("stage2-tui: {}", crate::text::visible(s));
+    }
+    Ok(code)
+}
+
+fn osc52(text: &str) -> std::io::Result<()> {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+    let mut out = std::io::stdout();
+    write!(out, "\x1b]52;c;{b64}\x07")?;
+    out.flush()
+}
+
+/// The TUI loop, generic over the terminal backend and the input stream so benchmarks can
+/// drive it. Returns the exit code when the operator quits.
+pub async fn event_loop<B, S>(
+    terminal: &mut ratatui::Terminal<B>,
+    app: &mut App,
+    mut input: S,
+    ev_rx: &mut UnboundedReceiver<Event>,
+    cmd_tx: &UnboundedSender<Command>,
+    ctl_tx: &UnboundedSender<Control>,
+) -> color_eyre::Result<i32>
+where
+    B: ratatui::backend::Backend,
+    S: futures_util::Stream<Item = std::io::Result<TermEvent>> + Unpin,
+{
+    let mut hits = Hits::new();
+    let frame_gap = Duration::from_millis(33);
+    let mut last_draw = Instant::now() - frame_gap;
+    let mut now_draw = true;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let (url_tx, mut url_rx) = mpsc::unbounded_channel::<(String, UrlCheck)>();
+    let mut url_due = Instant::now();
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let size = terminal
+        .size()
+        .map_err(|e| color_eyre::eyre::eyre!("terminal size: {e}"))?;
+    app.resize(size.width, size.height);
+    loop {
+        if app.dirty && (now_draw || last_draw.elapsed() >= frame_gap) {
+            app.now = chrono::Utc::now();
+            if let Err(e) = terminal.draw(|f| ui::draw(f, app, &mut hits)) {
+                // The terminal is gone (SSH dropped): leave; the stages keep running.
+                return Err(color_eyre::eyre::eyre!("drawing failed: {e}"));
+            }
+            app.dirty = false;
+            now_draw = false;
+            last_draw = Instant::now();
+        }
+        if let Some(w) = app.window.as_ref().filter(|_| Instant::now() >= url_due)
+            && let Some(url) = w.url.clone()
+        {
+            url_due = Instant::now() + Duration::from_secs(2);
+            let (tx, step) = (url_tx.clone(), w.step.clone());
+            tokio::spawn(async move {
+                let _ = tx.send((step, check_url(&url).await));
+            });
+        }
+        let next_frame = tokio::time::Instant::from_std(last_draw + frame_gap);
+        let effects = tokio::select! {
+            ev = input.next() => match ev {
+                Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => { now_draw = true; app.on_key(k) }
+                Some(Ok(TermEvent::Mouse(m))) => { now_draw = true; app.on_mouse(m, &hits) }
+                Some(Ok(TermEvent::Resize(w, h))) => { now_draw = true; app.resize(w, h); vec![] }
+                Some(Ok(_)) => vec![],
+                Some(Err(_)) | None => return Ok(0),
+            },
+            Some(e) = ev_rx.recv() => {
+                app.on_runner(e);
+                // Drain what is queued so a flood costs one frame, not one per batch.
+                let mut n = 0;
+                while n < 256 {
+                    match ev_rx.try_recv() { Ok(e) => { app.on_runner(e); n += 1; } Err(_) => break }
+                }
+                vec![]
+            }
+            Some((step, c)) = url_rx.recv() => { app.on_url_check(&step, c); vec![] }
+            _ = tick.tick(), if app.animating() => { app.tick += 1; app.dirty = true; vec![] }
+            _ = tokio::time::sleep_until(next_frame), if app.dirty => vec![],
+            _ = hup.recv() => return Ok(crate::headless::EXIT_DETACHED),
+            _ = term.recv() => return Ok(crate::headless::EXIT_DETACHED),
+        };
+        for e in effects {
+            match e {
+                Effect::Send(c) => {
+                    let _ = cmd_tx.send(c);
+                }
+                Effect::Start(p) => {
+                    let _ = ctl_tx.send(Control::Start(p));
+                }
+                Effect::SkipThenContinue(id) => {
+                    let _ = ctl_tx.send(Control::Skip(id));
+                }
+                Effect::Quit => return Ok(0),
+                Effect::SetMouse(on) => {
+                    let _ = if on {
+                        execute!(std::io::stdout(), EnableMouseCapture)
+                    } else {
+                        execute!(std::io::stdout(), DisableMouseCapture)
+                    };
+                }
+                Effect::Clipboard(text) => {
+                    let _ = osc52(&text);
+                }
+            }
+        }
+    }
+}
