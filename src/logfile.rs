@@ -73,7 +73,7 @@ impl LineIndex {
             for nl in memchr::memchr_iter(b'\n', &buf[..n]) {
                 self.lines += 1;
                 let next = pos + nl as u64 + 1;
-                if self.lines % STRIDE == 0 {
+                if self.lines.is_multiple_of(STRIDE) {
                     self.checkpoints.push(next);
                 }
                 self.scanned = next;

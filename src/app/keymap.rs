@@ -118,6 +118,9 @@ impl Key {
             KeyCode::End => "End".to_string(),
             KeyCode::Backspace => "Bksp".to_string(),
             KeyCode::F(n) => format!("F{n}"),
+            KeyCode::Char(c) if self.mods.contains(KeyModifiers::CONTROL) => {
+                c.to_ascii_uppercase().to_string()
+            }
             KeyCode::Char(c) => c.to_string(),
             _ => "?".to_string(),
         };
@@ -213,6 +216,13 @@ impl Keymap {
             }
         }
         Ok(Self { scopes })
+    }
+
+    /// The built-in map (tested to load; empty if it ever did not).
+    pub fn builtin() -> Self {
+        Self::load(None).unwrap_or_else(|_| Self {
+            scopes: BTreeMap::new(),
+        })
     }
 
     /// The built-in map plus `<config dir>/keys.toml` if present.

@@ -165,9 +165,9 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
         ),
         Span::styled(outcome.0, outcome.1),
     ]);
+    let used = line.width() + app.header.engine.chars().count() + 3;
     f.render_widget(Paragraph::new(line), area);
-    let used: u16 = 14 + app.header.deployconfig.chars().count() as u16 + 30;
-    if area.width > used + 20 {
+    if (area.width as usize) >= used {
         f.render_widget(right(format!("{} ", app.header.engine), t.dim), area);
     }
 }
@@ -196,19 +196,28 @@ fn steps(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
         let r = Rect::new(inner.x, inner.y + row as u16, inner.width, 1);
         let sel = i == app.selected;
         let base = if sel { t.selected } else { Style::new() };
-        let right_text = if exit.is_empty() || exit == "0" {
-            time
-        } else {
-            format!("{time} exit {exit}")
-        };
-        let right_text = if st == StepStatus::Serving {
-            format!("serving {right_text}")
-        } else {
-            right_text
-        };
         let w = inner.width as usize;
-        let left = format!(" {} {id}", icon(app, st));
-        let pad = w.saturating_sub(left.chars().count() + right_text.chars().count() + 1);
+        let left_len = 3 + id.chars().count();
+        // Longest form that fits with a space before it: "serving 8m20s" / "1m14s exit 1" / "1m14s".
+        let serving = if st == StepStatus::Serving {
+            "serving "
+        } else {
+            ""
+        };
+        let candidates = [
+            if exit.is_empty() || exit == "0" {
+                format!("{serving}{time}")
+            } else {
+                format!("{time} exit {exit}")
+            },
+            time.clone(),
+            String::new(),
+        ];
+        let right_text = candidates
+            .into_iter()
+            .find(|c| c.is_empty() || left_len + c.chars().count() + 2 <= w)
+            .unwrap_or_default();
+        let pad = w.saturating_sub(left_len + right_text.chars().count() + 1);
         let line = Line::from(vec![
             Span::styled(
                 format!(" {} ", icon(app, st)),

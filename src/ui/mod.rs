@@ -3,6 +3,7 @@
 pub mod ansi;
 mod dashboard;
 mod logview;
+pub mod scenes;
 pub mod svg;
 pub mod theme;
 
@@ -28,7 +29,7 @@ pub type Hits = Vec<(Rect, Hit)>;
 
 /// Rows the log view has for lines, for a terminal of `height` rows.
 pub fn log_rows(height: u16) -> usize {
-    height.saturating_sub(4).max(1) as usize
+    height.saturating_sub(3).max(1) as usize
 }
 
 /// Draws the whole screen.

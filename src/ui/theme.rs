@@ -173,9 +173,8 @@ impl Theme {
         }
     }
 
-    /// The built-in themes plus any `*.toml` in `<config dir>/stage2-tui/themes` (same name
-    /// replaces a built-in one). Broken user files are reported, not fatal.
-    pub fn load_all() -> (Vec<Theme>, Vec<String>) {
+    /// Only the built-in themes (reproducible renders).
+    pub fn load_all_builtin() -> (Vec<Theme>, Vec<String>) {
         let mut themes = Vec::new();
         let mut problems = Vec::new();
         for (name, text) in BUILTIN {
@@ -184,6 +183,13 @@ impl Theme {
                 Err(e) => problems.push(format!("built-in theme {name}: {e}")),
             }
         }
+        (themes, problems)
+    }
+
+    /// The built-in themes plus any `*.toml` in `<config dir>/stage2-tui/themes` (same name
+    /// replaces a built-in one). Broken user files are reported, not fatal.
+    pub fn load_all() -> (Vec<Theme>, Vec<String>) {
+        let (mut themes, mut problems) = Self::load_all_builtin();
         if let Some(dir) = crate::app::keymap::config_dir().map(|d| d.join("themes"))
             && let Ok(entries) = std::fs::read_dir(&dir)
         {

@@ -1,0 +1,316 @@
+//! Fixed, realistic screen states: for snapshot tests, screenshots and the render benchmark.
+//! Times, ids and paths are constant so renders are reproducible.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use crate::app::{App, Header, Keymap, LogView, Screen, UrlCheck, WindowInfo};
+use crate::engine::logs::{LogLine, Stream};
+use crate::pipeline::state::Attempt;
+use crate::pipeline::{Event, Finish, Outcome, Pipeline, RunState, StepStatus};
+use crate::ui::theme::Theme;
+
+/// The fixed "now" of every scene.
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 27, 12, 10, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+fn at(min: i64, sec: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0)
+        .single()
+        .unwrap_or_default()
+        + Duration::minutes(min)
+        + Duration::seconds(sec)
+}
+
+fn attempt(
+    step: &str,
+    n: u32,
+    start: DateTime<Utc>,
+    secs: Option<i64>,
+    exit: Option<i64>,
+) -> Attempt {
+    Attempt {
+        n,
+        started_at: start,
+        finished_at: secs.map(|s| start + Duration::seconds(s)),
+        container: Some(step.to_string()),
+        container_id: Some(format!("{:0>12}", n)),
+        image: Some(format!("registry.example.internal:5002/docker-openshift/{step}:0.5")),
+        exit_code: exit,
+        error: exit.filter(|c| *c != 0).map(|c| format!("exit code {c}: Error: error cloning virtual machine: The name 'master-1' already exists.")),
+        log: PathBuf::from(format!("logs/run/{step}.{n}.log")),
+    }
+}
+
+fn line(stream: Stream, text: &str) -> LogLine {
+    LogLine {
+        stream,
+        ts: "2026-11-27T12:04:00.000000000Z".into(),
+        text: text.into(),
+    }
+}
+
+const TERRAFORM: &[&str] = &[
+    "Initializing the backend...",
+    "Initializing provider plugins...",
+    "- Installed hashicorp/vsphere v2.4.3 (unauthenticated)",
+    "Terraform has been successfully initialized!",
+    "module.bootstrap.vsphere_virtual_machine.vm[\"bootstrap-0\"]: Creating...",
+    "module.masters.vsphere_virtual_machine.vm[\"master-0\"]: Creating...",
+    "module.masters.vsphere_virtual_machine.vm[\"master-1\"]: Creating...",
+    "module.masters.vsphere_virtual_machine.vm[\"master-2\"]: Creating...",
+    "module.bootstrap.vsphere_virtual_machine.vm[\"bootstrap-0\"]: Still creating... [10s elapsed]",
+    "module.masters.vsphere_virtual_machine.vm[\"master-0\"]: Still creating... [10s elapsed]",
+];
+
+const INSTALLER: &[&str] = &[
+    "level=info msg=\"Consuming Install Config from target directory\"",
+    "level=warning msg=\"Making control-plane schedulable by setting MastersSchedulable to true\"",
+    "level=info msg=\"Manifests created in: manifests and openshift\"",
+    "level=info msg=\"Consuming Common Manifests from target directory\"",
+    "level=info msg=\"Ignition-Configs created in: . and auth\"",
+];
+
+/// A base app with the built-in pipeline and a run at "now".
+pub fn base(state_dir: &Path) -> App {
+    let pipeline = Pipeline::default_pipeline().unwrap_or_else(|_| Pipeline { steps: vec![] });
+    let header = Header {
+        deployconfig: "/home/core/deployconfig".into(),
+        engine: "Podman Engine 4.3.1 (API 1.41) at unix:///run/podman/podman.sock".into(),
+    };
+    let keys = Keymap::builtin();
+    let (themes, _) = Theme::load_all_builtin();
+    let mut app = App::new(
+        pipeline.clone(),
+        header,
+        state_dir.to_path_buf(),
+        state_dir.join("exports"),
+        keys,
+        themes,
+    );
+    let mut run = RunState::new(&pipeline);
+    run.run_id = "20261127-120000-1a2b".into();
+    run.created_at = at(0, 0);
+    app.run = Some(run);
+    app.now = now();
+    app.tick = 3;
+    app
+}
+
+fn set(app: &mut App, id: &str, status: StepStatus, a: Option<Attempt>) {
+    if let Some(s) = app.run.as_mut().and_then(|r| r.step_mut(id)) {
+        s.status = status;
+        if let Some(a) = a {
+            s.attempts.push(a);
+        }
+    }
+}
+
+fn tail(app: &mut App, id: &str, lines: &[&str], stream: Stream) {
+    app.tails
+        .insert(id.into(), lines.iter().map(|l| line(stream, l)).collect());
+}
+
+/// Stage 2 in progress: terraform running, the web server window counting down.
+pub fn running(state_dir: &Path) -> App {
+    let mut app = base(state_dir);
+    set(
+        &mut app,
+        "pull",
+        StepStatus::Succeeded,
+        Some(attempt("pull", 1, at(0, 0), Some(2), None)),
+    );
+    set(
+        &mut app,
+        "4.run-installer",
+        StepStatus::Succeeded,
+        Some(attempt("4.run-installer", 1, at(0, 2), Some(95), Some(0))),
+    );
+    set(
+        &mut app,
+        "5.ign-webserver",
+        StepStatus::Serving,
+        Some(attempt("5.ign-webserver", 1, at(1, 40), None, None)),
+    );
+    set(
+        &mut app,
+        "6.add-ignition",
+        StepStatus::Succeeded,
+        Some(attempt("6.add-ignition", 1, at(1, 41), Some(4), Some(0))),
+    );
+    set(
+        &mut app,
+        "7.terraform-deploy",
+        StepStatus::Running,
+        Some(attempt("7.terraform-deploy", 1, at(1, 46), None, None)),
+    );
+    tail(&mut app, "4.run-installer", INSTALLER, Stream::Stderr);
+    tail(&mut app, "7.terraform-deploy", TERRAFORM, Stream::Stdout);
+    tail(
+        &mut app,
+        "6.add-ignition",
+        &[
+            "Backing up config.json to .config.json.add-ignbak",
+            "Generating svc.ign for the svc VMs",
+            "config.json updated with ignition configuration",
+        ],
+        Stream::Stdout,
+    );
+    app.window = Some(WindowInfo {
+        step: "5.ign-webserver".into(),
+        url: Some("http://10.50.1.254/bootstrap.ign".into()),
+        opened_at: at(1, 40),
+        ends_at: at(11, 40),
+        check: UrlCheck::Answered {
+            status: 200,
+            bytes: Some(301_232),
+        },
+    });
+    app.driving = true;
+    app.selected = 4;
+    app.status = Some("7.terraform-deploy: container 7.terraform-deploy from registry.example.internal:5002/docker-openshift/7.terraform-deploy:0.5".into());
+    app
+}
+
+/// terraform failed; the run halted and offers Retry.
+pub fn failed(state_dir: &Path) -> App {
+    let mut app = running(state_dir);
+    app.driving = false;
+    app.window = None;
+    set(&mut app, "5.ign-webserver", StepStatus::Succeeded, None);
+    if let Some(s) = app
+        .run
+        .as_mut()
+        .and_then(|r| r.step_mut("7.terraform-deploy"))
+    {
+        s.status = StepStatus::Failed;
+        s.attempts[0] = attempt("7.terraform-deploy", 1, at(1, 46), Some(74), Some(1));
+    }
+    if let Some(r) = app.run.as_mut() {
+        r.outcome = Outcome::Failed;
+        r.finished_at = Some(at(3, 0));
+    }
+    let mut lines: Vec<&str> = TERRAFORM.to_vec();
+    lines.extend([
+        "",
+        "Error: error cloning virtual machine: The name 'master-1' already exists.",
+        "",
+        "  with module.masters.vsphere_virtual_machine.vm[\"master-1\"],",
+        "  on modules/rhcos/main.tf line 24, in resource \"vsphere_virtual_machine\" \"vm\":",
+    ]);
+    tail(&mut app, "7.terraform-deploy", &lines, Stream::Stderr);
+    let f = Finish::Failed {
+        step: "7.terraform-deploy".into(),
+        error:
+            "exit code 1: Error: error cloning virtual machine: The name 'master-1' already exists."
+                .into(),
+    };
+    app.on_runner(Event::Finished(Ok(f)));
+    app.now = now();
+    app
+}
+
+/// Everything succeeded.
+pub fn completed(state_dir: &Path) -> App {
+    let mut app = base(state_dir);
+    let mut t = 0;
+    let ids: Vec<String> = app.pipeline.steps.iter().map(|s| s.id.clone()).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let secs = [2, 95, 600, 4, 310, 80, 420, 1, 900, 45, 180, 600][i % 12];
+        set(
+            &mut app,
+            id,
+            StepStatus::Succeeded,
+            Some(attempt(id, 1, at(0, t), Some(secs), Some(0))),
+        );
+        if id != "5.ign-webserver" {
+            t += secs;
+        }
+    }
+    if let Some(r) = app.run.as_mut() {
+        r.outcome = Outcome::Succeeded;
+        r.finished_at = Some(at(0, t));
+    }
+    tail(
+        &mut app,
+        "9.post-deployment",
+        &[
+            "PLAY RECAP *********************************************************",
+            "localhost : ok=6 changed=5 unreachable=0 failed=0 skipped=0 rescued=0 ignored=0",
+        ],
+        Stream::Stdout,
+    );
+    app.selected = ids.len() - 1;
+    app.on_runner(Event::Finished(Ok(Finish::Succeeded)));
+    app.now = now();
+    app
+}
+
+/// Writes a realistic terraform log of `lines` lines (with an error near the end) and opens it.
+pub fn log_file(state_dir: &Path, lines: usize) -> std::io::Result<PathBuf> {
+    let path = state_dir.join("logs/run/7.terraform-deploy.1.log");
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    for i in 0..lines {
+        let (stream, text) = match i % 7 {
+            0 => (
+                "stdout",
+                format!(
+                    "module.workers.vsphere_virtual_machine.vm[\"worker-{}\"]: Still creating... [{}s elapsed]",
+                    i % 40,
+                    i % 600
+                ),
+            ),
+            1 => (
+                "stdout",
+                format!(
+                    "\x1b[32m+\x1b[0m resource \"vsphere_virtual_machine\" \"vm\" {{ name = \"worker-{}\" }}",
+                    i % 40
+                ),
+            ),
+            _ => (
+                "stdout",
+                format!(
+                    "module.masters.vsphere_virtual_machine.vm[\"master-{}\"]: Refreshing state... [id=4219{:08x}]",
+                    i % 3,
+                    i
+                ),
+            ),
+        };
+        writeln!(
+            f,
+            "2026-11-27T12:{:02}:{:02}.000000000Z {stream} {text}",
+            (i / 60) % 60,
+            i % 60
+        )?;
+    }
+    writeln!(
+        f,
+        "2026-11-27T12:03:00.000000000Z stderr \x1b[31mError:\x1b[0m error cloning virtual machine: The name 'master-1' already exists."
+    )?;
+    writeln!(
+        f,
+        "2026-11-27T12:03:00.000000000Z stderr   with module.masters.vsphere_virtual_machine.vm[\"master-1\"],"
+    )?;
+    f.flush()?;
+    Ok(path)
+}
+
+/// The full log of the failed step, searched for "master-1".
+pub fn log_search(state_dir: &Path, height: u16) -> App {
+    let mut app = failed(state_dir);
+    let path = log_file(state_dir, 400).unwrap_or_default();
+    let mut v = LogView::open("7.terraform-deploy", 1, &path, crate::ui::log_rows(height));
+    v.run_search("master-1".into());
+    v.timestamps = true;
+    app.log = Some(v);
+    app.screen = Screen::Log;
+    app
+}

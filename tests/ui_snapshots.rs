@@ -1,0 +1,212 @@
+//! Every screen and state, rendered on ratatui's TestBackend (no engine needed).
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::{Terminal, backend::TestBackend};
+use stage2_tui::app::{Action, App, Effect};
+use stage2_tui::pipeline::{Command, Plan};
+use stage2_tui::ui::{self, Hits, scenes};
+
+fn render(app: &App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    let mut hits = Hits::new();
+    t.draw(|f| ui::draw(f, app, &mut hits)).unwrap();
+    t
+}
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+#[test]
+fn running_with_countdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = scenes::running(dir.path());
+    insta::assert_snapshot!("running_120x32", render(&app, 120, 32).backend());
+    insta::assert_snapshot!("running_80x24", render(&app, 80, 24).backend());
+    insta::assert_snapshot!("running_200x60", render(&app, 200, 60).backend());
+}
+
+#[test]
+fn failed_offers_retry_and_skip() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = scenes::failed(dir.path());
+    let t = render(&app, 120, 32);
+    insta::assert_snapshot!("failed_120x32", t.backend());
+    assert_eq!(
+        app.buttons(),
+        vec![Action::Retry, Action::Skip, Action::OpenLog]
+    );
+}
+
+#[test]
+fn retrying_the_installer_warns_that_later_steps_go_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = scenes::failed(dir.path());
+    app.selected = 1; // 4.run-installer, succeeded
+    assert_eq!(
+        app.on_key(key('r')),
+        vec![],
+        "retry applies to failed steps only"
+    );
+    assert_eq!(app.on_key(key('f')), vec![], "resume from here asks first");
+    insta::assert_snapshot!("confirm_rerun_installer", render(&app, 100, 30).backend());
+    assert_eq!(
+        app.on_key(key('y')),
+        vec![Effect::Start(Plan::From("4.run-installer".into()))]
+    );
+}
+
+#[test]
+fn retrying_the_failed_step_needs_no_question() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = scenes::failed(dir.path());
+    assert_eq!(
+        app.on_key(key('r')),
+        vec![Effect::Start(Plan::From("7.terraform-deploy".into()))]
+    );
+}
+
+#[test]
+fn stop_and_quit_ask_first_and_say_what_happens() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = scenes::running(dir.path());
+    assert_eq!(app.on_key(key('x')), vec![]);
+    insta::assert_snapshot!("confirm_stop", render(&app, 100, 30).backend());
+    assert_eq!(app.on_key(key('y')), vec![Effect::Send(Command::Stop)]);
+    assert_eq!(app.on_key(key('q')), vec![]);
+    insta::assert_snapshot!("confirm_quit", render(&app, 100, 30).backend());
+    assert_eq!(app.on_key(key('n')), vec![]);
+    assert!(app.overlay.is_none());
+    assert_eq!(
+        app.on_key(key('+')),
+        vec![Effect::Send(Command::ExtendWindow {
+            step: "5.ign-webserver".into(),
+            secs: 300
+        })]
+    );
+}
+
+#[test]
+fn completed_run_shows_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = scenes::completed(dir.path());
+    insta::assert_snapshot!("completed_120x32", render(&app, 120, 32).backend());
+}
+
+#[test]
+fn log_view_with_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = scenes::log_search(dir.path(), 30);
+    insta::assert_snapshot!("log_search", render(&app, 120, 30).backend());
+    app.on_key(key('n'));
+    app.on_key(key('T'));
+    app.on_key(key('E'));
+    insta::assert_snapshot!("log_first_error", render(&app, 120, 30).backend());
+    app.on_key(key('/'));
+    for c in "worker-3".chars() {
+        app.on_key(key(c));
+    }
+    insta::assert_snapshot!("log_typing_search", render(&app, 120, 30).backend());
+}
+
+#[test]
+fn help_lists_every_binding_of_the_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = scenes::running(dir.path());
+    app.on_key(key('?'));
+    let t = render(&app, 100, 40);
+    insta::assert_snapshot!("help_dashboard", t.backend());
+    let screen = format!("{}", t.backend());
+    for (a, _) in app.keys.bindings(stage2_tui::app::Scope::Dashboard) {
+        assert!(screen.contains(a.label()), "help lacks {a:?}");
+    }
+}
+
+#[test]
+fn each_theme_styles_the_failed_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = scenes::failed(dir.path());
+    for i in 0..app.themes.len() {
+        app.theme = i;
+        let name = app.theme().name.clone();
+        let t = render(&app, 60, 18);
+        insta::assert_snapshot!(
+            format!("theme_{name}"),
+            format!("{:?}", t.backend().buffer())
+        );
+    }
+    app.themes = vec![stage2_tui::ui::theme::Theme::monochrome()];
+    app.theme = 0;
+    let t = render(&app, 60, 18);
+    insta::assert_snapshot!("theme_no_color", format!("{:?}", t.backend().buffer()));
+}
+
+#[test]
+fn tiny_terminals_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    for app in [
+        scenes::running(dir.path()),
+        scenes::failed(dir.path()),
+        scenes::log_search(dir.path(), 3),
+    ] {
+        for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10), (3, 40), (300, 2)] {
+            render(&app, w, h);
+        }
+    }
+    let app = scenes::running(dir.path());
+    insta::assert_snapshot!("running_10x3", render(&app, 10, 3).backend());
+}
+
+#[test]
+fn mouse_clicks_press_buttons_and_select_steps() {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = scenes::failed(dir.path());
+    let mut t = Terminal::new(TestBackend::new(120, 32)).unwrap();
+    let mut hits = Hits::new();
+    t.draw(|f| ui::draw(f, &app, &mut hits)).unwrap();
+    let (retry, _) = *hits
+        .iter()
+        .find(|(_, h)| *h == ui::Hit::Action(Action::Retry))
+        .expect("a Retry button");
+    let click = |x, y| MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: x,
+        row: y,
+        modifiers: KeyModifiers::NONE,
+    };
+    assert_eq!(
+        app.on_mouse(click(retry.x + 1, retry.y), &hits),
+        vec![Effect::Start(Plan::From("7.terraform-deploy".into()))]
+    );
+    let (row, _) = *hits.iter().find(|(_, h)| *h == ui::Hit::Step(1)).unwrap();
+    app.on_mouse(click(row.x + 2, row.y), &hits);
+    assert_eq!(app.selected, 1);
+}
+
+#[test]
+fn log_lines_with_escape_sequences_are_made_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = scenes::running(dir.path());
+    app.tails.insert(
+        "7.terraform-deploy".into(),
+        [stage2_tui::engine::logs::LogLine {
+            stream: stage2_tui::engine::logs::Stream::Stdout,
+            ts: String::new(),
+            text: "\x1b]0;pwned\x07\x1b[2J\x1b[Hafter\x1b[31m red\x1b[0m".into(),
+        }]
+        .into(),
+    );
+    let t = render(&app, 120, 32);
+    let screen = format!("{}", t.backend());
+    assert!(
+        screen.contains("^[]0;pwned^G^[[2J^[[Hafter red"),
+        "{screen}"
+    );
+    for cell in t.backend().buffer().content() {
+        assert!(
+            !cell.symbol().chars().any(|c| c.is_control()),
+            "a control character reached the buffer"
+        );
+    }
+}
