@@ -216,7 +216,7 @@ impl App {
                     .and_then(|r| r.steps.get(self.selected))
                     .and_then(|s| s.last())
                 {
-                    let rows = self.log.as_ref().map(|l| l.height).unwrap_or(20);
+                    let rows = crate::ui::log_rows(self.rows);
                     self.log = Some(LogView::open(
                         &id,
                         att.n,

@@ -158,6 +158,8 @@ pub struct App {
     pub ascii: bool,
     /// Set when anything visible changed.
     pub dirty: bool,
+    /// Terminal rows, from the last resize.
+    pub rows: u16,
 }
 
 impl App {
@@ -198,6 +200,7 @@ impl App {
             export_dir,
             ascii: false,
             dirty: true,
+            rows: 24,
         }
     }
 
@@ -441,6 +444,7 @@ impl App {
 
     /// Sets the log view height from the terminal size.
     pub fn resize(&mut self, _width: u16, height: u16) {
+        self.rows = height;
         if let Some(v) = self.log.as_mut() {
             v.resize(crate::ui::log_rows(height));
         }

@@ -1,0 +1,229 @@
+//! The real binary in tmux against a real podman: what an operator sees and types.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(name: &str, cmd: &str) -> Self {
+        let socket = format!("stage2-test-{}-{name}", std::process::id());
+        let t = Self { socket };
+        let ok = t
+            .tmux(&["new-session", "-d", "-s", "s", "-x", "120", "-y", "40", cmd])
+            .status
+            .success();
+        assert!(ok, "tmux new-session failed");
+        t
+    }
+    fn tmux(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux (scripts/test.sh installs it)")
+    }
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", "s"]).stdout).into_owned()
+    }
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "s"];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+    fn title(&self) -> String {
+        String::from_utf8_lossy(
+            &self
+                .tmux(&["display-message", "-p", "-t", "s", "#{pane_title}"])
+                .stdout,
+        )
+        .trim()
+        .to_string()
+    }
+    fn pid(&self) -> i32 {
+        String::from_utf8_lossy(
+            &self
+                .tmux(&["display-message", "-p", "-t", "s", "#{pane_pid}"])
+                .stdout,
+        )
+        .trim()
+        .parse()
+        .unwrap()
+    }
+    fn wait_for(&self, text: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.contains(text) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "timed out waiting for {text:?}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.tmux(&["kill-server"]);
+    }
+}
+
+fn tui_cmd(cfg_home: &Path, args: &str) -> String {
+    format!(
+        "exec env STAGE2_ENGINE={} CONTAINERS_CONF={} XDG_CONFIG_HOME={} TERM=xterm-256color {} {args}",
+        engine_url(),
+        std::env::var("CONTAINERS_CONF").unwrap_or_default(),
+        cfg_home.display(),
+        env!("CARGO_BIN_EXE_stage2-tui"),
+    )
+}
+
+#[test]
+fn an_operator_watches_a_failure_retries_and_finishes() {
+    let _g = engine_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dc");
+    let cmd = tui_cmd(
+        tmp.path(),
+        &format!(
+            "demo --dir {} --fail 7.terraform-deploy --pace 0.01 --window 4 --wait 1 --csr-interval 1",
+            dir.display()
+        ),
+    );
+    let t = Tmux::start("retry", &cmd);
+    let s = t.wait_for("Retry r", Duration::from_secs(180));
+    assert!(s.contains("✘ 7.terraform-deploy"), "{s}");
+    assert!(
+        s.contains("Error: error cloning virtual machine"),
+        "the failed step's pane shows its log:\n{s}"
+    );
+    assert!(s.contains("stage 2 failed at 7.terraform-deploy"), "{s}");
+    assert!(
+        s.contains("Consuming") || s.contains("config.json updated"),
+        "other panes fill too:\n{s}"
+    );
+    t.keys(&["r"]);
+    let s = t.wait_for("stage 2 completed successfully", Duration::from_secs(180));
+    assert!(s.contains("✔ 9.post-deployment"), "{s}");
+    let st = state(&dir);
+    assert_eq!(st["outcome"], "succeeded");
+    assert_eq!(
+        step(&st, "7.terraform-deploy")["attempts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // The full log view of the selected step, with search.
+    t.keys(&["Enter"]);
+    t.wait_for(" attempt 1  lines ", Duration::from_secs(10));
+    t.keys(&["/", "o", "k", ":", "Enter"]);
+    t.wait_for("\"ok:\"", Duration::from_secs(10));
+    t.keys(&["Escape"]);
+    t.wait_for("Steps", Duration::from_secs(10));
+    t.keys(&["q"]);
+    std::thread::sleep(Duration::from_millis(500));
+}
+
+#[test]
+fn killing_the_tui_mid_step_and_starting_it_again_reattaches() {
+    let _g = engine_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dc");
+    prepare_demo(&dir, &[]);
+    set_pipeline(
+        &dir,
+        r#"
+[[step]]
+id = "slow-step"
+kind = "oneshot"
+image = "4.run-installer"
+entrypoint = ["/bin/sh", "-c", "echo run >> /tmp/workingdir/starts; echo begin; sleep 5; seq 1 20000; echo the-end"]
+"#,
+    );
+    let cmd = tui_cmd(tmp.path(), &format!("--deployconfig {}", dir.display()));
+    let first = Tmux::start("first", &cmd);
+    first.wait_for("begin", Duration::from_secs(60));
+    let run_id = state(&dir)["run_id"].clone();
+    // SIGKILL: no chance to clean up, like a dropped SSH session taking the process down.
+    unsafe_kill(first.pid());
+    drop(first);
+    assert_eq!(
+        podman_inspect("slow-step")["State"]["Running"],
+        true,
+        "the step keeps running in the engine"
+    );
+
+    let second = Tmux::start("second", &cmd);
+    let s = second.wait_for("stage 2 completed successfully", Duration::from_secs(120));
+    assert!(
+        s.contains("the-end"),
+        "the pane shows the step's output:\n{s}"
+    );
+    let st = state(&dir);
+    assert_eq!(st["run_id"], run_id, "the same run");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("starts")).unwrap(),
+        "run\n",
+        "started once"
+    );
+    let (out, _) = saved_log(&dir, &st, "slow-step", 1);
+    assert_eq!(out.len(), 20002, "no line lost");
+    second.keys(&["q"]);
+}
+
+fn unsafe_kill(pid: i32) {
+    let ok = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -9 {pid}");
+}
+
+#[test]
+fn escape_sequences_in_logs_do_not_reach_the_terminal() {
+    let _g = engine_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dc");
+    prepare_demo(&dir, &[]);
+    set_pipeline(
+        &dir,
+        r#"
+[[step]]
+id = "hostile"
+kind = "oneshot"
+image = "4.run-installer"
+entrypoint = ["/bin/sh", "-c", "printf '\\033]0;pwned\\007\\033[2J\\033[3;1Hhijack \\033[31mred\\033[0m \\033[?1049l\\n'; echo done"]
+"#,
+    );
+    let cmd = tui_cmd(tmp.path(), &format!("--deployconfig {}", dir.display()));
+    let t = Tmux::start("hostile", &cmd);
+    let s = t.wait_for("stage 2 completed successfully", Duration::from_secs(60));
+    assert!(
+        s.contains("^[]0;pwned^G^[[2J^[[3;1Hhijack red ^[[?1049l"),
+        "shown, not obeyed:\n{s}"
+    );
+    assert_ne!(t.title(), "pwned", "the terminal title changed");
+    assert!(
+        s.lines().next().unwrap_or("").starts_with(" stage2-tui"),
+        "the screen was cleared or moved:\n{s}"
+    );
+    t.keys(&["Enter"]);
+    let s = t.wait_for(" attempt 1  lines ", Duration::from_secs(10));
+    assert!(s.contains("^[]0;pwned^G"), "{s}");
+    assert_ne!(t.title(), "pwned");
+    t.keys(&["q", "q"]);
+}
