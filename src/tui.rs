@@ -291,14 +291,21 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
         })
         .map(|s| s.id.clone())
         .collect();
-    if !running.is_empty() {
-        println!(
+    // After a hang-up the terminal is gone: a failed write must not panic (println! would).
+    let mut out = std::io::stdout();
+    let _ = if !running.is_empty() {
+        writeln!(
+            out,
             "stage2-tui: {} keep running in the engine; run stage2-tui again to reattach.",
             running.join(", ")
-        );
-    } else if let Some(s) = &app.status {
-        println!("stage2-tui: {}", crate::text::visible(s));
-    }
+        )
+    } else {
+        writeln!(
+            out,
+            "stage2-tui: {}",
+            crate::text::visible(app.status.as_deref().unwrap_or("bye"))
+        )
+    };
     Ok(code)
 }
 
