@@ -10,18 +10,24 @@ pub fn visible(s: &str) -> Cow<'_, str> {
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
-        match c {
-            '\t' => out.push('\t'),
-            c if (c as u32) < 0x20 => {
-                out.push('^');
-                out.push(char::from(b'@' + c as u8));
-            }
-            '\u{7f}' => out.push_str("^?"),
-            c if is_control(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
+        push_visible(&mut out, c, "\t");
     }
     Cow::Owned(out)
+}
+
+/// Appends `c`, or its visible form if it is a control character (`^[`, `^M`, `\u{9b}`);
+/// a tab becomes `tab`.
+pub fn push_visible(out: &mut String, c: char, tab: &str) {
+    match c {
+        '\t' => out.push_str(tab),
+        c if (c as u32) < 0x20 => {
+            out.push('^');
+            out.push(char::from(b'@' + c as u8));
+        }
+        '\u{7f}' => out.push_str("^?"),
+        c if is_control(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        c => out.push(c),
+    }
 }
 
 fn is_control(c: char) -> bool {

@@ -403,13 +403,10 @@ fn a_flood_right_before_exit_is_saved_completely() {
     prepare_demo(&dir, &[]);
     set_pipeline(
         &dir,
-        r#"
-[[step]]
-id = "flood"
-kind = "oneshot"
-image = "4.run-installer"
-entrypoint = ["/bin/sh", "-c", "seq 1 200000; seq 1 5000 >&2; head -c 20000 /dev/zero | tr '\\0' x; echo; printf 'no newline at exit'"]
-"#,
+        &oneshot(
+            "flood",
+            r"seq 1 200000; seq 1 5000 >&2; head -c 20000 /dev/zero | tr '\0' x; echo; printf 'no newline at exit'",
+        ),
     );
     let o = run(&["run", "--headless", "--deployconfig", d]);
     assert!(o.status.success(), "{}", text(&o));

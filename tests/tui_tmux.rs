@@ -145,13 +145,10 @@ fn killing_the_tui_mid_step_and_starting_it_again_reattaches() {
     prepare_demo(&dir, &[]);
     set_pipeline(
         &dir,
-        r#"
-[[step]]
-id = "slow-step"
-kind = "oneshot"
-image = "4.run-installer"
-entrypoint = ["/bin/sh", "-c", "echo run >> /tmp/workingdir/starts; echo begin; sleep 5; seq 1 20000; echo the-end"]
-"#,
+        &oneshot(
+            "slow-step",
+            "echo run >> /tmp/workingdir/starts; echo begin; sleep 5; seq 1 20000; echo the-end",
+        ),
     );
     let cmd = tui_cmd(tmp.path(), &format!("--deployconfig {}", dir.display()));
     let first = Tmux::start("first", &cmd);
@@ -201,13 +198,10 @@ fn escape_sequences_in_logs_do_not_reach_the_terminal() {
     prepare_demo(&dir, &[]);
     set_pipeline(
         &dir,
-        r#"
-[[step]]
-id = "hostile"
-kind = "oneshot"
-image = "4.run-installer"
-entrypoint = ["/bin/sh", "-c", "printf '\\033]0;pwned\\007\\033[2J\\033[3;1Hhijack \\033[31mred\\033[0m \\033[?1049l\\n'; echo done"]
-"#,
+        &oneshot(
+            "hostile",
+            r"printf '\033]0;pwned\007\033[2J\033[3;1Hhijack \033[31mred\033[0m \033[?1049l\n'; echo done",
+        ),
     );
     let cmd = tui_cmd(tmp.path(), &format!("--deployconfig {}", dir.display()));
     let t = Tmux::start("hostile", &cmd);

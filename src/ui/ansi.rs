@@ -80,19 +80,6 @@ fn apply_sgr(style: Style, params: &str, base: Style) -> Style {
     s
 }
 
-fn push_visible(out: &mut String, c: char) {
-    match c {
-        '\t' => out.push_str("    "),
-        c if (c as u32) < 0x20 => {
-            out.push('^');
-            out.push(char::from(b'@' + c as u8));
-        }
-        '\u{7f}' => out.push_str("^?"),
-        c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-        c => out.push(c),
-    }
-}
-
 /// Converts one log line's text to spans, starting from `base`. At most `max_chars` characters
 /// of the result are produced (long lines stay cheap to render).
 pub fn spans(text: &str, base: Style, max_chars: usize) -> Vec<Span<'static>> {
@@ -138,7 +125,7 @@ pub fn spans(text: &str, base: Style, max_chars: usize) -> Vec<Span<'static>> {
             continue;
         }
         let before = cur.len();
-        push_visible(&mut cur, c);
+        crate::text::push_visible(&mut cur, c, "    ");
         produced += cur[before..].chars().count();
     }
     if !cur.is_empty() {

@@ -167,3 +167,11 @@ pub fn set_pipeline(dir: &Path, toml: &str) {
 }
 
 pub const DEMO_IMAGE: &str = "4.run-installer";
+
+/// A one-step pipeline running `script` with `sh -c` in a demo image.
+pub fn oneshot(id: &str, script: &str) -> String {
+    let script = script.replace('\\', "\\\\").replace('"', "\\\"");
+    format!(
+        "[[step]]\nid = \"{id}\"\nkind = \"oneshot\"\nimage = \"{DEMO_IMAGE}\"\nentrypoint = [\"/bin/sh\", \"-c\", \"{script}\"]\n"
+    )
+}
