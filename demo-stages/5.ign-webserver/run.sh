@@ -19,7 +19,8 @@ httpd -f -vv -p "$PORT" -h "$ROOT" 2>&1 | while read -r peer what; do
     url:*) path=${what#url:} ;;
     response:*)
         size=$(stat -c %s "$ROOT$path" 2>/dev/null || echo 0)
-        echo "${peer%%:*} - - [$(date -u '+%d/%b/%Y:%H:%M:%S +0000')] \"GET $path HTTP/1.1\" ${what#response:} $size \"-\" \"Ignition/2.14.0\"" ;;
+        ip=${peer%:}; ip=${ip%:*}; ip=${ip#[}; ip=${ip%]}; ip=${ip#::ffff:}
+        echo "$ip - - [$(date -u '+%d/%b/%Y:%H:%M:%S +0000')] \"GET $path HTTP/1.1\" ${what#response:} $size \"-\" \"Ignition/2.14.0\"" ;;
     esac
 done &
 HTTPD=$!

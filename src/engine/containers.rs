@@ -169,23 +169,29 @@ impl Engine {
     /// Waits until the container is not running and returns its exit code.
     /// Uses `not-running`, which also answers at once for a container that already exited.
     pub async fn wait_exit(&self, id: &str) -> Result<i64> {
-        let opts = WaitContainerOptionsBuilder::default()
-            .condition("not-running")
-            .build();
-        let mut stream = self.streams.wait_container(id, Some(opts));
-        let code = match stream.next().await {
-            Some(Ok(resp)) => resp.status_code,
-            // bollard turns a non-zero exit into an error; the code is in the variant.
-            Some(Err(BollardError::DockerContainerWaitError { code, .. })) => code,
-            Some(Err(e)) => return Err(api(format!("waiting for container {id}"))(e)),
-            None => -1,
-        };
-        // podman reports -1 when asked too early; inspect is authoritative.
-        match self.inspect(id).await? {
-            Some(ContainerState {
-                exit_code: Some(c), ..
-            }) => Ok(c),
-            _ => Ok(code),
+        loop {
+            let opts = WaitContainerOptionsBuilder::default()
+                .condition("not-running")
+                .build();
+            let mut stream = self.streams.wait_container(id, Some(opts));
+            let code = match stream.next().await {
+                Some(Ok(resp)) => resp.status_code,
+                // bollard turns a non-zero exit into an error; the code is in the variant.
+                Some(Err(BollardError::DockerContainerWaitError { code, .. })) => code,
+                Some(Err(e)) => return Err(api(format!("waiting for container {id}"))(e)),
+                None => -1,
+            };
+            // The wait answer is not trusted alone: podman can answer early (-1 before start, or
+            // a spurious 0 under load). Inspect decides; a container still running is waited on again.
+            match self.inspect(id).await? {
+                Some(ContainerState { running: true, .. }) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Some(ContainerState {
+                    exit_code: Some(c), ..
+                }) => return Ok(c),
+                _ => return Ok(code),
+            }
         }
     }
 
