@@ -2,6 +2,10 @@
 //!
 //! `serde_json` is built with `preserve_order`, so a [`serde_json::Value`] keeps key order.
 
+pub mod doc;
+pub mod save;
+pub mod validate;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;

@@ -1,0 +1,133 @@
+//! Loading and saving the deployconfig's JSON files safely: atomic replace (temp file, fsync,
+//! rename), a backup of the previous version, permissions kept, and no silent clobbering of a
+//! file that changed on disk since it was loaded (stage 6 rewrites config.json).
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// What the file looked like when it was loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    len: u64,
+    hash: u64,
+}
+
+impl Stamp {
+    fn of(bytes: &[u8]) -> Self {
+        let mut h = DefaultHasher::new();
+        bytes.hash(&mut h);
+        Self {
+            len: bytes.len() as u64,
+            hash: h.finish(),
+        }
+    }
+}
+
+/// A file's text as loaded.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The file.
+    pub path: PathBuf,
+    /// Its text.
+    pub text: String,
+    /// Its stamp when loaded.
+    pub stamp: Stamp,
+}
+
+/// Why a save did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    /// Someone else changed the file since it was loaded.
+    #[error(
+        "{0} changed on disk since it was loaded (a stage may have rewritten it): reload it, or keep your version"
+    )]
+    ChangedOnDisk(String),
+    /// I/O failure; the file on disk is untouched.
+    #[error("cannot save {path}: {source} (the file on disk is unchanged)")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Reads a file for editing.
+pub fn load(path: &Path) -> std::io::Result<Loaded> {
+    let bytes = std::fs::read(path)?;
+    let stamp = Stamp::of(&bytes);
+    Ok(Loaded {
+        path: path.to_path_buf(),
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+        stamp,
+    })
+}
+
+/// True when the file on disk is no longer what was loaded.
+pub fn changed_on_disk(l: &Loaded) -> bool {
+    std::fs::read(&l.path)
+        .map(|b| Stamp::of(&b) != l.stamp)
+        .unwrap_or(true)
+}
+
+/// The backup of `path`'s previous version: `.<name>.stage2-tui.bak` beside it.
+pub fn backup_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.stage2-tui.bak"))
+}
+
+/// Saves `text` over `l.path` atomically, keeping a backup and the file's permissions. Refuses
+/// when the file changed on disk since it was loaded, unless `overwrite`.
+pub fn save(l: &Loaded, text: &str, overwrite: bool) -> Result<Loaded, SaveError> {
+    let io = |source| SaveError::Io {
+        path: l.path.display().to_string(),
+        source,
+    };
+    if !overwrite && changed_on_disk(l) {
+        return Err(SaveError::ChangedOnDisk(l.path.display().to_string()));
+    }
+    let mode = std::fs::metadata(&l.path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0o600);
+    let dir = l.path.parent().unwrap_or(Path::new("."));
+    if l.path.exists() {
+        let bak = backup_path(&l.path);
+        std::fs::copy(&l.path, &bak).map_err(io)?;
+        std::fs::set_permissions(&bak, std::fs::Permissions::from_mode(mode)).map_err(io)?;
+    }
+    let name = l
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.stage2-tui.tmp.{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        // Permissions before content: a secret is never readable by others, not even briefly.
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &l.path)?;
+        std::fs::File::open(dir)?.sync_all()
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    Ok(Loaded {
+        path: l.path.clone(),
+        text: text.to_string(),
+        stamp: Stamp::of(text.as_bytes()),
+    })
+}
