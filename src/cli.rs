@@ -41,6 +41,12 @@ pub enum Cmd {
         #[arg(long)]
         restart: bool,
     },
+    /// Pre-flight checks of a deployconfig (exit 0: nothing blocks a run; 1: errors)
+    Check {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a demo deployconfig, build demo stage images, and run them
     Demo(crate::demo::DemoArgs),
     /// Capture a container's complete log to a file (benchmarks, diagnostics)
@@ -103,6 +109,11 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
             with_engine(&cli, |engine, dc| crate::tui::run(engine, dc, opts)).await
         }
         Some(Cmd::Demo(args)) => crate::demo::run(&cli, args).await,
+        Some(Cmd::Check { json }) => {
+            let dc = cli.deployconfig();
+            let engine = connect(&cli).await.map_err(|e| e.to_string());
+            Ok(crate::check::command(engine, &dc, *json).await)
+        }
         Some(Cmd::CaptureLog {
             container,
             out,

@@ -9,8 +9,17 @@ use std::time::Duration;
 use common::*;
 
 fn http_get(port: u16, path: &str) -> Vec<u8> {
-    let mut s =
-        std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the web server");
+    // The container is up before the server in it listens: give it a few seconds.
+    let start = std::time::Instant::now();
+    let mut s = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(e) if start.elapsed() > Duration::from_secs(10) => {
+                panic!("connect to the web server: {e}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     let mut resp = Vec::new();

@@ -1,0 +1,419 @@
+//! Pre-flight checks: `stage2-tui check` and the setup flow's first screen.
+//! Each check has a status, a message that names the file or JSON path, and what to do.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::config::validate::{self, Severity};
+use crate::config::{ConfigError, Deployconfig, PipelineConfig, read_json};
+use crate::engine::Engine;
+use crate::pipeline::{Kind, Pipeline};
+
+/// Outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Fine.
+    Ok,
+    /// Worth a look; does not block.
+    Warning,
+    /// Blocks the run.
+    Error,
+}
+
+/// One line of the pre-flight report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// What was checked (`engine`, `config.json`, `images`, …).
+    pub check: String,
+    /// Its outcome.
+    pub status: Status,
+    /// What was found.
+    pub message: String,
+    /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+fn c(check: &str, status: Status, message: impl Into<String>, fix: Option<&str>) -> Check {
+    Check {
+        check: check.into(),
+        status,
+        message: message.into(),
+        fix: fix.map(String::from),
+    }
+}
+
+/// Required files of a deployconfig and what produces them.
+const FILES: &[(&str, &str)] = &[
+    (
+        "config.json",
+        "the cluster configuration (stage 1 writes it)",
+    ),
+    ("secrets.json", "credentials (stage 1 writes it)"),
+    (
+        "install-config.yaml",
+        "openshift-install's input (stage 1 writes it)",
+    ),
+    (
+        "ansible-hosts",
+        "the inventory for 8.configure-svcs (stage 1 writes it)",
+    ),
+    (
+        "deploy.pem",
+        "the SSH key for the svc VMs (stage 1 writes it)",
+    ),
+];
+
+fn files(dc: &Deployconfig, out: &mut Vec<Check>) {
+    for (name, what) in FILES {
+        let p = dc.dir.join(name);
+        match std::fs::metadata(&p) {
+            Err(_) => out.push(c(
+                name,
+                Status::Error,
+                format!("{} is missing: {what}", p.display()),
+                Some("copy it into the deployconfig folder"),
+            )),
+            Ok(m) if *name == "deploy.pem" && m.permissions().mode() & 0o077 != 0 => out.push(c(
+                name,
+                Status::Error,
+                format!(
+                    "{} has mode {:o}; ssh refuses a key others can read",
+                    p.display(),
+                    m.permissions().mode() & 0o777
+                ),
+                Some(&format!("chmod 600 {}", p.display())),
+            )),
+            Ok(_) => out.push(c(name, Status::Ok, "present", None)),
+        }
+    }
+}
+
+fn parse_problem(name: &str, e: &ConfigError) -> Check {
+    match e {
+        ConfigError::Parse {
+            line, column, msg, ..
+        } => c(
+            name,
+            Status::Error,
+            format!("invalid JSON at line {line}, column {column}: {msg}"),
+            Some(
+                "fix it in the raw editor (stage2-tui opens it there), often a missing comma on the line before",
+            ),
+        ),
+        other => c(name, Status::Error, other.to_string(), None),
+    }
+}
+
+fn config(dc: &Deployconfig, out: &mut Vec<Check>) {
+    match read_json(&dc.config_json()) {
+        Err(ConfigError::Read { .. }) => {}
+        Err(e) => out.push(parse_problem("config.json", &e)),
+        Ok(v) => {
+            let problems = validate::validate(&v);
+            if problems.is_empty() {
+                out.push(c("config.json", Status::Ok, "valid", None));
+            }
+            for p in problems {
+                let st = if p.severity == Severity::Error {
+                    Status::Error
+                } else {
+                    Status::Warning
+                };
+                out.push(c(
+                    "config.json",
+                    st,
+                    p.to_string(),
+                    Some("edit config.json (stage2-tui's editor shows the field)"),
+                ));
+            }
+        }
+    }
+    match read_json(&dc.secrets_json()) {
+        Err(ConfigError::Read { .. }) => {}
+        Err(e) => out.push(parse_problem("secrets.json", &e)),
+        Ok(_) => out.push(c("secrets.json", Status::Ok, "valid JSON", None)),
+    }
+}
+
+fn installer_override(dc: &Deployconfig, out: &mut Vec<Check>) {
+    let p = dc.installer_override();
+    match std::fs::metadata(&p) {
+        Err(_) => out.push(c(
+            "openshift-install",
+            Status::Ok,
+            "no override: the installer embedded in 4.run-installer is used",
+            None,
+        )),
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => out.push(c(
+            "openshift-install",
+            Status::Error,
+            format!("{} is not executable", p.display()),
+            Some(&format!("chmod +x {}", p.display())),
+        )),
+        Ok(_) => out.push(c(
+            "openshift-install",
+            Status::Ok,
+            format!(
+                "disconnected override {} is used instead of the embedded one",
+                p.display()
+            ),
+            None,
+        )),
+    }
+}
+
+fn ignition_age(dc: &Deployconfig, out: &mut Vec<Check>) {
+    let Ok(entries) = std::fs::read_dir(&dc.dir) else {
+        return;
+    };
+    let mut names: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ign"))
+        .collect();
+    names.sort();
+    for p in names {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let age = std::fs::metadata(&p)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .unwrap_or_default();
+        let hours = age.as_secs() / 3600;
+        if age > Duration::from_secs(24 * 3600) {
+            out.push(c(
+                &name,
+                Status::Error,
+                format!("is {hours} h old: its certificates expire after 24 h"),
+                Some("run again from 4.run-installer (it regenerates them)"),
+            ));
+        } else {
+            out.push(c(
+                &name,
+                Status::Ok,
+                format!("{} min old (certificates valid 24 h)", age.as_secs() / 60),
+                None,
+            ));
+        }
+    }
+}
+
+fn disk(dc: &Deployconfig, out: &mut Vec<Check>) {
+    let Ok(path) = std::ffi::CString::new(dc.dir.as_os_str().as_encoded_bytes()) else {
+        return;
+    };
+    // SAFETY: statvfs writes into the zeroed struct we pass; the path is a valid C string.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+        return;
+    }
+    let free = st.f_bavail as u64 * st.f_frsize as u64;
+    let gib = free as f64 / (1u64 << 30) as f64;
+    let (status, fix) = match gib {
+        g if g < 1.0 => (
+            Status::Error,
+            Some("free space on that filesystem (logs and ignition files need room)"),
+        ),
+        g if g < 5.0 => (
+            Status::Warning,
+            Some("stage logs can grow large; free some space"),
+        ),
+        _ => (Status::Ok, None),
+    };
+    out.push(c(
+        "disk",
+        status,
+        format!("{gib:.1} GiB free for {}", dc.dir.display()),
+        fix,
+    ));
+}
+
+fn port_of(url: &str) -> u16 {
+    url.strip_prefix("http://")
+        .and_then(|r| r.split('/').next())
+        .and_then(|h| h.rsplit_once(':'))
+        .and_then(|(_, p)| p.parse().ok())
+        .unwrap_or(80)
+}
+
+async fn images_and_port(
+    engine: &Engine,
+    dc: &Deployconfig,
+    pipeline: &Pipeline,
+    out: &mut Vec<Check>,
+) {
+    let Ok(cfg) = PipelineConfig::load(dc) else {
+        return;
+    };
+    let mut stages: Vec<String> = pipeline
+        .steps
+        .iter()
+        .filter(|s| s.kind == Kind::Pull)
+        .flat_map(|s| s.images.clone())
+        .collect();
+    for s in &pipeline.steps {
+        if let Some(i) = &s.image
+            && !stages.contains(i)
+        {
+            stages.push(i.clone());
+        }
+    }
+    let mut missing = Vec::new();
+    for s in &stages {
+        match engine.image_exists(&cfg.image(s)).await {
+            Ok(true) => {}
+            Ok(false) => missing.push(cfg.image(s)),
+            Err(e) => out.push(c(
+                "images",
+                Status::Warning,
+                format!("cannot check {}: {e}", cfg.image(s)),
+                None,
+            )),
+        }
+    }
+    if missing.is_empty() {
+        out.push(c(
+            "images",
+            Status::Ok,
+            format!(
+                "all {} stage images for tag {} are present",
+                stages.len(),
+                cfg.tag
+            ),
+            None,
+        ));
+    } else {
+        out.push(c(
+            "images",
+            Status::Warning,
+            format!("{} of {} not present locally: {}", missing.len(), stages.len(), missing.join(", ")),
+            Some("the pull step pulls them: the registry must be reachable (or pick a tag that is present)"),
+        ));
+    }
+    for s in pipeline.steps.iter().filter(|s| s.kind == Kind::Service) {
+        let url = s
+            .url
+            .clone()
+            .unwrap_or_default()
+            .replace("{bastion_ip}", &cfg.bastion_ip);
+        let port = port_of(&url);
+        let ours = engine
+            .inspect(s.container_name())
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|st| st.running);
+        let check = format!("port {port}");
+        match std::net::TcpListener::bind(("0.0.0.0", port)) {
+            Ok(_) => out.push(c(&check, Status::Ok, format!("free for {}", s.id), None)),
+            Err(_) if ours => out.push(c(
+                &check,
+                Status::Ok,
+                format!("served by the running {} container", s.container_name()),
+                None,
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => out.push(c(
+                &check,
+                Status::Error,
+                format!("in use by another program; {} needs it", s.id),
+                Some(&format!("find it with: ss -ltnp 'sport = :{port}'")),
+            )),
+            Err(e) => out.push(c(
+                &check,
+                Status::Warning,
+                format!("cannot check ({e})"),
+                Some("run as root to check ports below 1024"),
+            )),
+        }
+    }
+}
+
+/// Runs every check. `engine` is the connection result (its error is a check too).
+pub async fn run(engine: Result<&Engine, String>, dc: &Deployconfig) -> Vec<Check> {
+    let mut out = Vec::new();
+    match &engine {
+        Ok(e) => out.push(c("engine", Status::Ok, e.describe(), None)),
+        Err(e) => out.push(c(
+            "engine",
+            Status::Error,
+            e.clone(),
+            Some("start the podman API: systemctl enable --now podman.socket"),
+        )),
+    }
+    if !dc.dir.is_dir() {
+        out.push(c(
+            "deployconfig",
+            Status::Error,
+            format!("{} does not exist", dc.dir.display()),
+            Some("pass --deployconfig DIR (or STAGE2_DEPLOYCONFIG)"),
+        ));
+        return out;
+    }
+    files(dc, &mut out);
+    config(dc, &mut out);
+    installer_override(dc, &mut out);
+    ignition_age(dc, &mut out);
+    disk(dc, &mut out);
+    let pipeline = match Pipeline::load(&dc.pipeline_file()) {
+        Ok((p, _)) => Some(p),
+        Err(e) => {
+            out.push(c(
+                "stage2-pipeline.toml",
+                Status::Error,
+                e,
+                Some("fix or remove the override file"),
+            ));
+            None
+        }
+    };
+    if let (Ok(engine), Some(p)) = (engine, pipeline) {
+        images_and_port(engine, dc, &p, &mut out).await;
+    }
+    out
+}
+
+/// The report as text, one line per check (plus its fix).
+pub fn render(checks: &[Check]) -> String {
+    let w = checks.iter().map(|c| c.check.len()).max().unwrap_or(6);
+    let mut s = String::new();
+    for ch in checks {
+        let mark = match ch.status {
+            Status::Ok => "ok   ",
+            Status::Warning => "WARN ",
+            Status::Error => "ERROR",
+        };
+        s += &format!("{mark} {:<w$}  {}\n", ch.check, ch.message);
+        if let Some(f) = &ch.fix
+            && ch.status != Status::Ok
+        {
+            s += &format!("      {:<w$}  fix: {f}\n", "");
+        }
+    }
+    let errors = checks.iter().filter(|c| c.status == Status::Error).count();
+    let warnings = checks
+        .iter()
+        .filter(|c| c.status == Status::Warning)
+        .count();
+    s += &format!("{errors} error(s), {warnings} warning(s)\n");
+    s
+}
+
+/// `stage2-tui check`: exit 0 when nothing blocks a run, 1 on errors.
+pub async fn command(engine: Result<Engine, String>, dc: &Deployconfig, json: bool) -> i32 {
+    let checks = run(engine.as_ref().map_err(Clone::clone), dc).await;
+    let errors = checks.iter().any(|c| c.status == Status::Error);
+    if json {
+        let doc = serde_json::json!({ "ok": !errors, "deployconfig": dc.dir.display().to_string(), "checks": checks });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        print!("{}", render(&checks));
+    }
+    i32::from(errors)
+}
