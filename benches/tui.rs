@@ -231,7 +231,7 @@ fn main() {
                 lat
             })
         };
-        let _ = stage2_tui::tui::event_loop(&mut term, &mut app, input, &mut ev_rx, &cmd_tx, &ctl_tx).await;
+        let _ = stage2_tui::tui::event_loop(&mut term, &mut app, input, &mut ev_rx, &cmd_tx, &ctl_tx, None).await;
         flood.abort();
         let lat = driver.await.unwrap_or_default();
         let frames_drawn = frames.lock().map(|f| f.len()).unwrap_or(0);

@@ -89,6 +89,7 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
             let opts = crate::tui::TuiOptions {
                 plan: None,
                 theme: cli.theme.clone(),
+                setup: true,
             };
             with_engine(&cli, |engine, dc| crate::tui::run(engine, dc, opts)).await
         }
@@ -105,6 +106,7 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
             let opts = crate::tui::TuiOptions {
                 plan: (plan != Plan::Continue).then_some(plan),
                 theme: cli.theme.clone(),
+                setup: false,
             };
             with_engine(&cli, |engine, dc| crate::tui::run(engine, dc, opts)).await
         }

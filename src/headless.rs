@@ -36,7 +36,11 @@ fn clock() -> String {
 }
 
 /// Prints events as they come. Returns the last state seen.
-async fn print_events(mut rx: mpsc::UnboundedReceiver<Event>, width: usize) -> Option<RunState> {
+async fn print_events(
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    width: usize,
+    secrets: Vec<String>,
+) -> Option<RunState> {
     let mut last_state = None;
     while let Some(ev) = rx.recv().await {
         let stdout = std::io::stdout();
@@ -58,7 +62,11 @@ async fn print_events(mut rx: mpsc::UnboundedReceiver<Event>, width: usize) -> O
             Event::Log { step, lines } => {
                 for l in &lines {
                     let mark = if l.stream == Stream::Stderr { '!' } else { '|' };
-                    let _ = writeln!(out, "{step:<width$} {mark} {}", visible(&l.text));
+                    let _ = writeln!(
+                        out,
+                        "{step:<width$} {mark} {}",
+                        visible(&crate::text::mask(&l.text, &secrets))
+                    );
                 }
                 Ok(())
             }
@@ -187,7 +195,7 @@ pub async fn run(engine: Engine, dc: Deployconfig, plan: Plan) -> color_eyre::Re
         dc.dir.display(),
         runner.pipeline().steps.len()
     );
-    let printer = tokio::spawn(print_events(ev_rx, width));
+    let printer = tokio::spawn(print_events(ev_rx, width, crate::tui::secret_values(&dc)));
 
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
     let signals = tokio::spawn(async move {

@@ -45,3 +45,30 @@ mod tests {
         assert_eq!(visible("a\rb\u{9b}c\u{7f}"), "a^Mb\\u{9b}c^?");
     }
 }
+
+/// Replaces every occurrence of a secret value with `••••••`.
+pub fn mask<'a>(s: &'a str, secrets: &[String]) -> Cow<'a, str> {
+    let mut out: Cow<'a, str> = Cow::Borrowed(s);
+    for secret in secrets {
+        if !secret.is_empty() && out.contains(secret.as_str()) {
+            out = Cow::Owned(out.replace(secret.as_str(), "••••••"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod mask_tests {
+    #[test]
+    fn secrets_are_masked() {
+        let secrets = vec!["hunter22".to_string(), "tok-123".to_string()];
+        assert_eq!(
+            super::mask("login hunter22 with tok-123", &secrets),
+            "login •••••• with ••••••"
+        );
+        assert!(matches!(
+            super::mask("nothing here", &secrets),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+}

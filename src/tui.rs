@@ -14,6 +14,7 @@ use crossterm::execute;
 use futures_util::StreamExt;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
+use crate::app::setup::{SetupMsg, SetupTask};
 use crate::app::{App, Effect, Header, Keymap, UrlCheck};
 use crate::config::Deployconfig;
 use crate::engine::Engine;
@@ -27,6 +28,8 @@ pub struct TuiOptions {
     pub plan: Option<Plan>,
     /// Theme name.
     pub theme: Option<String>,
+    /// Open the setup flow first when no run is in progress.
+    pub setup: bool,
 }
 
 /// Requests to the task that drives the pipeline while no run is going.
@@ -129,6 +132,155 @@ pub async fn check_url(url: &str) -> UrlCheck {
     }
 }
 
+/// Every string value in secrets.json (at least 4 characters), to mask in logs on screen.
+pub fn secret_values(dc: &Deployconfig) -> Vec<String> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) if s.chars().count() >= 4 => out.push(s.clone()),
+            serde_json::Value::Object(m) => m.values().for_each(|x| walk(x, out)),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(v) = crate::config::read_json(&dc.secrets_json()) {
+        walk(&v, &mut out);
+    }
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
+/// Engine work the setup flow asked for; the result comes back as a [`SetupMsg`].
+fn spawn_setup_task(
+    task: SetupTask,
+    app: &App,
+    engine: &Engine,
+    dc: &Deployconfig,
+    tx: &UnboundedSender<SetupMsg>,
+) {
+    let Some(s) = app.setup.as_ref() else { return };
+    let registry = s.registry();
+    let tag = s
+        .config
+        .value
+        .get("imagetag")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let stages: Vec<String> = app
+        .pipeline
+        .steps
+        .iter()
+        .filter(|x| x.kind == crate::pipeline::Kind::Pull)
+        .flat_map(|x| x.images.clone())
+        .collect();
+    let creds = {
+        let user = s
+            .config
+            .value
+            .get("registryusername")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let token = s
+            .secrets
+            .value
+            .get("registrytoken")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string();
+        (!user.is_empty()).then_some(crate::engine::PullCredentials {
+            username: user,
+            password: token,
+        })
+    };
+    let (engine, dc, tx) = (engine.clone(), dc.clone(), tx.clone());
+    tokio::spawn(async move {
+        let msg = match task {
+            SetupTask::Checks => SetupMsg::Checks(crate::check::run(Ok(&engine), &dc).await),
+            SetupTask::Versions => {
+                let image = format!("{registry}/4.run-installer:{tag}");
+                let probe = "for p in $(command -v openshift-install) /usr/local/bin/openshift-install /usr/bin/openshift-install /usr/local/4.run-installer/openshift-install; do [ -x \"$p\" ] && exec \"$p\" version; done; echo 'no openshift-install in this image' >&2; exit 127";
+                let run = |ep: Vec<String>, mounts| {
+                    let engine = engine.clone();
+                    let image = image.clone();
+                    async move {
+                        match engine.run_output(&image, ep, mounts).await {
+                            Ok((0, out)) => Ok(out.trim().to_string()),
+                            Ok((c, out)) => Err(format!("exit {c}: {}", out.trim())),
+                            Err(e) => Err(e.to_string()),
+                        }
+                    }
+                };
+                let embedded = run(vec!["/bin/sh".into(), "-c".into(), probe.into()], vec![]).await;
+                let overridden = if dc.installer_override().exists() {
+                    let m = crate::engine::Mount {
+                        source: dc.dir.display().to_string(),
+                        target: "/tmp/workingdir".into(),
+                        options: "z".into(),
+                    };
+                    Some(
+                        run(
+                            vec!["/tmp/workingdir/openshift-install".into(), "version".into()],
+                            vec![m],
+                        )
+                        .await,
+                    )
+                } else {
+                    None
+                };
+                SetupMsg::Versions {
+                    embedded,
+                    overridden,
+                }
+            }
+            SetupTask::Tags => {
+                let repo = format!("{registry}/4.run-installer");
+                match engine.local_tags(&repo).await {
+                    Err(e) => SetupMsg::Tags(Err(e.to_string())),
+                    Ok(tags) => {
+                        let mut out = Vec::new();
+                        for t in tags {
+                            let mut have = 0;
+                            for st in &stages {
+                                if engine
+                                    .image_exists(&format!("{registry}/{st}:{t}"))
+                                    .await
+                                    .unwrap_or(false)
+                                {
+                                    have += 1;
+                                }
+                            }
+                            out.push((t, have, stages.len()));
+                        }
+                        SetupMsg::Tags(Ok(out))
+                    }
+                }
+            }
+            SetupTask::Pull(t) => {
+                let mut result = Ok(t.clone());
+                for st in &stages {
+                    let image = format!("{registry}/{st}:{t}");
+                    let _ = tx.send(SetupMsg::PullProgress(format!("pulling {image}")));
+                    let tx2 = tx.clone();
+                    let r = engine
+                        .pull(&image, creds.as_ref(), |l| {
+                            let _ = tx2.send(SetupMsg::PullProgress(format!("{image}: {l}")));
+                        })
+                        .await;
+                    if let Err(e) = r {
+                        result = Err(format!("{image}: {e}"));
+                        break;
+                    }
+                }
+                SetupMsg::PullDone(result)
+            }
+        };
+        let _ = tx.send(msg);
+    });
+}
+
 /// Raw mode, alternate screen, mouse capture and bracketed paste; all undone on drop and on panic.
 struct TerminalGuard {
     terminal: ratatui::DefaultTerminal,
@@ -211,13 +363,18 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
             return Ok(2);
         }
     };
-    let initial = opts
-        .plan
-        .clone()
-        .or_else(|| match runner.state().map(|s| s.outcome) {
-            None | Some(Outcome::InProgress) => Some(Plan::Continue),
-            Some(_) => None,
-        });
+    let in_progress = matches!(runner.state().map(|s| s.outcome), Some(Outcome::InProgress));
+    let setup = opts.setup && opts.plan.is_none() && !in_progress;
+    let initial = if setup {
+        None
+    } else {
+        opts.plan
+            .clone()
+            .or_else(|| match runner.state().map(|s| s.outcome) {
+                None | Some(Outcome::InProgress) => Some(Plan::Continue),
+                Some(_) => None,
+            })
+    };
     let header = Header {
         deployconfig: dc.dir.display().to_string(),
         engine: engine.describe(),
@@ -256,6 +413,12 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
             app.selected = i;
         }
     }
+    app.secrets = secret_values(&dc);
+    let first = if setup {
+        app.open_setup(dc.clone())
+    } else {
+        vec![]
+    };
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
     let supervisor = tokio::spawn(supervise(runner, initial, cmd_rx, ctl_rx, ev_tx.clone()));
@@ -270,6 +433,7 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
             &mut ev_rx,
             &cmd_tx,
             &ctl_tx,
+            Some((engine.clone(), dc.clone(), first)),
         )
         .await;
         drop(guard);
@@ -325,11 +489,22 @@ pub async fn event_loop<B, S>(
     ev_rx: &mut UnboundedReceiver<Event>,
     cmd_tx: &UnboundedSender<Command>,
     ctl_tx: &UnboundedSender<Control>,
+    background: Option<(Engine, Deployconfig, Vec<Effect>)>,
 ) -> color_eyre::Result<i32>
 where
     B: ratatui::backend::Backend,
     S: futures_util::Stream<Item = std::io::Result<TermEvent>> + Unpin,
 {
+    let (setup_tx, mut setup_rx) = mpsc::unbounded_channel::<SetupMsg>();
+    let (bg, mut pending) = match background {
+        Some((e, d, first)) => (Some((e, d)), first),
+        None => (None, vec![]),
+    };
+    for e in std::mem::take(&mut pending) {
+        if let (Effect::Setup(task), Some((engine, dc))) = (e, &bg) {
+            spawn_setup_task(task, app, engine, dc, &setup_tx);
+        }
+    }
     let mut hits = Hits::new();
     let frame_gap = Duration::from_millis(33);
     let mut last_draw = Instant::now() - frame_gap;
@@ -383,12 +558,14 @@ where
                 vec![]
             }
             Some((step, c)) = url_rx.recv() => { app.on_url_check(&step, c); vec![] }
+            Some(m) = setup_rx.recv() => app.on_setup_msg(m),
             _ = tick.tick(), if app.animating() => { app.tick += 1; app.dirty = true; vec![] }
             _ = tokio::time::sleep_until(next_frame), if app.dirty => vec![],
             _ = hup.recv() => return Ok(crate::headless::EXIT_DETACHED),
             _ = term.recv() => return Ok(crate::headless::EXIT_DETACHED),
         };
-        for e in effects {
+        pending.extend(effects);
+        for e in std::mem::take(&mut pending) {
             match e {
                 Effect::Send(c) => {
                     let _ = cmd_tx.send(c);
@@ -409,6 +586,11 @@ where
                 }
                 Effect::Clipboard(text) => {
                     let _ = osc52(&text);
+                }
+                Effect::Setup(task) => {
+                    if let Some((engine, dc)) = &bg {
+                        spawn_setup_task(task, app, engine, dc, &setup_tx);
+                    }
                 }
             }
         }

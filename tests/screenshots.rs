@@ -35,7 +35,48 @@ fn screenshots_are_current() {
     ));
     let mut light = scenes::running(d);
     light.theme = light.themes.iter().position(|t| t.name == "light").unwrap();
+    let cfg = |n: &str| {
+        std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/config")
+                .join(n),
+        )
+        .unwrap()
+    };
+    let key = |c| crossterm::event::KeyEvent::new(c, crossterm::event::KeyModifiers::NONE);
+    let setup_dir = tempfile::tempdir().unwrap();
+    let sd = setup_dir.path();
+    let (mut pre, _) = scenes::setup(sd, &cfg("ip-outside-network.json"));
+    pre.on_setup_msg(stage2_tui::app::setup::SetupMsg::Checks(scenes::setup_checks()));
+    let pre_shot = shot(&pre, 120, 34);
+    pre.on_key(key(crossterm::event::KeyCode::Tab));
+    pre.on_key(key(crossterm::event::KeyCode::Char('E')));
+    let form_shot = shot(&pre, 120, 34);
+    let raw_dir = tempfile::tempdir().unwrap();
+    let (mut raw, _) = scenes::setup(raw_dir.path(), &cfg("missing-comma.json"));
+    raw.on_key(key(crossterm::event::KeyCode::Tab));
+    let raw_shot = shot(&raw, 120, 34);
+    let inst_dir = tempfile::tempdir().unwrap();
+    std::fs::write(inst_dir.path().join("openshift-install"), "#!/bin/sh\n").unwrap();
+    let (mut inst, _) = scenes::setup(inst_dir.path(), &cfg("valid.json"));
+    inst.on_key(key(crossterm::event::KeyCode::Tab));
+    inst.on_key(key(crossterm::event::KeyCode::Tab));
+    inst.on_setup_msg(scenes::setup_versions());
+    let inst_shot = shot(&inst, 120, 34);
+    inst.on_key(key(crossterm::event::KeyCode::Tab));
+    inst.on_setup_msg(scenes::setup_tags());
+    let tags_shot = shot(&inst, 120, 34);
+    inst.on_key(key(crossterm::event::KeyCode::Down));
+    inst.on_key(key(crossterm::event::KeyCode::Enter));
+    inst.on_key(key(crossterm::event::KeyCode::Tab));
+    let review_shot = shot(&inst, 120, 34);
     let shots = [
+        ("setup-preflight", pre_shot),
+        ("setup-form", form_shot),
+        ("setup-raw-error", raw_shot),
+        ("setup-installer", inst_shot),
+        ("setup-tags", tags_shot),
+        ("setup-review", review_shot),
         ("dashboard-running", shot(&scenes::running(d), 120, 34)),
         ("dashboard-failed", shot(&scenes::failed(d), 120, 34)),
         ("confirm-rerun", shot(&confirm, 120, 34)),

@@ -150,8 +150,10 @@ fn killing_the_tui_mid_step_and_starting_it_again_reattaches() {
             "echo run >> /tmp/workingdir/starts; echo begin; sleep 5; seq 1 20000; echo the-end",
         ),
     );
-    let cmd = tui_cmd(tmp.path(), &format!("--deployconfig {}", dir.display()));
-    let first = Tmux::start("first", &cmd);
+    let first = Tmux::start(
+        "first",
+        &tui_cmd(tmp.path(), &format!("run --deployconfig {}", dir.display())),
+    );
     first.wait_for("begin", Duration::from_secs(60));
     let run_id = state(&dir)["run_id"].clone();
     // SIGKILL: no chance to clean up, like a dropped SSH session taking the process down.
@@ -163,7 +165,11 @@ fn killing_the_tui_mid_step_and_starting_it_again_reattaches() {
         "the step keeps running in the engine"
     );
 
-    let second = Tmux::start("second", &cmd);
+    // Plain `stage2-tui`: a run is in progress, so it opens the dashboard on it.
+    let second = Tmux::start(
+        "second",
+        &tui_cmd(tmp.path(), &format!("--deployconfig {}", dir.display())),
+    );
     let s = second.wait_for("stage 2 completed successfully", Duration::from_secs(120));
     assert!(
         s.contains("the-end"),
@@ -203,8 +209,10 @@ fn escape_sequences_in_logs_do_not_reach_the_terminal() {
             r"printf '\033]0;pwned\007\033[2J\033[3;1Hhijack \033[31mred\033[0m \033[?1049l\n'; echo done",
         ),
     );
-    let cmd = tui_cmd(tmp.path(), &format!("--deployconfig {}", dir.display()));
-    let t = Tmux::start("hostile", &cmd);
+    let t = Tmux::start(
+        "hostile",
+        &tui_cmd(tmp.path(), &format!("run --deployconfig {}", dir.display())),
+    );
     let s = t.wait_for("stage 2 completed successfully", Duration::from_secs(60));
     assert!(
         s.contains("^[]0;pwned^G^[[2J^[[3;1Hhijack red ^[[?1049l"),
@@ -220,4 +228,58 @@ fn escape_sequences_in_logs_do_not_reach_the_terminal() {
     assert!(s.contains("^[]0;pwned^G"), "{s}");
     assert_ne!(t.title(), "pwned");
     t.keys(&["q", "q"]);
+}
+
+#[test]
+fn a_first_time_operator_fixes_the_config_picks_a_tag_and_starts() {
+    let _g = engine_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dc");
+    prepare_demo(
+        &dir,
+        &["--window", "3", "--wait", "1", "--csr-interval", "1"],
+    );
+    let cfg = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        cfg.replace("\"10.50.1.11\"", "\"10.50.2.11\""),
+    )
+    .unwrap();
+
+    let t = Tmux::start(
+        "setup",
+        &tui_cmd(tmp.path(), &format!("--deployconfig {}", dir.display())),
+    );
+    let s = t.wait_for("Pre-flight checks", Duration::from_secs(30));
+    assert!(s.contains("1 Pre-flight"), "{s}");
+    t.wait_for("is outside 10.50.1.0/24", Duration::from_secs(30));
+    t.keys(&["Tab", "E", "Enter"]);
+    t.wait_for("masters[1].ipaddress", Duration::from_secs(10));
+    for _ in 0..10 {
+        t.keys(&["BSpace"]);
+    }
+    t.keys(&["-l", "10.50.1.11"]);
+    t.keys(&["Enter"]);
+    t.wait_for("config.json is valid", Duration::from_secs(10));
+    t.keys(&["Tab"]);
+    t.wait_for("openshift-install 4.14.0-demo", Duration::from_secs(60));
+    t.keys(&["Tab"]);
+    t.wait_for("7/7 stage images present", Duration::from_secs(60));
+    t.keys(&["Enter", "Tab"]);
+    let s = t.wait_for("S saves the changes and starts", Duration::from_secs(10));
+    assert!(
+        s.contains("+       \"ipaddress\": \"10.50.1.11\""),
+        "the review shows the change:\n{s}"
+    );
+    t.keys(&["S"]);
+    t.wait_for("stage 2 completed successfully", Duration::from_secs(180));
+    let saved = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    assert!(saved.contains("\"10.50.1.11\"") && !saved.contains("10.50.2.11"));
+    assert!(
+        std::fs::read_to_string(dir.join(".config.json.stage2-tui.bak"))
+            .unwrap()
+            .contains("10.50.2.11")
+    );
+    assert_eq!(state(&dir)["outcome"], "succeeded");
+    t.keys(&["q"]);
 }

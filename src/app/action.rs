@@ -64,6 +64,36 @@ pub enum Action {
     CopyLog,
     /// Follow new lines.
     Follow,
+    /// Next setup step.
+    NextStep,
+    /// Previous setup step.
+    PrevStep,
+    /// Edit the selected field / choose the selected tag.
+    Edit,
+    /// Add a node to the selected node group.
+    AddRow,
+    /// Remove the selected node.
+    DeleteRow,
+    /// Open the raw JSON editor.
+    RawEditor,
+    /// Show or mask the selected secret.
+    Reveal,
+    /// Jump to the next field with a problem.
+    NextProblem,
+    /// Run the pre-flight checks again.
+    Recheck,
+    /// Use the installer embedded in the 4.run-installer image.
+    UseEmbedded,
+    /// Use the override in the deployconfig folder.
+    UseOverride,
+    /// Pull a tag.
+    PullTag,
+    /// Save the changes and start stage 2.
+    StartRun,
+    /// Save mine over a file that changed on disk.
+    Overwrite,
+    /// Reload the files from disk.
+    Reload,
     /// Yes.
     Confirm,
     /// No / close.
@@ -103,6 +133,21 @@ impl Action {
             Action::SaveLog => "save",
             Action::CopyLog => "copy",
             Action::Follow => "follow",
+            Action::NextStep => "next step",
+            Action::PrevStep => "previous step",
+            Action::Edit => "edit / choose",
+            Action::AddRow => "add node",
+            Action::DeleteRow => "remove node",
+            Action::RawEditor => "raw JSON",
+            Action::Reveal => "reveal secret",
+            Action::NextProblem => "next problem",
+            Action::Recheck => "check again",
+            Action::UseEmbedded => "use embedded",
+            Action::UseOverride => "use override",
+            Action::PullTag => "pull a tag",
+            Action::StartRun => "save and start",
+            Action::Overwrite => "overwrite",
+            Action::Reload => "reload",
             Action::Confirm => "yes",
             Action::Cancel => "no",
         }

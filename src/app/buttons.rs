@@ -137,6 +137,9 @@ impl App {
         if self.screen == Screen::Log {
             return self.act_log(a);
         }
+        if self.screen == Screen::Setup {
+            return self.act_setup(a);
+        }
         let applies = |b: &Vec<Action>| b.contains(&a);
         let buttons = self.buttons();
         let id = self.step_id();

@@ -18,6 +18,8 @@ pub enum Scope {
     Dashboard,
     /// The full-screen log.
     Log,
+    /// The setup flow.
+    Setup,
     /// A yes/no question.
     Confirm,
     /// The help overlay.
@@ -30,14 +32,16 @@ impl Scope {
             Scope::Global => "global",
             Scope::Dashboard => "dashboard",
             Scope::Log => "log",
+            Scope::Setup => "setup",
             Scope::Confirm => "confirm",
             Scope::Help => "help",
         }
     }
-    const ALL: [Scope; 5] = [
+    const ALL: [Scope; 6] = [
         Scope::Global,
         Scope::Dashboard,
         Scope::Log,
+        Scope::Setup,
         Scope::Confirm,
         Scope::Help,
     ];
@@ -70,6 +74,7 @@ impl Key {
             "enter" => KeyCode::Enter,
             "esc" => KeyCode::Esc,
             "tab" => KeyCode::Tab,
+            "backtab" => KeyCode::BackTab,
             "space" => KeyCode::Char(' '),
             "up" => KeyCode::Up,
             "down" => KeyCode::Down,
@@ -107,6 +112,7 @@ impl Key {
             KeyCode::Enter => "Enter".to_string(),
             KeyCode::Esc => "Esc".to_string(),
             KeyCode::Tab => "Tab".to_string(),
+            KeyCode::BackTab => "Shift-Tab".to_string(),
             KeyCode::Char(' ') => "Space".to_string(),
             KeyCode::Up => "↑".to_string(),
             KeyCode::Down => "↓".to_string(),
@@ -152,7 +158,7 @@ fn parse_sections(text: &str, origin: &str) -> Result<Vec<(Scope, Action, Vec<Ke
             .find(|s| s.section() == name)
             .ok_or_else(|| {
                 format!(
-                    "{origin}: unknown section [{name}] (use global, dashboard, log, confirm, help)"
+                    "{origin}: unknown section [{name}] (use global, dashboard, log, setup, confirm, help)"
                 )
             })?;
         for (action, keys) in table {

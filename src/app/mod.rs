@@ -5,6 +5,8 @@ pub mod action;
 mod buttons;
 pub mod keymap;
 mod logview;
+pub mod setup;
+mod setup_actions;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -39,6 +41,8 @@ pub enum Effect {
     SetMouse(bool),
     /// Put text on the clipboard (OSC 52).
     Clipboard(String),
+    /// Background work for the setup flow.
+    Setup(setup::SetupTask),
 }
 
 /// Which screen is showing.
@@ -48,6 +52,8 @@ pub enum Screen {
     Dashboard,
     /// One step's full log.
     Log,
+    /// The setup flow before a run.
+    Setup,
 }
 
 /// A yes/no question before something destructive.
@@ -160,6 +166,10 @@ pub struct App {
     pub dirty: bool,
     /// Terminal rows, from the last resize.
     pub rows: u16,
+    /// The setup flow, while it is shown.
+    pub setup: Option<setup::Setup>,
+    /// Secret values (from secrets.json) masked wherever logs are shown.
+    pub secrets: Vec<String>,
 }
 
 impl App {
@@ -201,6 +211,8 @@ impl App {
             ascii: false,
             dirty: true,
             rows: 24,
+            setup: None,
+            secrets: Vec::new(),
         }
     }
 
@@ -234,6 +246,7 @@ impl App {
             (Some(Overlay::Confirm(_)), _) => Scope::Confirm,
             (Some(Overlay::Help), _) => Scope::Help,
             (None, Screen::Log) => Scope::Log,
+            (None, Screen::Setup) => Scope::Setup,
             (None, Screen::Dashboard) => Scope::Dashboard,
         }
     }
@@ -407,6 +420,17 @@ impl App {
                 _ => {}
             }
             return vec![];
+        }
+        if self.screen == Screen::Setup
+            && self.overlay.is_none()
+            && let Some(s) = self.setup.as_mut()
+        {
+            if k.code == KeyCode::Enter && s.input.is_some() {
+                return self.submit_setup_input();
+            }
+            if s.on_text_key(k) {
+                return vec![];
+            }
         }
         match self.keys.action(self.scope(), &k) {
             Some(a) => self.act(a),

@@ -203,7 +203,7 @@ pub fn write_all(
         write(dc, &format!(".demo/fail/{step}"), b"fail once\n", 0o644)?;
     }
     if args.disconnected {
-        let script = "#!/bin/sh\n# demo disconnected openshift-install override\necho \"openshift-install 4.14.0-disconnected-demo\"\necho \"release image registry.demo.example.internal:5000/ocp4/openshift4@sha256:0000\"\n";
+        let script = "#!/bin/sh\n# demo disconnected openshift-install override\necho \"openshift-install 4.14.0-disconnected-demo\"\necho \"built from commit 1111111111111111111111111111111111111111\"\necho \"release image registry.demo.example.internal:5000/ocp4/openshift4@sha256:1111\"\n";
         write(dc, "openshift-install", script.as_bytes(), 0o755)?;
     }
     Ok(())

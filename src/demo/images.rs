@@ -33,6 +33,10 @@ pub const STAGES: &[(&str, &[(&str, &str)])] = &[
                 "kubectl",
                 include_str!("../../demo-stages/4.run-installer/kubectl"),
             ),
+            (
+                "openshift-install",
+                include_str!("../../demo-stages/4.run-installer/openshift-install"),
+            ),
         ],
     ),
     (

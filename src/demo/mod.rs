@@ -54,6 +54,9 @@ pub struct DemoArgs {
     /// Only write the folder and build the images; do not run
     #[arg(long)]
     pub prepare_only: bool,
+    /// Walk through the setup flow (checks, config editor, pickers) before starting
+    #[arg(long, conflicts_with = "headless")]
+    pub setup: bool,
 }
 
 fn default_dir() -> PathBuf {
@@ -174,8 +177,9 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> color_eyre::Result<i32> {
         crate::headless::run(engine, dc, Plan::Continue).await
     } else {
         let opts = crate::tui::TuiOptions {
-            plan: Some(Plan::Continue),
+            plan: (!args.setup).then_some(Plan::Continue),
             theme: cli.theme.clone(),
+            setup: args.setup,
         };
         crate::tui::run(engine, dc, opts).await
     }

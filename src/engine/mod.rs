@@ -7,6 +7,7 @@ mod connect;
 mod containers;
 mod images;
 pub mod logs;
+mod probe;
 mod raw;
 
 use std::sync::Arc;

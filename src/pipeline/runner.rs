@@ -824,7 +824,7 @@ impl Runner {
                 self.emit(Event::StepStarted {
                     step: step.id.clone(),
                     attempt: n,
-                    detail: format!("waiting {} s: {reason}", left.as_secs()),
+                    detail: format!("waiting {} s: {reason}", left.as_secs_f64().ceil()),
                 });
                 let live = self.live(&step.id);
                 Ok(Some((
@@ -837,7 +837,7 @@ impl Runner {
                         };
                         write(
                             &mut sink,
-                            &format!("waiting {} s: {reason}", left.as_secs()),
+                            &format!("waiting {} s: {reason}", left.as_secs_f64().ceil()),
                         )?;
                         sink.flush_live();
                         tokio::time::sleep(left).await;

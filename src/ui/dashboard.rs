@@ -390,7 +390,11 @@ fn pane(f: &mut Frame, app: &App, i: usize, area: Rect, focused: bool) {
                 } else {
                     t.text
                 };
-                Line::from(ansi::spans(&l.text, base, width))
+                Line::from(ansi::spans(
+                    &crate::text::mask(&l.text, &app.secrets),
+                    base,
+                    width,
+                ))
             })
             .collect(),
         _ => {

@@ -164,7 +164,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, _hits: &mut Hits) {
                 t.timestamp,
             ));
         }
-        spans.extend(ansi::spans(&text, base, budget));
+        spans.extend(ansi::spans(
+            &crate::text::mask(&text, &app.secrets),
+            base,
+            budget,
+        ));
         let is_match = v
             .search
             .as_ref()

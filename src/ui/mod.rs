@@ -4,6 +4,7 @@ pub mod ansi;
 mod dashboard;
 mod logview;
 pub mod scenes;
+mod setup;
 pub mod svg;
 pub mod theme;
 
@@ -45,6 +46,7 @@ pub fn draw(f: &mut Frame, app: &App, hits: &mut Hits) {
     match app.screen {
         Screen::Dashboard => dashboard::draw(f, app, area, hits),
         Screen::Log => logview::draw(f, app, area, hits),
+        Screen::Setup => setup::draw(f, app, area, hits),
     }
     match &app.overlay {
         Some(Overlay::Help) => help(f, app, area),
@@ -82,18 +84,18 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
 
 fn help(f: &mut Frame, app: &App, area: Rect) {
     let t = app.theme();
-    let scope = if app.screen == Screen::Log {
-        Scope::Log
-    } else {
-        Scope::Dashboard
+    let scope = match app.screen {
+        Screen::Log => Scope::Log,
+        Screen::Setup => Scope::Setup,
+        Screen::Dashboard => Scope::Dashboard,
     };
     let mut lines = Vec::new();
     for (title, s) in [
         (
-            if scope == Scope::Log {
-                "Log view"
-            } else {
-                "Dashboard"
+            match scope {
+                Scope::Log => "Log view",
+                Scope::Setup => "Setup",
+                _ => "Dashboard",
             },
             scope,
         ),

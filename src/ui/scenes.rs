@@ -314,3 +314,78 @@ pub fn log_search(state_dir: &Path, height: u16) -> App {
     app.screen = Screen::Log;
     app
 }
+
+/// A secrets.json for setup scenes.
+pub const SECRETS: &str = "{\n  \"rheltemplatepw\": \"hunter22\",\n  \"registrytoken\": \"\",\n  \"vcenterdeploy\": {\n    \"username\": \"deploy@vsphere.local\",\n    \"password\": \"s3cret-vc\"\n  }\n}\n";
+
+/// The setup flow on a deployconfig in `dir` holding `config` (and [`SECRETS`]); returns the app
+/// and the background tasks it asked for.
+pub fn setup(dir: &Path, config: &str) -> (App, Vec<crate::app::Effect>) {
+    let _ = std::fs::write(dir.join("config.json"), config);
+    let _ = std::fs::write(dir.join("secrets.json"), SECRETS);
+    let mut app = base(&dir.join(".stage2-tui"));
+    app.run = None;
+    let first = app.open_setup(crate::config::Deployconfig::new(dir));
+    (app, first)
+}
+
+/// Pre-flight results with the usual problems of a first install.
+pub fn setup_checks() -> Vec<crate::check::Check> {
+    use crate::check::{Check, Status};
+    let c = |check: &str, status, message: &str, fix: Option<&str>| Check {
+        check: check.into(),
+        status,
+        message: message.into(),
+        fix: fix.map(String::from),
+    };
+    vec![
+        c(
+            "engine",
+            Status::Ok,
+            "Podman Engine 4.3.1 (API 1.41) at unix:///run/podman/podman.sock",
+            None,
+        ),
+        c(
+            "deploy.pem",
+            Status::Error,
+            "/home/core/deployconfig/deploy.pem has mode 644; ssh refuses a key others can read",
+            Some("chmod 600 /home/core/deployconfig/deploy.pem"),
+        ),
+        c(
+            "config.json",
+            Status::Error,
+            "masters[1].ipaddress: \"10.50.2.11\" is outside 10.50.1.0/24",
+            Some("edit config.json (stage2-tui's editor shows the field)"),
+        ),
+        c(
+            "bootstrap.ign",
+            Status::Error,
+            "is 30 h old: its certificates expire after 24 h",
+            Some("run again from 4.run-installer (it regenerates them)"),
+        ),
+        c(
+            "images",
+            Status::Warning,
+            "1 of 7 not present locally: registry.example.internal:5002/docker-openshift/9.post-deployment:0.5",
+            Some("the pull step pulls them"),
+        ),
+        c("port 80", Status::Ok, "free for 5.ign-webserver", None),
+    ]
+}
+
+/// Installer versions: a connected embedded one and a disconnected override.
+pub fn setup_versions() -> crate::app::setup::SetupMsg {
+    crate::app::setup::SetupMsg::Versions {
+        embedded: Ok("openshift-install 4.14.0\nbuilt from commit abc\nrelease image quay.io/openshift-release-dev/ocp-release@sha256:00".into()),
+        overridden: Some(Ok("openshift-install 4.14.0\nrelease image registry.example.internal:5000/ocp4/openshift4@sha256:11".into())),
+    }
+}
+
+/// Local tags of the installer image.
+pub fn setup_tags() -> crate::app::setup::SetupMsg {
+    crate::app::setup::SetupMsg::Tags(Ok(vec![
+        ("0.5".into(), 7, 7),
+        ("0.6-rc1".into(), 3, 7),
+        ("demo".into(), 7, 7),
+    ]))
+}

@@ -1,0 +1,861 @@
+//! The setup flow's state: pre-flight checks → config → openshift-install → image tag → review.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui_textarea::{CursorMove, TextArea};
+use serde_json::Value;
+
+use crate::check::Check;
+use crate::config::save::{self, Loaded};
+use crate::config::validate::{self, NODE_GROUPS, Problem, Severity, ZONES};
+use crate::config::{Deployconfig, doc};
+
+/// The steps of the flow, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Step {
+    /// Pre-flight checks.
+    Checks,
+    /// config.json (form or raw) and secrets.
+    Config,
+    /// Which openshift-install.
+    Installer,
+    /// Which image tag.
+    Tag,
+    /// The changes, then Start.
+    Review,
+}
+
+impl Step {
+    /// All steps.
+    pub const ALL: [Step; 5] = [
+        Step::Checks,
+        Step::Config,
+        Step::Installer,
+        Step::Tag,
+        Step::Review,
+    ];
+    /// Title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Step::Checks => "1 Pre-flight",
+            Step::Config => "2 config.json",
+            Step::Installer => "3 openshift-install",
+            Step::Tag => "4 Image tag",
+            Step::Review => "5 Review & start",
+        }
+    }
+}
+
+/// One line of the form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Row {
+    /// A group title.
+    Header(String),
+    /// An editable (or read-only) value.
+    Field(Field),
+}
+
+/// A form field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    /// Shown label.
+    pub label: String,
+    /// JSON pointer in its file.
+    pub ptr: String,
+    /// Path as validation messages name it (`masters[1].ipaddress`).
+    pub path: String,
+    /// In secrets.json (masked).
+    pub secret: bool,
+    /// Multi-line text (additional CA, image sources).
+    pub multiline: bool,
+    /// Filled by a stage; not editable.
+    pub readonly: bool,
+    /// Node group it belongs to (rows can be added and removed).
+    pub group: Option<String>,
+}
+
+/// Background results the setup flow waits for.
+#[derive(Debug, Clone)]
+pub enum SetupMsg {
+    /// Pre-flight results.
+    Checks(Vec<Check>),
+    /// `openshift-install version` of the embedded binary and of the override.
+    Versions {
+        /// Embedded binary.
+        embedded: Result<String, String>,
+        /// The override, when present.
+        overridden: Option<Result<String, String>>,
+    },
+    /// Local tags of the installer image, with the stages present for each.
+    Tags(Result<Vec<TagInfo>, String>),
+    /// A pull status line.
+    PullProgress(String),
+    /// The pull ended.
+    PullDone(Result<String, String>),
+}
+
+/// What the setup flow asks the loop to do in the background.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetupTask {
+    /// Run the pre-flight checks.
+    Checks,
+    /// Ask both installers for their version.
+    Versions,
+    /// List local tags.
+    Tags,
+    /// Pull every stage image of this tag.
+    Pull(String),
+}
+
+/// `openshift-install version` outputs: the embedded binary, and the override if present.
+pub type Versions = (Result<String, String>, Option<Result<String, String>>);
+
+/// A local tag: (tag, stage images present, stage images in all).
+pub type TagInfo = (String, usize, usize);
+
+/// One JSON file being edited.
+pub struct JsonFile {
+    /// As loaded (for change detection and backup).
+    pub loaded: Option<Loaded>,
+    /// Text the current value is rendered against (the file, or the last raw edit).
+    pub base_text: String,
+    /// Value of `base_text`.
+    pub base: Value,
+    /// Current value.
+    pub value: Value,
+    /// Parse error of the file or of the raw text: (line, column, message).
+    pub parse_error: Option<(usize, usize, String)>,
+}
+
+impl JsonFile {
+    fn load(path: &std::path::Path) -> Self {
+        match save::load(path) {
+            Ok(l) => {
+                let (value, parse_error) = match serde_json::from_str::<Value>(&l.text) {
+                    Ok(v) => (v, None),
+                    Err(e) => (
+                        Value::Null,
+                        Some((
+                            e.line(),
+                            e.column(),
+                            e.to_string()
+                                .split(" at line ")
+                                .next()
+                                .unwrap_or_default()
+                                .to_string(),
+                        )),
+                    ),
+                };
+                Self {
+                    base_text: l.text.clone(),
+                    base: value.clone(),
+                    value,
+                    parse_error,
+                    loaded: Some(l),
+                }
+            }
+            Err(e) => Self {
+                loaded: None,
+                base_text: String::new(),
+                base: Value::Null,
+                value: Value::Null,
+                parse_error: Some((1, 1, format!("cannot read {}: {e}", path.display()))),
+            },
+        }
+    }
+
+    /// The text to save.
+    pub fn text(&self) -> String {
+        if self.parse_error.is_some() {
+            return self.base_text.clone();
+        }
+        doc::render(&self.base_text, &self.base, &self.value)
+    }
+
+    /// True when saving would change the file.
+    pub fn changed(&self) -> bool {
+        self.loaded.as_ref().is_some_and(|l| l.text != self.text())
+    }
+}
+
+/// A field being edited.
+pub struct Editing {
+    /// Which row.
+    pub row: usize,
+    /// The editor.
+    pub area: TextArea<'static>,
+    /// Multi-line.
+    pub multiline: bool,
+}
+
+/// The whole setup flow.
+pub struct Setup {
+    /// Current step.
+    pub step: Step,
+    /// The deployconfig.
+    pub dc: Deployconfig,
+    /// Pre-flight results (None while running).
+    pub checks: Option<Vec<Check>>,
+    /// config.json.
+    pub config: JsonFile,
+    /// secrets.json.
+    pub secrets: JsonFile,
+    /// Validation of the current config.
+    pub problems: Vec<Problem>,
+    /// Form rows.
+    pub rows: Vec<Row>,
+    /// Selected row.
+    pub selected: usize,
+    /// Field being edited.
+    pub editing: Option<Editing>,
+    /// Raw JSON editor, when open.
+    pub raw: Option<TextArea<'static>>,
+    /// Secret fields shown in clear.
+    pub revealed: BTreeSet<String>,
+    /// Installer versions: embedded, override.
+    pub versions: Option<Versions>,
+    /// Local tags: (tag, stages present, stages in all).
+    pub tags: Option<Result<Vec<TagInfo>, String>>,
+    /// Selected tag row.
+    pub tag_selected: usize,
+    /// Tag or path being typed.
+    pub input: Option<(InputFor, String)>,
+    /// Latest pull progress.
+    pub pulling: Option<String>,
+    /// Status message.
+    pub message: Option<String>,
+    /// A save found the file changed on disk.
+    pub conflict: bool,
+}
+
+/// What typed text is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFor {
+    /// A tag to pull.
+    PullTag,
+    /// A path of an openshift-install to copy in.
+    OverridePath,
+}
+
+fn label_for(key: &str) -> String {
+    key.replace('_', " ")
+}
+
+/// The override moved aside by "use the embedded installer" (restored by "use the override").
+pub fn disabled_override(dc: &Deployconfig) -> PathBuf {
+    dc.dir.join("openshift-install.stage2-tui-disabled")
+}
+
+fn ptr_token(k: &str) -> String {
+    k.replace('~', "~0").replace('/', "~1")
+}
+
+/// The form rows for a config (and secrets) value, grouped as an operator thinks.
+pub fn build_rows(config: &Value, secrets: &Value) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let field = |label: &str, ptr: String, path: String| Field {
+        label: label.into(),
+        ptr,
+        path,
+        secret: false,
+        multiline: false,
+        readonly: false,
+        group: None,
+    };
+    let section = |rows: &mut Vec<Row>, title: &str, keys: &[&str]| {
+        rows.push(Row::Header(title.into()));
+        for k in keys {
+            if config.get(*k).is_some_and(|v| v.is_string()) {
+                let multiline = matches!(*k, "additionalca" | "imagesources" | "sshpubkey");
+                rows.push(Row::Field(Field {
+                    multiline,
+                    ..field(&label_for(k), format!("/{k}"), (*k).to_string())
+                }));
+            }
+        }
+    };
+    section(
+        &mut rows,
+        "Cluster",
+        &["clusterid", "basedomain", "useletsencrypt", "sshpubkey"],
+    );
+    rows.push(Row::Header("Bastion and bootstrap".into()));
+    for n in ["bastion", "bootstrap"] {
+        for k in ["hostname", "ipaddress"] {
+            if config.pointer(&format!("/{n}/{k}")).is_some() {
+                rows.push(Row::Field(field(
+                    &format!("{n} {k}"),
+                    format!("/{n}/{k}"),
+                    format!("{n}.{k}"),
+                )));
+            }
+        }
+    }
+    for (group, zone) in NODE_GROUPS {
+        let Some(list) = config.get(*group).and_then(Value::as_array) else {
+            continue;
+        };
+        let zone = zone.unwrap_or("management");
+        rows.push(Row::Header(format!(
+            "{group} ({} nodes, {zone} network)",
+            list.len()
+        )));
+        for i in 0..list.len() {
+            for k in ["hostname", "ipaddress"] {
+                rows.push(Row::Field(Field {
+                    group: Some((*group).to_string()),
+                    ..field(
+                        &format!("{group}[{i}] {k}"),
+                        format!("/{group}/{i}/{k}"),
+                        format!("{group}[{i}].{k}"),
+                    )
+                }));
+            }
+        }
+    }
+    section(
+        &mut rows,
+        "Registry",
+        &["registryurl", "registryusername", "imagetag"],
+    );
+    section(
+        &mut rows,
+        "Additional CA and image sources",
+        &["additionalca", "imagesources"],
+    );
+    section(
+        &mut rows,
+        "Satellite",
+        &["satellitefqdn", "rhnorgid", "rhnactivationkey"],
+    );
+    for obj in std::iter::once("vsphere").chain(ZONES.iter().copied()) {
+        let Some(map) = config.get(obj).and_then(Value::as_object) else {
+            continue;
+        };
+        rows.push(Row::Header(if obj == "vsphere" {
+            "vSphere".into()
+        } else {
+            format!("Zone: {obj}")
+        }));
+        for (k, v) in map {
+            if v.is_string() {
+                rows.push(Row::Field(field(
+                    &format!("{obj} {}", label_for(k)),
+                    format!("/{obj}/{}", ptr_token(k)),
+                    format!("{obj}.{k}"),
+                )));
+            }
+        }
+    }
+    if let Some(map) = config.get("ignition").and_then(Value::as_object) {
+        rows.push(Row::Header("Ignition (filled by 6.add-ignition)".into()));
+        for k in map.keys() {
+            rows.push(Row::Field(Field {
+                readonly: true,
+                ..field(
+                    &format!("ignition {}", label_for(k)),
+                    format!("/ignition/{}", ptr_token(k)),
+                    format!("ignition.{k}"),
+                )
+            }));
+        }
+    }
+    fn secret_leaves(v: &Value, ptr: String, path: String, out: &mut Vec<Row>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    secret_leaves(x, format!("{ptr}/{}", ptr_token(k)), p, out);
+                }
+            }
+            Value::String(_) => out.push(Row::Field(Field {
+                label: format!("secret {}", path.replace('.', " ")),
+                ptr,
+                path,
+                secret: true,
+                multiline: false,
+                readonly: false,
+                group: None,
+            })),
+            _ => {}
+        }
+    }
+    if secrets.is_object() {
+        rows.push(Row::Header(
+            "Secrets (secrets.json; masked, v reveals)".into(),
+        ));
+        secret_leaves(secrets, String::new(), String::new(), &mut rows);
+    }
+    rows
+}
+
+impl Setup {
+    /// Loads the deployconfig's files. A config.json that does not parse opens in the raw editor.
+    pub fn open(dc: Deployconfig) -> Self {
+        let config = JsonFile::load(&dc.config_json());
+        let secrets = JsonFile::load(&dc.secrets_json());
+        let mut s = Self {
+            step: Step::Checks,
+            dc,
+            checks: None,
+            config,
+            secrets,
+            problems: Vec::new(),
+            rows: Vec::new(),
+            selected: 0,
+            editing: None,
+            raw: None,
+            revealed: BTreeSet::new(),
+            versions: None,
+            tags: None,
+            tag_selected: 0,
+            input: None,
+            pulling: None,
+            message: None,
+            conflict: false,
+        };
+        s.refresh();
+        if s.config.parse_error.is_some() && s.config.loaded.is_some() {
+            s.open_raw();
+        }
+        s
+    }
+
+    /// Re-validates and rebuilds the form.
+    pub fn refresh(&mut self) {
+        self.problems = if self.config.parse_error.is_none() {
+            validate::validate(&self.config.value)
+        } else {
+            vec![]
+        };
+        self.rows = build_rows(&self.config.value, &self.secrets.value);
+        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+    }
+
+    /// Errors that block Start.
+    pub fn blocking(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .map(|p| p.to_string())
+            .collect();
+        if let Some((l, c, m)) = &self.config.parse_error {
+            v.insert(
+                0,
+                format!("config.json: invalid JSON at line {l}, column {c}: {m}"),
+            );
+        }
+        if let Some((l, c, m)) = &self.secrets.parse_error {
+            v.push(format!("secrets.json: invalid JSON at line {l}, column {c}: {m} (fix it with an editor; values are not shown here)"));
+        }
+        v
+    }
+
+    /// Problems of a row's path.
+    pub fn problems_of(&self, path: &str) -> Vec<&Problem> {
+        self.problems.iter().filter(|p| p.path == path).collect()
+    }
+
+    /// The value of a row.
+    pub fn value_of(&self, row: &Row) -> Option<String> {
+        let Row::Field(Field { ptr, secret, .. }) = row else {
+            return None;
+        };
+        let file = if *secret { &self.secrets } else { &self.config };
+        file.value
+            .pointer(ptr)
+            .and_then(Value::as_str)
+            .map(String::from)
+    }
+
+    /// Opens the raw JSON editor on the current text (at the parse error, if any).
+    pub fn open_raw(&mut self) {
+        let text = self.config.text();
+        let mut area = TextArea::new(text.lines().map(String::from).collect());
+        area.set_line_number_style(
+            ratatui::style::Style::new().add_modifier(ratatui::style::Modifier::DIM),
+        );
+        if let Some((l, c, _)) = &self.config.parse_error {
+            area.move_cursor(CursorMove::Jump(
+                l.saturating_sub(1) as u16,
+                c.saturating_sub(1) as u16,
+            ));
+        }
+        self.raw = Some(area);
+    }
+
+    /// Closes the raw editor, keeping its text if it parses; otherwise stays, with the error.
+    pub fn close_raw(&mut self) -> bool {
+        let Some(area) = &mut self.raw else {
+            return true;
+        };
+        let mut text = area.lines().join("\n");
+        if self.config.base_text.ends_with('\n') {
+            text.push('\n');
+        }
+        match serde_json::from_str::<Value>(&text) {
+            Ok(v) => {
+                self.config.base_text = text;
+                self.config.base = v.clone();
+                self.config.value = v;
+                self.config.parse_error = None;
+                self.raw = None;
+                self.refresh();
+                true
+            }
+            Err(e) => {
+                let (l, c) = (e.line(), e.column());
+                area.move_cursor(CursorMove::Jump(
+                    l.saturating_sub(1) as u16,
+                    c.saturating_sub(1) as u16,
+                ));
+                self.config.parse_error = Some((
+                    l,
+                    c,
+                    e.to_string()
+                        .split(" at line ")
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                ));
+                self.message = Some(format!(
+                    "invalid JSON at line {l}, column {c}: the cursor is there"
+                ));
+                false
+            }
+        }
+    }
+
+    /// Starts editing the selected field.
+    pub fn edit(&mut self) {
+        let Some(row) = self.rows.get(self.selected).cloned() else {
+            return;
+        };
+        let Row::Field(Field {
+            readonly,
+            multiline,
+            label,
+            ..
+        }) = &row
+        else {
+            return;
+        };
+        if *readonly {
+            self.message = Some(format!(
+                "{label} is filled by 6.add-ignition and not edited here"
+            ));
+            return;
+        }
+        let value = self.value_of(&row).unwrap_or_default();
+        let mut area = TextArea::new(value.split('\n').map(String::from).collect());
+        area.move_cursor(CursorMove::Bottom);
+        area.move_cursor(CursorMove::End);
+        self.editing = Some(Editing {
+            row: self.selected,
+            area,
+            multiline: *multiline,
+        });
+    }
+
+    /// Writes the edited text into the value.
+    pub fn commit(&mut self) {
+        let Some(ed) = self.editing.take() else {
+            return;
+        };
+        let text = ed.area.lines().join("\n");
+        if let Some(Row::Field(Field { ptr, secret, .. })) = self.rows.get(ed.row).cloned() {
+            let file = if secret {
+                &mut self.secrets
+            } else {
+                &mut self.config
+            };
+            if let Some(slot) = file.value.pointer_mut(&ptr) {
+                *slot = Value::String(text);
+            }
+        }
+        self.refresh();
+    }
+
+    /// Adds a node to the selected row's group.
+    pub fn add_node(&mut self) {
+        let Some(Row::Field(Field { group: Some(g), .. })) = self.rows.get(self.selected).cloned()
+        else {
+            self.message = Some("select a row of a node group to add a node to it".into());
+            return;
+        };
+        if let Some(list) = self.config.value.get_mut(&g).and_then(Value::as_array_mut) {
+            list.push(serde_json::json!({ "hostname": "", "ipaddress": "" }));
+            let n = list.len() - 1;
+            self.refresh();
+            if let Some(i) = self.rows.iter().position(|r| matches!(r, Row::Field(Field { ptr, .. }) if *ptr == format!("/{g}/{n}/hostname"))) {
+                self.selected = i;
+            }
+        }
+    }
+
+    /// Removes the node of the selected row.
+    pub fn remove_node(&mut self) {
+        let Some(Row::Field(Field {
+            group: Some(g),
+            ptr,
+            ..
+        })) = self.rows.get(self.selected).cloned()
+        else {
+            self.message = Some("select a node's row to remove it".into());
+            return;
+        };
+        let idx: Option<usize> = ptr.split('/').nth(2).and_then(|i| i.parse().ok());
+        if let (Some(list), Some(i)) = (
+            self.config.value.get_mut(&g).and_then(Value::as_array_mut),
+            idx,
+        ) {
+            list.remove(i);
+            self.message = Some(format!("removed {g}[{i}]"));
+            self.refresh();
+        }
+    }
+
+    /// Selects the first row with an error.
+    pub fn next_problem(&mut self) {
+        let n = self.rows.len();
+        for k in 1..=n {
+            let i = (self.selected + k) % n;
+            // A problem of a whole group (`masters`) leads to the group's first row.
+            if let Row::Field(Field { path, .. }) = &self.rows[i]
+                && self
+                    .problems
+                    .iter()
+                    .any(|p| p.path == *path || path.starts_with(&format!("{}[", p.path)))
+            {
+                self.selected = i;
+                return;
+            }
+        }
+        self.message = Some("no problems left".into());
+    }
+
+    /// Handles keys while a text editor (field, raw) or an input is open. True if consumed.
+    pub fn on_text_key(&mut self, k: KeyEvent) -> bool {
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        if self.input.is_some() {
+            match k.code {
+                KeyCode::Esc => self.input = None,
+                KeyCode::Backspace => {
+                    if let Some((_, t)) = self.input.as_mut() {
+                        t.pop();
+                    }
+                }
+                KeyCode::Char(c) if !ctrl => {
+                    if let Some((_, t)) = self.input.as_mut() {
+                        t.push(c);
+                    }
+                }
+                _ => {}
+            }
+            return true;
+        }
+        if let Some(ed) = &mut self.editing {
+            match k.code {
+                KeyCode::Esc => self.editing = None,
+                KeyCode::Enter if !ed.multiline => self.commit(),
+                KeyCode::Char('s') if ctrl => self.commit(),
+                _ => {
+                    ed.area.input(k);
+                }
+            }
+            return true;
+        }
+        if let Some(area) = self.raw.as_mut().filter(|_| self.step == Step::Config) {
+            match k.code {
+                KeyCode::Esc => {
+                    self.close_raw();
+                }
+                KeyCode::Char('s') if ctrl => {
+                    self.close_raw();
+                }
+                _ => {
+                    area.input(k);
+                }
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Applies a background result.
+    pub fn on_msg(&mut self, m: SetupMsg) -> Option<SetupTask> {
+        match m {
+            SetupMsg::Checks(c) => self.checks = Some(c),
+            SetupMsg::Versions {
+                embedded,
+                overridden,
+            } => self.versions = Some((embedded, overridden)),
+            SetupMsg::Tags(t) => self.tags = Some(t),
+            SetupMsg::PullProgress(p) => self.pulling = Some(p),
+            SetupMsg::PullDone(r) => {
+                self.pulling = None;
+                self.message = Some(match r {
+                    Ok(tag) => {
+                        self.set_tag(&tag);
+                        format!("pulled every stage image for {tag}; imagetag set to {tag}")
+                    }
+                    Err(e) => format!("pull failed: {e}"),
+                });
+                return Some(SetupTask::Tags);
+            }
+        }
+        None
+    }
+
+    /// Writes `imagetag`.
+    pub fn set_tag(&mut self, tag: &str) {
+        if let Some(slot) = self.config.value.get_mut("imagetag") {
+            *slot = Value::String(tag.to_string());
+            self.refresh();
+        }
+    }
+
+    /// The registry prefix from the current config.
+    pub fn registry(&self) -> String {
+        self.config
+            .value
+            .get("registryurl")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// Use the embedded installer: move an override aside (reversibly).
+    pub fn use_embedded(&mut self) -> Option<SetupTask> {
+        let o = self.dc.installer_override();
+        if !o.exists() {
+            self.message = Some(
+                "the embedded openshift-install is already in use (no override in the folder)"
+                    .into(),
+            );
+            return None;
+        }
+        self.message = Some(match std::fs::rename(&o, disabled_override(&self.dc)) {
+            Ok(()) => format!(
+                "override moved aside to {} (o brings it back)",
+                disabled_override(&self.dc).display()
+            ),
+            Err(e) => format!("cannot move {} aside: {e}", o.display()),
+        });
+        Some(SetupTask::Versions)
+    }
+
+    /// Use the override: bring a moved-aside one back, or ask for a file to copy in.
+    pub fn use_override(&mut self) -> Option<SetupTask> {
+        let o = self.dc.installer_override();
+        let aside = disabled_override(&self.dc);
+        if o.exists() {
+            self.message = Some("the override is already in use".into());
+            None
+        } else if aside.exists() {
+            self.message = Some(match std::fs::rename(&aside, &o) {
+                Ok(()) => format!("override {} restored", o.display()),
+                Err(e) => format!("cannot restore {}: {e}", o.display()),
+            });
+            Some(SetupTask::Versions)
+        } else {
+            self.input = Some((InputFor::OverridePath, String::new()));
+            None
+        }
+    }
+
+    /// Copies an openshift-install into the deployconfig as the override (must be executable).
+    pub fn copy_override(&mut self, from: &str) -> Option<SetupTask> {
+        use std::os::unix::fs::PermissionsExt;
+        let src = std::path::Path::new(from.trim());
+        let exec =
+            std::fs::metadata(src).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+        match exec {
+            Err(e) => self.message = Some(format!("{}: {e}", src.display())),
+            Ok(false) => {
+                self.message = Some(format!(
+                    "{} is not an executable file (chmod +x it first)",
+                    src.display()
+                ))
+            }
+            Ok(true) => {
+                let dst = self.dc.installer_override();
+                self.message = Some(match std::fs::copy(src, &dst) {
+                    Ok(_) => format!("copied {} to {}", src.display(), dst.display()),
+                    Err(e) => format!("cannot copy to {}: {e}", dst.display()),
+                });
+                return Some(SetupTask::Versions);
+            }
+        }
+        None
+    }
+
+    /// Saves changed files. Err: a message (conflicts included).
+    pub fn save_all(&mut self, overwrite: bool) -> Result<Vec<String>, String> {
+        let mut saved = Vec::new();
+        for (name, file) in [
+            ("config.json", &mut self.config),
+            ("secrets.json", &mut self.secrets),
+        ] {
+            if !file.changed() {
+                continue;
+            }
+            let Some(l) = &file.loaded else { continue };
+            let text = file.text();
+            match save::save(l, &text, overwrite) {
+                Ok(nl) => {
+                    file.loaded = Some(nl);
+                    saved.push(name.to_string());
+                }
+                Err(save::SaveError::ChangedOnDisk(_)) => {
+                    self.conflict = true;
+                    return Err(format!(
+                        "{name} changed on disk since it was loaded (a stage rewrites it): press O to save yours over it, L to reload it from disk"
+                    ));
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        self.conflict = false;
+        Ok(saved)
+    }
+
+    /// Reloads both files from disk (dropping unsaved edits).
+    pub fn reload(&mut self) {
+        self.config = JsonFile::load(&self.dc.config_json());
+        self.secrets = JsonFile::load(&self.dc.secrets_json());
+        self.conflict = false;
+        self.refresh();
+        self.message = Some("reloaded config.json and secrets.json from disk".into());
+    }
+
+    /// A unified diff of a file's pending change (secret values masked).
+    pub fn diff(&self, secret: bool) -> Vec<String> {
+        let file = if secret { &self.secrets } else { &self.config };
+        let Some(l) = &file.loaded else { return vec![] };
+        let new = file.text();
+        let d = similar::TextDiff::from_lines(l.text.as_str(), new.as_str());
+        let mut out = Vec::new();
+        for change in d.iter_all_changes() {
+            let sign = match change.tag() {
+                similar::ChangeTag::Delete => "-",
+                similar::ChangeTag::Insert => "+",
+                similar::ChangeTag::Equal => continue,
+            };
+            let mut line = change.value().trim_end_matches('\n').to_string();
+            if secret && let Some((k, _)) = line.split_once(':') {
+                line = format!("{k}: ••••••");
+            }
+            out.push(format!("{sign} {line}"));
+        }
+        out
+    }
+}

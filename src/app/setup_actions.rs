@@ -1,0 +1,258 @@
+//! What setup-flow actions do.
+
+use super::setup::{InputFor, Row, Setup, SetupMsg, SetupTask, Step};
+use super::{Action, App, Effect, Overlay, Screen};
+use crate::pipeline::{Outcome, Plan};
+
+impl App {
+    /// Opens the setup flow on a deployconfig (and starts the pre-flight checks).
+    pub fn open_setup(&mut self, dc: crate::config::Deployconfig) -> Vec<Effect> {
+        self.setup = Some(Setup::open(dc));
+        self.screen = Screen::Setup;
+        self.dirty = true;
+        vec![Effect::Setup(SetupTask::Checks)]
+    }
+
+    /// A background result for the setup flow.
+    pub fn on_setup_msg(&mut self, m: SetupMsg) -> Vec<Effect> {
+        self.dirty = true;
+        let Some(s) = self.setup.as_mut() else {
+            return vec![];
+        };
+        match s.on_msg(m) {
+            Some(SetupTask::Tags) => self.tags_task(),
+            _ => vec![],
+        }
+    }
+
+    fn tags_task(&self) -> Vec<Effect> {
+        if self.setup.is_some() {
+            vec![Effect::Setup(SetupTask::Tags)]
+        } else {
+            vec![]
+        }
+    }
+
+    pub(super) fn submit_setup_input(&mut self) -> Vec<Effect> {
+        let Some(s) = self.setup.as_mut() else {
+            return vec![];
+        };
+        let Some((what, text)) = s.input.take() else {
+            return vec![];
+        };
+        match what {
+            InputFor::PullTag if !text.trim().is_empty() => {
+                s.pulling = Some(format!("pulling {}…", text.trim()));
+                vec![Effect::Setup(SetupTask::Pull(text.trim().to_string()))]
+            }
+            InputFor::OverridePath => s
+                .copy_override(&text)
+                .map(|t| vec![Effect::Setup(t)])
+                .unwrap_or_default(),
+            _ => vec![],
+        }
+    }
+
+    fn plan_after_setup(&self) -> (Plan, String) {
+        match self.run.as_ref() {
+            None => (Plan::Continue, "start stage 2".into()),
+            Some(r) => match (r.outcome, r.halted_at()) {
+                (Outcome::Failed | Outcome::Stopped, Some(h)) => (
+                    Plan::From(h.id.clone()),
+                    format!("resume the last run from {}", h.id),
+                ),
+                _ => (Plan::Restart, "start a new run of stage 2".into()),
+            },
+        }
+    }
+
+    /// What Start will do, for the review screen.
+    pub fn start_description(&self) -> String {
+        self.plan_after_setup().1
+    }
+
+    fn start_after_setup(&mut self, overwrite: bool) -> Vec<Effect> {
+        let (plan, what) = self.plan_after_setup();
+        let Some(s) = self.setup.as_mut() else {
+            return vec![];
+        };
+        let blocking = s.blocking();
+        if !blocking.is_empty() {
+            s.message = Some(format!(
+                "{} problem(s) block the start; the first: {}",
+                blocking.len(),
+                blocking[0]
+            ));
+            s.step = Step::Config;
+            s.next_problem();
+            return vec![];
+        }
+        match s.save_all(overwrite) {
+            Err(e) => {
+                s.message = Some(e);
+                vec![]
+            }
+            Ok(saved) => {
+                self.status = Some(if saved.is_empty() {
+                    what
+                } else {
+                    format!("saved {} (backups beside them); {what}", saved.join(", "))
+                });
+                self.secrets = crate::tui::secret_values(&s.dc);
+                self.setup = None;
+                self.screen = Screen::Dashboard;
+                vec![Effect::Start(plan)]
+            }
+        }
+    }
+
+    /// Does a setup-flow action.
+    pub(super) fn act_setup(&mut self, a: Action) -> Vec<Effect> {
+        if matches!(a, Action::Quit) {
+            return vec![Effect::Quit];
+        }
+        if matches!(a, Action::Help) {
+            self.overlay = Some(Overlay::Help);
+            return vec![];
+        }
+        if matches!(a, Action::ToggleMouse | Action::CycleTheme) {
+            self.screen = Screen::Dashboard;
+            let r = self.act(a);
+            self.screen = Screen::Setup;
+            return r;
+        }
+        if a == Action::StartRun {
+            return self.start_after_setup(false);
+        }
+        if a == Action::Overwrite && self.setup.as_ref().is_some_and(|s| s.conflict) {
+            return self.start_after_setup(true);
+        }
+        let Some(s) = self.setup.as_mut() else {
+            return vec![];
+        };
+        s.message = None;
+        let task = |t| vec![Effect::Setup(t)];
+        match (s.step, a) {
+            (_, Action::NextStep | Action::PrevStep) => {
+                let i = Step::ALL.iter().position(|x| *x == s.step).unwrap_or(0);
+                let n = Step::ALL.len();
+                s.step = Step::ALL[if a == Action::NextStep {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                }];
+                match s.step {
+                    Step::Checks if s.checks.is_none() => task(SetupTask::Checks),
+                    Step::Installer if s.versions.is_none() => task(SetupTask::Versions),
+                    Step::Tag if s.tags.is_none() => task(SetupTask::Tags),
+                    _ => vec![],
+                }
+            }
+            (_, Action::Reload) => {
+                s.reload();
+                vec![]
+            }
+            (Step::Checks, Action::Recheck) => {
+                s.checks = None;
+                task(SetupTask::Checks)
+            }
+            (
+                Step::Config,
+                Action::Up
+                | Action::Down
+                | Action::PageUp
+                | Action::PageDown
+                | Action::Top
+                | Action::Bottom,
+            ) => {
+                let last = s.rows.len().saturating_sub(1);
+                s.selected = match a {
+                    Action::Up => s.selected.saturating_sub(1),
+                    Action::Down => (s.selected + 1).min(last),
+                    Action::PageUp => s.selected.saturating_sub(10),
+                    Action::PageDown => (s.selected + 10).min(last),
+                    Action::Top => 0,
+                    _ => last,
+                };
+                vec![]
+            }
+            (Step::Config, Action::Edit) => {
+                s.edit();
+                vec![]
+            }
+            (Step::Config, Action::AddRow) => {
+                s.add_node();
+                vec![]
+            }
+            (Step::Config, Action::DeleteRow) => {
+                s.remove_node();
+                vec![]
+            }
+            (Step::Config, Action::RawEditor) => {
+                s.open_raw();
+                vec![]
+            }
+            (Step::Config, Action::NextProblem) => {
+                s.next_problem();
+                vec![]
+            }
+            (Step::Config, Action::Reveal) => {
+                if let Some(Row::Field(f)) = s.rows.get(s.selected).cloned()
+                    && f.secret
+                    && !s.revealed.remove(&f.ptr)
+                {
+                    s.revealed.insert(f.ptr);
+                }
+                vec![]
+            }
+            (Step::Installer, Action::UseEmbedded) => {
+                s.use_embedded().map(task).unwrap_or_default()
+            }
+            (Step::Installer, Action::UseOverride) => {
+                s.use_override().map(task).unwrap_or_default()
+            }
+            (Step::Installer, Action::Recheck) => {
+                s.versions = None;
+                task(SetupTask::Versions)
+            }
+            (Step::Tag, Action::Up | Action::Down) => {
+                let n = s
+                    .tags
+                    .as_ref()
+                    .and_then(|t| t.as_ref().ok())
+                    .map(Vec::len)
+                    .unwrap_or(0);
+                s.tag_selected = if a == Action::Up {
+                    s.tag_selected.saturating_sub(1)
+                } else {
+                    (s.tag_selected + 1).min(n.saturating_sub(1))
+                };
+                vec![]
+            }
+            (Step::Tag, Action::Edit) => {
+                if let Some(Ok(tags)) = &s.tags
+                    && let Some((tag, have, all)) = tags.get(s.tag_selected).cloned()
+                {
+                    s.set_tag(&tag);
+                    s.message = Some(if have == all {
+                        format!("imagetag set to {tag}")
+                    } else {
+                        format!(
+                            "imagetag set to {tag}: {have} of {all} stage images are local; the pull step fetches the rest"
+                        )
+                    });
+                }
+                vec![]
+            }
+            (Step::Tag, Action::PullTag) => {
+                s.input = Some((InputFor::PullTag, String::new()));
+                vec![]
+            }
+            (Step::Tag, Action::Recheck) => {
+                s.tags = None;
+                task(SetupTask::Tags)
+            }
+            _ => vec![],
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Short helper containers and image listings for the setup flow.
+
+use std::collections::HashMap;
+
+use bollard::container::LogOutput;
+use bollard::query_parameters::LogsOptionsBuilder;
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use super::{ContainerSpec, Engine, Mount, Result, api, io, labels};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct ImageEntry {
+    repo_tags: Option<Vec<String>>,
+}
+
+impl Engine {
+    /// Tags of `repo` (e.g. `registry/x/4.run-installer`) in local storage, sorted.
+    pub async fn local_tags(&self, repo: &str) -> Result<Vec<String>> {
+        let path = format!("/v{}/images/json", self.api_version());
+        let (status, body) = super::raw::get(self.socket(), &path)
+            .await
+            .map_err(|e| io("listing images")(std::io::Error::other(e)))?;
+        if status != 200 {
+            return Err(io("listing images")(std::io::Error::other(format!(
+                "engine answered {status}"
+            ))));
+        }
+        let list: Vec<ImageEntry> = serde_json::from_slice(&body)
+            .map_err(|e| io("listing images")(std::io::Error::other(e)))?;
+        let prefix = format!("{repo}:");
+        let mut tags: Vec<String> = list
+            .into_iter()
+            .flat_map(|i| i.repo_tags.unwrap_or_default())
+            .filter_map(|t| t.strip_prefix(&prefix).map(String::from))
+            .collect();
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
+    }
+
+    /// Runs a short-lived container to its end and returns its exit code and output (stdout and
+    /// stderr together). The container is removed afterwards.
+    pub async fn run_output(
+        &self,
+        image: &str,
+        entrypoint: Vec<String>,
+        mounts: Vec<Mount>,
+    ) -> Result<(i64, String)> {
+        let name = format!("stage2-tui-probe-{}", std::process::id());
+        let spec = ContainerSpec {
+            name: name.clone(),
+            image: image.to_string(),
+            entrypoint: Some(entrypoint),
+            mounts,
+            labels: HashMap::from([(labels::TOOL.to_string(), "stage2-tui".to_string())]),
+            ..Default::default()
+        };
+        let id = self.create_container(&spec, |_| false).await?;
+        let result = async {
+            self.start(&id).await?;
+            let code = self.wait_exit(&id).await?;
+            let opts = LogsOptionsBuilder::default()
+                .stdout(true)
+                .stderr(true)
+                .build();
+            let mut stream = self.streams.logs(&id, Some(opts));
+            let mut out = Vec::new();
+            while let Some(item) = stream.next().await {
+                match item.map_err(api("reading probe output"))? {
+                    LogOutput::StdOut { message }
+                    | LogOutput::StdErr { message }
+                    | LogOutput::Console { message } => out.extend_from_slice(&message),
+                    LogOutput::StdIn { .. } => {}
+                }
+            }
+            Ok((code, String::from_utf8_lossy(&out).into_owned()))
+        }
+        .await;
+        let _ = self.remove(&id, true).await;
+        result
+    }
+}

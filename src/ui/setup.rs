@@ -1,0 +1,525 @@
+//! The setup flow's screens.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
+
+use super::{Hit, Hits, footer};
+use crate::app::setup::{Field, InputFor, Row, Setup, Step};
+use crate::app::{Action, App, Scope};
+use crate::check::Status;
+use crate::config::validate::Severity;
+
+fn block<'a>(app: &App, title: String, focused: bool) -> Block<'a> {
+    let t = app.theme();
+    Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(if focused { t.border_focused } else { t.border })
+        .title(Span::styled(title, t.title))
+}
+
+/// Draws the setup flow.
+pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
+    let t = app.theme();
+    let Some(s) = &app.setup else { return };
+    let [tabs, body, msg, foot] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let mut x = tabs.x + 1;
+    f.render_widget(
+        Paragraph::new(Span::styled(" stage2-tui setup ", t.title)),
+        tabs,
+    );
+    x += 19;
+    for st in Step::ALL {
+        let label = format!(" {} ", st.title());
+        let w = label.chars().count() as u16;
+        if x + w > tabs.x + tabs.width {
+            break;
+        }
+        let r = Rect::new(x, tabs.y, w, 1);
+        f.render_widget(
+            Paragraph::new(Span::styled(
+                label,
+                if st == s.step { t.button } else { t.dim },
+            )),
+            r,
+        );
+        x += w + 1;
+    }
+    match s.step {
+        Step::Checks => checks(f, app, s, body),
+        Step::Config => config(f, app, s, body, hits),
+        Step::Installer => installer(f, app, s, body),
+        Step::Tag => tags(f, app, s, body),
+        Step::Review => review(f, app, s, body),
+    }
+    let line = match (&s.input, &s.message) {
+        (Some((what, text)), _) => {
+            let prompt = match what {
+                InputFor::PullTag => "tag to pull: ",
+                InputFor::OverridePath => "path of the openshift-install to copy in: ",
+            };
+            Line::from(vec![
+                Span::styled(prompt, t.key),
+                Span::styled(format!("{text}▏"), t.text),
+                Span::styled("  Enter ok  Esc cancel", t.dim),
+            ])
+        }
+        (None, Some(m)) => Line::styled(m.clone(), t.text),
+        (None, None) => Line::default(),
+    };
+    f.render_widget(Paragraph::new(line), msg);
+    let wanted: &[Action] = match s.step {
+        Step::Checks => &[
+            Action::NextStep,
+            Action::Recheck,
+            Action::Help,
+            Action::Quit,
+        ],
+        Step::Config => &[
+            Action::NextStep,
+            Action::Edit,
+            Action::NextProblem,
+            Action::AddRow,
+            Action::DeleteRow,
+            Action::RawEditor,
+            Action::Reveal,
+            Action::Help,
+        ],
+        Step::Installer => &[
+            Action::NextStep,
+            Action::UseEmbedded,
+            Action::UseOverride,
+            Action::Recheck,
+            Action::Help,
+        ],
+        Step::Tag => &[
+            Action::NextStep,
+            Action::Edit,
+            Action::PullTag,
+            Action::Recheck,
+            Action::Help,
+        ],
+        Step::Review => &[
+            Action::StartRun,
+            Action::PrevStep,
+            Action::Reload,
+            Action::Help,
+            Action::Quit,
+        ],
+    };
+    let hint = if s.editing.is_some() {
+        Line::styled("Enter save (Ctrl-S in multi-line text)  Esc cancel", t.dim)
+    } else if s.raw.is_some() {
+        Line::styled(
+            "Esc or Ctrl-S: back to the form (the text must parse)  Ctrl-Z undo",
+            t.dim,
+        )
+    } else {
+        footer(app, Scope::Setup, wanted)
+    };
+    f.render_widget(Paragraph::new(hint), foot);
+}
+
+fn checks(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
+    let t = app.theme();
+    let b = block(app, " Pre-flight checks ".into(), true);
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let Some(list) = &s.checks else {
+        f.render_widget(Paragraph::new(Span::styled("checking…", t.dim)), inner);
+        return;
+    };
+    let w = list.iter().map(|c| c.check.len()).max().unwrap_or(8);
+    let mut lines = Vec::new();
+    for c in list {
+        let (mark, st) = match c.status {
+            Status::Ok => ("✔", t.succeeded),
+            Status::Warning => ("!", t.skipped),
+            Status::Error => ("✘", t.failed),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {mark} "), st),
+            Span::styled(format!("{:<w$}  ", c.check), t.text),
+            Span::styled(c.message.clone(), st),
+        ]));
+        if let Some(fix) = c.fix.as_ref().filter(|_| c.status != Status::Ok) {
+            lines.push(Line::styled(format!("   {:<w$}  → {fix}", ""), t.dim));
+        }
+    }
+    let errors = list.iter().filter(|c| c.status == Status::Error).count();
+    lines.push(Line::default());
+    lines.push(Line::styled(
+        if errors == 0 { "Nothing blocks the run. Tab: the config editor.".to_string() } else { format!("{errors} error(s). Tab goes on to the editor; the review shows what still blocks Start.") },
+        if errors == 0 { t.succeeded } else { t.failed },
+    ));
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
+
+fn masked(s: &Setup, f: &Field, value: &str) -> String {
+    if f.secret && !s.revealed.contains(&f.ptr) {
+        if value.is_empty() {
+            "(empty)".into()
+        } else {
+            "••••••••".into()
+        }
+    } else {
+        let one = value.replace('\n', "⏎");
+        if one.chars().count() > 80 {
+            format!("{}…", one.chars().take(80).collect::<String>())
+        } else {
+            one
+        }
+    }
+}
+
+fn config(f: &mut Frame, app: &App, s: &Setup, area: Rect, hits: &mut Hits) {
+    let t = app.theme();
+    if let Some(area_ta) = &s.raw {
+        let title = match &s.config.parse_error {
+            Some((l, c, m)) => {
+                format!(" config.json (raw) — invalid JSON at line {l}, column {c}: {m} ")
+            }
+            None => " config.json (raw) ".into(),
+        };
+        let b = block(app, title, true).border_style(if s.config.parse_error.is_some() {
+            t.failed
+        } else {
+            t.border_focused
+        });
+        let inner = b.inner(area);
+        f.render_widget(b, area);
+        f.render_widget(area_ta, inner);
+        return;
+    }
+    let errors = s
+        .problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .count();
+    let warnings = s.problems.len() - errors;
+    let [form, summary] = Layout::vertical([
+        Constraint::Min(3),
+        Constraint::Length(6.min(area.height / 3).max(3)),
+    ])
+    .areas(area);
+    let b = block(
+        app,
+        format!(
+            " config.json{} ",
+            if s.config.changed() || s.secrets.changed() {
+                " (changed, not saved)"
+            } else {
+                ""
+            }
+        ),
+        true,
+    );
+    let inner = b.inner(form);
+    f.render_widget(b, form);
+    let rows = inner.height as usize;
+    let first = s
+        .selected
+        .saturating_sub(rows / 2)
+        .min(s.rows.len().saturating_sub(rows));
+    let label_w = 34usize.min(inner.width as usize / 2);
+    for (k, i) in (first..s.rows.len()).enumerate().take(rows) {
+        let r = Rect::new(inner.x, inner.y + k as u16, inner.width, 1);
+        let sel = i == s.selected;
+        let base = if sel { t.selected } else { Style::new() };
+        let line = match &s.rows[i] {
+            Row::Header(h) => Line::styled(h.clone(), t.title.patch(base)),
+            Row::Field(fl) => {
+                let value = s.value_of(&s.rows[i]).unwrap_or_default();
+                let probs = s.problems_of(&fl.path);
+                let mark = match probs.first().map(|p| p.severity) {
+                    Some(Severity::Error) => Span::styled(" ✘ ", t.failed.patch(base)),
+                    Some(Severity::Warning) => Span::styled(" ! ", t.skipped.patch(base)),
+                    None => Span::styled("   ", base),
+                };
+                let label: String = fl.label.chars().take(label_w).collect();
+                let vstyle = if fl.readonly { t.dim } else { t.text };
+                Line::from(vec![
+                    mark,
+                    Span::styled(format!("{label:<label_w$} "), t.dim.patch(base)),
+                    Span::styled(masked(s, fl, &value), vstyle.patch(base)),
+                ])
+            }
+        };
+        f.render_widget(Paragraph::new(line).style(base), r);
+        hits.push((r, Hit::Action(Action::Edit)));
+    }
+    // The selected field's problems, then the totals.
+    let mut lines = Vec::new();
+    if let Some(Row::Field(fl)) = s.rows.get(s.selected) {
+        for p in s.problems_of(&fl.path) {
+            lines.push(Line::styled(
+                p.to_string(),
+                if p.severity == Severity::Error {
+                    t.failed
+                } else {
+                    t.skipped
+                },
+            ));
+        }
+    }
+    if let Some((l, c, m)) = &s.secrets.parse_error {
+        lines.push(Line::styled(
+            format!(
+                "secrets.json: invalid JSON at line {l}, column {c}: {m} (fix it in an editor)"
+            ),
+            t.failed,
+        ));
+    }
+    lines.push(Line::styled(
+        if errors + warnings == 0 { "config.json is valid".to_string() } else { format!("{errors} error(s), {warnings} warning(s) — E jumps to the next one; errors block Start") },
+        if errors > 0 { t.failed } else { t.succeeded },
+    ));
+    let b = block(app, " Problems ".into(), false);
+    let inner_s = b.inner(summary);
+    f.render_widget(b, summary);
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner_s);
+    if let Some(ed) = &s.editing
+        && let Some(Row::Field(fl)) = s.rows.get(ed.row)
+    {
+        let h = if ed.multiline {
+            (area.height * 2 / 3).max(5)
+        } else {
+            3
+        };
+        let w = (area.width * 4 / 5).max(20).min(area.width);
+        let r = Rect::new(
+            area.x + (area.width - w) / 2,
+            area.y + (area.height.saturating_sub(h)) / 2,
+            w,
+            h,
+        );
+        f.render_widget(Clear, r);
+        let b = block(app, format!(" {} ", fl.path), true);
+        let inner = b.inner(r);
+        f.render_widget(b, r);
+        f.render_widget(&ed.area, inner);
+    }
+}
+
+fn version_lines(app: &App, v: &Option<Result<String, String>>) -> Vec<Line<'static>> {
+    let t = app.theme();
+    match v {
+        None => vec![Line::styled("asking it for its version…", t.dim)],
+        Some(Err(e)) => vec![Line::styled(e.clone(), t.failed)],
+        Some(Ok(out)) => {
+            let mut l: Vec<Line> = out
+                .lines()
+                .map(|x| Line::styled(x.to_string(), t.text))
+                .collect();
+            if let Some(img) = out.lines().find_map(|x| x.strip_prefix("release image ")) {
+                let host = img.split('/').next().unwrap_or_default();
+                l.push(if host == "quay.io" {
+                    Line::styled("connected build (release image from quay.io)", t.dim)
+                } else {
+                    Line::styled(
+                        format!("DISCONNECTED build: release image from {host}"),
+                        t.key,
+                    )
+                });
+            }
+            l
+        }
+    }
+}
+
+fn installer(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
+    let t = app.theme();
+    let present = s.dc.installer_override().exists();
+    let aside = crate::app::setup::disabled_override(&s.dc).exists();
+    let [a, b] =
+        Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
+    let (emb, ovr) = match &s.versions {
+        None => (None, None),
+        Some((e, o)) => (Some(e.clone()), o.clone()),
+    };
+    let mut le = vec![Line::styled(
+        if present {
+            "not used: the override below takes precedence".to_string()
+        } else {
+            "IN USE".to_string()
+        },
+        if present { t.dim } else { t.succeeded },
+    )];
+    le.extend(version_lines(app, &emb));
+    f.render_widget(
+        Paragraph::new(le)
+            .block(block(
+                app,
+                " Embedded in the 4.run-installer image (e) ".into(),
+                !present,
+            ))
+            .wrap(Wrap { trim: false }),
+        a,
+    );
+    let mut lo = Vec::new();
+    if present {
+        lo.push(Line::styled(
+            "IN USE: <deployconfig>/openshift-install".to_string(),
+            t.succeeded,
+        ));
+        lo.extend(version_lines(
+            app,
+            &if s.versions.is_none() { None } else { ovr },
+        ));
+    } else if aside {
+        lo.push(Line::styled(
+            "moved aside to <deployconfig>/openshift-install.stage2-tui-disabled — o brings it back".to_string(),
+            t.dim,
+        ));
+    } else {
+        lo.push(Line::styled(
+            "none in the deployconfig folder — o copies one in (for disconnected installs)",
+            t.dim,
+        ));
+    }
+    f.render_widget(
+        Paragraph::new(lo)
+            .block(block(
+                app,
+                " Override: <deployconfig>/openshift-install (o) ".into(),
+                present,
+            ))
+            .wrap(Wrap { trim: false }),
+        b,
+    );
+}
+
+fn tags(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
+    let t = app.theme();
+    let current = s
+        .config
+        .value
+        .get("imagetag")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let b = block(
+        app,
+        format!(
+            " Tags of {}/4.run-installer in the engine (imagetag: {current}) ",
+            s.registry()
+        ),
+        true,
+    );
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let mut lines = Vec::new();
+    match &s.tags {
+        None => lines.push(Line::styled("listing…", t.dim)),
+        Some(Err(e)) => lines.push(Line::styled(e.clone(), t.failed)),
+        Some(Ok(list)) if list.is_empty() => lines.push(Line::styled(
+            "no local image of this registry; p pulls a tag",
+            t.dim,
+        )),
+        Some(Ok(list)) => {
+            for (i, (tag, have, all)) in list.iter().enumerate() {
+                let sel = i == s.tag_selected;
+                let base = if sel { t.selected } else { Style::new() };
+                let st = if have == all { t.succeeded } else { t.skipped };
+                lines.push(Line::from(vec![
+                    Span::styled(
+                        if *tag == current { " ● " } else { "   " },
+                        t.key.patch(base),
+                    ),
+                    Span::styled(format!("{tag:<30}"), t.text.patch(base)),
+                    Span::styled(format!("{have}/{all} stage images present"), st.patch(base)),
+                ]));
+            }
+        }
+    }
+    if let Some(p) = &s.pulling {
+        lines.push(Line::default());
+        lines.push(Line::styled(p.clone(), t.running));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn review(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
+    let t = app.theme();
+    let blocking = s.blocking();
+    let installer = if s.dc.installer_override().exists() {
+        "the override in the deployconfig folder (disconnected)"
+    } else {
+        "the one embedded in 4.run-installer"
+    };
+    let tag = s
+        .config
+        .value
+        .get("imagetag")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled("openshift-install  ", t.dim),
+            Span::styled(installer, t.text),
+        ]),
+        Line::from(vec![
+            Span::styled("images             ", t.dim),
+            Span::styled(format!("{}/<stage>:{tag}", s.registry()), t.text),
+        ]),
+        Line::from(vec![
+            Span::styled("Start will         ", t.dim),
+            Span::styled(app.start_description(), t.text),
+        ]),
+        Line::default(),
+    ];
+    if blocking.is_empty() {
+        lines.push(Line::styled(
+            "config.json is valid — S saves the changes and starts",
+            t.succeeded,
+        ));
+    } else {
+        lines.push(Line::styled(
+            format!(
+                "{} problem(s) block Start (E in the editor jumps to them):",
+                blocking.len()
+            ),
+            t.failed,
+        ));
+        for b in blocking.iter().take(8) {
+            lines.push(Line::styled(format!("  {b}"), t.failed));
+        }
+    }
+    if s.conflict {
+        lines.push(Line::styled(
+            "A file changed on disk since it was loaded: O saves yours over it, L reloads it.",
+            t.failed,
+        ));
+    }
+    lines.push(Line::default());
+    for (name, secret) in [("config.json", false), ("secrets.json", true)] {
+        let d = s.diff(secret);
+        if d.is_empty() {
+            lines.push(Line::styled(format!("{name}: no change"), t.dim));
+            continue;
+        }
+        lines.push(Line::styled(format!("{name}: {} changed line(s); saved atomically with a backup (.{name}.stage2-tui.bak)", d.len()), t.title));
+        for l in d {
+            let st = if l.starts_with('+') {
+                t.succeeded
+            } else {
+                t.failed
+            };
+            lines.push(Line::styled(format!("  {l}"), st));
+        }
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(block(app, " Review ".into(), true))
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}

@@ -1,0 +1,206 @@
+//! The setup flow's screens and behaviour, on a temporary deployconfig (no engine needed).
+
+use std::path::Path;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::{Terminal, backend::TestBackend};
+use stage2_tui::app::setup::{SetupMsg, Step};
+use stage2_tui::app::{App, Effect};
+use stage2_tui::pipeline::Plan;
+use stage2_tui::ui::{self, Hits, scenes};
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/config")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn app_on(dir: &Path, config: &str) -> (App, Vec<Effect>) {
+    scenes::setup(dir, config)
+}
+
+fn render(app: &App, dir: &Path) -> String {
+    let mut t = Terminal::new(TestBackend::new(110, 34)).unwrap();
+    let mut hits = Hits::new();
+    t.draw(|f| ui::draw(f, app, &mut hits)).unwrap();
+    format!("{}", t.backend()).replace(&dir.display().to_string(), "[DC]")
+}
+
+fn key(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+fn typ(app: &mut App, s: &str) {
+    for c in s.chars() {
+        app.on_key(key(KeyCode::Char(c)));
+    }
+}
+
+#[test]
+fn preflight_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, first) = app_on(dir.path(), &fixture("valid.json"));
+    assert_eq!(
+        first,
+        vec![Effect::Setup(stage2_tui::app::setup::SetupTask::Checks)]
+    );
+    insta::assert_snapshot!("setup_preflight_running", render(&app, dir.path()));
+    app.on_setup_msg(SetupMsg::Checks(scenes::setup_checks()));
+    insta::assert_snapshot!("setup_preflight", render(&app, dir.path()));
+}
+
+#[test]
+fn form_shows_errors_at_the_field_and_an_edit_fixes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _) = app_on(dir.path(), &fixture("ip-outside-network.json"));
+    app.on_key(key(KeyCode::Tab));
+    app.on_key(key(KeyCode::Char('E')));
+    insta::assert_snapshot!("setup_form_error", render(&app, dir.path()));
+    app.on_key(key(KeyCode::Enter));
+    for _ in 0..10 {
+        app.on_key(key(KeyCode::Backspace));
+    }
+    typ(&mut app, "10.50.1.11");
+    insta::assert_snapshot!("setup_form_editing", render(&app, dir.path()));
+    app.on_key(key(KeyCode::Enter));
+    let s = app.setup.as_ref().unwrap();
+    assert!(s.problems.is_empty(), "{:?}", s.problems);
+    // Secrets are masked until revealed.
+    let screen = render(&app, dir.path());
+    assert!(!screen.contains("hunter22"), "a secret is shown");
+    // Nodes can be added and removed.
+    app.on_key(key(KeyCode::Char('a')));
+    assert_eq!(
+        app.setup.as_ref().unwrap().config.value["masters"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    assert!(
+        app.setup
+            .as_ref()
+            .unwrap()
+            .problems
+            .iter()
+            .any(|p| p.message.contains("exactly 3 masters"))
+    );
+    app.on_key(key(KeyCode::Char('d')));
+    assert_eq!(
+        app.setup.as_ref().unwrap().config.value["masters"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[test]
+fn a_file_that_does_not_parse_opens_in_the_raw_editor_at_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _) = app_on(dir.path(), &fixture("missing-comma.json"));
+    app.on_key(key(KeyCode::Tab));
+    insta::assert_snapshot!("setup_raw_parse_error", render(&app, dir.path()));
+    let s = app.setup.as_ref().unwrap();
+    let stage2_tui_cursor = s.raw.as_ref().unwrap().cursor();
+    let (row, col) = (stage2_tui_cursor.0, stage2_tui_cursor.1);
+    assert_eq!(
+        (row + 1, col + 1),
+        (103, 5),
+        "the cursor sits at the parse error"
+    );
+    // Type the missing comma at the end of the previous line, then leave the raw editor.
+    app.on_key(key(KeyCode::Up));
+    app.on_key(key(KeyCode::End));
+    app.on_key(key(KeyCode::Char(',')));
+    app.on_key(key(KeyCode::Esc));
+    let s = app.setup.as_ref().unwrap();
+    assert!(s.raw.is_none() && s.config.parse_error.is_none());
+    assert_eq!(s.config.text(), fixture("valid.json"));
+}
+
+#[test]
+fn installer_and_tag_pickers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _) = app_on(dir.path(), &fixture("valid.json"));
+    std::fs::write(dir.path().join("openshift-install"), "#!/bin/sh\n").unwrap();
+    for _ in 0..2 {
+        app.on_key(key(KeyCode::Tab));
+    }
+    app.on_setup_msg(scenes::setup_versions());
+    insta::assert_snapshot!("setup_installer", render(&app, dir.path()));
+    // Choosing the embedded one moves the override aside, reversibly.
+    app.on_key(key(KeyCode::Char('e')));
+    assert!(!dir.path().join("openshift-install").exists());
+    assert!(
+        dir.path()
+            .join("openshift-install.stage2-tui-disabled")
+            .exists()
+    );
+    app.on_key(key(KeyCode::Char('o')));
+    assert!(dir.path().join("openshift-install").exists());
+    app.on_key(key(KeyCode::Tab));
+    app.on_setup_msg(scenes::setup_tags());
+    app.on_key(key(KeyCode::Down));
+    app.on_key(key(KeyCode::Enter));
+    insta::assert_snapshot!("setup_tags", render(&app, dir.path()));
+    assert_eq!(
+        app.setup.as_ref().unwrap().config.value["imagetag"],
+        "0.6-rc1"
+    );
+}
+
+#[test]
+fn review_shows_the_diff_blocks_on_errors_and_start_saves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _) = app_on(dir.path(), &fixture("two-masters.json"));
+    for _ in 0..4 {
+        app.on_key(key(KeyCode::Tab));
+    }
+    insta::assert_snapshot!("setup_review_blocked", render(&app, dir.path()));
+    assert_eq!(
+        app.on_key(key(KeyCode::Char('S'))),
+        vec![],
+        "errors block Start"
+    );
+    assert_eq!(app.setup.as_ref().unwrap().step, Step::Config);
+    // Fix: add the third master.
+    app.on_key(key(KeyCode::Char('a')));
+    app.on_key(key(KeyCode::Enter));
+    typ(&mut app, "master-2");
+    app.on_key(key(KeyCode::Enter));
+    app.on_key(key(KeyCode::Down));
+    app.on_key(key(KeyCode::Enter));
+    typ(&mut app, "10.50.1.12");
+    app.on_key(key(KeyCode::Enter));
+    assert!(
+        app.setup.as_ref().unwrap().problems.is_empty(),
+        "{:?}",
+        app.setup.as_ref().unwrap().problems
+    );
+    for _ in 0..3 {
+        app.on_key(key(KeyCode::Tab));
+    }
+    insta::assert_snapshot!("setup_review", render(&app, dir.path()));
+    // Someone rewrites config.json meanwhile: Start refuses to clobber it.
+    std::fs::write(
+        dir.path().join("config.json"),
+        fixture("valid.json").replace("ocp4demo", "rewritten"),
+    )
+    .unwrap();
+    assert_eq!(app.on_key(key(KeyCode::Char('S'))), vec![]);
+    assert!(app.setup.as_ref().unwrap().conflict);
+    assert_eq!(
+        app.on_key(key(KeyCode::Char('O'))),
+        vec![Effect::Start(Plan::Continue)]
+    );
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved["masters"][2]["ipaddress"], "10.50.1.12");
+    assert!(dir.path().join(".config.json.stage2-tui.bak").exists());
+    assert!(app.setup.is_none(), "Start opens the dashboard");
+}
