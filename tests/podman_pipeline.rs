@@ -517,3 +517,75 @@ fn clear_errors_for_missing_engine_image_and_deployconfig() {
         "{all}"
     );
 }
+
+#[test]
+fn check_reports_problems_by_path_as_text_and_json() {
+    let _g = engine_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dc");
+    let d = dir.to_str().unwrap();
+    prepare_demo(&dir, &[]);
+    let o = run(&["check", "--deployconfig", d]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("all 7 stage images for tag demo are present"),
+        "{}",
+        text(&o)
+    );
+
+    let cfg = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        cfg.replace("\"10.50.1.11\"", "\"10.50.2.11\""),
+    )
+    .unwrap();
+    std::fs::write(dir.join("bootstrap.ign"), "{}").unwrap();
+    let old = std::time::SystemTime::now() - Duration::from_secs(30 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(dir.join("bootstrap.ign"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let o = run(&["check", "--deployconfig", d, "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    let msgs: Vec<String> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "error")
+        .map(|c| {
+            format!(
+                "{}: {}",
+                c["check"].as_str().unwrap(),
+                c["message"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        msgs.contains(
+            &"config.json: masters[1].ipaddress: \"10.50.2.11\" is outside 10.50.1.0/24"
+                .to_string()
+        ),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| m.starts_with("bootstrap.ign: is 30 h old")),
+        "{msgs:?}"
+    );
+
+    // The public example's mistake: a missing comma, reported with line and column.
+    let broken = std::fs::read_to_string(dir.join("config.json"))
+        .unwrap()
+        .replacen("\"demo-activation-key\",", "\"demo-activation-key\"", 1);
+    std::fs::write(dir.join("config.json"), broken).unwrap();
+    let o = run(&["check", "--deployconfig", d]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("config.json          invalid JSON at line 81, column 3: expected `,` or `}`"),
+        "{out}"
+    );
+}

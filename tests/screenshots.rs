@@ -47,7 +47,9 @@ fn screenshots_are_current() {
     let setup_dir = tempfile::tempdir().unwrap();
     let sd = setup_dir.path();
     let (mut pre, _) = scenes::setup(sd, &cfg("ip-outside-network.json"));
-    pre.on_setup_msg(stage2_tui::app::setup::SetupMsg::Checks(scenes::setup_checks()));
+    pre.on_setup_msg(stage2_tui::app::setup::SetupMsg::Checks(
+        scenes::setup_checks(),
+    ));
     let pre_shot = shot(&pre, 120, 34);
     pre.on_key(key(crossterm::event::KeyCode::Tab));
     pre.on_key(key(crossterm::event::KeyCode::Char('E')));
