@@ -161,13 +161,7 @@ fn spawn_setup_task(
 ) {
     let Some(s) = app.setup.as_ref() else { return };
     let registry = s.registry();
-    let tag = s
-        .config
-        .value
-        .get("imagetag")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string();
+    let tag = s.tag();
     let stages: Vec<String> = app
         .pipeline
         .steps

@@ -722,6 +722,16 @@ impl Setup {
         }
     }
 
+    /// `imagetag` from the current config.
+    pub fn tag(&self) -> String {
+        self.config
+            .value
+            .get("imagetag")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// The registry prefix from the current config.
     pub fn registry(&self) -> String {
         self.config

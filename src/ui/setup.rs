@@ -399,13 +399,7 @@ fn installer(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
 
 fn tags(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
     let t = app.theme();
-    let current = s
-        .config
-        .value
-        .get("imagetag")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string();
+    let current = s.tag();
     let b = block(
         app,
         format!(
@@ -455,12 +449,7 @@ fn review(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
     } else {
         "the one embedded in 4.run-installer"
     };
-    let tag = s
-        .config
-        .value
-        .get("imagetag")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default();
+    let tag = s.tag();
     let mut lines = vec![
         Line::from(vec![
             Span::styled("openshift-install  ", t.dim),

@@ -1,0 +1,571 @@
+//! Drives the steps: start, follow, record, reattach; obeys operator commands.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+
+use chrono::Utc;
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+
+use super::host;
+use super::lock::RunLock;
+use super::spec::{Kind, Pipeline, Source, Step};
+use super::state::{Attempt, Outcome, RunState, StepStatus};
+use super::window::{self, WindowCtl, WindowReport};
+use crate::config::{Deployconfig, PipelineConfig};
+use crate::engine::logs::{CaptureMode, LiveFn, LogLine, LogSink, Stream, parse_saved_line};
+use crate::engine::{ContainerSpec, Engine, Mount, labels};
+
+mod steps;
+mod windows;
+
+/// Where a run should start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Reattach to a run in progress, or start the first run.
+    Continue,
+    /// Run this step and everything after it again (retry / resume from here).
+    From(String),
+    /// Start a brand-new run.
+    Restart,
+}
+
+/// Operator commands while a run is being driven.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Stop the running step (kills its container); the run halts there.
+    Stop,
+    /// Stop the running step and go on with the next.
+    Skip,
+    /// Add seconds to a service step's window.
+    ExtendWindow {
+        /// The service step.
+        step: String,
+        /// Seconds to add.
+        secs: u64,
+    },
+    /// End a service step's window now.
+    EndWindow {
+        /// The service step.
+        step: String,
+    },
+    /// Leave; running steps keep running in the engine.
+    Detach,
+}
+
+/// What the runner reports while it works.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The run is being driven (new, resumed or reattached).
+    RunStarted {
+        /// Run id.
+        run_id: String,
+        /// How it started, for display.
+        how: String,
+    },
+    /// A step started (or was reattached).
+    StepStarted {
+        /// Step id.
+        step: String,
+        /// Attempt number.
+        attempt: u32,
+        /// What runs, for display.
+        detail: String,
+    },
+    /// Captured log lines of a step.
+    Log {
+        /// Step id.
+        step: String,
+        /// The lines.
+        lines: Vec<LogLine>,
+    },
+    /// A step finished.
+    StepFinished {
+        /// Step id.
+        step: String,
+        /// New status.
+        status: StepStatus,
+        /// Exit code, if any.
+        exit_code: Option<i64>,
+        /// How long it ran.
+        duration: std::time::Duration,
+        /// What went wrong.
+        error: Option<String>,
+    },
+    /// A service window opened or changed.
+    Window {
+        /// Step id.
+        step: String,
+        /// What it serves.
+        url: Option<String>,
+        /// When it closes.
+        ends_at: chrono::DateTime<Utc>,
+    },
+    /// Something the operator should know.
+    Note(String),
+    /// A fresh copy of the run state after each save.
+    State(Box<RunState>),
+    /// Driving ended (or could not start: the error says why).
+    Finished(Result<Finish, String>),
+}
+
+/// How driving the run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    /// Every step succeeded or was skipped.
+    Succeeded,
+    /// A step failed; the run halted there.
+    Failed {
+        /// Step id.
+        step: String,
+        /// What went wrong.
+        error: String,
+    },
+    /// The operator stopped a step.
+    Stopped {
+        /// Step id.
+        step: String,
+    },
+    /// We detached; these steps keep running in the engine.
+    Detached {
+        /// Steps still running.
+        running: Vec<String>,
+    },
+    /// The last run already completed; nothing to do.
+    AlreadyDone,
+}
+
+type Body = Pin<Box<dyn Future<Output = Result<Option<i64>, String>> + Send>>;
+
+enum StepEnd {
+    Next,
+    Halt(Finish),
+}
+
+/// Drives one deployconfig's pipeline. Holds the deployconfig lock while it exists.
+pub struct Runner {
+    engine: Engine,
+    dc: Deployconfig,
+    pipeline: Pipeline,
+    source: Source,
+    state: Option<RunState>,
+    events: UnboundedSender<Event>,
+    windows: HashMap<String, UnboundedSender<WindowCtl>>,
+    win_tx: UnboundedSender<(String, WindowReport)>,
+    win_rx: UnboundedReceiver<(String, WindowReport)>,
+    halt: Option<Finish>,
+    _lock: RunLock,
+}
+
+fn ts_now() -> String {
+    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// The line of a saved log to quote in failure messages: the last one that looks like an error
+/// in the last 8 KiB, else the last non-empty one.
+fn last_log_line(path: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(8192))).ok()?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).ok()?;
+    let texts: Vec<&[u8]> = buf
+        .split(|b| *b == b'\n')
+        .filter_map(parse_saved_line)
+        .map(|(_, _, t)| t)
+        .filter(|t| !t.trim_ascii().is_empty())
+        .collect();
+    let pick = texts
+        .iter()
+        .rev()
+        .find(|t| crate::logfile::looks_like_error(t))
+        .or(texts.last())?;
+    Some(
+        String::from_utf8_lossy(pick)
+            .trim()
+            .chars()
+            .take(300)
+            .collect(),
+    )
+}
+
+impl Runner {
+    /// Opens a deployconfig for driving: takes its lock, loads the pipeline and any saved run.
+    pub fn open(
+        engine: Engine,
+        dc: Deployconfig,
+        events: UnboundedSender<Event>,
+    ) -> Result<Self, String> {
+        if !dc.dir.is_dir() {
+            return Err(format!(
+                "deployconfig folder {} does not exist: pass --deployconfig DIR (or set STAGE2_DEPLOYCONFIG)",
+                dc.dir.display()
+            ));
+        }
+        let lock = RunLock::acquire(&dc.state_dir())?;
+        let (pipeline, source) = Pipeline::load(&dc.pipeline_file())?;
+        let state = RunState::load(&dc.state_dir())?;
+        let (win_tx, win_rx) = mpsc::unbounded_channel();
+        Ok(Self {
+            engine,
+            dc,
+            pipeline,
+            source,
+            state,
+            events,
+            windows: HashMap::new(),
+            win_tx,
+            win_rx,
+            halt: None,
+            _lock: lock,
+        })
+    }
+
+    /// The pipeline being driven.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// Where the pipeline came from.
+    pub fn pipeline_source(&self) -> &Source {
+        &self.source
+    }
+
+    /// The saved run, if any.
+    pub fn state(&self) -> Option<&RunState> {
+        self.state.as_ref()
+    }
+
+    fn emit(&self, e: Event) {
+        let _ = self.events.send(e);
+    }
+
+    fn st(&mut self) -> Result<&mut RunState, String> {
+        self.state
+            .as_mut()
+            .ok_or_else(|| "no run state".to_string())
+    }
+
+    fn save(&mut self) -> Result<(), String> {
+        let dir = self.dc.state_dir();
+        let state = self.state.as_ref().ok_or("no run state")?;
+        state
+            .save(&dir)
+            .map_err(|e| format!("cannot save the run state in {}: {e}", dir.display()))?;
+        self.emit(Event::State(Box::new(state.clone())));
+        Ok(())
+    }
+
+    fn live(&self, step: &str) -> LiveFn {
+        let tx = self.events.clone();
+        let step = step.to_string();
+        Box::new(move |lines| {
+            let _ = tx.send(Event::Log {
+                step: step.clone(),
+                lines,
+            });
+        })
+    }
+
+    /// Marks a step skipped so the run can go on past it (it must not be running).
+    pub fn skip_step(&mut self, id: &str) -> Result<(), String> {
+        let st = self.st()?;
+        let s = st.step_mut(id).ok_or_else(|| format!("no step {id}"))?;
+        if matches!(s.status, StepStatus::Running | StepStatus::Serving) {
+            return Err(format!("{id} is running; stop it first"));
+        }
+        s.status = StepStatus::Skipped;
+        if st.halted_at().is_none() {
+            st.outcome = Outcome::InProgress;
+            st.finished_at = None;
+        }
+        self.save()
+    }
+
+    /// Drives the run per `plan` until it succeeds, halts, or the operator detaches; ends with
+    /// an [`Event::Finished`] either way.
+    pub async fn run(
+        &mut self,
+        plan: Plan,
+        cmds: &mut UnboundedReceiver<Command>,
+    ) -> Result<Finish, String> {
+        let r = self.run_inner(plan, cmds).await;
+        self.emit(Event::Finished(r.clone()));
+        r
+    }
+
+    /// Sends the current state as an event (for a UI that starts before any run).
+    pub fn announce(&self) {
+        if let Some(s) = &self.state {
+            self.emit(Event::State(Box::new(s.clone())));
+        }
+    }
+
+    async fn run_inner(
+        &mut self,
+        plan: Plan,
+        cmds: &mut UnboundedReceiver<Command>,
+    ) -> Result<Finish, String> {
+        // A service that died while no run was driven is already recorded as failed.
+        self.halt = None;
+        let cfg = PipelineConfig::load(&self.dc).map_err(|e| e.to_string())?;
+        let how = self.prepare(&plan).await?;
+        let Some(how) = how else {
+            return Ok(Finish::AlreadyDone);
+        };
+        let pipeline = self.pipeline.clone();
+        self.st()?.align(&pipeline);
+        self.save()?;
+        let run_id = self.st()?.run_id.clone();
+        self.emit(Event::RunStarted { run_id, how });
+
+        // Windows left open by an earlier process are picked up again; ones this runner still
+        // watches (a retry after a halt, in the same process) are already in hand.
+        for i in 0..pipeline.steps.len() {
+            let open_here = self.windows.contains_key(&pipeline.steps[i].id);
+            if self.st()?.steps[i].status == StepStatus::Serving && !open_here {
+                self.reopen_window(i, &cfg).await?;
+            }
+        }
+        loop {
+            if let Some(f) = self.halt.take() {
+                return self.halted(f);
+            }
+            let Some(i) = self.st()?.steps.iter().position(|s| !s.status.is_done()) else {
+                break;
+            };
+            match self.drive(i, &cfg, cmds).await? {
+                StepEnd::Next => {}
+                StepEnd::Halt(Finish::Detached { .. }) => return Ok(self.detached()),
+                StepEnd::Halt(f) => return self.halted(f),
+            }
+        }
+        // Every step is done; services may still be inside their window.
+        while !self.windows.is_empty() {
+            tokio::select! {
+                Some((step, rep)) = self.win_rx.recv() => self.on_window(&step, rep)?,
+                c = cmds.recv() => match c {
+                    Some(Command::Detach) | None => return Ok(self.detached()),
+                    Some(Command::ExtendWindow { step, secs }) => self.window_ctl(&step, WindowCtl::Extend(secs)),
+                    Some(Command::EndWindow { step }) => self.window_ctl(&step, WindowCtl::End),
+                    Some(Command::Stop | Command::Skip) => {
+                        for tx in self.windows.values() { let _ = tx.send(WindowCtl::End); }
+                    }
+                },
+            }
+        }
+        if let Some(f) = self.halt.take() {
+            return self.halted(f);
+        }
+        let st = self.st()?;
+        st.outcome = Outcome::Succeeded;
+        st.finished_at = Some(Utc::now());
+        self.save()?;
+        Ok(Finish::Succeeded)
+    }
+
+    fn detached(&self) -> Finish {
+        let running = self
+            .state
+            .iter()
+            .flat_map(|s| &s.steps)
+            .filter(|s| matches!(s.status, StepStatus::Running | StepStatus::Serving))
+            .map(|s| s.id.clone())
+            .collect();
+        Finish::Detached { running }
+    }
+
+    fn halted(&mut self, f: Finish) -> Result<Finish, String> {
+        let st = self.st()?;
+        st.outcome = match f {
+            Finish::Stopped { .. } => Outcome::Stopped,
+            _ => Outcome::Failed,
+        };
+        st.finished_at = Some(Utc::now());
+        self.save()?;
+        Ok(f)
+    }
+
+    /// Sets up the state for `plan`; `None` when there is nothing to do.
+    async fn prepare(&mut self, plan: &Plan) -> Result<Option<String>, String> {
+        match (plan, &self.state) {
+            (Plan::Restart, _) | (Plan::Continue, None) => {
+                if let Some(old) = self.state.take() {
+                    self.end_old_services(&old).await;
+                    let archive = self.dc.state_dir().join("runs");
+                    let _ = std::fs::create_dir_all(&archive);
+                    let _ = std::fs::rename(
+                        self.dc.state_dir().join(super::state::STATE_FILE),
+                        archive.join(format!("{}.json", old.run_id)),
+                    );
+                }
+                self.state = Some(RunState::new(&self.pipeline));
+                Ok(Some("new run".into()))
+            }
+            (Plan::Continue, Some(st)) => match st.outcome {
+                Outcome::InProgress => Ok(Some("reattached to the run in progress".into())),
+                Outcome::Succeeded => Ok(None),
+                Outcome::Failed | Outcome::Stopped => {
+                    let at = st.halted_at().map(|s| s.id.clone()).unwrap_or_default();
+                    Err(format!(
+                        "the last run {} at {at}. Fix the cause, then resume with `--from {at}` (or start over with `--restart`).",
+                        if st.outcome == Outcome::Failed {
+                            "failed"
+                        } else {
+                            "was stopped"
+                        }
+                    ))
+                }
+            },
+            (Plan::From(id), _) => {
+                let idx = self.pipeline.index_of(id).ok_or_else(|| {
+                    format!(
+                        "no step `{id}` in the pipeline; steps are: {}",
+                        self.pipeline.ids()
+                    )
+                })?;
+                match self.state.take() {
+                    None => {
+                        let mut st = RunState::new(&self.pipeline);
+                        for s in st.steps.iter_mut().take(idx) {
+                            s.status = StepStatus::Skipped;
+                        }
+                        self.state = Some(st);
+                    }
+                    Some(mut st) => {
+                        if let Some(r) = st.steps.iter().find(|s| s.status == StepStatus::Running) {
+                            let msg = format!(
+                                "{} is still running in the engine; reattach without --from (or stop it first)",
+                                r.id
+                            );
+                            self.state = Some(st);
+                            return Err(msg);
+                        }
+                        // A service window inside the rerun range restarts with fresh inputs.
+                        for s in st
+                            .steps
+                            .iter_mut()
+                            .skip(idx)
+                            .filter(|s| s.status == StepStatus::Serving)
+                        {
+                            if let Some(name) = s.last().and_then(|a| a.container_id.clone()) {
+                                let _ = self.engine.stop(&name, 10).await;
+                                let _ = self.engine.remove(&name, true).await;
+                            }
+                            s.window_ends_at = None;
+                        }
+                        st.rewind_to(idx);
+                        self.state = Some(st);
+                    }
+                }
+                Ok(Some(format!("resuming from {id}")))
+            }
+        }
+    }
+
+    async fn end_old_services(&self, old: &RunState) {
+        for s in old.steps.iter().filter(|s| s.status == StepStatus::Serving) {
+            if let Some(id) = s.last().and_then(|a| a.container_id.clone()) {
+                let _ = self.engine.stop(&id, 10).await;
+                let _ = self.engine.remove(&id, true).await;
+            }
+        }
+    }
+
+    async fn drive(
+        &mut self,
+        i: usize,
+        cfg: &PipelineConfig,
+        cmds: &mut UnboundedReceiver<Command>,
+    ) -> Result<StepEnd, String> {
+        let step = self.pipeline.steps[i].clone();
+        let reattach = self.st()?.steps[i].status == StepStatus::Running;
+        let started = self.start_body(i, &step, cfg, reattach).await;
+        let (body, container) = match started {
+            Ok(Some(x)) => x,
+            Ok(None) => return Ok(StepEnd::Next),
+            Err(error) => return self.finish_step(i, Err(error), None),
+        };
+        let mut body = body;
+        let mut requested: Option<StepStatus> = None;
+        let result = loop {
+            tokio::select! {
+                r = &mut body => break r,
+                Some((s, rep)) = self.win_rx.recv() => self.on_window(&s, rep)?,
+                c = cmds.recv() => match c {
+                    Some(Command::Stop | Command::Skip) if requested.is_none() => {
+                        requested = Some(if c == Some(Command::Stop) { StepStatus::Stopped } else { StepStatus::Skipped });
+                        match &container {
+                            Some(id) => {
+                                self.emit(Event::Note(format!("{}: stopping container {}", step.id, step.container_name())));
+                                self.engine.stop(id, 10).await.map_err(|e| e.to_string())?;
+                            }
+                            None => break Err("stopped by the operator".into()),
+                        }
+                    }
+                    Some(Command::Stop | Command::Skip) => {}
+                    Some(Command::ExtendWindow { step, secs }) => self.window_ctl(&step, WindowCtl::Extend(secs)),
+                    Some(Command::EndWindow { step }) => self.window_ctl(&step, WindowCtl::End),
+                    Some(Command::Detach) | None => return Ok(StepEnd::Halt(Finish::Detached { running: vec![] })),
+                },
+            }
+        };
+        drop(body);
+        self.finish_step(i, result, requested)
+    }
+
+    fn finish_step(
+        &mut self,
+        i: usize,
+        result: Result<Option<i64>, String>,
+        requested: Option<StepStatus>,
+    ) -> Result<StepEnd, String> {
+        let state_dir = self.dc.state_dir();
+        let st = self.st()?;
+        let s = &mut st.steps[i];
+        let id = s.id.clone();
+        let Some(a) = s.attempts.last_mut() else {
+            return Err(format!("{id}: no attempt recorded"));
+        };
+        a.finished_at = Some(Utc::now());
+        let (status, error) = match (&result, requested) {
+            (_, Some(req)) => (req, Some(format!("{} by the operator", req.word()))),
+            (Ok(None | Some(0)), None) => (StepStatus::Succeeded, None),
+            (Ok(Some(code)), None) => {
+                let tail = last_log_line(&state_dir.join(&a.log))
+                    .map(|l| format!(": {l}"))
+                    .unwrap_or_default();
+                (StepStatus::Failed, Some(format!("exit code {code}{tail}")))
+            }
+            (Err(e), None) => (StepStatus::Failed, Some(e.clone())),
+        };
+        if let Ok(code) = result {
+            a.exit_code = code;
+        }
+        a.error = error.clone();
+        s.status = status;
+        let exit_code = a.exit_code;
+        let duration = a
+            .duration()
+            .and_then(|d| d.to_std().ok())
+            .unwrap_or_default();
+        self.save()?;
+        self.emit(Event::StepFinished {
+            step: id.clone(),
+            status,
+            exit_code,
+            duration,
+            error: error.clone(),
+        });
+        Ok(match status {
+            StepStatus::Failed => StepEnd::Halt(Finish::Failed {
+                step: id,
+                error: error.unwrap_or_default(),
+            }),
+            StepStatus::Stopped => StepEnd::Halt(Finish::Stopped { step: id }),
+            _ => StepEnd::Next,
+        })
+    }
+}

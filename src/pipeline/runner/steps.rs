@@ -1,0 +1,381 @@
+//! Starting steps: containers (new or reattached), pulls, waits, host actions.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use chrono::Utc;
+
+use super::*;
+
+impl Runner {
+    pub(super) fn labels(
+        &self,
+        step: &str,
+        attempt: u32,
+    ) -> Result<HashMap<String, String>, String> {
+        let run = self.state.as_ref().ok_or("no run state")?.run_id.clone();
+        Ok(HashMap::from([
+            (labels::TOOL.to_string(), "stage2-tui".to_string()),
+            (labels::RUN.to_string(), run),
+            (labels::STEP.to_string(), step.to_string()),
+            (labels::ATTEMPT.to_string(), attempt.to_string()),
+            (
+                labels::DEPLOYCONFIG.to_string(),
+                self.dc.dir.display().to_string(),
+            ),
+        ]))
+    }
+
+    pub(super) fn expand(&self, s: &str, cfg: &PipelineConfig) -> String {
+        s.replace("{deployconfig}", &self.dc.dir.display().to_string())
+            .replace("{bastion_ip}", &cfg.bastion_ip)
+    }
+
+    pub(super) fn container_spec(
+        &self,
+        step: &Step,
+        cfg: &PipelineConfig,
+        attempt: u32,
+    ) -> Result<ContainerSpec, String> {
+        let mut mounts = vec![workdir_mount(&self.dc)];
+        mounts.extend(step.mounts.iter().map(|m| Mount {
+            source: self.expand(&m.source, cfg),
+            target: m.target.clone(),
+            options: m.options.clone(),
+        }));
+        Ok(ContainerSpec {
+            name: step.container_name().to_string(),
+            image: cfg.image(step.image.as_deref().unwrap_or(&step.id)),
+            entrypoint: step.entrypoint.clone(),
+            cmd: step
+                .command
+                .as_ref()
+                .map(|c| c.iter().map(|a| self.expand(a, cfg)).collect()),
+            env: step.env.iter().map(|e| self.expand(e, cfg)).collect(),
+            mounts,
+            network_mode: step.network.clone(),
+            labels: self.labels(&step.id, attempt)?,
+        })
+    }
+
+    /// Finds this attempt's container by its labels.
+    pub(super) async fn find_container(
+        &self,
+        step: &str,
+        attempt: u32,
+    ) -> Result<Option<String>, String> {
+        let run = self.state.as_ref().ok_or("no run state")?.run_id.clone();
+        let n = attempt.to_string();
+        let ids = self
+            .engine
+            .find_by_labels(&[
+                (labels::RUN, &run),
+                (labels::STEP, step),
+                (labels::ATTEMPT, &n),
+            ])
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(ids.into_iter().next())
+    }
+
+    pub(super) fn new_attempt(
+        &mut self,
+        i: usize,
+        container: Option<String>,
+        image: Option<String>,
+    ) -> Result<(u32, PathBuf), String> {
+        let st = self.st()?;
+        let run = st.run_id.clone();
+        let s = &mut st.steps[i];
+        let n = s.attempts.len() as u32 + 1;
+        let log = PathBuf::from(format!("logs/{run}/{}.{n}.log", s.id));
+        s.status = StepStatus::Running;
+        s.attempts.push(Attempt {
+            n,
+            started_at: Utc::now(),
+            finished_at: None,
+            container,
+            container_id: None,
+            image,
+            exit_code: None,
+            error: None,
+            log: log.clone(),
+        });
+        self.save()?;
+        Ok((n, self.dc.state_dir().join(log)))
+    }
+
+    pub(super) fn set_container_id(&mut self, i: usize, id: &str) -> Result<(), String> {
+        if let Some(a) = self.st()?.steps[i].attempts.last_mut() {
+            a.container_id = Some(id.to_string());
+        }
+        self.save()
+    }
+
+    /// Runs (or reattaches to) step `i`, handling operator commands while it runs.
+    /// Starts step `i` (or picks up its running container) and returns what to wait on.
+    /// `Ok(None)`: nothing to wait on (a service now in its window).
+    pub(super) async fn start_body(
+        &mut self,
+        i: usize,
+        step: &Step,
+        cfg: &PipelineConfig,
+        reattach: bool,
+    ) -> Result<Option<(Body, Option<String>)>, String> {
+        match step.kind {
+            Kind::Oneshot | Kind::Service => {
+                self.start_container_step(i, step, cfg, reattach).await
+            }
+            Kind::Pull => {
+                let (n, log) = self.new_attempt(i, None, None)?;
+                self.emit(Event::StepStarted {
+                    step: step.id.clone(),
+                    attempt: n,
+                    detail: format!("checking {} images for tag {}", step.images.len(), cfg.tag),
+                });
+                let engine = self.engine.clone();
+                let images: Vec<String> = step.images.iter().map(|s| cfg.image(s)).collect();
+                let creds = cfg.credentials(&self.dc).map_err(|e| e.to_string())?;
+                let always = step.always;
+                let live = self.live(&step.id);
+                Ok(Some((
+                    Box::pin(pull_images(engine, images, creds, always, log, live)),
+                    None,
+                )))
+            }
+            Kind::Wait => {
+                let secs = step.secs.unwrap_or(0);
+                let started_at = match (reattach, self.st()?.steps[i].last()) {
+                    (true, Some(a)) => a.started_at,
+                    _ => {
+                        self.new_attempt(i, None, None)?;
+                        Utc::now()
+                    }
+                };
+                let n = self.st()?.steps[i].attempts.len() as u32;
+                let log = self
+                    .dc
+                    .state_dir()
+                    .join(&self.st()?.steps[i].attempts[n as usize - 1].log);
+                let ends = started_at + chrono::Duration::seconds(secs as i64);
+                let left = (ends - Utc::now()).to_std().unwrap_or_default();
+                let reason = if step.description.is_empty() {
+                    "wait".to_string()
+                } else {
+                    step.description.clone()
+                };
+                self.emit(Event::StepStarted {
+                    step: step.id.clone(),
+                    attempt: n,
+                    detail: format!("waiting {} s: {reason}", left.as_secs_f64().ceil()),
+                });
+                let live = self.live(&step.id);
+                Ok(Some((
+                    Box::pin(async move {
+                        let mut sink =
+                            LogSink::create(&log, Some(live)).map_err(|e| e.to_string())?;
+                        let write = |sink: &mut LogSink, t: &str| {
+                            sink.line(Stream::Stdout, ts_now().as_bytes(), t.as_bytes())
+                                .map_err(|e| e.to_string())
+                        };
+                        write(
+                            &mut sink,
+                            &format!("waiting {} s: {reason}", left.as_secs_f64().ceil()),
+                        )?;
+                        sink.flush_live();
+                        tokio::time::sleep(left).await;
+                        write(&mut sink, "done")?;
+                        sink.finish().map_err(|e| e.to_string())?;
+                        Ok(None)
+                    }),
+                    None,
+                )))
+            }
+            Kind::Host => {
+                if reattach {
+                    self.emit(Event::Note(format!(
+                        "{}: a host step was interrupted when stage2-tui stopped; running it again",
+                        step.id
+                    )));
+                }
+                let (n, log) = self.new_attempt(i, None, None)?;
+                self.emit(Event::StepStarted {
+                    step: step.id.clone(),
+                    attempt: n,
+                    detail: step.description.clone(),
+                });
+                let step = step.clone();
+                let dc = self.dc.dir.clone();
+                let live = self.live(&step.id);
+                Ok(Some((
+                    Box::pin(async move {
+                        let mut sink =
+                            LogSink::create(&log, Some(live)).map_err(|e| e.to_string())?;
+                        let r = host::run(&step, &dc, &mut sink).await;
+                        sink.finish().map_err(|e| e.to_string())?;
+                        r.map(|()| None)
+                    }),
+                    None,
+                )))
+            }
+        }
+    }
+
+    pub(super) async fn start_container_step(
+        &mut self,
+        i: usize,
+        step: &Step,
+        cfg: &PipelineConfig,
+        reattach: bool,
+    ) -> Result<Option<(Body, Option<String>)>, String> {
+        let mut existing = None;
+        if reattach && let Some(a) = self.st()?.steps[i].last().cloned() {
+            match self.find_container(&step.id, a.n).await? {
+                Some(id) => existing = Some((a.n, id, self.dc.state_dir().join(&a.log))),
+                None if a.container_id.is_some() => {
+                    return Err(format!(
+                        "its container {} disappeared while stage2-tui was away (removed by hand?); retry the step",
+                        a.container.unwrap_or_default()
+                    ));
+                }
+                // Killed before the container was created: nothing ran, start it now.
+                None => {}
+            }
+        }
+        let (n, id, log) = match existing {
+            Some((n, id, log)) => {
+                let state = self.engine.inspect(&id).await.map_err(|e| e.to_string())?;
+                if state.as_ref().is_some_and(|s| s.never_started) {
+                    self.emit(Event::Note(format!(
+                        "{}: its container was created but not started; starting it",
+                        step.id
+                    )));
+                    self.engine.start(&id).await.map_err(|e| e.to_string())?;
+                } else {
+                    self.emit(Event::Note(format!("{}: reattached to container {} (it kept running while stage2-tui was away)", step.id, step.container_name())));
+                }
+                self.set_container_id(i, &id)?;
+                (n, id, log)
+            }
+            None => {
+                let (n, log) = self.new_attempt(
+                    i,
+                    Some(step.container_name().into()),
+                    Some(cfg.image(step.image.as_deref().unwrap_or(&step.id))),
+                )?;
+                let spec = self.container_spec(step, cfg, n)?;
+                let service = step.kind == Kind::Service;
+                let id = self
+                    .engine
+                    .create_container(&spec, |_| service)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.set_container_id(i, &id)?;
+                self.engine.start(&id).await.map_err(|e| e.to_string())?;
+                (n, id, log)
+            }
+        };
+        let image = self.st()?.steps[i]
+            .last()
+            .and_then(|a| a.image.clone())
+            .unwrap_or_default();
+        self.emit(Event::StepStarted {
+            step: step.id.clone(),
+            attempt: n,
+            detail: format!("container {} from {image}", step.container_name()),
+        });
+        if step.kind == Kind::Service {
+            let ttl = step.ttl_secs.unwrap_or(600) as i64;
+            let ends_at = self.st()?.steps[i]
+                .window_ends_at
+                .unwrap_or_else(|| Utc::now() + chrono::Duration::seconds(ttl));
+            self.open_window(i, step, cfg, id, log, ends_at)?;
+            return Ok(None);
+        }
+        let engine = self.engine.clone();
+        let live = self.live(&step.id);
+        let cid = id.clone();
+        let body: Body = Box::pin(async move {
+            engine
+                .capture(&cid, &log, Some(live), CaptureMode::Auto)
+                .await
+                .map(|c| Some(c.exit_code))
+                .map_err(|e| e.to_string())
+        });
+        Ok(Some((body, Some(id))))
+    }
+}
+
+/// Every stage container gets the deployconfig at `/tmp/workingdir`, SELinux-relabelled (`:z`).
+fn workdir_mount(dc: &Deployconfig) -> Mount {
+    Mount {
+        source: dc.dir.display().to_string(),
+        target: "/tmp/workingdir".into(),
+        options: "z".into(),
+    }
+}
+
+async fn pull_images(
+    engine: Engine,
+    images: Vec<String>,
+    creds: Option<crate::engine::PullCredentials>,
+    always: bool,
+    log: PathBuf,
+    live: LiveFn,
+) -> Result<Option<i64>, String> {
+    let mut sink = LogSink::create(&log, Some(live)).map_err(|e| e.to_string())?;
+    let mut failed = Vec::new();
+    for image in &images {
+        let present = engine
+            .image_exists(image)
+            .await
+            .map_err(|e| e.to_string())?;
+        let say = |sink: &mut LogSink, stream: Stream, t: &str| {
+            let _ = sink.line(stream, ts_now().as_bytes(), t.as_bytes());
+        };
+        if present && !always {
+            say(
+                &mut sink,
+                Stream::Stdout,
+                &format!("{image}: present locally"),
+            );
+            continue;
+        }
+        say(&mut sink, Stream::Stdout, &format!("{image}: pulling"));
+        sink.flush_live();
+        let r = engine
+            .pull(image, creds.as_ref(), |l| say(&mut sink, Stream::Stdout, l))
+            .await;
+        match r {
+            Ok(()) => say(&mut sink, Stream::Stdout, &format!("{image}: pulled")),
+            Err(e) => {
+                say(&mut sink, Stream::Stderr, &format!("{image}: {e}"));
+                failed.push(image.clone());
+            }
+        }
+        sink.flush_live();
+    }
+    sink.finish().map_err(|e| e.to_string())?;
+    if failed.is_empty() {
+        Ok(None)
+    } else {
+        Err(format!(
+            "could not pull {}: check registryurl/imagetag in config.json and that the registry is reachable (log has the engine's message)",
+            failed.join(", ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deployconfig_is_mounted_like_the_script_does() {
+        let dc = Deployconfig::new("/home/core/deployconfig");
+        assert_eq!(
+            workdir_mount(&dc).bind(),
+            "/home/core/deployconfig:/tmp/workingdir:z"
+        );
+    }
+}

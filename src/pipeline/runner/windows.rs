@@ -1,0 +1,202 @@
+//! Service windows (the ign-webserver): opening, reattaching, extending, closing.
+
+use std::path::PathBuf;
+
+use chrono::Utc;
+use tokio::sync::mpsc::{self, UnboundedReceiver};
+
+use super::*;
+
+impl Runner {
+    /// True while a service window is open.
+    pub fn has_windows(&self) -> bool {
+        !self.windows.is_empty()
+    }
+
+    /// When no run is being driven (it halted): keeps open service windows on time and obeys
+    /// their commands. Returns when none is left; `Ok(true)` if told to detach.
+    pub async fn serve_windows(
+        &mut self,
+        cmds: &mut UnboundedReceiver<Command>,
+    ) -> Result<bool, String> {
+        while !self.windows.is_empty() {
+            tokio::select! {
+                Some((step, rep)) = self.win_rx.recv() => self.on_window(&step, rep)?,
+                c = cmds.recv() => match c {
+                    Some(Command::Detach) | None => return Ok(true),
+                    Some(Command::ExtendWindow { step, secs }) => self.window_ctl(&step, WindowCtl::Extend(secs)),
+                    Some(Command::EndWindow { step }) => self.window_ctl(&step, WindowCtl::End),
+                    Some(Command::Stop | Command::Skip) => {}
+                },
+            }
+        }
+        Ok(false)
+    }
+
+    pub(super) fn window_ctl(&self, step: &str, ctl: WindowCtl) {
+        match self.windows.get(step) {
+            Some(tx) => {
+                let _ = tx.send(ctl);
+            }
+            None => self.emit(Event::Note(format!("{step} has no open window"))),
+        }
+    }
+
+    pub(super) fn on_window(&mut self, step: &str, rep: WindowReport) -> Result<(), String> {
+        let url = self
+            .pipeline
+            .steps
+            .iter()
+            .find(|s| s.id == step)
+            .and_then(|s| s.url.clone());
+        let st = self.st()?;
+        let Some(s) = st.step_mut(step) else {
+            return Ok(());
+        };
+        let mut finished = None;
+        match rep {
+            WindowReport::Extended(t) => {
+                s.window_ends_at = Some(t);
+                self.save()?;
+                self.emit(Event::Window {
+                    step: step.into(),
+                    url,
+                    ends_at: t,
+                });
+                return Ok(());
+            }
+            WindowReport::Closed { reason } => {
+                s.status = StepStatus::Succeeded;
+                s.window_ends_at = None;
+                self.windows.remove(step);
+                self.emit(Event::Note(format!(
+                    "{step}: {reason}; service stopped and removed"
+                )));
+                let st = self.st()?;
+                if let Some(s) = st.step_mut(step)
+                    && let Some(a) = s.attempts.last_mut()
+                {
+                    a.finished_at = Some(Utc::now());
+                    finished = Some((StepStatus::Succeeded, None, a.duration()));
+                }
+            }
+            WindowReport::Died { exit_code, error } => {
+                s.status = StepStatus::Failed;
+                s.window_ends_at = None;
+                if let Some(a) = s.attempts.last_mut() {
+                    a.finished_at = Some(Utc::now());
+                    a.exit_code = exit_code;
+                    a.error = Some(error.clone());
+                    finished = Some((StepStatus::Failed, Some(error.clone()), a.duration()));
+                }
+                self.windows.remove(step);
+                self.halt = Some(Finish::Failed {
+                    step: step.into(),
+                    error,
+                });
+            }
+        }
+        self.save()?;
+        if let Some((status, error, d)) = finished {
+            let exit_code = self
+                .state
+                .as_ref()
+                .and_then(|st| st.step(step))
+                .and_then(|s| s.last())
+                .and_then(|a| a.exit_code);
+            self.emit(Event::StepFinished {
+                step: step.into(),
+                status,
+                exit_code,
+                duration: d.and_then(|d| d.to_std().ok()).unwrap_or_default(),
+                error,
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn open_window(
+        &mut self,
+        i: usize,
+        step: &Step,
+        cfg: &PipelineConfig,
+        id: String,
+        log: PathBuf,
+        ends_at: chrono::DateTime<Utc>,
+    ) -> Result<(), String> {
+        let st = self.st()?;
+        st.steps[i].status = StepStatus::Serving;
+        st.steps[i].window_ends_at = Some(ends_at);
+        self.save()?;
+        let url = step.url.as_ref().map(|u| self.expand(u, cfg));
+        self.emit(Event::Window {
+            step: step.id.clone(),
+            url,
+            ends_at,
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.windows.insert(step.id.clone(), tx);
+        let live = self.live(&step.id);
+        tokio::spawn(window::run(
+            self.engine.clone(),
+            step.id.clone(),
+            id,
+            log,
+            live,
+            ends_at,
+            rx,
+            self.win_tx.clone(),
+        ));
+        Ok(())
+    }
+
+    /// A service was serving when we last left: pick its window up again.
+    pub(super) async fn reopen_window(
+        &mut self,
+        i: usize,
+        cfg: &PipelineConfig,
+    ) -> Result<(), String> {
+        let step = self.pipeline.steps[i].clone();
+        let Some(a) = self.st()?.steps[i].last().cloned() else {
+            return Ok(());
+        };
+        let ends_at = self.st()?.steps[i].window_ends_at.unwrap_or_else(Utc::now);
+        let found = self.find_container(&step.id, a.n).await?;
+        let running = match &found {
+            Some(id) => self
+                .engine
+                .inspect(id)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some_and(|s| s.running),
+            None => false,
+        };
+        match found {
+            Some(id) if running => {
+                self.emit(Event::Note(format!(
+                    "{}: reattached to {}; its window continues",
+                    step.id,
+                    step.container_name()
+                )));
+                self.open_window(i, &step, cfg, id, self.dc.state_dir().join(&a.log), ends_at)
+            }
+            other => {
+                if let Some(id) = other {
+                    let _ = self.engine.remove(&id, true).await;
+                }
+                let ok = ends_at <= Utc::now();
+                let rep = if ok {
+                    WindowReport::Closed {
+                        reason: "window ended while stage2-tui was away".into(),
+                    }
+                } else {
+                    WindowReport::Died {
+                        exit_code: None,
+                        error: format!("{} stopped before its window ended", step.container_name()),
+                    }
+                };
+                self.on_window(&step.id, rep)
+            }
+        }
+    }
+}
