@@ -9,8 +9,11 @@ use serde_json::Value;
 
 use crate::check::Check;
 use crate::config::save::{self, Loaded};
-use crate::config::validate::{self, NODE_GROUPS, Problem, Severity, ZONES};
+use crate::config::validate::{self, Problem, Severity};
+
+mod form;
 use crate::config::{Deployconfig, doc};
+pub use form::{Field, Row, build_rows};
 
 /// The steps of the flow, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -46,34 +49,6 @@ impl Step {
             Step::Review => "5 Review & start",
         }
     }
-}
-
-/// One line of the form.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Row {
-    /// A group title.
-    Header(String),
-    /// An editable (or read-only) value.
-    Field(Field),
-}
-
-/// A form field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Field {
-    /// Shown label.
-    pub label: String,
-    /// JSON pointer in its file.
-    pub ptr: String,
-    /// Path as validation messages name it (`masters[1].ipaddress`).
-    pub path: String,
-    /// In secrets.json (masked).
-    pub secret: bool,
-    /// Multi-line text (additional CA, image sources).
-    pub multiline: bool,
-    /// Filled by a stage; not editable.
-    pub readonly: bool,
-    /// Node group it belongs to (rows can be added and removed).
-    pub group: Option<String>,
 }
 
 /// Background results the setup flow waits for.
@@ -239,160 +214,9 @@ pub enum InputFor {
     OverridePath,
 }
 
-fn label_for(key: &str) -> String {
-    key.replace('_', " ")
-}
-
 /// The override moved aside by "use the embedded installer" (restored by "use the override").
 pub fn disabled_override(dc: &Deployconfig) -> PathBuf {
     dc.dir.join("openshift-install.stage2-tui-disabled")
-}
-
-fn ptr_token(k: &str) -> String {
-    k.replace('~', "~0").replace('/', "~1")
-}
-
-/// The form rows for a config (and secrets) value, grouped as an operator thinks.
-pub fn build_rows(config: &Value, secrets: &Value) -> Vec<Row> {
-    let mut rows = Vec::new();
-    let field = |label: &str, ptr: String, path: String| Field {
-        label: label.into(),
-        ptr,
-        path,
-        secret: false,
-        multiline: false,
-        readonly: false,
-        group: None,
-    };
-    let section = |rows: &mut Vec<Row>, title: &str, keys: &[&str]| {
-        rows.push(Row::Header(title.into()));
-        for k in keys {
-            if config.get(*k).is_some_and(|v| v.is_string()) {
-                let multiline = matches!(*k, "additionalca" | "imagesources" | "sshpubkey");
-                rows.push(Row::Field(Field {
-                    multiline,
-                    ..field(&label_for(k), format!("/{k}"), (*k).to_string())
-                }));
-            }
-        }
-    };
-    section(
-        &mut rows,
-        "Cluster",
-        &["clusterid", "basedomain", "useletsencrypt", "sshpubkey"],
-    );
-    rows.push(Row::Header("Bastion and bootstrap".into()));
-    for n in ["bastion", "bootstrap"] {
-        for k in ["hostname", "ipaddress"] {
-            if config.pointer(&format!("/{n}/{k}")).is_some() {
-                rows.push(Row::Field(field(
-                    &format!("{n} {k}"),
-                    format!("/{n}/{k}"),
-                    format!("{n}.{k}"),
-                )));
-            }
-        }
-    }
-    for (group, zone) in NODE_GROUPS {
-        let Some(list) = config.get(*group).and_then(Value::as_array) else {
-            continue;
-        };
-        let zone = zone.unwrap_or("management");
-        rows.push(Row::Header(format!(
-            "{group} ({} nodes, {zone} network)",
-            list.len()
-        )));
-        for i in 0..list.len() {
-            for k in ["hostname", "ipaddress"] {
-                rows.push(Row::Field(Field {
-                    group: Some((*group).to_string()),
-                    ..field(
-                        &format!("{group}[{i}] {k}"),
-                        format!("/{group}/{i}/{k}"),
-                        format!("{group}[{i}].{k}"),
-                    )
-                }));
-            }
-        }
-    }
-    section(
-        &mut rows,
-        "Registry",
-        &["registryurl", "registryusername", "imagetag"],
-    );
-    section(
-        &mut rows,
-        "Additional CA and image sources",
-        &["additionalca", "imagesources"],
-    );
-    section(
-        &mut rows,
-        "Satellite",
-        &["satellitefqdn", "rhnorgid", "rhnactivationkey"],
-    );
-    for obj in std::iter::once("vsphere").chain(ZONES.iter().copied()) {
-        let Some(map) = config.get(obj).and_then(Value::as_object) else {
-            continue;
-        };
-        rows.push(Row::Header(if obj == "vsphere" {
-            "vSphere".into()
-        } else {
-            format!("Zone: {obj}")
-        }));
-        for (k, v) in map {
-            if v.is_string() {
-                rows.push(Row::Field(field(
-                    &format!("{obj} {}", label_for(k)),
-                    format!("/{obj}/{}", ptr_token(k)),
-                    format!("{obj}.{k}"),
-                )));
-            }
-        }
-    }
-    if let Some(map) = config.get("ignition").and_then(Value::as_object) {
-        rows.push(Row::Header("Ignition (filled by 6.add-ignition)".into()));
-        for k in map.keys() {
-            rows.push(Row::Field(Field {
-                readonly: true,
-                ..field(
-                    &format!("ignition {}", label_for(k)),
-                    format!("/ignition/{}", ptr_token(k)),
-                    format!("ignition.{k}"),
-                )
-            }));
-        }
-    }
-    fn secret_leaves(v: &Value, ptr: String, path: String, out: &mut Vec<Row>) {
-        match v {
-            Value::Object(m) => {
-                for (k, x) in m {
-                    let p = if path.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{path}.{k}")
-                    };
-                    secret_leaves(x, format!("{ptr}/{}", ptr_token(k)), p, out);
-                }
-            }
-            Value::String(_) => out.push(Row::Field(Field {
-                label: format!("secret {}", path.replace('.', " ")),
-                ptr,
-                path,
-                secret: true,
-                multiline: false,
-                readonly: false,
-                group: None,
-            })),
-            _ => {}
-        }
-    }
-    if secrets.is_object() {
-        rows.push(Row::Header(
-            "Secrets (secrets.json; masked, v reveals)".into(),
-        ));
-        secret_leaves(secrets, String::new(), String::new(), &mut rows);
-    }
-    rows
 }
 
 impl Setup {
