@@ -95,6 +95,13 @@ fn an_operator_watches_a_failure_retries_and_finishes() {
     let _g = engine_lock();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("dc");
+    // The operator's own key map (XDG_CONFIG_HOME/stage2-tui/keys.toml) rebinds Retry to R.
+    std::fs::create_dir_all(tmp.path().join("stage2-tui")).unwrap();
+    std::fs::write(
+        tmp.path().join("stage2-tui/keys.toml"),
+        "[dashboard]\nretry = [\"R\"]\n",
+    )
+    .unwrap();
     let cmd = tui_cmd(
         tmp.path(),
         &format!(
@@ -103,7 +110,7 @@ fn an_operator_watches_a_failure_retries_and_finishes() {
         ),
     );
     let t = Tmux::start("retry", &cmd);
-    let s = t.wait_for("Retry r", Duration::from_secs(180));
+    let s = t.wait_for("Retry R", Duration::from_secs(180));
     assert!(s.contains("✘ 7.terraform-deploy"), "{s}");
     assert!(
         s.contains("Error: error cloning virtual machine"),
@@ -115,6 +122,13 @@ fn an_operator_watches_a_failure_retries_and_finishes() {
         "other panes fill too:\n{s}"
     );
     t.keys(&["r"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        state(&dir)["outcome"],
+        "failed",
+        "r is no longer bound to retry"
+    );
+    t.keys(&["R"]);
     let s = t.wait_for("stage 2 completed successfully", Duration::from_secs(180));
     assert!(s.contains("✔ 9.post-deployment"), "{s}");
     let st = state(&dir);
@@ -281,5 +295,30 @@ fn a_first_time_operator_fixes_the_config_picks_a_tag_and_starts() {
             .contains("10.50.2.11")
     );
     assert_eq!(state(&dir)["outcome"], "succeeded");
+    t.keys(&["q"]);
+}
+
+#[test]
+fn demo_setup_walks_through_the_flow_before_starting() {
+    let _g = engine_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dc");
+    let cmd = tui_cmd(
+        tmp.path(),
+        &format!(
+            "demo --setup --dir {} --pace 0 --window 2 --wait 1 --csr-interval 1",
+            dir.display()
+        ),
+    );
+    let t = Tmux::start("demo-setup", &cmd);
+    t.wait_for("Nothing blocks the run", Duration::from_secs(120));
+    assert!(
+        !dir.join(".stage2-tui/state.json").exists(),
+        "nothing runs before Start"
+    );
+    t.keys(&["BTab"]);
+    t.wait_for("S saves the changes and starts", Duration::from_secs(10));
+    t.keys(&["S"]);
+    t.wait_for("stage 2 completed successfully", Duration::from_secs(180));
     t.keys(&["q"]);
 }
