@@ -345,7 +345,7 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
     let (keys, key_problem) = match Keymap::load_user() {
         Ok(k) => (k, None),
         Err(e) => (
-            Keymap::load(None).map_err(color_eyre::eyre::Error::msg)?,
+            Keymap::builtin(),
             Some(format!("key map not loaded ({e}); using the defaults")),
         ),
     };

@@ -375,7 +375,8 @@ impl App {
         vec![]
     }
 
-    fn act_global(&mut self, a: Action) -> Vec<Effect> {
+    /// Does an action that means the same on every screen (mouse, theme) from any screen.
+    pub(super) fn act_global(&mut self, a: Action) -> Vec<Effect> {
         let screen = self.screen;
         self.screen = Screen::Dashboard;
         let r = self.act(a);

@@ -116,10 +116,7 @@ impl App {
             return vec![];
         }
         if matches!(a, Action::ToggleMouse | Action::CycleTheme) {
-            self.screen = Screen::Dashboard;
-            let r = self.act(a);
-            self.screen = Screen::Setup;
-            return r;
+            return self.act_global(a);
         }
         if a == Action::StartRun {
             return self.start_after_setup(false);

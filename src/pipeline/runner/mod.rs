@@ -474,6 +474,7 @@ impl Runner {
         }
     }
 
+    /// Runs (or reattaches to) step `i`, handling operator commands while it runs.
     async fn drive(
         &mut self,
         i: usize,

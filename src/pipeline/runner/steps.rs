@@ -112,7 +112,6 @@ impl Runner {
         self.save()
     }
 
-    /// Runs (or reattaches to) step `i`, handling operator commands while it runs.
     /// Starts step `i` (or picks up its running container) and returns what to wait on.
     /// `Ok(None)`: nothing to wait on (a service now in its window).
     pub(super) async fn start_body(
