@@ -10,7 +10,7 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
-use super::{Engine, EngineError, Result, api, io};
+use super::{Engine, EngineError, Result, api};
 
 /// Label keys we put on every container we create, so we can find them again.
 pub mod labels {
@@ -225,27 +225,13 @@ impl Engine {
 
     /// Inspects a container by id or name; `None` if it does not exist.
     pub async fn inspect(&self, id: &str) -> Result<Option<ContainerState>> {
-        let path = format!(
-            "/v{}/containers/{}/json",
-            self.api_version(),
-            super::raw::encode(id)
-        );
-        let (status, body) = super::raw::get(self.socket(), &path)
-            .await
-            .map_err(|e| io(format!("inspecting container {id}"))(std::io::Error::other(e)))?;
-        if status == 404 {
+        let path = format!("/containers/{}/json", super::raw::encode(id));
+        let Some(resp) = self
+            .get_json::<super::raw::Inspect>(&path, &format!("inspecting container {id}"))
+            .await?
+        else {
             return Ok(None);
-        }
-        if status != 200 {
-            return Err(io(format!("inspecting container {id}"))(
-                std::io::Error::other(format!(
-                    "engine answered {status}: {}",
-                    String::from_utf8_lossy(&body).trim()
-                )),
-            ));
-        }
-        let resp: super::raw::Inspect = serde_json::from_slice(&body)
-            .map_err(|e| io(format!("inspecting container {id}"))(std::io::Error::other(e)))?;
+        };
         let set = |s: &str| !s.is_empty() && !s.starts_with("0001-");
         let state = resp.state;
         let running = state.running;
@@ -266,21 +252,13 @@ impl Engine {
     pub async fn find_by_labels(&self, want: &[(&str, &str)]) -> Result<Vec<String>> {
         let filters = serde_json::json!({ "label": want.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>() });
         let path = format!(
-            "/v{}/containers/json?all=true&filters={}",
-            self.api_version(),
+            "/containers/json?all=true&filters={}",
             super::raw::encode(&filters.to_string())
         );
-        let (status, body) = super::raw::get(self.socket(), &path)
-            .await
-            .map_err(|e| io("listing containers")(std::io::Error::other(e)))?;
-        if status != 200 {
-            return Err(io("listing containers")(std::io::Error::other(format!(
-                "engine answered {status}: {}",
-                String::from_utf8_lossy(&body).trim()
-            ))));
-        }
-        let list: Vec<super::raw::Summary> = serde_json::from_slice(&body)
-            .map_err(|e| io("listing containers")(std::io::Error::other(e)))?;
+        let list: Vec<super::raw::Summary> = self
+            .get_json(&path, "listing containers")
+            .await?
+            .unwrap_or_default();
         // Filter again here: engines differ in how they combine several label filters.
         Ok(list
             .into_iter()

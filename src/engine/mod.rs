@@ -144,6 +144,29 @@ impl Engine {
         }
     }
 
+    /// GETs an API path (the version prefix is added) and parses its JSON answer; `None` on 404.
+    /// Used where bollard's models reject what podman sends (see `raw`).
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        context: &str,
+    ) -> Result<Option<T>> {
+        let fail = |e: String| io(context)(std::io::Error::other(e));
+        let (status, body) = raw::get(self.socket(), &format!("/v{}{path}", self.api_version()))
+            .await
+            .map_err(fail)?;
+        match status {
+            404 => Ok(None),
+            200 => serde_json::from_slice(&body)
+                .map(Some)
+                .map_err(|e| fail(e.to_string())),
+            s => Err(fail(format!(
+                "engine answered {s}: {}",
+                String::from_utf8_lossy(&body).trim()
+            ))),
+        }
+    }
+
     /// One line describing the engine, for logs and headers.
     pub fn describe(&self) -> String {
         format!(

@@ -7,7 +7,7 @@ use bollard::query_parameters::LogsOptionsBuilder;
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-use super::{ContainerSpec, Engine, Mount, Result, api, io, labels};
+use super::{ContainerSpec, Engine, Mount, Result, api, labels};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
@@ -18,17 +18,10 @@ struct ImageEntry {
 impl Engine {
     /// Tags of `repo` (e.g. `registry/x/4.run-installer`) in local storage, sorted.
     pub async fn local_tags(&self, repo: &str) -> Result<Vec<String>> {
-        let path = format!("/v{}/images/json", self.api_version());
-        let (status, body) = super::raw::get(self.socket(), &path)
-            .await
-            .map_err(|e| io("listing images")(std::io::Error::other(e)))?;
-        if status != 200 {
-            return Err(io("listing images")(std::io::Error::other(format!(
-                "engine answered {status}"
-            ))));
-        }
-        let list: Vec<ImageEntry> = serde_json::from_slice(&body)
-            .map_err(|e| io("listing images")(std::io::Error::other(e)))?;
+        let list: Vec<ImageEntry> = self
+            .get_json("/images/json", "listing images")
+            .await?
+            .unwrap_or_default();
         let prefix = format!("{repo}:");
         let mut tags: Vec<String> = list
             .into_iter()
