@@ -139,10 +139,7 @@ impl PipelineConfig {
         let registry = field(&path, &v, "/registryurl", "registryurl")?
             .trim_end_matches('/')
             .to_string();
-        let first = registry.split('/').next().unwrap_or_default();
-        if !(first.contains('.') || first.contains(':') || first == "localhost")
-            || registry.contains(' ')
-        {
+        if !validate::is_registry_prefix(&registry) {
             return Err(ConfigError::Field {
                 path: path.display().to_string(),
                 field: "registryurl".into(),
@@ -152,14 +149,7 @@ impl PipelineConfig {
             });
         }
         let tag = field(&path, &v, "/imagetag", "imagetag")?.to_string();
-        let tag_ok = tag.len() <= 128
-            && tag
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-            && tag
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        let tag_ok = validate::is_image_tag(&tag);
         if !tag_ok {
             return Err(ConfigError::Field {
                 path: path.display().to_string(),

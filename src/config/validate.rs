@@ -82,6 +82,40 @@ pub fn is_dns_name(s: &str) -> bool {
     s.len() <= 253 && s.split('.').all(is_dns_label)
 }
 
+/// A fully qualified registry prefix: `host[:port][/path…]`, the host a DNS name with a dot or
+/// a port (or `localhost`), path components in lowercase (podman would read a short name as
+/// `localhost/…`, Docker as `docker.io/…`).
+pub fn is_registry_prefix(u: &str) -> bool {
+    let u = u.trim_end_matches('/');
+    let host = u.split('/').next().unwrap_or_default();
+    let host_name = host.split(':').next().unwrap_or_default();
+    let port_ok = host
+        .split_once(':')
+        .is_none_or(|(_, p)| p.parse::<u16>().is_ok());
+    let qualified = host.contains('.') || host.contains(':') || host == "localhost";
+    let path_ok = u.split('/').skip(1).all(|p| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+    });
+    !u.is_empty()
+        && !u.contains(char::is_whitespace)
+        && qualified
+        && port_ok
+        && path_ok
+        && is_dns_name(&host_name.to_ascii_lowercase())
+}
+
+/// An image tag: letters, digits, `_ . -`, not starting with `.` or `-`, at most 128.
+pub fn is_image_tag(t: &str) -> bool {
+    t.len() <= 128
+        && t.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
 fn network(ip: Ipv4Addr, prefix: u8) -> (u32, u32) {
     let mask = if prefix == 0 {
         0
@@ -222,36 +256,12 @@ impl<'a> V<'a> {
         let r = self.root;
         if let Some(u) = self.string(r.get("registryurl"), "registryurl", true) {
             let u = u.trim_end_matches('/');
-            let host = u.split('/').next().unwrap_or_default();
-            let host_name = host.split(':').next().unwrap_or_default();
-            let port_ok = host
-                .split_once(':')
-                .is_none_or(|(_, p)| p.parse::<u16>().is_ok());
-            let qualified = host.contains('.') || host.contains(':') || host == "localhost";
-            let path_ok = u.split('/').skip(1).all(|p| {
-                !p.is_empty()
-                    && p.bytes().all(|b| {
-                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
-                    })
-            });
-            if u.is_empty()
-                || u.contains(char::is_whitespace)
-                || !qualified
-                || !port_ok
-                || !path_ok
-                || !is_dns_name(&host_name.to_ascii_lowercase())
-            {
+            if !is_registry_prefix(u) {
                 self.err("registryurl", format!("\"{u}\" is not a registry prefix like registry.example.com:5002/docker-openshift"));
             }
         }
         if let Some(t) = self.string(r.get("imagetag"), "imagetag", true) {
-            let ok = !t.is_empty()
-                && t.len() <= 128
-                && t.chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-                && t.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+            let ok = is_image_tag(t);
             if !ok {
                 self.err(
                     "imagetag",
