@@ -252,19 +252,7 @@ async fn images_and_port(
     let Ok(cfg) = PipelineConfig::load(dc) else {
         return;
     };
-    let mut stages: Vec<String> = pipeline
-        .steps
-        .iter()
-        .filter(|s| s.kind == Kind::Pull)
-        .flat_map(|s| s.images.clone())
-        .collect();
-    for s in &pipeline.steps {
-        if let Some(i) = &s.image
-            && !stages.contains(i)
-        {
-            stages.push(i.clone());
-        }
-    }
+    let stages = pipeline.stage_images();
     let mut missing = Vec::new();
     for s in &stages {
         match engine.image_exists(&cfg.image(s)).await {

@@ -162,13 +162,7 @@ fn spawn_setup_task(
     let Some(s) = app.setup.as_ref() else { return };
     let registry = s.registry();
     let tag = s.tag();
-    let stages: Vec<String> = app
-        .pipeline
-        .steps
-        .iter()
-        .filter(|x| x.kind == crate::pipeline::Kind::Pull)
-        .flat_map(|x| x.images.clone())
-        .collect();
+    let stages = app.pipeline.stage_images();
     let creds = {
         let user = s
             .config

@@ -213,6 +213,23 @@ impl Pipeline {
         self.steps.iter().position(|s| s.id == id)
     }
 
+    /// Every stage image the pipeline uses: what the pull steps pull, then any other image a
+    /// step runs, each once.
+    pub fn stage_images(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let pulled = self
+            .steps
+            .iter()
+            .filter(|s| s.kind == Kind::Pull)
+            .flat_map(|s| s.images.iter());
+        for i in pulled.chain(self.steps.iter().filter_map(|s| s.image.as_ref())) {
+            if !out.contains(i) {
+                out.push(i.clone());
+            }
+        }
+        out
+    }
+
     /// The step ids, comma-separated (for error messages).
     pub fn ids(&self) -> String {
         self.steps
@@ -258,6 +275,7 @@ mod tests {
         assert_eq!(web.ttl_secs, Some(600));
         assert_eq!(p.steps[5].secs, Some(80));
         assert!(p.steps[0].images.contains(&"2.create-config".to_string()));
+        assert_eq!(p.stage_images().len(), 7, "{:?}", p.stage_images());
     }
 
     #[test]
