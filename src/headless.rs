@@ -17,19 +17,7 @@ use crate::text::visible;
 /// Exit code when the operator (or systemd) detached us with a signal.
 pub const EXIT_DETACHED: i32 = 130;
 
-fn hms(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s < 60.0 {
-        format!("{s:.1}s")
-    } else {
-        let s = d.as_secs();
-        if s < 3600 {
-            format!("{}m{:02}s", s / 60, s % 60)
-        } else {
-            format!("{}h{:02}m{:02}s", s / 3600, (s / 60) % 60, s % 60)
-        }
-    }
-}
+use crate::text::duration as hms;
 
 fn clock() -> String {
     chrono::Local::now().format("%H:%M:%S").to_string()
@@ -300,16 +288,4 @@ pub async fn run(engine: Engine, dc: Deployconfig, plan: Plan) -> color_eyre::Re
             EXIT_DETACHED
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(hms(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(hms(Duration::from_secs(125)), "2m05s");
-        assert_eq!(hms(Duration::from_secs(3725)), "1h02m05s");
-    }
 }

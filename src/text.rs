@@ -46,6 +46,16 @@ mod tests {
     }
 }
 
+/// A duration for people: `4.2s`, `2m05s`, `1h02m05s`.
+pub fn duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{:.1}s", d.as_secs_f64()),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m{:02}s", s / 3600, (s / 60) % 60, s % 60),
+    }
+}
+
 /// Replaces every occurrence of a secret value with `••••••`.
 pub fn mask<'a>(s: &'a str, secrets: &[String]) -> Cow<'a, str> {
     let mut out: Cow<'a, str> = Cow::Borrowed(s);
@@ -58,7 +68,17 @@ pub fn mask<'a>(s: &'a str, secrets: &[String]) -> Cow<'a, str> {
 }
 
 #[cfg(test)]
-mod mask_tests {
+mod duration_and_mask_tests {
+    use super::duration as hms;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(hms(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(hms(Duration::from_secs(125)), "2m05s");
+        assert_eq!(hms(Duration::from_secs(3725)), "1h02m05s");
+    }
+
     #[test]
     fn secrets_are_masked() {
         let secrets = vec!["hunter22".to_string(), "tok-123".to_string()];

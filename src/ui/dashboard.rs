@@ -17,14 +17,7 @@ const SPINNER_ASCII: [&str; 4] = ["|", "/", "-", "\\"];
 
 /// Short duration: `4.2s`, `1m05s`, `1h02m`.
 pub fn short(d: chrono::Duration) -> String {
-    let ms = d.num_milliseconds().max(0);
-    if ms < 60_000 {
-        format!("{:.1}s", ms as f64 / 1000.0)
-    } else if ms < 3_600_000 {
-        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
-    } else {
-        format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60)
-    }
+    crate::text::duration(d.to_std().unwrap_or_default())
 }
 
 fn icon(app: &App, st: StepStatus) -> &'static str {
