@@ -156,23 +156,16 @@ impl RunState {
             now.format("%Y%m%d-%H%M%S"),
             (now.timestamp_subsec_nanos() ^ std::process::id()) & 0xffff
         );
-        Self {
+        let mut state = Self {
             version: 1,
             run_id,
             created_at: now,
             finished_at: None,
             outcome: Outcome::InProgress,
-            steps: pipeline
-                .steps
-                .iter()
-                .map(|s| StepState {
-                    id: s.id.clone(),
-                    status: StepStatus::Pending,
-                    attempts: Vec::new(),
-                    window_ends_at: None,
-                })
-                .collect(),
-        }
+            steps: Vec::new(),
+        };
+        state.align(pipeline);
+        state
     }
 
     /// Loads the state from `state_dir`, `None` if there is none yet.
