@@ -31,11 +31,6 @@ impl LineIndex {
         }
     }
 
-    /// The file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Complete lines indexed.
     pub fn len(&self) -> usize {
         self.lines

@@ -136,11 +136,6 @@ impl LogSink {
         self.out.flush()?;
         self.out.get_ref().sync_data()
     }
-
-    /// Total lines written.
-    pub fn total_lines(&self) -> u64 {
-        self.counts[0] + self.counts[1]
-    }
 }
 
 /// Joins partial records (`P`, or API fragments without a newline) into whole lines.
