@@ -321,11 +321,8 @@ impl Runner {
         let run_id = self.st()?.run_id.clone();
         self.emit(Event::RunStarted { run_id, how });
 
-        // Windows left open by an earlier process are picked up again; ones this runner still
-        // watches (a retry after a halt, in the same process) are already in hand.
         for i in 0..pipeline.steps.len() {
-            let open_here = self.windows.contains_key(&pipeline.steps[i].id);
-            if self.st()?.steps[i].status == StepStatus::Serving && !open_here {
+            if self.st()?.steps[i].status == StepStatus::Serving {
                 self.reopen_window(i, &cfg).await?;
             }
         }

@@ -157,6 +157,11 @@ impl Runner {
         cfg: &PipelineConfig,
     ) -> Result<(), String> {
         let step = self.pipeline.steps[i].clone();
+        // Already watched by this runner (a retry after a halt, in the same process): a second
+        // watcher would take the first one's stop for the service dying.
+        if self.windows.contains_key(&step.id) {
+            return Ok(());
+        }
         let Some(a) = self.st()?.steps[i].last().cloned() else {
             return Ok(());
         };
