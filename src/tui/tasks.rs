@@ -1,0 +1,202 @@
+//! Background work for the TUI: the web server's URL check, the setup flow's engine tasks, and
+//! the secret values to mask.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::app::setup::{SetupMsg, SetupTask};
+use crate::app::{App, UrlCheck};
+use crate::config::Deployconfig;
+use crate::engine::Engine;
+
+/// Asks the web server for `url` (GET, headers only).
+pub async fn check_url(url: &str) -> UrlCheck {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return UrlCheck::Failed("only http:// URLs are checked".into());
+    };
+    let (hostport, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
+    let addr = if hostport.contains(':') {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:80")
+    };
+    let fut = async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(&addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        s.write_all(
+            format!("GET {path} HTTP/1.0\r\nHost: {hostport}\r\nUser-Agent: stage2-tui\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let mut buf = vec![0u8; 4096];
+        let mut got = 0;
+        while got < buf.len() {
+            let n = s.read(&mut buf[got..]).await.map_err(|e| e.to_string())?;
+            if n == 0 || buf[..got + n].windows(4).any(|w| w == b"\r\n\r\n") {
+                got += n;
+                break;
+            }
+            got += n;
+        }
+        let head = String::from_utf8_lossy(&buf[..got]).to_ascii_lowercase();
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or("no HTTP answer")?;
+        let bytes = head.lines().find_map(|l| {
+            l.strip_prefix("content-length:")
+                .and_then(|v| v.trim().parse().ok())
+        });
+        Ok::<_, String>(UrlCheck::Answered { status, bytes })
+    };
+    match tokio::time::timeout(Duration::from_secs(3), fut).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => UrlCheck::Failed(e),
+        Err(_) => UrlCheck::Failed("no answer within 3 s".into()),
+    }
+}
+
+/// Every string value in secrets.json (at least 4 characters), to mask in logs on screen.
+pub fn secret_values(dc: &Deployconfig) -> Vec<String> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) if s.chars().count() >= 4 => out.push(s.clone()),
+            serde_json::Value::Object(m) => m.values().for_each(|x| walk(x, out)),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(v) = crate::config::read_json(&dc.secrets_json()) {
+        walk(&v, &mut out);
+    }
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
+/// Engine work the setup flow asked for; the result comes back as a [`SetupMsg`].
+pub(super) fn spawn_setup_task(
+    task: SetupTask,
+    app: &App,
+    engine: &Engine,
+    dc: &Deployconfig,
+    tx: &UnboundedSender<SetupMsg>,
+) {
+    let Some(s) = app.setup.as_ref() else { return };
+    let registry = s.registry();
+    let tag = s.tag();
+    let stages = app.pipeline.stage_images();
+    let creds = {
+        let user = s
+            .config
+            .value
+            .get("registryusername")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let token = s
+            .secrets
+            .value
+            .get("registrytoken")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string();
+        (!user.is_empty()).then_some(crate::engine::PullCredentials {
+            username: user,
+            password: token,
+        })
+    };
+    let (engine, dc, tx) = (engine.clone(), dc.clone(), tx.clone());
+    tokio::spawn(async move {
+        let msg = match task {
+            SetupTask::Checks => SetupMsg::Checks(crate::check::run(Ok(&engine), &dc).await),
+            SetupTask::Versions => {
+                let image = format!("{registry}/4.run-installer:{tag}");
+                let probe = "for p in $(command -v openshift-install) /usr/local/bin/openshift-install /usr/bin/openshift-install /usr/local/4.run-installer/openshift-install; do [ -x \"$p\" ] && exec \"$p\" version; done; echo 'no openshift-install in this image' >&2; exit 127";
+                let run = |ep: Vec<String>, mounts| {
+                    let engine = engine.clone();
+                    let image = image.clone();
+                    async move {
+                        match engine.run_output(&image, ep, mounts).await {
+                            Ok((0, out)) => Ok(out.trim().to_string()),
+                            Ok((c, out)) => Err(format!("exit {c}: {}", out.trim())),
+                            Err(e) => Err(e.to_string()),
+                        }
+                    }
+                };
+                let embedded = run(vec!["/bin/sh".into(), "-c".into(), probe.into()], vec![]).await;
+                let overridden = if dc.installer_override().exists() {
+                    let m = crate::engine::Mount {
+                        source: dc.dir.display().to_string(),
+                        target: "/tmp/workingdir".into(),
+                        options: "z".into(),
+                    };
+                    Some(
+                        run(
+                            vec!["/tmp/workingdir/openshift-install".into(), "version".into()],
+                            vec![m],
+                        )
+                        .await,
+                    )
+                } else {
+                    None
+                };
+                SetupMsg::Versions {
+                    embedded,
+                    overridden,
+                }
+            }
+            SetupTask::Tags => {
+                let repo = format!("{registry}/4.run-installer");
+                match engine.local_tags(&repo).await {
+                    Err(e) => SetupMsg::Tags(Err(e.to_string())),
+                    Ok(tags) => {
+                        let mut out = Vec::new();
+                        for t in tags {
+                            let mut have = 0;
+                            for st in &stages {
+                                if engine
+                                    .image_exists(&format!("{registry}/{st}:{t}"))
+                                    .await
+                                    .unwrap_or(false)
+                                {
+                                    have += 1;
+                                }
+                            }
+                            out.push((t, have, stages.len()));
+                        }
+                        SetupMsg::Tags(Ok(out))
+                    }
+                }
+            }
+            SetupTask::Pull(t) => {
+                let mut result = Ok(t.clone());
+                for st in &stages {
+                    let image = format!("{registry}/{st}:{t}");
+                    let _ = tx.send(SetupMsg::PullProgress(format!("pulling {image}")));
+                    let tx2 = tx.clone();
+                    let r = engine
+                        .pull(&image, creds.as_ref(), |l| {
+                            let _ = tx2.send(SetupMsg::PullProgress(format!("{image}: {l}")));
+                        })
+                        .await;
+                    if let Err(e) = r {
+                        result = Err(format!("{image}: {e}"));
+                        break;
+                    }
+                }
+                SetupMsg::PullDone(result)
+            }
+        };
+        let _ = tx.send(msg);
+    });
+}
