@@ -1,18 +1,18 @@
 //! The setup flow's state: pre-flight checks → config → openshift-install → image tag → review.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui_textarea::{CursorMove, TextArea};
 use serde_json::Value;
 
 use crate::check::Check;
-use crate::config::save::{self, Loaded};
 use crate::config::validate::{self, Problem, Severity};
 
+mod files;
 mod form;
-use crate::config::{Deployconfig, doc};
+use crate::config::Deployconfig;
+pub use files::{JsonFile, disabled_override};
 pub use form::{Field, Row, build_rows};
 
 /// The steps of the flow, in order.
@@ -90,71 +90,6 @@ pub type Versions = (Result<String, String>, Option<Result<String, String>>);
 /// A local tag: (tag, stage images present, stage images in all).
 pub type TagInfo = (String, usize, usize);
 
-/// One JSON file being edited.
-pub struct JsonFile {
-    /// As loaded (for change detection and backup).
-    pub loaded: Option<Loaded>,
-    /// Text the current value is rendered against (the file, or the last raw edit).
-    pub base_text: String,
-    /// Value of `base_text`.
-    pub base: Value,
-    /// Current value.
-    pub value: Value,
-    /// Parse error of the file or of the raw text: (line, column, message).
-    pub parse_error: Option<(usize, usize, String)>,
-}
-
-impl JsonFile {
-    fn load(path: &std::path::Path) -> Self {
-        match save::load(path) {
-            Ok(l) => {
-                let (value, parse_error) = match serde_json::from_str::<Value>(&l.text) {
-                    Ok(v) => (v, None),
-                    Err(e) => (
-                        Value::Null,
-                        Some((
-                            e.line(),
-                            e.column(),
-                            e.to_string()
-                                .split(" at line ")
-                                .next()
-                                .unwrap_or_default()
-                                .to_string(),
-                        )),
-                    ),
-                };
-                Self {
-                    base_text: l.text.clone(),
-                    base: value.clone(),
-                    value,
-                    parse_error,
-                    loaded: Some(l),
-                }
-            }
-            Err(e) => Self {
-                loaded: None,
-                base_text: String::new(),
-                base: Value::Null,
-                value: Value::Null,
-                parse_error: Some((1, 1, format!("cannot read {}: {e}", path.display()))),
-            },
-        }
-    }
-
-    /// The text to save.
-    pub fn text(&self) -> String {
-        if self.parse_error.is_some() {
-            return self.base_text.clone();
-        }
-        doc::render(&self.base_text, &self.base, &self.value)
-    }
-
-    /// True when saving would change the file.
-    pub fn changed(&self) -> bool {
-        self.loaded.as_ref().is_some_and(|l| l.text != self.text())
-    }
-}
-
 /// A field being edited.
 pub struct Editing {
     /// Which row.
@@ -212,11 +147,6 @@ pub enum InputFor {
     PullTag,
     /// A path of an openshift-install to copy in.
     OverridePath,
-}
-
-/// The override moved aside by "use the embedded installer" (restored by "use the override").
-pub fn disabled_override(dc: &Deployconfig) -> PathBuf {
-    dc.dir.join("openshift-install.stage2-tui-disabled")
 }
 
 impl Setup {
@@ -565,131 +495,5 @@ impl Setup {
             .unwrap_or_default()
             .trim_end_matches('/')
             .to_string()
-    }
-
-    /// Use the embedded installer: move an override aside (reversibly).
-    pub fn use_embedded(&mut self) -> Option<SetupTask> {
-        let o = self.dc.installer_override();
-        if !o.exists() {
-            self.message = Some(
-                "the embedded openshift-install is already in use (no override in the folder)"
-                    .into(),
-            );
-            return None;
-        }
-        self.message = Some(match std::fs::rename(&o, disabled_override(&self.dc)) {
-            Ok(()) => format!(
-                "override moved aside to {} (o brings it back)",
-                disabled_override(&self.dc).display()
-            ),
-            Err(e) => format!("cannot move {} aside: {e}", o.display()),
-        });
-        Some(SetupTask::Versions)
-    }
-
-    /// Use the override: bring a moved-aside one back, or ask for a file to copy in.
-    pub fn use_override(&mut self) -> Option<SetupTask> {
-        let o = self.dc.installer_override();
-        let aside = disabled_override(&self.dc);
-        if o.exists() {
-            self.message = Some("the override is already in use".into());
-            None
-        } else if aside.exists() {
-            self.message = Some(match std::fs::rename(&aside, &o) {
-                Ok(()) => format!("override {} restored", o.display()),
-                Err(e) => format!("cannot restore {}: {e}", o.display()),
-            });
-            Some(SetupTask::Versions)
-        } else {
-            self.input = Some((InputFor::OverridePath, String::new()));
-            None
-        }
-    }
-
-    /// Copies an openshift-install into the deployconfig as the override (must be executable).
-    pub fn copy_override(&mut self, from: &str) -> Option<SetupTask> {
-        use std::os::unix::fs::PermissionsExt;
-        let src = std::path::Path::new(from.trim());
-        let exec =
-            std::fs::metadata(src).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-        match exec {
-            Err(e) => self.message = Some(format!("{}: {e}", src.display())),
-            Ok(false) => {
-                self.message = Some(format!(
-                    "{} is not an executable file (chmod +x it first)",
-                    src.display()
-                ))
-            }
-            Ok(true) => {
-                let dst = self.dc.installer_override();
-                self.message = Some(match std::fs::copy(src, &dst) {
-                    Ok(_) => format!("copied {} to {}", src.display(), dst.display()),
-                    Err(e) => format!("cannot copy to {}: {e}", dst.display()),
-                });
-                return Some(SetupTask::Versions);
-            }
-        }
-        None
-    }
-
-    /// Saves changed files. Err: a message (conflicts included).
-    pub fn save_all(&mut self, overwrite: bool) -> Result<Vec<String>, String> {
-        let mut saved = Vec::new();
-        for (name, file) in [
-            ("config.json", &mut self.config),
-            ("secrets.json", &mut self.secrets),
-        ] {
-            if !file.changed() {
-                continue;
-            }
-            let Some(l) = &file.loaded else { continue };
-            let text = file.text();
-            match save::save(l, &text, overwrite) {
-                Ok(nl) => {
-                    file.loaded = Some(nl);
-                    saved.push(name.to_string());
-                }
-                Err(save::SaveError::ChangedOnDisk(_)) => {
-                    self.conflict = true;
-                    return Err(format!(
-                        "{name} changed on disk since it was loaded (a stage rewrites it): press O to save yours over it, L to reload it from disk"
-                    ));
-                }
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-        self.conflict = false;
-        Ok(saved)
-    }
-
-    /// Reloads both files from disk (dropping unsaved edits).
-    pub fn reload(&mut self) {
-        self.config = JsonFile::load(&self.dc.config_json());
-        self.secrets = JsonFile::load(&self.dc.secrets_json());
-        self.conflict = false;
-        self.refresh();
-        self.message = Some("reloaded config.json and secrets.json from disk".into());
-    }
-
-    /// A unified diff of a file's pending change (secret values masked).
-    pub fn diff(&self, secret: bool) -> Vec<String> {
-        let file = if secret { &self.secrets } else { &self.config };
-        let Some(l) = &file.loaded else { return vec![] };
-        let new = file.text();
-        let d = similar::TextDiff::from_lines(l.text.as_str(), new.as_str());
-        let mut out = Vec::new();
-        for change in d.iter_all_changes() {
-            let sign = match change.tag() {
-                similar::ChangeTag::Delete => "-",
-                similar::ChangeTag::Insert => "+",
-                similar::ChangeTag::Equal => continue,
-            };
-            let mut line = change.value().trim_end_matches('\n').to_string();
-            if secret && let Some((k, _)) = line.split_once(':') {
-                line = format!("{k}: ••••••");
-            }
-            out.push(format!("{sign} {line}"));
-        }
-        out
     }
 }
