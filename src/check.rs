@@ -109,8 +109,10 @@ fn parse_problem(name: &str, e: &ConfigError) -> Check {
 }
 
 fn config(dc: &Deployconfig, out: &mut Vec<Check>) {
+    let missing = |e: &ConfigError| matches!(e, ConfigError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound);
     match read_json(&dc.config_json()) {
-        Err(ConfigError::Read { .. }) => {}
+        // A missing file is reported by the file checks.
+        Err(e) if missing(&e) => {}
         Err(e) => out.push(parse_problem("config.json", &e)),
         Ok(v) => {
             let problems = validate::validate(&v);
@@ -133,7 +135,7 @@ fn config(dc: &Deployconfig, out: &mut Vec<Check>) {
         }
     }
     match read_json(&dc.secrets_json()) {
-        Err(ConfigError::Read { .. }) => {}
+        Err(e) if missing(&e) => {}
         Err(e) => out.push(parse_problem("secrets.json", &e)),
         Ok(_) => out.push(c("secrets.json", Status::Ok, "valid JSON", None)),
     }
@@ -377,7 +379,12 @@ pub fn render(checks: &[Check]) -> String {
             Status::Warning => "WARN ",
             Status::Error => "ERROR",
         };
-        s += &format!("{mark} {:<w$}  {}\n", ch.check, ch.message);
+        // Messages quote values from files: control bytes are made visible.
+        s += &format!(
+            "{mark} {:<w$}  {}\n",
+            ch.check,
+            crate::text::visible(&ch.message)
+        );
         if let Some(f) = &ch.fix
             && ch.status != Status::Ok
         {

@@ -49,6 +49,25 @@ pub enum Cmd {
     },
     /// Write a demo deployconfig, build demo stage images, and run them
     Demo(crate::demo::DemoArgs),
+    /// Where a run stands, as JSON (for scripts, Ansible and support)
+    Status {
+        /// Print JSON (the only format for now)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ends a service window on time with no runner left (started by the runner itself)
+    #[command(hide = true)]
+    WindowGuard {
+        /// The run's state folder
+        #[arg(long)]
+        state_dir: PathBuf,
+        /// The service step
+        #[arg(long)]
+        step: String,
+        /// The service's container id
+        #[arg(long)]
+        container: String,
+    },
     /// Capture a container's complete log to a file (benchmarks, diagnostics)
     #[command(hide = true)]
     CaptureLog {
@@ -111,6 +130,12 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
             with_engine(&cli, |engine, dc| crate::tui::run(engine, dc, opts)).await
         }
         Some(Cmd::Demo(args)) => crate::demo::run(&cli, args).await,
+        Some(Cmd::Status { .. }) => Ok(crate::status::command(&cli.deployconfig())),
+        Some(Cmd::WindowGuard {
+            state_dir,
+            step,
+            container,
+        }) => Ok(crate::pipeline::guard::run(state_dir, step, container, cli.engine.clone()).await),
         Some(Cmd::Check { json }) => {
             let dc = cli.deployconfig();
             let engine = connect(&cli).await.map_err(|e| e.to_string());

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use crate::config::Deployconfig;
 use crate::engine::Engine;
 use crate::engine::logs::Stream;
-use crate::pipeline::{Command, Event, Finish, Plan, RunState, Runner};
+use crate::pipeline::{Command, Event, Finish, LiveGate, Plan, RunState, Runner};
 use crate::text::visible;
 
 /// Exit code when the operator (or systemd) detached us with a signal.
@@ -24,15 +24,18 @@ fn clock() -> String {
 }
 
 /// Prints events as they come. Returns the last state seen.
+/// Log lines are printed through a buffer flushed after each event (not a write per line), and
+/// `gate` is told when a batch is out, so a flood never piles up in memory.
 async fn print_events(
     mut rx: mpsc::UnboundedReceiver<Event>,
     width: usize,
     secrets: Vec<String>,
+    gate: LiveGate,
 ) -> Option<RunState> {
     let mut last_state = None;
+    let stdout = std::io::stdout();
     while let Some(ev) = rx.recv().await {
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
         let _ = match ev {
             Event::RunStarted { run_id, how } => writeln!(out, "{} run {run_id}: {how}", clock()),
             Event::StepStarted {
@@ -56,8 +59,12 @@ async fn print_events(
                         visible(&crate::text::mask(&l.text, &secrets))
                     );
                 }
+                let _ = out.flush();
+                gate.done(lines.len());
                 Ok(())
             }
+            Event::Trouble(Some(t)) => writeln!(out, "{} !!! {t}", clock()),
+            Event::Trouble(None) => Ok(()),
             Event::StepFinished {
                 step,
                 status,
@@ -161,7 +168,8 @@ pub async fn run(engine: Engine, dc: Deployconfig, plan: Plan) -> color_eyre::Re
     let mut runner = match Runner::open(engine.clone(), dc.clone(), ev_tx) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("stage2-tui: {e}");
+            let secrets = crate::config::secret_values(&dc);
+            eprintln!("stage2-tui: {}", visible(&crate::text::mask(&e, &secrets)));
             return Ok(2);
         }
     };
@@ -183,23 +191,31 @@ pub async fn run(engine: Engine, dc: Deployconfig, plan: Plan) -> color_eyre::Re
         dc.dir.display(),
         runner.pipeline().steps.len()
     );
-    let printer = tokio::spawn(print_events(ev_rx, width, crate::tui::secret_values(&dc)));
+    // At most ~20,000 lines in flight to the printer: memory stays flat under a flood.
+    let gate = LiveGate::new(20_000);
+    runner.set_live_gate(gate.clone());
+    let secrets = crate::config::secret_values(&dc);
+    let printer = tokio::spawn(print_events(ev_rx, width, secrets.clone(), gate));
 
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
     let signals = tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let term = async {
-            match term.as_mut() {
-                Some(t) => {
-                    t.recv().await;
+        use tokio::signal::unix::{SignalKind, signal};
+        let wait = |kind: SignalKind| {
+            let mut s = signal(kind).ok();
+            async move {
+                match s.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
                 }
-                None => std::future::pending().await,
             }
         };
+        // SIGHUP (the SSH session dropped) detaches like SIGTERM: the stages run on.
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
+            _ = wait(SignalKind::terminate()) => {}
+            _ = wait(SignalKind::hangup()) => {}
         }
         let _ = cmd_tx.send(Command::Detach);
     });
@@ -229,7 +245,7 @@ pub async fn run(engine: Engine, dc: Deployconfig, plan: Plan) -> color_eyre::Re
     let finish = match finish {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("stage2-tui: {e}");
+            eprintln!("stage2-tui: {}", visible(&crate::text::mask(&e, &secrets)));
             return Ok(2);
         }
     };

@@ -12,6 +12,8 @@ pub mod engine;
 pub mod headless;
 pub mod logfile;
 pub mod pipeline;
+pub mod safefs;
+pub mod status;
 pub mod text;
 pub mod tui;
 pub mod ui;

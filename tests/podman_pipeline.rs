@@ -81,7 +81,7 @@ fn demo_runs_end_to_end_and_matches_the_real_script() {
     // While the window is open: the web server really serves bootstrap.ign, and is created as
     // the script creates it.
     wait_for("5.ign-webserver to serve", Duration::from_secs(120), || {
-        dir.join(".stage2-tui/state.json").exists()
+        state_dir(&dir).join("state.json").exists()
             && step(&state(&dir), "5.ign-webserver")["status"] == "serving"
     });
     let served = http_get(port, "/bootstrap.ign");
@@ -358,7 +358,7 @@ fn killed_runner_reattaches_without_starting_twice_or_losing_lines() {
         .spawn()
         .unwrap();
     wait_for("slow-step to run", Duration::from_secs(60), || {
-        dir.join(".stage2-tui/state.json").exists()
+        state_dir(&dir).join("state.json").exists()
             && step(&state(&dir), "slow-step")["attempts"][0]["container_id"].is_string()
             && dir.join("starts").exists()
     });

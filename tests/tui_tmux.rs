@@ -313,7 +313,7 @@ fn demo_setup_walks_through_the_flow_before_starting() {
     let t = Tmux::start("demo-setup", &cmd);
     t.wait_for("Nothing blocks the run", Duration::from_secs(120));
     assert!(
-        !dir.join(".stage2-tui/state.json").exists(),
+        !state_dir(&dir).join("state.json").exists(),
         "nothing runs before Start"
     );
     t.keys(&["BTab"]);

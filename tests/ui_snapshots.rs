@@ -210,3 +210,19 @@ fn log_lines_with_escape_sequences_are_made_visible() {
         );
     }
 }
+
+#[test]
+fn an_unreachable_engine_shows_a_banner_and_the_run_waits() {
+    use stage2_tui::pipeline::Event;
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = scenes::running(dir.path());
+    app.on_runner(Event::Trouble(Some(
+        "engine unreachable, retrying (the engine is unreachable (waiting for container abc: error reading a body from connection)). 7.terraform-deploy keeps running in the engine; stage2-tui reattaches when the engine answers".into(),
+    )));
+    let t = render(&app, 100, 30);
+    insta::assert_snapshot!("engine_unreachable_banner", t.backend());
+    let text = format!("{:?}", t.backend());
+    assert!(text.contains("engine unreachable, retrying"), "{text}");
+    app.on_runner(Event::Trouble(None));
+    assert!(!format!("{:?}", render(&app, 100, 30).backend()).contains("engine unreachable"));
+}

@@ -353,13 +353,14 @@ impl App {
             Action::FirstError => v.first_error(),
             Action::SaveLog => {
                 let dir = self.export_dir.clone();
-                v.message = Some(match v.save(&dir) {
+                let root = dir.parent().unwrap_or(&dir).to_path_buf();
+                v.message = Some(match v.save(&root, &dir, &self.secrets) {
                     Ok(p) => format!("saved to {}", p.display()),
                     Err(e) => format!("not saved: {e}"),
                 });
             }
             Action::CopyLog => {
-                let text = v.visible_text();
+                let text = crate::text::mask(&v.visible_text(), &self.secrets).into_owned();
                 v.message = Some(format!(
                     "copied {} lines to the clipboard (OSC 52)",
                     v.visible.len()

@@ -213,39 +213,46 @@ impl LogView {
         out
     }
 
-    /// Writes the whole log as plain text (like `podman logs`, timestamps if shown) into `dir`.
-    pub fn save(&mut self, dir: &Path) -> Result<PathBuf, String> {
-        std::fs::create_dir_all(dir)
+    /// Writes the whole log as plain text (like `podman logs`, timestamps if shown) into `dir`
+    /// (a folder inside the deployconfig `root`): every secret masked, the file written
+    /// atomically without following a link a stage container may have planted.
+    pub fn save(&mut self, root: &Path, dir: &Path, secrets: &[String]) -> Result<PathBuf, String> {
+        let name = format!("{}-attempt{}.log", self.step, self.attempt);
+        let path = dir.join(&name);
+        let rel = dir.strip_prefix(root).unwrap_or(Path::new("stage2-logs"));
+        let folder = crate::safefs::Dir::open(root)
+            .and_then(|d| d.subdir(rel, true))
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let path = dir.join(format!("{}-attempt{}.log", self.step, self.attempt));
-        let mut out = std::io::BufWriter::new(
-            std::fs::File::create(&path)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
-        );
-        let mut start = 0;
-        loop {
-            let chunk = self
-                .index
-                .read_lines(start, 8192)
-                .map_err(|e| e.to_string())?;
-            if chunk.is_empty() {
-                break;
-            }
-            for l in &chunk {
-                let (ts, _, text) =
-                    parse_saved_line(l).unwrap_or((b"", crate::engine::logs::Stream::Stdout, l));
-                if self.timestamps {
-                    out.write_all(ts)
-                        .and_then(|()| out.write_all(b" "))
-                        .map_err(|e| e.to_string())?;
+        let index = &self.index;
+        let timestamps = self.timestamps;
+        folder
+            .write_atomic_with(name.as_ref(), 0o600, |f| {
+                let mut out = std::io::BufWriter::new(f);
+                let mut start = 0;
+                loop {
+                    let chunk = index.read_lines(start, 8192)?;
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    for l in &chunk {
+                        let (ts, _, text) = parse_saved_line(l).unwrap_or((
+                            b"",
+                            crate::engine::logs::Stream::Stdout,
+                            l,
+                        ));
+                        if timestamps {
+                            out.write_all(ts)?;
+                            out.write_all(b" ")?;
+                        }
+                        let text = String::from_utf8_lossy(text);
+                        out.write_all(crate::text::mask(&text, secrets).as_bytes())?;
+                        out.write_all(b"\n")?;
+                    }
+                    start += chunk.len();
                 }
-                out.write_all(text)
-                    .and_then(|()| out.write_all(b"\n"))
-                    .map_err(|e| e.to_string())?;
-            }
-            start += chunk.len();
-        }
-        out.flush().map_err(|e| e.to_string())?;
+                out.flush()
+            })
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         Ok(path)
     }
 }

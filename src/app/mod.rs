@@ -170,6 +170,8 @@ pub struct App {
     pub setup: Option<setup::Setup>,
     /// Secret values (from secrets.json) masked wherever logs are shown.
     pub secrets: Vec<String>,
+    /// What keeps the run from going on by itself (engine unreachable, disk full): a banner.
+    pub trouble: Option<String>,
 }
 
 impl App {
@@ -213,6 +215,7 @@ impl App {
             rows: 24,
             setup: None,
             secrets: Vec::new(),
+            trouble: None,
         }
     }
 
@@ -326,6 +329,7 @@ impl App {
                 });
             }
             Event::Note(n) => self.status = Some(n),
+            Event::Trouble(t) => self.trouble = t,
             Event::State(s) => {
                 if let Some(w) = self.window.as_mut()
                     && let Some(a) = s.step(&w.step).and_then(|x| x.last())

@@ -71,9 +71,51 @@ impl Deployconfig {
     pub fn secrets_json(&self) -> PathBuf {
         self.dir.join("secrets.json")
     }
-    /// Our state folder: run state, lock, logs.
+    /// Our state folder (run state, lock, logs): a private folder *outside* the deployconfig,
+    /// where no stage container can reach it. `STAGE2_STATE_ROOT` overrides the root; else
+    /// `/var/lib/stage2-tui` for root and `$XDG_STATE_HOME/stage2-tui` (or
+    /// `~/.local/state/stage2-tui`) for other users. One sub-folder per deployconfig, named by
+    /// its path and a hash of it.
     pub fn state_dir(&self) -> PathBuf {
+        state_root().join(self.id())
+    }
+    /// The state folder older versions kept inside the deployconfig (carried over once).
+    pub fn legacy_state_dir(&self) -> PathBuf {
         self.dir.join(".stage2-tui")
+    }
+    /// A stable name for this deployconfig: its path made into one file name, plus a hash.
+    pub fn id(&self) -> String {
+        let path = self.dir.to_string_lossy();
+        let mut readable: String = path
+            .trim_matches('/')
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        if readable.len() > 48 {
+            readable = readable[readable.len() - 48..].to_string();
+        }
+        format!(
+            "{}.{:016x}",
+            readable.trim_start_matches('.'),
+            fnv1a(path.as_bytes())
+        )
+    }
+    /// Creates the state folder (0700) and carries over a state an older version left in the
+    /// deployconfig. Returns the folder.
+    pub fn prepare_state_dir(&self) -> std::io::Result<PathBuf> {
+        let dir = self.state_dir();
+        if let Some(root) = dir.parent() {
+            crate::safefs::private_dir(root)?;
+        }
+        crate::safefs::private_dir(&dir)?;
+        migrate_legacy(&self.dir, &dir)?;
+        Ok(dir)
     }
     /// The optional pipeline override file.
     pub fn pipeline_file(&self) -> PathBuf {
@@ -85,13 +127,157 @@ impl Deployconfig {
     }
 }
 
+/// Every secret value in `secrets.json`, longest first, to mask wherever text is shown, printed,
+/// stored or exported: each string of 4 characters or more; inside a string that is itself JSON
+/// (a pull secret), its strings too; and the user and password inside a base64 `user:password`
+/// registry `auth`.
+pub fn secret_values(dc: &Deployconfig) -> Vec<String> {
+    use base64::Engine as _;
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) if s.chars().count() >= 4 => {
+                out.push(s.clone());
+                if let Ok(inner @ (Value::Object(_) | Value::Array(_))) =
+                    serde_json::from_str::<Value>(s)
+                {
+                    walk(&inner, out);
+                }
+                if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(s.trim())
+                    && let Ok(text) = String::from_utf8(bytes)
+                {
+                    if text.chars().count() >= 6 {
+                        out.push(text.clone());
+                    }
+                    if let Some((_, pass)) = text.split_once(':')
+                        && pass.chars().count() >= 6
+                    {
+                        out.push(pass.to_string());
+                    }
+                }
+            }
+            Value::Object(m) => m.values().for_each(|x| walk(x, out)),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(v) = read_json(&dc.secrets_json()) {
+        walk(&v, &mut out);
+    }
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
+/// The root of every deployconfig's state folder.
+pub fn state_root() -> PathBuf {
+    if let Some(r) = std::env::var_os("STAGE2_STATE_ROOT").filter(|r| !r.is_empty()) {
+        return PathBuf::from(r);
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/stage2-tui");
+    }
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|x| !x.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    base.join("stage2-tui")
+}
+
+/// 64-bit FNV-1a: a stable hash (the same on every version and machine) for folder names.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Copies a state an older version kept in `<deployconfig>/.stage2-tui` into `to`, once:
+/// `state.json`, `runs/` and `logs/`, regular files only (no link is followed). The old folder
+/// is then renamed `.stage2-tui.migrated`.
+fn migrate_legacy(dc: &Path, to: &Path) -> std::io::Result<()> {
+    use crate::safefs::Dir;
+    let marker = to.join("migrated-from-deployconfig");
+    if marker.exists() || to.join("state.json").exists() {
+        return Ok(());
+    }
+    let root = Dir::open(dc)?;
+    let old = match root.subdir(Path::new(".stage2-tui"), false) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if old.entry_kind("state.json".as_ref())?.is_none() {
+        return Ok(());
+    }
+    fn copy_tree(from: &Dir, to: &Path) -> std::io::Result<()> {
+        crate::safefs::private_dir(to)?;
+        for entry in std::fs::read_dir(from.path())? {
+            let name = entry?.file_name();
+            match from.entry_kind(&name)? {
+                Some(m) if m & libc::S_IFMT == libc::S_IFDIR => {
+                    copy_tree(&from.subdir(Path::new(&name), false)?, &to.join(&name))?;
+                }
+                Some(m) if m & libc::S_IFMT == libc::S_IFREG => {
+                    let bytes = from.read(&name)?;
+                    let mut f = crate::safefs::create_private_file(&to.join(&name))?;
+                    std::io::Write::write_all(&mut f, &bytes)?;
+                }
+                // Links and anything else are left behind.
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+    copy_tree(&old, to)?;
+    drop(old);
+    let _ = root.rename(".stage2-tui".as_ref(), ".stage2-tui.migrated".as_ref());
+    std::fs::write(&marker, format!("{}\n", dc.display()))?;
+    Ok(())
+}
+
 /// Reads and parses a JSON file, reporting parse errors with line and column.
+///
+/// Every reader (`run`, `check`, the setup flow) comes through here, so they agree: the file is
+/// read without following a link (a stage container may have planted one), and a folder in its
+/// place, a non-UTF-8 file or one that starts with a byte-order mark is an error that says so.
 pub fn read_json(path: &Path) -> Result<Value, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = read_text(path)?;
+    parse_json(path, &text)
+}
+
+/// Reads a deployconfig text file the one way every reader does (see [`read_json`]).
+pub fn read_text(path: &Path) -> Result<String, ConfigError> {
+    let err = |source| ConfigError::Read {
         path: path.display().to_string(),
         source,
-    })?;
-    serde_json::from_str(&text).map_err(|e| ConfigError::Parse {
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default();
+    let bytes = crate::safefs::Dir::open(dir)
+        .and_then(|d| d.read(name))
+        .map_err(err)?;
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return Err(err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "it starts with a byte-order mark (BOM); save it as UTF-8 without a BOM",
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "it is not UTF-8 text (invalid byte at offset {}); save it as UTF-8",
+                e.utf8_error().valid_up_to()
+            ),
+        ))
+    })
+}
+
+/// Parses JSON text, reporting errors with line and column.
+pub fn parse_json(path: &Path, text: &str) -> Result<Value, ConfigError> {
+    serde_json::from_str(text).map_err(|e| ConfigError::Parse {
         path: path.display().to_string(),
         line: e.line(),
         column: e.column(),

@@ -4,7 +4,6 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -56,9 +55,16 @@ pub enum SaveError {
     },
 }
 
+/// Reads a file of the deployconfig (never through a link a stage container planted).
+fn read_safe(path: &Path) -> std::io::Result<Vec<u8>> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default();
+    crate::safefs::Dir::open(dir)?.read(name)
+}
+
 /// Reads a file for editing.
 pub fn load(path: &Path) -> std::io::Result<Loaded> {
-    let bytes = std::fs::read(path)?;
+    let bytes = read_safe(path)?;
     let stamp = Stamp::of(&bytes);
     Ok(Loaded {
         path: path.to_path_buf(),
@@ -69,7 +75,7 @@ pub fn load(path: &Path) -> std::io::Result<Loaded> {
 
 /// True when the file on disk is no longer what was loaded.
 pub fn changed_on_disk(l: &Loaded) -> bool {
-    std::fs::read(&l.path)
+    read_safe(&l.path)
         .map(|b| Stamp::of(&b) != l.stamp)
         .unwrap_or(true)
 }
@@ -93,38 +99,30 @@ pub fn save(l: &Loaded, text: &str, overwrite: bool) -> Result<Loaded, SaveError
     if !overwrite && changed_on_disk(l) {
         return Err(SaveError::ChangedOnDisk(l.path.display().to_string()));
     }
-    let mode = std::fs::metadata(&l.path)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .unwrap_or(0o600);
     let dir = l.path.parent().unwrap_or(Path::new("."));
-    if l.path.exists() {
-        let bak = backup_path(&l.path);
-        std::fs::copy(&l.path, &bak).map_err(io)?;
-        std::fs::set_permissions(&bak, std::fs::Permissions::from_mode(mode)).map_err(io)?;
-    }
-    let name = l
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.stage2-tui.tmp.{}", std::process::id()));
+    let name = l.path.file_name().unwrap_or_default();
     let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        // Permissions before content: a secret is never readable by others, not even briefly.
-        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &l.path)?;
-        std::fs::File::open(dir)?.sync_all()
+        // Every file is opened on the folder's descriptor without following links: a link a
+        // stage container planted as config.json or its backup is refused, never written through.
+        let folder = crate::safefs::Dir::open(dir)?;
+        let old = match folder.open_file(name) {
+            Ok(f) => Some(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let mode = match &old {
+            Some(f) => f.metadata()?.permissions().mode() & 0o7777,
+            None => 0o600,
+        };
+        if let Some(mut f) = old {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut f, &mut bytes)?;
+            let bak = backup_path(&l.path);
+            folder.write_atomic(bak.file_name().unwrap_or_default(), &bytes, mode)?;
+        }
+        folder.write_atomic(name, text.as_bytes(), mode)
     };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(e));
-    }
+    write().map_err(io)?;
     Ok(Loaded {
         path: l.path.clone(),
         text: text.to_string(),

@@ -98,7 +98,7 @@ pub fn config_json() -> Value {
 
 fn secrets_json() -> Value {
     json!({
-        "rhpullsecret": { "auths": { "registry.demo.example.internal": { "auth": "ZGVtbzpkZW1v", "email": "demo@example.internal" } } },
+        "rhpullsecret": { "auths": { "registry.demo.example.internal": { "auth": "ZGVtby1wdWxsZXI6ZGVtby1wdWxsLXRva2VuLThmM2U=", "email": "demo@example.internal" } } },
         "rheltemplatepw": "demo-template-password",
         "registrytoken": "",
         "vcenterdeploy": { "username": "deploy@vsphere.local", "password": "demo-password" },

@@ -123,7 +123,7 @@ async fn reset_dir(engine: &crate::engine::Engine, dir: &Path) -> color_eyre::Re
         }
         let dc = Deployconfig::new(dir);
         // Fails with who holds it when a runner is driving this demo right now.
-        drop(RunLock::acquire(&dc.state_dir()).map_err(color_eyre::eyre::Error::msg)?);
+        let lock = RunLock::acquire(&dc.state_dir()).map_err(color_eyre::eyre::Error::msg)?;
         let path = dc.dir.display().to_string();
         for id in engine
             .find_by_labels(&[(labels::DEPLOYCONFIG, &path)])
@@ -131,6 +131,9 @@ async fn reset_dir(engine: &crate::engine::Engine, dir: &Path) -> color_eyre::Re
         {
             engine.remove(&id, true).await?;
         }
+        // The demo's run state lives outside the folder (where no container reaches it).
+        let _ = std::fs::remove_dir_all(dc.state_dir());
+        drop(lock);
         std::fs::remove_dir_all(dir).wrap_err_with(|| format!("clearing {}", dir.display()))?;
     }
     std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))

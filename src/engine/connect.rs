@@ -74,15 +74,52 @@ fn candidates() -> Vec<(String, &'static str)> {
     out
 }
 
-/// Where our private podman service listens (stable, so a later process can reuse it).
+/// Where our private podman service listens (stable, so a later process can reuse it): a 0700
+/// folder in `$XDG_RUNTIME_DIR`, or `/run` for root.
 fn private_socket_path() -> PathBuf {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
     match std::env::var("XDG_RUNTIME_DIR") {
         Ok(x) if !x.is_empty() => PathBuf::from(x).join("stage2-tui/podman.sock"),
-        // SAFETY: getuid has no preconditions and cannot fail.
-        _ => PathBuf::from(format!("/tmp/stage2-tui-{}/podman.sock", unsafe {
-            libc::getuid()
-        })),
+        _ if uid == 0 => PathBuf::from("/run/stage2-tui/podman.sock"),
+        _ => PathBuf::from(format!("/tmp/stage2-tui-{uid}/podman.sock")),
     }
+}
+
+/// Why an endpoint found on the fallback list is not to be trusted, if it is not: the socket
+/// and its folder must belong to root or to us, the folder must not be writable by others (who
+/// could swap the socket), and a socket others can write must sit where others cannot reach it.
+fn distrust(socket: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let ok_owner = |uid: u32| uid == 0 || uid == me;
+    let meta = std::fs::symlink_metadata(socket).ok()?;
+    if !ok_owner(meta.uid()) {
+        return Some(format!(
+            "not trusted: the socket belongs to uid {}, neither root nor this user",
+            meta.uid()
+        ));
+    }
+    let dir = socket.parent()?;
+    let dmeta = std::fs::metadata(dir).ok()?;
+    if !ok_owner(dmeta.uid()) {
+        return Some(format!(
+            "not trusted: its folder {} belongs to uid {}, neither root nor this user",
+            dir.display(),
+            dmeta.uid()
+        ));
+    }
+    if dmeta.mode() & 0o002 != 0 {
+        return Some(format!(
+            "not trusted: its folder {} is writable by every user",
+            dir.display()
+        ));
+    }
+    if meta.mode() & 0o002 != 0 && dmeta.mode() & 0o001 != 0 {
+        return Some("not trusted: every user can write to the socket".into());
+    }
+    None
 }
 
 async fn try_endpoint(endpoint: &str) -> std::result::Result<(Docker, EngineInfo), String> {
@@ -134,7 +171,7 @@ fn which(cmd: &str) -> Option<PathBuf> {
 async fn start_private_service(podman: &Path) -> std::result::Result<PrivateService, String> {
     let socket = private_socket_path();
     if let Some(dir) = socket.parent() {
-        std::fs::create_dir_all(dir)
+        crate::safefs::private_dir(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let _ = std::fs::remove_file(&socket);
@@ -173,6 +210,12 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Engine> {
         None => candidates(),
     };
     for (endpoint, origin) in &list {
+        if opts.explicit.is_none()
+            && let Some(why) = socket_path(endpoint).and_then(|p| distrust(Path::new(p)))
+        {
+            let _ = writeln!(tried, "  - {endpoint} ({origin}): {why}");
+            continue;
+        }
         match try_endpoint(endpoint).await {
             Ok((docker, info)) => return Ok(Engine::new(docker, info)),
             Err(why) => {
@@ -185,7 +228,11 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Engine> {
             Some(podman) => match start_private_service(&podman).await {
                 Ok(service) => {
                     let endpoint = format!("unix://{}", service.socket.display());
-                    match try_endpoint(&endpoint).await {
+                    let checked = match distrust(&service.socket) {
+                        Some(why) => Err(why),
+                        None => try_endpoint(&endpoint).await,
+                    };
+                    match checked {
                         Ok((docker, mut info)) => {
                             eprintln!(
                                 "stage2-tui: no engine socket answered; started a private podman API service at {endpoint} (pid {}) for this session",

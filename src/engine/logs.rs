@@ -10,7 +10,7 @@
 //! Saved line format: `<timestamp> <stdout|stderr> <text>\n`, one whole line per record.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,8 +60,18 @@ pub struct LogLine {
 pub type LiveFn = Box<dyn FnMut(Vec<LogLine>) + Send>;
 
 /// Writes whole lines to a log file and forwards batches to an optional live listener.
+///
+/// Lines reach the file whole: records are gathered in memory and written at least once a
+/// second (and every 256 KiB), so `tail -f` and the log view see a running step. A write that
+/// fails (disk full) is cut back to the last whole line, so no partial record is ever left.
+/// The file is created 0600 (raw step logs keep exact bytes, secrets included), without
+/// following a link.
 pub struct LogSink {
-    out: BufWriter<File>,
+    out: File,
+    buf: Vec<u8>,
+    /// File length after the last successful write.
+    durable: u64,
+    last_write: Instant,
     live: Option<LiveFn>,
     batch: Vec<LogLine>,
     last_flush: Instant,
@@ -75,15 +85,20 @@ pub struct LogSink {
 
 const BATCH_LINES: usize = 4096;
 const BATCH_AGE: Duration = Duration::from_millis(50);
+const WRITE_BYTES: usize = 256 * 1024;
+const WRITE_AGE: Duration = Duration::from_secs(1);
 
 impl LogSink {
-    /// Creates (truncates) the log file at `path`.
+    /// Creates (truncates) the log file at `path`, its folders private (0700).
     pub fn create(path: &Path, live: Option<LiveFn>) -> io::Result<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            crate::safefs::private_dir(dir)?;
         }
         Ok(Self {
-            out: BufWriter::with_capacity(256 * 1024, File::create(path)?),
+            out: crate::safefs::create_private_file(path)?,
+            buf: Vec::with_capacity(WRITE_BYTES + 4096),
+            durable: 0,
+            last_write: Instant::now(),
             live,
             batch: Vec::new(),
             last_flush: Instant::now(),
@@ -95,15 +110,20 @@ impl LogSink {
 
     /// Writes one whole line.
     pub fn line(&mut self, stream: Stream, ts: &[u8], text: &[u8]) -> io::Result<()> {
-        self.out.write_all(ts)?;
-        self.out.write_all(b" ")?;
-        self.out.write_all(stream.as_str().as_bytes())?;
-        self.out.write_all(b" ")?;
-        self.out.write_all(text)?;
-        self.out.write_all(b"\n")?;
+        self.buf.extend_from_slice(ts);
+        self.buf.push(b' ');
+        self.buf.extend_from_slice(stream.as_str().as_bytes());
+        self.buf.push(b' ');
+        self.buf.extend_from_slice(text);
+        self.buf.push(b'\n');
         let i = stream.index();
         self.counts[i] += 1;
         self.bytes += text.len() as u64;
+        if self.buf.len() >= WRITE_BYTES
+            || (self.counts[i] % 64 == 1 && self.last_write.elapsed() >= WRITE_AGE)
+        {
+            self.write_through()?;
+        }
         if self.live.is_some() && self.counts[i] > self.live_skip[i] {
             self.batch.push(LogLine {
                 stream,
@@ -119,6 +139,28 @@ impl LogSink {
         Ok(())
     }
 
+    /// Writes the gathered whole lines to the file. On failure the file is cut back to its last
+    /// whole line and the error (disk full: `StorageFull`) returned.
+    pub fn write_through(&mut self) -> io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        self.last_write = Instant::now();
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        match self.out.write_all(&self.buf) {
+            Ok(()) => {
+                self.durable += self.buf.len() as u64;
+                self.buf.clear();
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.out.set_len(self.durable);
+                let _ = self.out.seek(SeekFrom::Start(self.durable));
+                Err(e)
+            }
+        }
+    }
+
     /// Sends the pending batch to the live listener.
     pub fn flush_live(&mut self) {
         self.last_flush = Instant::now();
@@ -130,11 +172,17 @@ impl LogSink {
         }
     }
 
+    /// Output is idle: forwards the live batch and writes the file through.
+    pub fn idle(&mut self) -> io::Result<()> {
+        self.flush_live();
+        self.write_through()
+    }
+
     /// Flushes the file and the live batch.
     pub fn finish(&mut self) -> io::Result<()> {
         self.flush_live();
-        self.out.flush()?;
-        self.out.get_ref().sync_data()
+        self.write_through()?;
+        self.out.sync_data()
     }
 }
 
@@ -239,20 +287,29 @@ fn is_cri_file(path: &Path) -> bool {
 
 /// Reads a CRI log file from the start into `sink`, following it until `done` is set and the
 /// file has stopped growing.
-fn follow_cri_file(path: &Path, sink: &mut LogSink, done: &AtomicBool) -> io::Result<()> {
+/// `abort` ends it at once (the engine went away; the capture will be redone from the start).
+fn follow_cri_file(
+    path: &Path,
+    sink: &mut LogSink,
+    done: &AtomicBool,
+    abort: &AtomicBool,
+) -> io::Result<()> {
     let mut file = File::open(path)?;
     let mut buf = vec![0u8; 1 << 20];
     let mut filled = 0usize;
     let mut asm = Reassembler::default();
     let mut quiet_reads_after_done = 0;
     loop {
+        if abort.load(Ordering::Acquire) {
+            return Ok(());
+        }
         if filled == buf.len() {
             // One record longer than the buffer: grow it.
             buf.resize(buf.len() * 2, 0);
         }
         let n = file.read(&mut buf[filled..])?;
         if n == 0 {
-            sink.flush_live();
+            sink.idle()?;
             if done.load(Ordering::Acquire) {
                 // The engine reports the exit once conmon has drained the output; two quiet
                 // reads 50 ms apart make sure nothing still trickles in.
@@ -373,18 +430,36 @@ impl Engine {
             LogSink::create(path, live).map_err(io_err(format!("creating {}", path.display())))?;
         let done = Arc::new(AtomicBool::new(false));
         let done2 = done.clone();
-        let reader = tokio::task::spawn_blocking(move || {
-            let r = follow_cri_file(&source, &mut sink, &done2).and_then(|()| sink.finish());
+        let abort = Arc::new(AtomicBool::new(false));
+        let abort2 = abort.clone();
+        let mut reader = tokio::task::spawn_blocking(move || {
+            let r =
+                follow_cri_file(&source, &mut sink, &done2, &abort2).and_then(|()| sink.finish());
             (r, sink.counts, sink.bytes)
         });
-        let exit = self.wait_exit(id).await;
+        let joined = |j: std::result::Result<_, tokio::task::JoinError>| {
+            j.map_err(|e| io_err("log reader")(io::Error::other(e.to_string())))
+        };
+        // The reader can fail (disk full) while the container runs on: say so at once rather
+        // than after the container exits.
+        let exit = tokio::select! {
+            exit = self.wait_exit(id) => exit,
+            r = &mut reader => {
+                let (r, _, _) = joined(r)?;
+                r.map_err(io_err(format!("writing the log of {id}")))?;
+                // The reader only ends after `done`; reaching here means it failed.
+                return Err(io_err(format!("reading the log of {id}"))(io::Error::other("the log reader stopped early")));
+            }
+        };
+        if exit.is_err() {
+            abort.store(true, Ordering::Release);
+        }
         done.store(true, Ordering::Release);
-        let (r, lines, bytes) = reader
-            .await
-            .map_err(|e| io_err("log reader")(io::Error::other(e.to_string())))?;
-        r.map_err(io_err(format!("reading the log of {id}")))?;
+        let (r, lines, bytes) = joined(reader.await)?;
+        let exit = exit?;
+        r.map_err(io_err(format!("writing the log of {id}")))?;
         Ok(Capture {
-            exit_code: exit?,
+            exit_code: exit,
             lines,
             bytes,
             via: "file",
@@ -470,7 +545,7 @@ impl Engine {
                 Ok(Some(Err(e))) => return Err(api(format!("reading the log of {id}"))(e)),
                 Ok(None) => break,
                 Err(_) => {
-                    sink.flush_live();
+                    sink.idle().map_err(io_err("writing the log"))?;
                     if stop.load(Ordering::Acquire) {
                         // The container has exited; the reconcile pass picks up anything left.
                         let at = *stopped_at.get_or_insert_with(Instant::now);
@@ -513,7 +588,7 @@ mod tests {
         let out = dir.path().join("saved.log");
         let mut sink = LogSink::create(&out, None).unwrap();
         let done = AtomicBool::new(true);
-        follow_cri_file(&src, &mut sink, &done).unwrap();
+        follow_cri_file(&src, &mut sink, &done, &AtomicBool::new(false)).unwrap();
         sink.finish().unwrap();
         let saved = std::fs::read(&out).unwrap();
         let lines: Vec<_> = saved

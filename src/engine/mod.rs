@@ -51,6 +51,23 @@ pub enum EngineError {
         /// The container name.
         name: String,
     },
+    /// The engine stopped answering (its API service restarted, the socket went away). The
+    /// containers keep running in the engine: reconnect and reattach, never fail a step for it.
+    #[error("the engine is unreachable ({context}: {detail})")]
+    Unreachable {
+        /// What we were doing.
+        context: String,
+        /// What the connection said.
+        detail: String,
+    },
+    /// A container of that name exists that stage2-tui did not create: never removed.
+    #[error(
+        "a container named {name} exists that stage2-tui did not create (it has no stage2-tui labels); it is left alone. Remove it yourself if it is not needed (`podman rm -f {name}`), then try again"
+    )]
+    Foreign {
+        /// The container name.
+        name: String,
+    },
     /// Any other API failure, with what we were doing.
     #[error("{context}: {source}")]
     Api {
@@ -77,13 +94,45 @@ pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 pub(crate) fn api(
     context: impl Into<String>,
 ) -> impl FnOnce(bollard::errors::Error) -> EngineError {
+    use bollard::errors::Error as B;
     let context = context.into();
-    move |source| EngineError::Api { context, source }
+    move |source| match source {
+        B::IOError { .. }
+        | B::HyperResponseError { .. }
+        | B::HyperLegacyError { .. }
+        | B::SocketNotFoundError(_)
+        | B::RequestTimeoutError => EngineError::Unreachable {
+            context,
+            detail: source.to_string(),
+        },
+        source => EngineError::Api { context, source },
+    }
+}
+
+impl EngineError {
+    /// The engine went away (as opposed to answering with an error).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, EngineError::Unreachable { .. })
+    }
+    /// A local disk filled up (writing a step's log).
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, EngineError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull)
+    }
 }
 
 pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> EngineError {
     let context = context.into();
     move |source| EngineError::Io { context, source }
+}
+
+pub(crate) fn raw_error(context: &str, e: raw::RawError) -> EngineError {
+    match e {
+        raw::RawError::Unreachable(detail) => EngineError::Unreachable {
+            context: context.to_string(),
+            detail,
+        },
+        raw::RawError::Protocol(m) => io(context)(std::io::Error::other(m)),
+    }
 }
 
 /// What we learned about the engine when connecting.
@@ -128,7 +177,7 @@ impl Engine {
     }
 
     /// Socket path of the engine.
-    fn socket(&self) -> &str {
+    pub(crate) fn socket(&self) -> &str {
         self.info
             .endpoint
             .strip_prefix("unix://")
@@ -154,7 +203,7 @@ impl Engine {
         let fail = |e: String| io(context)(std::io::Error::other(e));
         let (status, body) = raw::get(self.socket(), &format!("/v{}{path}", self.api_version()))
             .await
-            .map_err(fail)?;
+            .map_err(|e| raw_error(context, e))?;
         match status {
             404 => Ok(None),
             200 => serde_json::from_slice(&body)
@@ -165,6 +214,14 @@ impl Engine {
                 String::from_utf8_lossy(&body).trim()
             ))),
         }
+    }
+
+    /// True when the engine answers a ping within 5 s.
+    pub async fn ping(&self) -> bool {
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), self.docker.ping()).await,
+            Ok(Ok(_))
+        )
     }
 
     /// One line describing the engine, for logs and headers.

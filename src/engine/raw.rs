@@ -92,18 +92,52 @@ fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
     }
 }
 
+/// Why a raw request failed.
+#[derive(Debug)]
+pub enum RawError {
+    /// The socket did not answer (connect, write, read or time-out): the engine is away.
+    Unreachable(String),
+    /// The answer could not be understood.
+    Protocol(String),
+}
+
+impl From<&str> for RawError {
+    fn from(s: &str) -> Self {
+        RawError::Protocol(s.to_string())
+    }
+}
+
 /// GETs `path` (with API version prefix) and returns (status, body).
-pub async fn get(socket: &str, path: &str) -> Result<(u16, Vec<u8>), String> {
+pub async fn get(socket: &str, path: &str) -> Result<(u16, Vec<u8>), RawError> {
+    request(socket, "GET", path, None).await
+}
+
+/// Sends one request with an optional JSON body; returns (status, body).
+pub async fn request(
+    socket: &str,
+    method: &str,
+    path: &str,
+    json: Option<&[u8]>,
+) -> Result<(u16, Vec<u8>), RawError> {
+    let gone = |e: std::io::Error| RawError::Unreachable(format!("{socket}: {e}"));
     let fut = async {
         let mut s = tokio::net::UnixStream::connect(socket)
             .await
-            .map_err(|e| format!("connecting to {socket}: {e}"))?;
-        let req = format!("GET {path} HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n");
-        s.write_all(req.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
+            .map_err(gone)?;
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: d\r\nConnection: close\r\n");
+        if let Some(b) = json {
+            req += &format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                b.len()
+            );
+        }
+        req += "\r\n";
+        s.write_all(req.as_bytes()).await.map_err(gone)?;
+        if let Some(b) = json {
+            s.write_all(b).await.map_err(gone)?;
+        }
         let mut resp = Vec::new();
-        s.read_to_end(&mut resp).await.map_err(|e| e.to_string())?;
+        s.read_to_end(&mut resp).await.map_err(gone)?;
         let head_end = resp
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
@@ -116,7 +150,7 @@ pub async fn get(socket: &str, path: &str) -> Result<(u16, Vec<u8>), String> {
             .ok_or("no HTTP status in the engine's answer")?;
         let body = &resp[head_end + 4..];
         let body = if head.contains("transfer-encoding: chunked") {
-            dechunk(body)?
+            dechunk(body).map_err(RawError::Protocol)?
         } else {
             body.to_vec()
         };
@@ -124,7 +158,11 @@ pub async fn get(socket: &str, path: &str) -> Result<(u16, Vec<u8>), String> {
     };
     tokio::time::timeout(std::time::Duration::from_secs(60), fut)
         .await
-        .map_err(|_| format!("the engine did not answer GET {path} within 60 s"))?
+        .map_err(|_| {
+            RawError::Unreachable(format!(
+                "the engine did not answer {method} {path} within 60 s"
+            ))
+        })?
 }
 
 #[cfg(test)]

@@ -45,25 +45,32 @@ fn install_clients(
     profile_dir: &Path,
     sink: &mut LogSink,
 ) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
+    use crate::safefs::Dir;
     std::fs::create_dir_all(bin_dir)
         .map_err(|e| format!("cannot create {}: {e}", bin_dir.display()))?;
+    let src_dir = Dir::open(dc).map_err(|e| format!("cannot open {}: {e}", dc.display()))?;
+    let dst_dir =
+        Dir::open(bin_dir).map_err(|e| format!("cannot open {}: {e}", bin_dir.display()))?;
     for tool in ["oc", "kubectl"] {
         let src = dc.join(tool);
-        if !src.is_file() {
-            return Err(format!(
-                "{} is missing: 4.run-installer puts oc and kubectl in the deployconfig; rerun it",
-                src.display()
-            ));
-        }
+        // By descriptor, regular files only: a link planted as <deployconfig>/oc (to a root-only
+        // file, say) is refused, never copied to a world-executable place.
+        let mut from = match src_dir.open_file(tool.as_ref()) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(format!(
+                    "{} is missing: 4.run-installer puts oc and kubectl in the deployconfig; rerun it",
+                    src.display()
+                ));
+            }
+            Err(e) => return Err(format!("cannot install {tool}: {e}")),
+        };
         let dst = bin_dir.join(tool);
-        // Copy beside the target, then rename: a running `oc` is never overwritten in place.
-        let tmp = bin_dir.join(format!(".{tool}.stage2-tui.tmp"));
-        std::fs::copy(&src, &tmp)
-            .map_err(|e| format!("cannot copy {} to {}: {e}", src.display(), tmp.display()))?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))
-            .map_err(|e| format!("cannot chmod {}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &dst)
+        // Written beside the target, then renamed: a running `oc` is never overwritten in place.
+        dst_dir
+            .write_atomic_with(tool.as_ref(), 0o755, |to| {
+                std::io::copy(&mut from, to).map(|_| ())
+            })
             .map_err(|e| format!("cannot install {}: {e}", dst.display()))?;
         say(
             sink,
@@ -75,14 +82,13 @@ fn install_clients(
         .map_err(|e| format!("cannot create {}: {e}", profile_dir.display()))?;
     let profile = profile_dir.join("stage2-kubeconfig.sh");
     let kubeconfig = dc.join("auth/kubeconfig");
-    std::fs::write(
-        &profile,
-        format!(
-            "# written by stage2-tui\nexport KUBECONFIG={}\n",
-            kubeconfig.display()
-        ),
-    )
-    .map_err(|e| format!("cannot write {}: {e}", profile.display()))?;
+    let text = format!(
+        "# written by stage2-tui\nexport KUBECONFIG={}\n",
+        crate::safefs::shell_quote(&kubeconfig.display().to_string())
+    );
+    Dir::open(profile_dir)
+        .and_then(|d| d.write_atomic("stage2-kubeconfig.sh".as_ref(), text.as_bytes(), 0o644))
+        .map_err(|e| format!("cannot write {}: {e}", profile.display()))?;
     say(
         sink,
         Stream::Stdout,
@@ -172,7 +178,8 @@ async fn approve_csrs(
             )
             .await?;
         }
-        sink.flush_live();
+        sink.idle()
+            .map_err(|e| format!("writing the step log: {e}"))?;
         if round < rounds {
             tokio::time::sleep(interval).await;
         }

@@ -2,6 +2,7 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Held while this process drives the deployconfig; released on drop (or when the process dies).
@@ -31,7 +32,7 @@ fn holder_description() -> String {
 impl RunLock {
     /// Takes the lock in `state_dir`, or says who holds it.
     pub fn acquire(state_dir: &Path) -> Result<Self, String> {
-        std::fs::create_dir_all(state_dir)
+        crate::safefs::private_dir(state_dir)
             .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
         let path = state_dir.join("lock");
         let mut file = OpenOptions::new()
@@ -39,6 +40,8 @@ impl RunLock {
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&path)
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         match file.try_lock() {
@@ -66,6 +69,30 @@ impl RunLock {
         let _ = writeln!(file, "{}", holder_description());
         let _ = file.sync_data();
         Ok(Self { file })
+    }
+}
+
+impl RunLock {
+    /// Who holds the lock in `state_dir` now, without taking it; `None` when nobody drives.
+    pub fn holder(state_dir: &Path) -> Option<String> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(state_dir.join("lock"))
+            .ok()?;
+        match file.try_lock_shared() {
+            Ok(()) => {
+                let _ = file.unlock();
+                None
+            }
+            Err(_) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                Some(holder.trim().to_string())
+                    .filter(|h| !h.is_empty())
+                    .or(Some("another process".into()))
+            }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! No terminal code lives here: the headless runner and the TUI both drive a [`Runner`] through
 //! [`Command`]s and watch its [`Event`]s.
 
+pub mod guard;
 mod host;
 mod lock;
 mod runner;
@@ -11,6 +12,6 @@ pub mod state;
 mod window;
 
 pub use lock::RunLock;
-pub use runner::{Command, Event, Finish, Plan, Runner};
+pub use runner::{Command, Event, Finish, LiveGate, Plan, Runner};
 pub use spec::{Kind, Pipeline};
 pub use state::{Outcome, RunState, StepStatus};

@@ -5,6 +5,12 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 /// The built-in pipeline (the real stage 2).
+/// The largest number of seconds a pipeline file may give (7 days): no overflow, no wrap to 0.
+pub const MAX_SECS: u64 = 7 * 24 * 3600;
+
+/// Default extension allowance of a service window (seconds).
+pub const DEFAULT_MAX_EXTEND_SECS: u64 = 1800;
+
 pub const DEFAULT_PIPELINE: &str = include_str!("default-pipeline.toml");
 
 /// What kind of work a step does.
@@ -92,6 +98,11 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_secs: Option<u64>,
     /// What a service serves, for display and checks (service).
+    /// Service steps: how much the operator may extend the window in all (seconds, default
+    /// 1800). The engine itself kills the service at `ttl_secs + max_extend_secs` after its start,
+    /// so a window is bounded even with no stage2-tui process left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_extend_secs: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// Seconds to wait (wait).
@@ -153,7 +164,16 @@ impl Pipeline {
 
     /// The override file if present, else the built-in pipeline.
     pub fn load(override_file: &Path) -> Result<(Self, Source), String> {
-        match std::fs::read_to_string(override_file) {
+        // Inside the deployconfig, where a stage container can write: never follow a link.
+        let read = || -> std::io::Result<String> {
+            let dir = override_file.parent().unwrap_or(Path::new("/"));
+            let name = override_file.file_name().unwrap_or_default();
+            let bytes = crate::safefs::Dir::open(dir)?.read(name)?;
+            String::from_utf8(bytes).map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text")
+            })
+        };
+        match read() {
             Ok(text) => {
                 let origin = override_file.display().to_string();
                 Ok((Self::parse(&text, &origin)?, Source::File(origin)))
@@ -191,6 +211,29 @@ impl Pipeline {
                     Err(format!("{at}: a {:?} step needs {what}", s.kind))
                 }
             };
+            for (name, v, max) in [
+                ("ttl_secs", s.ttl_secs, MAX_SECS),
+                ("secs", s.secs, MAX_SECS),
+                ("interval_secs", s.interval_secs, MAX_SECS),
+                ("max_extend_secs", s.max_extend_secs, MAX_SECS),
+                ("rounds", s.rounds.map(u64::from), 10_000),
+            ] {
+                if let Some(v) = v
+                    && v > max
+                {
+                    return Err(format!(
+                        "{at}: `{name} = {v}` is too large (at most {max}{})",
+                        if max == MAX_SECS {
+                            " seconds, 7 days"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+            }
+            if s.ttl_secs == Some(0) {
+                return Err(format!("{at}: `ttl_secs` must be at least 1"));
+            }
             match s.kind {
                 Kind::Pull => need(!s.images.is_empty(), "`images`")?,
                 Kind::Oneshot => need(s.image.is_some(), "`image`")?,
@@ -294,6 +337,22 @@ mod tests {
         assert_eq!(e, "f.toml: step[0] `a`: a Service step needs `ttl_secs`");
         let e = Pipeline::parse("[[step]]\nid = \"a\"\nkind = \"wait\"\nsecs = 1\n[[step]]\nid = \"a\"\nkind = \"wait\"\nsecs = 1\n", "f").unwrap_err();
         assert!(e.contains("duplicate id"), "{e}");
+        let e = Pipeline::parse(
+            "[[step]]\nid = \"a\"\nkind = \"wait\"\nsecs = 10000000000000\n",
+            "f",
+        )
+        .unwrap_err();
+        assert!(e.contains("`secs = 10000000000000` is too large"), "{e}");
+        assert!(
+            Pipeline::parse(
+                &format!(
+                    "[[step]]\nid = \"a\"\nkind = \"wait\"\nsecs = {}\n",
+                    u64::MAX
+                ),
+                "f"
+            )
+            .is_err()
+        );
         let e = Pipeline::parse("[[step]]\nid = \"a\"\nkind = \"sleep\"\n", "f").unwrap_err();
         assert!(e.contains("unknown variant `sleep`"), "{e}");
     }

@@ -1,6 +1,5 @@
 //! The run's state: what each step did, saved atomically in the deployconfig's state folder.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -184,16 +183,12 @@ impl RunState {
     }
 
     /// Saves atomically: temp file, fsync, rename, fsync of the folder.
+    /// The file is 0600 in a 0700 folder; a failed save leaves no temp file behind.
     pub fn save(&self, state_dir: &Path) -> std::io::Result<()> {
-        std::fs::create_dir_all(state_dir)?;
-        let tmp = state_dir.join(format!(".{STATE_FILE}.tmp"));
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, state_dir.join(STATE_FILE))?;
-        std::fs::File::open(state_dir)?.sync_all()
+        crate::safefs::private_dir(state_dir)?;
+        let mut bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        bytes.push(b'\n');
+        crate::safefs::Dir::open(state_dir)?.write_atomic(STATE_FILE.as_ref(), &bytes, 0o600)
     }
 
     /// Lines up the step records with `pipeline` (by id), keeping what matches.

@@ -27,6 +27,8 @@ pub enum WindowReport {
         /// Why it closed.
         reason: String,
     },
+    /// Something the operator should know (a failed stop, the engine away).
+    Note(String),
     /// The service exited on its own before its window ended.
     Died {
         /// Its exit code.
@@ -37,58 +39,131 @@ pub enum WindowReport {
 }
 
 /// Runs until the service container is gone; reports on `report` tagged with the step id.
+///
+/// The engine going away is not the service dying: the capture is redone once the engine
+/// answers, and a stop that did not go through is retried every 5 s (and reported) while the
+/// controls stay live. `hard_end` is the engine's own run limit: extensions stop there.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     engine: Engine,
     step: String,
     container_id: String,
     log: PathBuf,
-    live: LiveFn,
+    mut live: impl FnMut() -> LiveFn,
     mut ends_at: DateTime<Utc>,
+    hard_end: DateTime<Utc>,
     mut ctl: UnboundedReceiver<WindowCtl>,
     report: UnboundedSender<(String, WindowReport)>,
 ) {
-    let capture = engine.capture(&container_id, &log, Some(live), CaptureMode::Auto);
-    tokio::pin!(capture);
-    let mut closing: Option<String> = None;
-    let result = loop {
-        let left = (ends_at - Utc::now()).to_std().unwrap_or_default();
-        tokio::select! {
-            r = &mut capture => break r,
-            _ = tokio::time::sleep(left), if closing.is_none() => {
-                closing = Some("window ended".into());
-                let _ = engine.stop(&container_id, 10).await;
-            }
-            c = ctl.recv(), if closing.is_none() => match c {
-                Some(WindowCtl::Extend(secs)) => {
-                    ends_at = ends_at.max(Utc::now()) + chrono::Duration::seconds(secs as i64);
-                    let _ = report.send((step.clone(), WindowReport::Extended(ends_at)));
-                }
-                Some(WindowCtl::End) => {
-                    closing = Some("ended early by the operator".into());
-                    let _ = engine.stop(&container_id, 10).await;
-                }
-                // The runner went away (detach): leave the service to the next runner.
-                None => return,
-            },
-        }
+    let say = |m: String| {
+        let _ = report.send((step.clone(), WindowReport::Note(m)));
     };
-    let msg = match (closing, result) {
-        (Some(reason), _) => {
-            let _ = engine.remove(&container_id, true).await;
-            WindowReport::Closed { reason }
+    let mut closing: Option<String> = None;
+    // The stop went through (or nothing to stop yet).
+    let mut stopped = true;
+    let try_stop = |engine: &Engine, id: &str| {
+        let engine = engine.clone();
+        let id = id.to_string();
+        async move { engine.stop(&id, 10).await }
+    };
+    let msg = loop {
+        let capture = engine.capture(&container_id, &log, Some(live()), CaptureMode::Auto);
+        tokio::pin!(capture);
+        let result = loop {
+            let left = (ends_at - Utc::now()).to_std().unwrap_or_default();
+            tokio::select! {
+                r = &mut capture => break r,
+                _ = tokio::time::sleep(left), if closing.is_none() => {
+                    closing = Some("window ended".into());
+                    stopped = false;
+                }
+                _ = tokio::time::sleep(std::time::Duration::from_secs(5)), if !stopped => {}
+                c = ctl.recv(), if closing.is_none() => match c {
+                    Some(WindowCtl::Extend(secs)) => {
+                        let want = ends_at.max(Utc::now()) + chrono::Duration::seconds(secs as i64);
+                        if want > hard_end {
+                            say(format!(
+                                "the window cannot go past {} (the engine's own limit for this service, ttl_secs + max_extend_secs)",
+                                hard_end.with_timezone(&chrono::Local).format("%H:%M:%S")
+                            ));
+                        }
+                        ends_at = want.min(hard_end);
+                        let _ = report.send((step.clone(), WindowReport::Extended(ends_at)));
+                    }
+                    Some(WindowCtl::End) => {
+                        closing = Some("ended early by the operator".into());
+                        stopped = false;
+                    }
+                    // The runner went away (detach): leave the service to the next runner; the
+                    // window guard and the engine's limit still end it on time.
+                    None => return,
+                },
+            }
+            if !stopped {
+                match try_stop(&engine, &container_id).await {
+                    Ok(()) => stopped = true,
+                    Err(e) => say(format!(
+                        "stopping the service failed ({e}); retrying every 5 s"
+                    )),
+                }
+            }
+        };
+        match result {
+            Err(e) if e.is_unreachable() => {
+                say(format!(
+                    "engine unreachable ({e}); the window is kept and the service reattached when the engine answers"
+                ));
+                while !engine.ping().await {
+                    if ctl.is_closed() {
+                        return;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                    if closing.is_none() && Utc::now() >= ends_at {
+                        closing = Some("window ended".into());
+                        stopped = false;
+                    }
+                }
+                say("the engine answers again; the window goes on".into());
+                if !stopped && try_stop(&engine, &container_id).await.is_ok() {
+                    stopped = true;
+                }
+                continue;
+            }
+            r => {
+                // Ended by us, by the window guard, or by the engine's limit at the window's end.
+                let on_time = Utc::now() + chrono::Duration::seconds(2) >= ends_at;
+                let reason = closing
+                    .clone()
+                    .or_else(|| on_time.then(|| "window ended".to_string()));
+                break match (reason, r) {
+                    (Some(reason), _) => {
+                        let mut tries = 0;
+                        while let Err(e) = engine.remove(&container_id, true).await {
+                            tries += 1;
+                            if tries == 1 {
+                                say(format!("removing the service failed ({e}); retrying"));
+                            }
+                            if ctl.is_closed() {
+                                return;
+                            }
+                            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                        }
+                        WindowReport::Closed { reason }
+                    }
+                    (None, Ok(c)) => WindowReport::Died {
+                        exit_code: Some(c.exit_code),
+                        error: format!(
+                            "the service exited with code {} before its window ended",
+                            c.exit_code
+                        ),
+                    },
+                    (None, Err(e)) => WindowReport::Died {
+                        exit_code: None,
+                        error: format!("lost the service: {e}"),
+                    },
+                };
+            }
         }
-        (None, Ok(c)) => WindowReport::Died {
-            exit_code: Some(c.exit_code),
-            error: format!(
-                "the service exited with code {} before its window ended",
-                c.exit_code
-            ),
-        },
-        (None, Err(e)) => WindowReport::Died {
-            exit_code: None,
-            error: format!("lost the service: {e}"),
-        },
     };
     let _ = report.send((step, msg));
 }

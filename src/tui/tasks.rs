@@ -64,24 +64,7 @@ pub async fn check_url(url: &str) -> UrlCheck {
     }
 }
 
-/// Every string value in secrets.json (at least 4 characters), to mask in logs on screen.
-pub fn secret_values(dc: &Deployconfig) -> Vec<String> {
-    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
-        match v {
-            serde_json::Value::String(s) if s.chars().count() >= 4 => out.push(s.clone()),
-            serde_json::Value::Object(m) => m.values().for_each(|x| walk(x, out)),
-            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    if let Ok(v) = crate::config::read_json(&dc.secrets_json()) {
-        walk(&v, &mut out);
-    }
-    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    out.dedup();
-    out
-}
+pub use crate::config::secret_values;
 
 /// Engine work the setup flow asked for; the result comes back as a [`SetupMsg`].
 pub(super) fn spawn_setup_task(

@@ -71,6 +71,15 @@ fn elapsed(app: &App, i: usize) -> (String, String) {
 /// Draws the dashboard.
 pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
     let t = app.theme();
+    // A banner while the engine is unreachable or the disk is full: the run waits for it.
+    let banner_text = app
+        .trouble
+        .as_ref()
+        .map(|m| format!(" ⚠ {} ", crate::text::visible(m)));
+    let banner_h = banner_text.as_ref().map_or(0, |m| {
+        let w = area.width.max(1) as usize;
+        (unicode_width::UnicodeWidthStr::width(m.as_str()).div_ceil(w) as u16).clamp(1, 3)
+    });
     let [head, body, btns, status, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
@@ -79,7 +88,23 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
         Constraint::Length(1),
     ])
     .areas(area);
+    // Taken from the top of the body only while there is a banner.
+    let (banner, body) = if banner_h > 0 && body.height > banner_h + 2 {
+        let [b, rest] =
+            Layout::vertical([Constraint::Length(banner_h), Constraint::Min(1)]).areas(body);
+        (b, rest)
+    } else {
+        (head, body)
+    };
     header(f, app, head);
+    if let Some(m) = banner_text {
+        f.render_widget(
+            Paragraph::new(m)
+                .style(t.failed.add_modifier(ratatui::style::Modifier::REVERSED))
+                .wrap(ratatui::widgets::Wrap { trim: false }),
+            banner,
+        );
+    }
     let wide = body.width >= 70;
     let steps_w = if wide {
         (body.width * 36 / 100).clamp(30, 44)
@@ -392,7 +417,7 @@ fn pane(f: &mut Frame, app: &App, i: usize, area: Rect, focused: bool) {
             .collect(),
         _ => {
             let msg = if st == StepStatus::Pending {
-                step.description.clone()
+                crate::text::visible(&step.description).into_owned()
             } else {
                 "no output yet".to_string()
             };

@@ -54,8 +54,21 @@ pub fn prepare_demo(dir: &Path, extra: &[&str]) {
     );
 }
 
+/// `stage2-tui status --json` of a deployconfig (exit code, document).
+pub fn status(dir: &Path) -> (i32, Value) {
+    let o = run(&["status", "--json", "--deployconfig", dir.to_str().unwrap()]);
+    let v = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("status --json is not JSON ({e})\n{}", text(&o)));
+    (o.status.code().unwrap_or(-1), v)
+}
+
+/// The run's state folder (outside the deployconfig), as `status --json` names it.
+pub fn state_dir(dir: &Path) -> PathBuf {
+    PathBuf::from(status(dir).1["state_dir"].as_str().expect("state_dir"))
+}
+
 pub fn state(dir: &Path) -> Value {
-    let s = std::fs::read_to_string(dir.join(".stage2-tui/state.json")).expect("state.json");
+    let s = std::fs::read_to_string(state_dir(dir).join("state.json")).expect("state.json");
     serde_json::from_str(&s).expect("state.json parses")
 }
 
@@ -102,7 +115,7 @@ pub fn saved_log(
     attempt: usize,
 ) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let a = &step(state, id)["attempts"][attempt - 1];
-    let path: PathBuf = dir.join(".stage2-tui").join(a["log"].as_str().unwrap());
+    let path: PathBuf = state_dir(dir).join(a["log"].as_str().unwrap());
     let data = std::fs::read(&path).unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
     for line in data.split(|b| *b == b'\n') {

@@ -135,7 +135,15 @@ impl Setup {
             }
             Ok(true) => {
                 let dst = self.dc.installer_override();
-                self.message = Some(match std::fs::copy(src, &dst) {
+                // Into the deployconfig atomically, never through a link planted there.
+                let copy = std::fs::read(src).and_then(|bytes| {
+                    crate::safefs::Dir::open(&self.dc.dir)?.write_atomic(
+                        "openshift-install".as_ref(),
+                        &bytes,
+                        0o755,
+                    )
+                });
+                self.message = Some(match copy {
                     Ok(_) => format!("copied {} to {}", src.display(), dst.display()),
                     Err(e) => format!("cannot copy to {}: {e}", dst.display()),
                 });

@@ -104,6 +104,9 @@ pub enum Event {
     },
     /// Something the operator should know.
     Note(String),
+    /// Something keeps the run from going on by itself (the engine is unreachable, the disk is
+    /// full): shown as a banner until `None` clears it. The steps keep running in the engine.
+    Trouble(Option<String>),
     /// A fresh copy of the run state after each save.
     State(Box<RunState>),
     /// Driving ended (or could not start: the error says why).
@@ -136,7 +139,36 @@ pub enum Finish {
     AlreadyDone,
 }
 
-type Body = Pin<Box<dyn Future<Output = Result<Option<i64>, String>> + Send>>;
+/// Why a step's body ended without a result.
+#[derive(Debug)]
+pub(super) enum StepFail {
+    /// A real failure of the step (or of starting it).
+    Error(String),
+    /// The engine went away: the step keeps running there; reconnect and reattach.
+    Unreachable(String),
+    /// The disk holding the log filled up: the step keeps running; wait for space, re-read.
+    DiskFull(String),
+}
+
+impl From<String> for StepFail {
+    fn from(s: String) -> Self {
+        StepFail::Error(s)
+    }
+}
+
+impl From<crate::engine::EngineError> for StepFail {
+    fn from(e: crate::engine::EngineError) -> Self {
+        if e.is_unreachable() {
+            StepFail::Unreachable(e.to_string())
+        } else if e.is_disk_full() {
+            StepFail::DiskFull(e.to_string())
+        } else {
+            StepFail::Error(e.to_string())
+        }
+    }
+}
+
+type Body = Pin<Box<dyn Future<Output = Result<Option<i64>, StepFail>> + Send>>;
 
 enum StepEnd {
     Next,
@@ -155,11 +187,56 @@ pub struct Runner {
     win_tx: UnboundedSender<(String, WindowReport)>,
     win_rx: UnboundedReceiver<(String, WindowReport)>,
     halt: Option<Finish>,
+    secrets: Vec<String>,
+    live_gate: Option<LiveGate>,
     _lock: RunLock,
+}
+
+/// Bounds the log lines in flight to a slow consumer (headless printing to a pipe): the capture
+/// waits while more than `limit` lines are queued, so memory stays flat under a flood and no line
+/// is dropped. The consumer calls [`LiveGate::done`] for each batch it has handled.
+#[derive(Clone, Debug)]
+pub struct LiveGate {
+    queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    limit: usize,
+}
+
+impl LiveGate {
+    /// A gate that holds at most `limit` lines in flight.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            queued: Default::default(),
+            limit,
+        }
+    }
+    /// The consumer handled `n` lines.
+    pub fn done(&self, n: usize) {
+        self.queued
+            .fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+    }
+    fn wait_room(&self, n: usize) {
+        use std::sync::atomic::Ordering;
+        while self.queued.load(Ordering::Acquire) > self.limit {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        self.queued.fetch_add(n, Ordering::AcqRel);
+    }
 }
 
 fn ts_now() -> String {
     Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// Free bytes for unprivileged users on the filesystem holding `path`.
+fn free_bytes(path: &Path) -> Option<u64> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: zeroed statvfs is a valid out-parameter.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid path and buffer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 /// The line of a saved log to quote in failure messages: the last one that looks like an error
@@ -204,11 +281,19 @@ impl Runner {
                 dc.dir.display()
             ));
         }
-        let lock = RunLock::acquire(&dc.state_dir())?;
+        let state_dir = dc.prepare_state_dir().map_err(|e| {
+            format!(
+                "cannot prepare the state folder {}: {e}",
+                dc.state_dir().display()
+            )
+        })?;
+        let lock = RunLock::acquire(&state_dir)?;
         let (pipeline, source) = Pipeline::load(&dc.pipeline_file())?;
         let state = RunState::load(&dc.state_dir())?;
         let (win_tx, win_rx) = mpsc::unbounded_channel();
+        let secrets = crate::config::secret_values(&dc);
         Ok(Self {
+            secrets,
             engine,
             dc,
             pipeline,
@@ -219,8 +304,20 @@ impl Runner {
             win_tx,
             win_rx,
             halt: None,
+            live_gate: None,
             _lock: lock,
         })
+    }
+
+    /// Makes log capture wait for a slow consumer (see [`LiveGate`]).
+    pub fn set_live_gate(&mut self, gate: LiveGate) {
+        self.live_gate = Some(gate);
+    }
+
+    /// Text safe to show, print or store: every secrets.json value masked, control bytes made
+    /// visible.
+    pub(super) fn redact(&self, s: &str) -> String {
+        crate::text::visible(&crate::text::mask(s, &self.secrets)).into_owned()
     }
 
     /// The pipeline being driven.
@@ -238,7 +335,43 @@ impl Runner {
         self.state.as_ref()
     }
 
+    /// Sends an event; every text in it is redacted first (log lines are masked by whoever
+    /// shows them, and kept exact in the root-only raw log).
     fn emit(&self, e: Event) {
+        let r = |s: String| self.redact(&s);
+        let e = match e {
+            Event::Note(n) => Event::Note(r(n)),
+            Event::Trouble(t) => Event::Trouble(t.map(r)),
+            Event::StepStarted {
+                step,
+                attempt,
+                detail,
+            } => Event::StepStarted {
+                step,
+                attempt,
+                detail: r(detail),
+            },
+            Event::StepFinished {
+                step,
+                status,
+                exit_code,
+                duration,
+                error,
+            } => Event::StepFinished {
+                step,
+                status,
+                exit_code,
+                duration,
+                error: error.map(r),
+            },
+            Event::Window { step, url, ends_at } => Event::Window {
+                step,
+                url: url.map(r),
+                ends_at,
+            },
+            Event::Finished(Err(e)) => Event::Finished(Err(r(e))),
+            other => other,
+        };
         let _ = self.events.send(e);
     }
 
@@ -259,14 +392,77 @@ impl Runner {
     }
 
     fn live(&self, step: &str) -> LiveFn {
+        (self.live_factory(step))()
+    }
+
+    /// Makes live listeners for a step (a window's capture makes a new one each time it is redone).
+    fn live_factory(&self, step: &str) -> impl FnMut() -> LiveFn + Send + 'static {
         let tx = self.events.clone();
         let step = step.to_string();
-        Box::new(move |lines| {
-            let _ = tx.send(Event::Log {
-                step: step.clone(),
-                lines,
+        let gate = self.live_gate.clone();
+        move || {
+            let tx = tx.clone();
+            let step = step.clone();
+            let gate = gate.clone();
+            Box::new(move |lines: Vec<LogLine>| {
+                if let Some(g) = &gate {
+                    g.wait_room(lines.len());
+                }
+                let _ = tx.send(Event::Log {
+                    step: step.clone(),
+                    lines,
+                });
+            })
+        }
+    }
+
+    /// Starts the window guard: a detached `stage2-tui window-guard` that stops the service at the
+    /// end of its window even when no runner is left (the TUI quit, headless was stopped). It
+    /// follows extensions through the state file; one guard per service (a lock file).
+    fn spawn_guard(&self, step: &str, container: &str) {
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
+        // Only the real binary (not a test harness that links the library).
+        if !exe
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("stage2-tui"))
+        {
+            return;
+        }
+        let state_dir = self.dc.state_dir();
+        let stderr = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(state_dir.join("window-guard.log"))
+            .map(std::process::Stdio::from)
+            .unwrap_or_else(|_| std::process::Stdio::null());
+        let mut cmd = std::process::Command::new(exe);
+        cmd.arg("window-guard")
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .args(["--step", step, "--container", container])
+            .arg("--engine")
+            .arg(&self.engine.info().endpoint)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr);
+        // Its own session: a hang-up of the operator's terminal does not reach it.
+        // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                libc::setsid();
+                Ok(())
             });
-        })
+        }
+        match cmd.spawn() {
+            Ok(mut child) => {
+                std::thread::spawn(move || child.wait());
+            }
+            Err(e) => self.emit(Event::Note(format!(
+                "{step}: cannot start the window guard ({e}); the engine's own limit still ends the service"
+            ))),
+        }
     }
 
     /// Marks a step skipped so the run can go on past it (it must not be running).
@@ -310,6 +506,7 @@ impl Runner {
     ) -> Result<Finish, String> {
         // A service that died while no run was driven is already recorded as failed.
         self.halt = None;
+        self.secrets = crate::config::secret_values(&self.dc);
         let cfg = PipelineConfig::load(&self.dc).map_err(|e| e.to_string())?;
         let how = self.prepare(&plan).await?;
         let Some(how) = how else {
@@ -392,7 +589,7 @@ impl Runner {
                 if let Some(old) = self.state.take() {
                     self.end_old_services(&old).await;
                     let archive = self.dc.state_dir().join("runs");
-                    let _ = std::fs::create_dir_all(&archive);
+                    let _ = crate::safefs::private_dir(&archive);
                     let _ = std::fs::rename(
                         self.dc.state_dir().join(super::state::STATE_FILE),
                         archive.join(format!("{}.json", old.run_id)),
@@ -471,7 +668,9 @@ impl Runner {
         }
     }
 
-    /// Runs (or reattaches to) step `i`, handling operator commands while it runs.
+    /// Runs (or reattaches to) step `i`, handling operator commands while it runs. When the
+    /// engine goes away or the log's disk fills, the step is not failed: the runner waits
+    /// ([`Runner::hold`]) and reattaches to the same container, re-reading its whole log.
     async fn drive(
         &mut self,
         i: usize,
@@ -479,39 +678,139 @@ impl Runner {
         cmds: &mut UnboundedReceiver<Command>,
     ) -> Result<StepEnd, String> {
         let step = self.pipeline.steps[i].clone();
-        let reattach = self.st()?.steps[i].status == StepStatus::Running;
-        let started = self.start_body(i, &step, cfg, reattach).await;
-        let (body, container) = match started {
-            Ok(Some(x)) => x,
-            Ok(None) => return Ok(StepEnd::Next),
-            Err(error) => return self.finish_step(i, Err(error), None),
-        };
-        let mut body = body;
+        let mut reattach = self.st()?.steps[i].status == StepStatus::Running;
         let mut requested: Option<StepStatus> = None;
-        let result = loop {
+        loop {
+            let started = self.start_body(i, &step, cfg, reattach).await;
+            let (body, container) = match started {
+                Ok(Some(x)) => x,
+                Ok(None) => return Ok(StepEnd::Next),
+                Err(StepFail::Error(error)) => {
+                    return self.finish_step(i, Err(error), requested);
+                }
+                Err(hold @ (StepFail::Unreachable(_) | StepFail::DiskFull(_))) => {
+                    if self.hold(&step.id, hold, cmds, &mut requested).await? {
+                        return Ok(StepEnd::Halt(Finish::Detached { running: vec![] }));
+                    }
+                    reattach = self.st()?.steps[i].status == StepStatus::Running;
+                    continue;
+                }
+            };
+            let mut body = body;
+            // A stop asked for while the engine was away is sent now.
+            if requested.is_some()
+                && let Some(id) = &container
+                && let Err(e) = self.engine.stop(id, 10).await
+            {
+                self.emit(Event::Note(format!("{}: cannot stop it yet: {e}", step.id)));
+            }
+            let result = loop {
+                tokio::select! {
+                    r = &mut body => break r,
+                    Some((s, rep)) = self.win_rx.recv() => self.on_window(&s, rep)?,
+                    c = cmds.recv() => match c {
+                        Some(Command::Stop | Command::Skip) if requested.is_none() => {
+                            requested = Some(if c == Some(Command::Stop) { StepStatus::Stopped } else { StepStatus::Skipped });
+                            match &container {
+                                Some(id) => {
+                                    self.emit(Event::Note(format!("{}: stopping container {}", step.id, step.container_name())));
+                                    if let Err(e) = self.engine.stop(id, 10).await {
+                                        self.emit(Event::Note(format!("{}: the stop did not go through ({e}); it is sent again once the engine answers", step.id)));
+                                    }
+                                }
+                                None => break Err(StepFail::Error("stopped by the operator".into())),
+                            }
+                        }
+                        Some(Command::Stop | Command::Skip) => {}
+                        Some(Command::ExtendWindow { step, secs }) => self.window_ctl(&step, WindowCtl::Extend(secs)),
+                        Some(Command::EndWindow { step }) => self.window_ctl(&step, WindowCtl::End),
+                        Some(Command::Detach) | None => return Ok(StepEnd::Halt(Finish::Detached { running: vec![] })),
+                    },
+                }
+            };
+            drop(body);
+            match result {
+                Ok(code) => return self.finish_step(i, Ok(code), requested),
+                Err(StepFail::Error(e)) => return self.finish_step(i, Err(e), requested),
+                Err(hold) => {
+                    if self.hold(&step.id, hold, cmds, &mut requested).await? {
+                        return Ok(StepEnd::Halt(Finish::Detached { running: vec![] }));
+                    }
+                    reattach = true;
+                }
+            }
+        }
+    }
+
+    /// Waits out an engine that went away or a full disk, keeping windows and commands live.
+    /// Says so at once (a banner), then every 30 s. `Ok(true)`: the operator detached.
+    async fn hold(
+        &mut self,
+        step: &str,
+        why: StepFail,
+        cmds: &mut UnboundedReceiver<Command>,
+        requested: &mut Option<StepStatus>,
+    ) -> Result<bool, String> {
+        let state_dir = self.dc.state_dir();
+        let (banner, disk) = match &why {
+            StepFail::DiskFull(e) => (
+                format!(
+                    "disk full: the filesystem of {} has no space left ({e}). {step} keeps running in the engine; free some space and its log is completed from the engine",
+                    state_dir.display()
+                ),
+                true,
+            ),
+            StepFail::Unreachable(e) | StepFail::Error(e) => (
+                format!(
+                    "engine unreachable, retrying ({e}). {step} keeps running in the engine; stage2-tui reattaches when the engine answers"
+                ),
+                false,
+            ),
+        };
+        self.emit(Event::Trouble(Some(banner.clone())));
+        self.emit(Event::Note(banner));
+        let since = std::time::Instant::now();
+        let mut last_note = since;
+        let mut delay = std::time::Duration::from_millis(500);
+        loop {
             tokio::select! {
-                r = &mut body => break r,
+                _ = tokio::time::sleep(delay) => {
+                    let ok = if disk {
+                        free_bytes(&state_dir).is_some_and(|b| b >= 1 << 20)
+                    } else {
+                        self.engine.ping().await
+                    };
+                    if ok {
+                        self.emit(Event::Trouble(None));
+                        self.emit(Event::Note(format!(
+                            "{} after {}; reattaching to {step}",
+                            if disk { "disk space is back" } else { "the engine answers again" },
+                            crate::text::duration(since.elapsed())
+                        )));
+                        return Ok(false);
+                    }
+                    delay = (delay * 2).min(std::time::Duration::from_secs(10));
+                    if last_note.elapsed() >= std::time::Duration::from_secs(30) {
+                        last_note = std::time::Instant::now();
+                        self.emit(Event::Note(format!(
+                            "still {} after {}; {step} keeps running in the engine",
+                            if disk { "waiting for disk space" } else { "waiting for the engine" },
+                            crate::text::duration(since.elapsed())
+                        )));
+                    }
+                }
                 Some((s, rep)) = self.win_rx.recv() => self.on_window(&s, rep)?,
                 c = cmds.recv() => match c {
-                    Some(Command::Stop | Command::Skip) if requested.is_none() => {
-                        requested = Some(if c == Some(Command::Stop) { StepStatus::Stopped } else { StepStatus::Skipped });
-                        match &container {
-                            Some(id) => {
-                                self.emit(Event::Note(format!("{}: stopping container {}", step.id, step.container_name())));
-                                self.engine.stop(id, 10).await.map_err(|e| e.to_string())?;
-                            }
-                            None => break Err("stopped by the operator".into()),
-                        }
+                    Some(Command::Detach) | None => return Ok(true),
+                    Some(c @ (Command::Stop | Command::Skip)) => {
+                        *requested = Some(if c == Command::Stop { StepStatus::Stopped } else { StepStatus::Skipped });
+                        self.emit(Event::Note(format!("{step}: the stop is sent once the engine answers")));
                     }
-                    Some(Command::Stop | Command::Skip) => {}
                     Some(Command::ExtendWindow { step, secs }) => self.window_ctl(&step, WindowCtl::Extend(secs)),
                     Some(Command::EndWindow { step }) => self.window_ctl(&step, WindowCtl::End),
-                    Some(Command::Detach) | None => return Ok(StepEnd::Halt(Finish::Detached { running: vec![] })),
                 },
             }
-        };
-        drop(body);
-        self.finish_step(i, result, requested)
+        }
     }
 
     fn finish_step(
@@ -538,6 +837,14 @@ impl Runner {
                 (StepStatus::Failed, Some(format!("exit code {code}{tail}")))
             }
             (Err(e), None) => (StepStatus::Failed, Some(e.clone())),
+        };
+        // The error is stored in state.json and shown everywhere: never a secret in it.
+        let error =
+            error.map(|e| crate::text::visible(&crate::text::mask(&e, &self.secrets)).into_owned());
+        let st = self.state.as_mut().ok_or("no run state")?;
+        let s = &mut st.steps[i];
+        let Some(a) = s.attempts.last_mut() else {
+            return Err(format!("{id}: no attempt recorded"));
         };
         if let Ok(code) = result {
             a.exit_code = code;

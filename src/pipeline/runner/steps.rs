@@ -55,6 +55,13 @@ impl Runner {
             mounts,
             network_mode: step.network.clone(),
             labels: self.labels(&step.id, attempt)?,
+            // A service's window holds even with no stage2-tui left: the engine ends it.
+            run_limit_secs: (step.kind == Kind::Service).then(|| {
+                step.ttl_secs.unwrap_or(600)
+                    + step
+                        .max_extend_secs
+                        .unwrap_or(super::super::spec::DEFAULT_MAX_EXTEND_SECS)
+            }),
         })
     }
 
@@ -63,8 +70,12 @@ impl Runner {
         &self,
         step: &str,
         attempt: u32,
-    ) -> Result<Option<String>, String> {
-        let run = self.state.as_ref().ok_or("no run state")?.run_id.clone();
+    ) -> Result<Option<String>, crate::engine::EngineError> {
+        let run = self
+            .state
+            .as_ref()
+            .map(|s| s.run_id.clone())
+            .unwrap_or_default();
         let n = attempt.to_string();
         let ids = self
             .engine
@@ -73,8 +84,7 @@ impl Runner {
                 (labels::STEP, step),
                 (labels::ATTEMPT, &n),
             ])
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         Ok(ids.into_iter().next())
     }
 
@@ -120,7 +130,7 @@ impl Runner {
         step: &Step,
         cfg: &PipelineConfig,
         reattach: bool,
-    ) -> Result<Option<(Body, Option<String>)>, String> {
+    ) -> Result<Option<(Body, Option<String>)>, StepFail> {
         match step.kind {
             Kind::Oneshot | Kind::Service => {
                 self.start_container_step(i, step, cfg, reattach).await
@@ -138,7 +148,11 @@ impl Runner {
                 let always = step.always;
                 let live = self.live(&step.id);
                 Ok(Some((
-                    Box::pin(pull_images(engine, images, creds, always, log, live)),
+                    Box::pin(async move {
+                        pull_images(engine, images, creds, always, log, live)
+                            .await
+                            .map_err(StepFail::Error)
+                    }),
                     None,
                 )))
             }
@@ -173,19 +187,20 @@ impl Runner {
                     Box::pin(async move {
                         let mut sink =
                             LogSink::create(&log, Some(live)).map_err(|e| e.to_string())?;
-                        let write = |sink: &mut LogSink, t: &str| {
+                        let write = |sink: &mut LogSink, t: &str| -> Result<(), StepFail> {
                             sink.line(Stream::Stdout, ts_now().as_bytes(), t.as_bytes())
-                                .map_err(|e| e.to_string())
+                                .map_err(|e| StepFail::Error(e.to_string()))
                         };
                         write(
                             &mut sink,
                             &format!("waiting {} s: {reason}", left.as_secs_f64().ceil()),
                         )?;
-                        sink.flush_live();
+                        sink.idle()
+                            .map_err(|e| format!("writing the step log: {e}"))?;
                         tokio::time::sleep(left).await;
                         write(&mut sink, "done")?;
                         sink.finish().map_err(|e| e.to_string())?;
-                        Ok(None)
+                        Ok::<_, StepFail>(None)
                     }),
                     None,
                 )))
@@ -212,7 +227,7 @@ impl Runner {
                             LogSink::create(&log, Some(live)).map_err(|e| e.to_string())?;
                         let r = host::run(&step, &dc, &mut sink).await;
                         sink.finish().map_err(|e| e.to_string())?;
-                        r.map(|()| None)
+                        r.map(|()| None).map_err(StepFail::Error)
                     }),
                     None,
                 )))
@@ -226,16 +241,16 @@ impl Runner {
         step: &Step,
         cfg: &PipelineConfig,
         reattach: bool,
-    ) -> Result<Option<(Body, Option<String>)>, String> {
+    ) -> Result<Option<(Body, Option<String>)>, StepFail> {
         let mut existing = None;
         if reattach && let Some(a) = self.st()?.steps[i].last().cloned() {
             match self.find_container(&step.id, a.n).await? {
                 Some(id) => existing = Some((a.n, id, self.dc.state_dir().join(&a.log))),
                 None if a.container_id.is_some() => {
-                    return Err(format!(
-                        "its container {} disappeared while stage2-tui was away (removed by hand?); retry the step",
+                    return Err(StepFail::Error(format!(
+                        "its container {} was removed behind stage2-tui's back (by hand, or by another tool) while it ran, and its exit code is lost; retry the step",
                         a.container.unwrap_or_default()
-                    ));
+                    )));
                 }
                 // Killed before the container was created: nothing ran, start it now.
                 None => {}
@@ -243,13 +258,13 @@ impl Runner {
         }
         let (n, id, log) = match existing {
             Some((n, id, log)) => {
-                let state = self.engine.inspect(&id).await.map_err(|e| e.to_string())?;
+                let state = self.engine.inspect(&id).await?;
                 if state.as_ref().is_some_and(|s| s.never_started) {
                     self.emit(Event::Note(format!(
                         "{}: its container was created but not started; starting it",
                         step.id
                     )));
-                    self.engine.start(&id).await.map_err(|e| e.to_string())?;
+                    self.engine.start(&id).await?;
                 } else {
                     self.emit(Event::Note(format!("{}: reattached to container {} (it kept running while stage2-tui was away)", step.id, step.container_name())));
                 }
@@ -264,13 +279,9 @@ impl Runner {
                 )?;
                 let spec = self.container_spec(step, cfg, n)?;
                 let service = step.kind == Kind::Service;
-                let id = self
-                    .engine
-                    .create_container(&spec, |_| service)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let id = self.engine.create_container(&spec, |_| service).await?;
                 self.set_container_id(i, &id)?;
-                self.engine.start(&id).await.map_err(|e| e.to_string())?;
+                self.engine.start(&id).await?;
                 (n, id, log)
             }
         };
@@ -299,7 +310,7 @@ impl Runner {
                 .capture(&cid, &log, Some(live), CaptureMode::Auto)
                 .await
                 .map(|c| Some(c.exit_code))
-                .map_err(|e| e.to_string())
+                .map_err(StepFail::from)
         });
         Ok(Some((body, Some(id))))
     }
@@ -341,7 +352,8 @@ async fn pull_images(
             continue;
         }
         say(&mut sink, Stream::Stdout, &format!("{image}: pulling"));
-        sink.flush_live();
+        sink.idle()
+            .map_err(|e| format!("writing the step log: {e}"))?;
         let r = engine
             .pull(image, creds.as_ref(), |l| say(&mut sink, Stream::Stdout, l))
             .await;
@@ -352,7 +364,8 @@ async fn pull_images(
                 failed.push(image.clone());
             }
         }
-        sink.flush_live();
+        sink.idle()
+            .map_err(|e| format!("writing the step log: {e}"))?;
     }
     sink.finish().map_err(|e| e.to_string())?;
     if failed.is_empty() {

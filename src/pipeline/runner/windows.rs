@@ -55,6 +55,10 @@ impl Runner {
         };
         let mut finished = None;
         match rep {
+            WindowReport::Note(n) => {
+                self.emit(Event::Note(format!("{step}: {n}")));
+                return Ok(());
+            }
             WindowReport::Extended(t) => {
                 s.window_ends_at = Some(t);
                 self.save()?;
@@ -136,17 +140,31 @@ impl Runner {
         });
         let (tx, rx) = mpsc::unbounded_channel();
         self.windows.insert(step.id.clone(), tx);
-        let live = self.live(&step.id);
+        let started = self.st()?.steps[i]
+            .last()
+            .map(|a| a.started_at)
+            .unwrap_or_else(Utc::now);
+        let hard_end = started
+            + chrono::Duration::seconds(
+                (step.ttl_secs.unwrap_or(600)
+                    + step
+                        .max_extend_secs
+                        .unwrap_or(crate::pipeline::spec::DEFAULT_MAX_EXTEND_SECS))
+                    as i64,
+            );
+        let this = self.live_factory(&step.id);
         tokio::spawn(window::run(
             self.engine.clone(),
             step.id.clone(),
-            id,
+            id.clone(),
             log,
-            live,
+            this,
             ends_at,
+            hard_end,
             rx,
             self.win_tx.clone(),
         ));
+        self.spawn_guard(&step.id, &id);
         Ok(())
     }
 
@@ -166,7 +184,10 @@ impl Runner {
             return Ok(());
         };
         let ends_at = self.st()?.steps[i].window_ends_at.unwrap_or_else(Utc::now);
-        let found = self.find_container(&step.id, a.n).await?;
+        let found = self
+            .find_container(&step.id, a.n)
+            .await
+            .map_err(|e| e.to_string())?;
         let running = match &found {
             Some(id) => self
                 .engine

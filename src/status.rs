@@ -1,0 +1,90 @@
+//! `stage2-tui status --json`: where a run stands, for scripts, Ansible and support.
+//!
+//! Read-only: it takes no lock and changes nothing. Exit 0 when a run exists, 2 when none.
+
+use serde_json::{Value, json};
+
+use crate::config::Deployconfig;
+use crate::pipeline::RunLock;
+use crate::pipeline::state::{Outcome, RunState};
+
+/// The run's status as JSON (`None` when there is no run).
+pub fn report(dc: &Deployconfig) -> Result<Option<Value>, String> {
+    let mut dir = dc.state_dir();
+    let mut state = RunState::load(&dir)?;
+    if state.is_none() && !dir.join("migrated-from-deployconfig").exists() {
+        // Not carried over yet from an older version's folder: read it there.
+        let legacy = dc.legacy_state_dir();
+        if let Ok(Some(s)) = RunState::load(&legacy) {
+            state = Some(s);
+            dir = legacy;
+        }
+    }
+    let Some(st) = state else { return Ok(None) };
+    let driver = RunLock::holder(&dir);
+    let status = match st.outcome {
+        Outcome::InProgress if driver.is_some() => "running",
+        Outcome::InProgress => "halted",
+        Outcome::Succeeded => "completed",
+        Outcome::Failed => "failed",
+        Outcome::Stopped => "stopped",
+    };
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+            .unwrap_or(Value::Null)
+    };
+    let steps: Vec<Value> = st
+        .steps
+        .iter()
+        .map(|s| {
+            let a = s.last();
+            json!({
+                "id": s.id,
+                "status": s.status.word(),
+                "attempts": s.attempts.len(),
+                "exit_code": a.and_then(|a| a.exit_code),
+                "log": a.map(|a| dir.join(&a.log).display().to_string()),
+                "started": time(a.map(|a| a.started_at)),
+                "finished": time(a.and_then(|a| a.finished_at)),
+                "error": a.and_then(|a| a.error.clone()),
+                "container": a.and_then(|a| a.container.clone()),
+                "window_ends_at": time(s.window_ends_at),
+            })
+        })
+        .collect();
+    Ok(Some(json!({
+        "run": st.run_id,
+        "state_dir": dir.display().to_string(),
+        "deployconfig": dc.dir.display().to_string(),
+        "status": status,
+        "driver": driver,
+        "created": time(Some(st.created_at)),
+        "finished": time(st.finished_at),
+        "steps": steps,
+    })))
+}
+
+/// Runs `status --json`; returns the exit code.
+pub fn command(dc: &Deployconfig) -> i32 {
+    match report(dc) {
+        Ok(Some(v)) => {
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            0
+        }
+        Ok(None) => {
+            println!(
+                "{}",
+                json!({"run": null, "state_dir": dc.state_dir().display().to_string(), "deployconfig": dc.dir.display().to_string(), "status": "none", "steps": []})
+            );
+            eprintln!(
+                "stage2-tui: no run of {} yet (start one with `stage2-tui` or `stage2-tui run --headless`)",
+                dc.dir.display()
+            );
+            2
+        }
+        Err(e) => {
+            eprintln!("stage2-tui: {e}");
+            1
+        }
+    }
+}
