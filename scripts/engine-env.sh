@@ -1,6 +1,6 @@
 # Source me: makes a working podman and a private API service for this shell, then exports
 # STAGE2_ENGINE (the socket) and, only where podman's defaults fail here, CONTAINERS_CONF.
-# Installs what is missing on Debian (podman, runc, static busybox, tmux).
+# Installs what is missing on Debian (podman, runc, static busybox, tmux, GNU time).
 # Call stage2_engine_stop (or let the EXIT trap) to stop the service.
 
 stage2_engine_die() { echo "engine-env: $*" >&2; return 1; }
@@ -10,6 +10,7 @@ stage2_engine_install() {
     command -v podman >/dev/null 2>&1 || missing+=(podman runc)
     case "$(ldd /bin/busybox 2>&1)" in *"not a dynamic"*) ;; *) missing+=(busybox-static) ;; esac
     command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+    [ -x /usr/bin/time ] || missing+=(time)
     [ ${#missing[@]} -eq 0 ] && return 0
     command -v apt-get >/dev/null 2>&1 || stage2_engine_die "missing ${missing[*]}; install them with your package manager" || return 1
     echo "engine-env: installing ${missing[*]}" >&2

@@ -305,12 +305,22 @@ impl Runner {
         let engine = self.engine.clone();
         let live = self.live(&step.id);
         let cid = id.clone();
+        let name = step.container_name().to_string();
         let body: Body = Box::pin(async move {
-            engine
+            match engine
                 .capture(&cid, &log, Some(live), CaptureMode::Auto)
                 .await
-                .map(|c| Some(c.exit_code))
-                .map_err(StepFail::from)
+            {
+                Ok(c) => Ok(Some(c.exit_code)),
+                Err(e) if e.is_unreachable() || e.is_disk_full() => Err(StepFail::from(e)),
+                // Say it plainly when the container itself is gone.
+                Err(e) => match engine.inspect(&cid).await {
+                    Ok(None) => Err(StepFail::Error(format!(
+                        "its container {name} was removed while it ran (by hand, or by another tool), so its exit code is lost; retry the step"
+                    ))),
+                    _ => Err(StepFail::from(e)),
+                },
+            }
         });
         Ok(Some((body, Some(id))))
     }
