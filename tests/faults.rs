@@ -520,7 +520,8 @@ fn check_and_run_read_files_alike_and_bad_numbers_are_refused() {
     prepare_demo(&dir, &[]);
     let cfg = dir.join("config.json");
     let good = std::fs::read(&cfg).unwrap();
-    let cases: Vec<(&str, Box<dyn Fn()>)> = vec![
+    type Spoil<'a> = Box<dyn Fn() + 'a>;
+    let cases: Vec<(&str, Spoil)> = vec![
         (
             "byte-order mark",
             Box::new(|| {
