@@ -263,3 +263,28 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Engine> {
         tried: format!("Tried:\n{}", tried.trim_end()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn sockets_others_can_swap_or_write_are_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("podman.sock");
+        let _l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert_eq!(
+            distrust(&sock),
+            None,
+            "a 0666 socket in a 0700 folder is private"
+        );
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(distrust(&sock).unwrap().contains("every user can write"));
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(distrust(&sock).unwrap().contains("writable by every user"));
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+}

@@ -283,6 +283,11 @@ impl Pipeline {
     }
 
     /// Serializes to TOML (the override file format).
+    /// A stable hash of the steps (as TOML), to notice a pipeline changed mid-run.
+    pub fn hash(&self) -> String {
+        format!("{:016x}", crate::config::fnv1a(self.to_toml().as_bytes()))
+    }
+
     pub fn to_toml(&self) -> String {
         toml::to_string(self).unwrap_or_default()
     }

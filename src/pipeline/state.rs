@@ -141,6 +141,10 @@ pub struct RunState {
     pub outcome: Outcome,
     /// One record per pipeline step, in order.
     pub steps: Vec<StepState>,
+    /// A hash of the pipeline the run started with: a pipeline file changed mid-run (stage
+    /// containers can write the deployconfig) is not taken without a new run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_hash: Option<String>,
 }
 
 /// File name of the state inside the state folder.
@@ -162,6 +166,7 @@ impl RunState {
             finished_at: None,
             outcome: Outcome::InProgress,
             steps: Vec::new(),
+            pipeline_hash: Some(pipeline.hash()),
         };
         state.align(pipeline);
         state

@@ -584,6 +584,23 @@ impl Runner {
 
     /// Sets up the state for `plan`; `None` when there is nothing to do.
     async fn prepare(&mut self, plan: &Plan) -> Result<Option<String>, String> {
+        if plan != &Plan::Restart
+            && let Some(st) = &self.state
+            && st.outcome != Outcome::Succeeded
+            && st
+                .pipeline_hash
+                .as_ref()
+                .is_some_and(|h| *h != self.pipeline.hash())
+        {
+            let file = match &self.source {
+                Source::File(f) => f.clone(),
+                Source::Default => "the pipeline".into(),
+            };
+            return Err(format!(
+                "{file} changed since run {} started. Stage containers can write the deployconfig, so stage2-tui does not take a changed pipeline in the middle of a run: review the file, then start a new run with --restart (or put the old file back to go on)",
+                st.run_id
+            ));
+        }
         match (plan, &self.state) {
             (Plan::Restart, _) | (Plan::Continue, None) => {
                 if let Some(old) = self.state.take() {
