@@ -225,11 +225,14 @@ pub async fn run(engine: Engine, dc: Deployconfig, plan: Plan) -> color_eyre::Re
     {
         // The web server holds bootstrap.ign: keep it up for its window, never longer.
         println!(
-            "{} --- the halted run still has a service window open; it is stopped when the window ends (Ctrl-C leaves it to the next run)",
+            "{} --- the halted run still has a service window open; it is stopped when the window ends (after Ctrl-C the window guard still stops it on time)",
             clock()
         );
         if let Ok(true) = runner.serve_windows(&mut cmd_rx).await {
-            println!("{} --- left the service window to the next run", clock());
+            println!(
+                "{} --- left the service window to its guard, which stops it when the window ends",
+                clock()
+            );
         }
     }
     signals.abort();

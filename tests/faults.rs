@@ -58,6 +58,14 @@ impl Drop for Service {
     }
 }
 
+/// A temp folder with a prepared demo deployconfig `dc` in it.
+fn demo_dc(extra: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dc");
+    prepare_demo(&dir, extra);
+    (tmp, dir)
+}
+
 fn lines_of(path: &Path, needle: &str) -> usize {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -120,10 +128,8 @@ fn killing_the_api_service_mid_step_neither_fails_nor_restarts_the_step() {
 #[test]
 fn links_planted_by_a_stage_are_refused_and_state_lives_outside_the_deployconfig() {
     let _g = engine_lock();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("dc");
+    let (tmp, dir) = demo_dc(&[]);
     let d = dir.to_str().unwrap();
-    prepare_demo(&dir, &[]);
     // A root-only file the stage points `oc` at, and a folder that must stay empty.
     let secret = tmp.path().join("root-only");
     std::fs::write(&secret, "root secret").unwrap();
@@ -210,10 +216,8 @@ fn unsafe_is_root() -> bool {
 #[test]
 fn a_container_stage2_tui_did_not_create_is_never_removed() {
     let _g = engine_lock();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("dc");
+    let (_tmp, dir) = demo_dc(&[]);
     let d = dir.to_str().unwrap();
-    prepare_demo(&dir, &[]);
     let image = "localhost/stage2-demo/4.run-installer:demo";
     podman(&["rm", "-f", "someone-elses"]);
     let o = podman(&["create", "--name", "someone-elses", image, "/bin/true"]);
@@ -241,10 +245,8 @@ fn a_container_stage2_tui_did_not_create_is_never_removed() {
 #[test]
 fn secrets_printed_by_a_failing_stage_never_leave_the_raw_log() {
     let _g = engine_lock();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("dc");
+    let (_tmp, dir) = demo_dc(&[]);
     let d = dir.to_str().unwrap();
-    prepare_demo(&dir, &[]);
     set_pipeline(
         &dir,
         &oneshot(
@@ -475,10 +477,8 @@ fn podman_names() -> Vec<String> {
 #[test]
 fn a_million_line_flood_stays_under_64_mb_headless_with_no_line_dropped() {
     let _g = engine_lock();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("dc");
+    let (tmp, dir) = demo_dc(&[]);
     let d = dir.to_str().unwrap();
-    prepare_demo(&dir, &[]);
     set_pipeline(
         &dir,
         &oneshot(
@@ -520,10 +520,8 @@ fn a_million_line_flood_stays_under_64_mb_headless_with_no_line_dropped() {
 #[test]
 fn check_and_run_read_files_alike_and_bad_numbers_are_refused() {
     let _g = engine_lock();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("dc");
+    let (_tmp, dir) = demo_dc(&[]);
     let d = dir.to_str().unwrap();
-    prepare_demo(&dir, &[]);
     let cfg = dir.join("config.json");
     let good = std::fs::read(&cfg).unwrap();
     type Spoil<'a> = Box<dyn Fn() + 'a>;

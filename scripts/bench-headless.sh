@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Headless flood benchmark: one stage prints LINES lines (default 1,000,000, ~100 bytes each).
+# Whole processes, timed by GNU time: `stage2-tui run --headless > file` against `podman run` of
+# the same container printing the same lines `> file`. Reports wall seconds and peak RSS, and
+# checks that every line reached stage2-tui's output. Page cache warm (the image is local).
+# Usage: scripts/bench-headless.sh [LINES]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+LINES=${1:-1000000}
+. scripts/engine-env.sh
+stage2_engine_start
+work=$(mktemp -d)
+cleanup() { podman rm -f flood bench-podman-run >/dev/null 2>&1 || true; rm -rf "$work"; stage2_engine_stop; }
+trap cleanup EXIT
+cargo build --release --quiet
+BIN=$PWD/target/release/stage2-tui
+$BIN demo --prepare-only --pace 0 --dir "$work/dc" >/dev/null
+IMAGE=localhost/stage2-demo/4.run-installer:demo
+SCRIPT="seq 1 $LINES | sed 's/^/flood line padded to look like terraform output, about one hundred bytes: /'"
+cat > "$work/dc/stage2-pipeline.toml" <<TOML
+[[step]]
+id = "flood"
+kind = "oneshot"
+image = "4.run-installer"
+entrypoint = ["/bin/sh", "-c", "$SCRIPT"]
+TOML
+/usr/bin/time -f "%e %M" -o "$work/tui.time" "$BIN" run --headless --deployconfig "$work/dc" > "$work/tui.out"
+got=$(grep -c '^flood | flood line' "$work/tui.out" || true)
+podman rm -f bench-podman-run >/dev/null 2>&1 || true
+/usr/bin/time -f "%e %M" -o "$work/podman.time" podman run --name bench-podman-run --entrypoint /bin/sh "$IMAGE" -c "$SCRIPT" > "$work/podman.out"
+read -r tw tr < <(tail -1 "$work/tui.time")
+read -r pw pr < <(tail -1 "$work/podman.time")
+printf '%-40s %8s %12s\n' "process" "wall s" "peak RSS"
+printf '%-40s %8s %9s MB\n' "podman run (same container) > file" "$pw" "$((pr / 1024))"
+printf '%-40s %8s %9s MB\n' "stage2-tui run --headless > file" "$tw" "$((tr / 1024))"
+echo "lines printed by stage2-tui: $got of $LINES"
