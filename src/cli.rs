@@ -68,6 +68,12 @@ pub enum Cmd {
         #[arg(long)]
         container: String,
     },
+    /// Connects to a driver's control socket and prints who drives (diagnostics)
+    #[command(hide = true)]
+    ControlProbe {
+        /// The socket (`<state folder>/control.sock`)
+        socket: PathBuf,
+    },
     /// Capture a container's complete log to a file (benchmarks, diagnostics)
     #[command(hide = true)]
     CaptureLog {
@@ -131,6 +137,16 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
         }
         Some(Cmd::Demo(args)) => crate::demo::run(&cli, args).await,
         Some(Cmd::Status { .. }) => Ok(crate::status::command(&cli.deployconfig())),
+        Some(Cmd::ControlProbe { socket }) => Ok(match crate::control::attach_at(socket).await {
+            Ok(a) => {
+                println!("{}", a.driver.describe());
+                0
+            }
+            Err(e) => {
+                eprintln!("stage2-tui: {e}");
+                1
+            }
+        }),
         Some(Cmd::WindowGuard {
             state_dir,
             step,
@@ -186,6 +202,11 @@ where
     Fut: std::future::Future<Output = color_eyre::Result<i32>>,
 {
     let dc = cli.deployconfig();
+    // Another user's stage 2: say whose, and start nothing.
+    if let Some(msg) = crate::control::not_yours(&dc) {
+        eprintln!("stage2-tui: {msg}");
+        return Ok(2);
+    }
     if !dc.dir.is_dir() {
         eprintln!(
             "stage2-tui: deployconfig folder {} does not exist: pass --deployconfig DIR (or set STAGE2_DEPLOYCONFIG)",

@@ -64,7 +64,7 @@ async fn print_events(
                 Ok(())
             }
             Event::Trouble(Some(t)) => writeln!(out, "{} !!! {t}", clock()),
-            Event::Trouble(None) => Ok(()),
+            Event::Trouble(None) | Event::Driver(_) => Ok(()),
             Event::StepFinished {
                 step,
                 status,
@@ -164,8 +164,9 @@ pub fn summary(state: &RunState) -> String {
 
 /// Drives the pipeline without a terminal UI. Returns the process exit code.
 pub async fn run(engine: Engine, dc: Deployconfig, plan: Plan) -> color_eyre::Result<i32> {
+    let (raw_tx, raw_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-    let mut runner = match Runner::open(engine.clone(), dc.clone(), ev_tx) {
+    let mut runner = match Runner::open(engine.clone(), dc.clone(), raw_tx.clone()) {
         Ok(r) => r,
         Err(e) => {
             let secrets = crate::config::secret_values(&dc);
@@ -198,6 +199,21 @@ pub async fn run(engine: Engine, dc: Deployconfig, plan: Plan) -> color_eyre::Re
     let printer = tokio::spawn(print_events(ev_rx, width, secrets.clone(), gate));
 
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
+    // TUIs in other terminals attach to this run through the control socket.
+    let server = crate::control::serve_or_forward(
+        &dc,
+        &dc.state_dir(),
+        crate::control::DriverInfo::me("headless"),
+        runner.pipeline().clone(),
+        crate::control::Wiring {
+            events: raw_rx,
+            inject: raw_tx.clone(),
+            local: ev_tx,
+            commands: cmd_tx.clone(),
+            control: None,
+        },
+    );
+    drop(raw_tx);
     let signals = tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
         let wait = |kind: SignalKind| {
@@ -238,6 +254,7 @@ pub async fn run(engine: Engine, dc: Deployconfig, plan: Plan) -> color_eyre::Re
     signals.abort();
     let state = runner.state().cloned();
     drop(runner);
+    drop(server);
     let _ = tokio::time::timeout(Duration::from_secs(3), printer).await;
     let resume = |step: &str| {
         format!(

@@ -58,14 +58,6 @@ impl Drop for Service {
     }
 }
 
-/// A temp folder with a prepared demo deployconfig `dc` in it.
-fn demo_dc(extra: &[&str]) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("dc");
-    prepare_demo(&dir, extra);
-    (tmp, dir)
-}
-
 fn lines_of(path: &Path, needle: &str) -> usize {
     std::fs::read_to_string(path)
         .unwrap_or_default()

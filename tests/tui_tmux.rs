@@ -2,93 +2,11 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::tmux::*;
 use common::*;
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(name: &str, cmd: &str) -> Self {
-        let socket = format!("stage2-test-{}-{name}", std::process::id());
-        let t = Self { socket };
-        let ok = t
-            .tmux(&["new-session", "-d", "-s", "s", "-x", "120", "-y", "40", cmd])
-            .status
-            .success();
-        assert!(ok, "tmux new-session failed");
-        t
-    }
-    fn tmux(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux (scripts/test.sh installs it)")
-    }
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", "s"]).stdout).into_owned()
-    }
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "s"];
-        args.extend_from_slice(keys);
-        self.tmux(&args);
-    }
-    fn title(&self) -> String {
-        String::from_utf8_lossy(
-            &self
-                .tmux(&["display-message", "-p", "-t", "s", "#{pane_title}"])
-                .stdout,
-        )
-        .trim()
-        .to_string()
-    }
-    fn pid(&self) -> i32 {
-        String::from_utf8_lossy(
-            &self
-                .tmux(&["display-message", "-p", "-t", "s", "#{pane_pid}"])
-                .stdout,
-        )
-        .trim()
-        .parse()
-        .unwrap()
-    }
-    fn wait_for(&self, text: &str, timeout: Duration) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if s.contains(text) {
-                return s;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "timed out waiting for {text:?}; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.tmux(&["kill-server"]);
-    }
-}
-
-fn tui_cmd(cfg_home: &Path, args: &str) -> String {
-    format!(
-        "exec env STAGE2_ENGINE={} CONTAINERS_CONF={} XDG_CONFIG_HOME={} TERM=xterm-256color {} {args}",
-        engine_url(),
-        std::env::var("CONTAINERS_CONF").unwrap_or_default(),
-        cfg_home.display(),
-        env!("CARGO_BIN_EXE_stage2-tui"),
-    )
-}
 
 #[test]
 fn an_operator_watches_a_failure_retries_and_finishes() {

@@ -172,6 +172,8 @@ pub struct App {
     pub secrets: Vec<String>,
     /// What keeps the run from going on by itself (engine unreachable, disk full): a banner.
     pub trouble: Option<String>,
+    /// Set when another process drives the run and this TUI is attached to it.
+    pub driven_by: Option<String>,
 }
 
 impl App {
@@ -216,6 +218,7 @@ impl App {
             setup: None,
             secrets: Vec::new(),
             trouble: None,
+            driven_by: None,
         }
     }
 
@@ -330,6 +333,7 @@ impl App {
             }
             Event::Note(n) => self.status = Some(n),
             Event::Trouble(t) => self.trouble = t,
+            Event::Driver(d) => self.driven_by = d,
             Event::State(s) => {
                 if let Some(w) = self.window.as_mut()
                     && let Some(a) = s.step(&w.step).and_then(|x| x.last())

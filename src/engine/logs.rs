@@ -46,7 +46,7 @@ impl Stream {
 }
 
 /// One whole log line, for live display.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogLine {
     /// Source stream.
     pub stream: Stream,

@@ -36,13 +36,7 @@ pub struct TuiOptions {
     pub setup: bool,
 }
 
-/// Requests to the task that drives the pipeline while no run is going.
-pub enum Control {
-    /// Start driving with this plan.
-    Start(Plan),
-    /// Mark this step skipped and go on.
-    Skip(String),
-}
+pub use crate::control::Control;
 
 /// Owns the runner (and so the deployconfig lock) while the TUI lives.
 async fn supervise(
@@ -60,14 +54,25 @@ async fn supervise(
                 return;
             }
         }
-        let next_ctl = tokio::select! {
-            r = runner.serve_windows(&mut cmds), if runner.has_windows() => {
-                if let Ok(true) = r {
-                    return;
+        let next_ctl = if runner.has_windows() {
+            tokio::select! {
+                r = runner.serve_windows(&mut cmds) => {
+                    if let Ok(true) = r {
+                        return;
+                    }
+                    continue;
                 }
-                continue;
+                c = ctl.recv() => c,
             }
-            c = ctl.recv() => c,
+        } else {
+            tokio::select! {
+                c = cmds.recv() => match c {
+                    Some(Command::Detach) | None => return,
+                    // Nothing runs: stop/skip/window commands have nothing to act on.
+                    Some(_) => continue,
+                },
+                c = ctl.recv() => c,
+            }
         };
         match next_ctl {
             Some(Control::Start(p)) => next = Some(p),
@@ -156,14 +161,59 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
             Some(format!("key map not loaded ({e}); using the defaults")),
         ),
     };
-    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
-    let runner = match Runner::open(engine.clone(), dc.clone(), ev_tx.clone()) {
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+    let state_dir = dc.state_dir();
+    // Another process drives this run (the systemd unit, a colleague's TUI): attach to it.
+    if let Some(holder) = crate::pipeline::RunLock::holder(&state_dir) {
+        let att = match crate::control::attach(&state_dir).await {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!(
+                    "stage2-tui: another stage2-tui is driving {}: {holder}. {e}",
+                    dc.dir.display()
+                );
+                return Ok(2);
+            }
+        };
+        let mut app = new_app(att.pipeline.clone(), &engine, &dc, keys, themes, theme_idx);
+        app.status = key_problem.or(problems.into_iter().next());
+        app.driven_by = Some(att.driver.describe());
+        app.secrets = secret_values(&dc);
+        let task = tokio::spawn(attached(
+            att,
+            engine.clone(),
+            dc.clone(),
+            cmd_rx,
+            ctl_rx,
+            ev_tx.clone(),
+        ));
+        drop(ev_tx);
+        return finish_tui(app, engine, dc, ev_rx, cmd_tx, ctl_tx, vec![], task).await;
+    }
+    let (raw_tx, raw_rx) = mpsc::unbounded_channel();
+    let runner = match Runner::open(engine.clone(), dc.clone(), raw_tx.clone()) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("stage2-tui: {e}");
             return Ok(2);
         }
     };
+    let server = crate::control::serve_or_forward(
+        &dc,
+        &state_dir,
+        crate::control::DriverInfo::me("tui"),
+        runner.pipeline().clone(),
+        crate::control::Wiring {
+            events: raw_rx,
+            inject: raw_tx.clone(),
+            local: ev_tx.clone(),
+            commands: cmd_tx.clone(),
+            control: Some(ctl_tx.clone()),
+        },
+    );
+    drop(raw_tx);
     let in_progress = matches!(runner.state().map(|s| s.outcome), Some(Outcome::InProgress));
     let setup = opts.setup && opts.plan.is_none() && !in_progress;
     let initial = if setup {
@@ -176,20 +226,14 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
                 Some(_) => None,
             })
     };
-    let header = Header {
-        deployconfig: dc.dir.display().to_string(),
-        engine: engine.describe(),
-    };
-    let mut app = App::new(
+    let mut app = new_app(
         runner.pipeline().clone(),
-        header,
-        dc.state_dir(),
-        dc.dir.join("stage2-logs"),
+        &engine,
+        &dc,
         keys,
         themes,
+        theme_idx,
     );
-    app.theme = theme_idx;
-    app.ascii = std::env::var("TERM").is_ok_and(|t| t == "linux");
     app.status = key_problem.or(problems.into_iter().next());
     runner.announce();
     if initial.is_none()
@@ -220,11 +264,135 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
     } else {
         vec![]
     };
+    let supervisor = tokio::spawn(async move {
+        supervise(runner, initial, cmd_rx, ctl_rx, ev_tx).await;
+        drop(server);
+    });
+    finish_tui(app, engine, dc, ev_rx, cmd_tx, ctl_tx, first, supervisor).await
+}
+
+fn new_app(
+    pipeline: crate::pipeline::Pipeline,
+    engine: &Engine,
+    dc: &Deployconfig,
+    keys: Keymap,
+    themes: Vec<Theme>,
+    theme_idx: usize,
+) -> App {
+    let header = Header {
+        deployconfig: dc.dir.display().to_string(),
+        engine: engine.describe(),
+    };
+    let mut app = App::new(
+        pipeline,
+        header,
+        dc.state_dir(),
+        dc.dir.join("stage2-logs"),
+        keys,
+        themes,
+    );
+    app.theme = theme_idx;
+    app.ascii = std::env::var("TERM").is_ok_and(|t| t == "linux");
+    app
+}
+
+/// An attached TUI: relays to the driver until it goes away, then drives itself on the first
+/// retry / resume / skip the operator asks for (exactly as when no one drove).
+async fn attached(
+    att: crate::control::Attached,
+    engine: Engine,
+    dc: Deployconfig,
+    mut cmds: UnboundedReceiver<Command>,
+    mut ctl: UnboundedReceiver<Control>,
+    events: UnboundedSender<Event>,
+) {
+    let driver = att.driver.describe();
+    if att.relay(&events, &mut cmds, &mut ctl).await == crate::control::Relay::Left {
+        return;
+    }
+    let _ = events.send(Event::Driver(None));
+    let _ = events.send(Event::Note(format!(
+        "the driver ({driver}) has ended; this stage2-tui drives from now on: r retries a failed step, f resumes from the selected one"
+    )));
+    let first = loop {
+        tokio::select! {
+            c = ctl.recv() => match c {
+                Some(c) => break c,
+                None => return,
+            },
+            c = cmds.recv() => match c {
+                Some(Command::Detach) | None => return,
+                Some(_) => {}
+            },
+        }
+    };
+    let (raw_tx, raw_rx) = mpsc::unbounded_channel();
+    let mut runner = match Runner::open(engine, dc.clone(), raw_tx.clone()) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = events.send(Event::Note(format!("cannot drive: {e}")));
+            return;
+        }
+    };
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
-    let supervisor = tokio::spawn(supervise(runner, initial, cmd_rx, ctl_rx, ev_tx.clone()));
-    drop(ev_tx);
+    let server = crate::control::serve_or_forward(
+        &dc,
+        &dc.state_dir(),
+        crate::control::DriverInfo::me("tui"),
+        runner.pipeline().clone(),
+        crate::control::Wiring {
+            events: raw_rx,
+            inject: raw_tx.clone(),
+            local: events.clone(),
+            commands: cmd_tx.clone(),
+            control: Some(ctl_tx.clone()),
+        },
+    );
+    drop(raw_tx);
+    let initial = match first {
+        Control::Start(p) => Some(p),
+        Control::Skip(id) => match runner.skip_step(&id) {
+            Ok(()) => Some(Plan::Continue),
+            Err(e) => {
+                let _ = events.send(Event::Note(e));
+                None
+            }
+        },
+    };
+    // This terminal's requests now go to our own runner.
+    let relay_cmds = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                c = cmds.recv() => match c {
+                    Some(c) => { let _ = cmd_tx.send(c); }
+                    None => return,
+                },
+                c = ctl.recv() => match c {
+                    Some(c) => { let _ = ctl_tx.send(c); }
+                    None => return,
+                },
+            }
+        }
+    });
+    supervise(runner, initial, cmd_rx, ctl_rx, events).await;
+    relay_cmds.abort();
+    drop(server);
+}
 
+/// The part of the TUI both a driver and an attached TUI share: the terminal, the loop, the
+/// goodbye.
+#[allow(clippy::too_many_arguments)]
+async fn finish_tui(
+    mut app: App,
+    engine: Engine,
+    dc: Deployconfig,
+    mut ev_rx: UnboundedReceiver<Event>,
+    cmd_tx: UnboundedSender<Command>,
+    ctl_tx: UnboundedSender<Control>,
+    first: Vec<Effect>,
+    supervisor: tokio::task::JoinHandle<()>,
+) -> color_eyre::Result<i32> {
     let code = {
         let mut guard = TerminalGuard::new(app.mouse)?;
         let r = event_loop(
@@ -258,7 +426,9 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
         .collect();
     // After a hang-up the terminal is gone: a failed write must not panic (println! would).
     let mut out = std::io::stdout();
-    let _ = if !running.is_empty() {
+    let _ = if let Some(d) = &app.driven_by {
+        writeln!(out, "stage2-tui: left; the run goes on ({d}).")
+    } else if !running.is_empty() {
         writeln!(
             out,
             "stage2-tui: {} keep running in the engine; run stage2-tui again to reattach.",

@@ -183,10 +183,27 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
         ),
         Span::styled(outcome.0, outcome.1),
     ]);
-    let used = line.width() + app.header.engine.chars().count() + 3;
+    // Attached to another process's run: who drives it matters more than the engine.
+    let (right_text, right_style) = match &app.driven_by {
+        Some(d) => (
+            format!(
+                "{}; actions here are requests to it ",
+                crate::text::visible(d)
+            ),
+            t.running,
+        ),
+        None => (format!("{} ", app.header.engine), t.dim),
+    };
+    let left_w = line.width();
+    let used = left_w + right_text.chars().count() + 2;
     f.render_widget(Paragraph::new(line), area);
     if (area.width as usize) >= used {
-        f.render_widget(right(format!("{} ", app.header.engine), t.dim), area);
+        f.render_widget(right(right_text, right_style), area);
+    } else if let Some(d) = &app.driven_by {
+        let short = format!("{} ", crate::text::visible(d));
+        if (area.width as usize) >= left_w + short.chars().count() + 2 {
+            f.render_widget(right(short, right_style), area);
+        }
     }
 }
 

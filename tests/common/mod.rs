@@ -1,6 +1,8 @@
 //! Helpers for tests that drive the real binary against a real podman.
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
@@ -65,6 +67,14 @@ pub fn status(dir: &Path) -> (i32, Value) {
 /// The run's state folder (outside the deployconfig), as `status --json` names it.
 pub fn state_dir(dir: &Path) -> PathBuf {
     PathBuf::from(status(dir).1["state_dir"].as_str().expect("state_dir"))
+}
+
+/// A temp folder with a prepared demo deployconfig `dc` in it.
+pub fn demo_dc(extra: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dc");
+    prepare_demo(&dir, extra);
+    (tmp, dir)
 }
 
 pub fn state(dir: &Path) -> Value {

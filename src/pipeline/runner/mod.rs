@@ -21,7 +21,8 @@ mod steps;
 mod windows;
 
 /// Where a run should start.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Plan {
     /// Reattach to a run in progress, or start the first run.
     Continue,
@@ -32,7 +33,8 @@ pub enum Plan {
 }
 
 /// Operator commands while a run is being driven.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Command {
     /// Stop the running step (kills its container); the run halts there.
     Stop,
@@ -54,8 +56,9 @@ pub enum Command {
     Detach,
 }
 
-/// What the runner reports while it works.
-#[derive(Debug, Clone)]
+/// What the runner reports while it works (also what a driver streams to attached TUIs).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Event {
     /// The run is being driven (new, resumed or reattached).
     RunStarted {
@@ -111,10 +114,14 @@ pub enum Event {
     State(Box<RunState>),
     /// Driving ended (or could not start: the error says why).
     Finished(Result<Finish, String>),
+    /// Who drives the run, for a TUI attached to another process's run (`None`: nobody now;
+    /// this TUI can take over).
+    Driver(Option<String>),
 }
 
 /// How driving the run ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Finish {
     /// Every step succeeded or was skipped.
     Succeeded,

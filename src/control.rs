@@ -1,0 +1,673 @@
+//! One process drives a run; any number of TUIs attach to it.
+//!
+//! The driver (the headless runner under systemd, or a TUI) listens on `control.sock` in the
+//! run's root-only state folder (0600; peers checked with `SO_PEERCRED`: root or the driver's own
+//! user). The protocol is JSON lines, versioned by [`PROTO`]: the client says hello, the driver
+//! answers with who it is and the pipeline, replays what a new viewer needs (the run state, the
+//! open window, a banner), then streams every runner event. The client sends requests (stop,
+//! skip, extend, end the window, retry / resume), which the driver carries out and announces to
+//! everyone (and to the journal: "retry of X requested by uid 1000 on pts/2").
+//!
+//! A world-readable pointer `/run/stage2-tui/<deployconfig id>` names the driver's uid and pid
+//! (no secrets), so another user is told to use `sudo` instead of starting a second install.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::config::Deployconfig;
+use crate::pipeline::{Command, Event, Pipeline, Plan};
+
+/// Protocol version. A peer speaking another one is told so, never misread.
+pub const PROTO: u32 = 1;
+
+/// File name of the socket in the state folder.
+pub const SOCKET: &str = "control.sock";
+
+/// Requests that change what the driver drives (not commands to a running step).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Control {
+    /// Start driving with this plan (retry, resume from here).
+    Start(Plan),
+    /// Mark this step skipped and go on.
+    Skip(String),
+}
+
+/// Who drives a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriverInfo {
+    /// Process id.
+    pub pid: u32,
+    /// User id.
+    pub uid: u32,
+    /// User name.
+    pub user: String,
+    /// `headless` or `tui`.
+    pub how: String,
+    /// The systemd unit it runs in, if any (`stage2-tui.service`).
+    pub unit: Option<String>,
+    /// When it started driving.
+    pub since: chrono::DateTime<chrono::Utc>,
+    /// stage2-tui version.
+    pub version: String,
+}
+
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+fn user_name(uid: u32) -> String {
+    if uid == 0 {
+        return "root".into();
+    }
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
+            })
+        })
+        .unwrap_or_else(|| format!("uid {uid}"))
+}
+
+/// The systemd service this process runs in, from its cgroup.
+fn systemd_unit() -> Option<String> {
+    let cg = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    cg.lines()
+        .filter_map(|l| l.rsplit('/').next())
+        .find(|n| n.ends_with(".service") && !n.starts_with("user@") && !n.starts_with("session-"))
+        .map(str::to_string)
+}
+
+impl DriverInfo {
+    /// This process, driving as `how`.
+    pub fn me(how: &str) -> Self {
+        let uid = euid();
+        Self {
+            pid: std::process::id(),
+            uid,
+            user: user_name(uid),
+            how: how.into(),
+            unit: systemd_unit(),
+            since: chrono::Utc::now(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+
+    /// "driven by stage2-tui.service, pid 812, since 09:14" (or "by the headless runner of root, …").
+    pub fn describe(&self) -> String {
+        let who = match &self.unit {
+            Some(u) => u.clone(),
+            None if self.how == "tui" => format!("a stage2-tui of {}", self.user),
+            None => format!("a headless stage2-tui of {}", self.user),
+        };
+        format!(
+            "driven by {who}, pid {}, since {}",
+            self.pid,
+            self.since.with_timezone(&chrono::Local).format("%H:%M")
+        )
+    }
+}
+
+/// What the driver sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// First line: who drives, and the pipeline.
+    Hello {
+        /// Protocol version.
+        proto: u32,
+        /// The driver.
+        driver: DriverInfo,
+        /// The pipeline it drives.
+        pipeline: Pipeline,
+    },
+    /// A runner event.
+    Event {
+        /// The event.
+        event: Event,
+    },
+    /// The connection is refused (another uid, another protocol version).
+    Refused {
+        /// Why, for the operator.
+        reason: String,
+    },
+}
+
+/// What a client sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// First line.
+    Hello {
+        /// Protocol version.
+        proto: u32,
+        /// stage2-tui version.
+        version: String,
+        /// The client's terminal (`pts/2`), for the audit trail.
+        tty: Option<String>,
+    },
+    /// A command to the running step or window.
+    Command {
+        /// The command.
+        command: Command,
+    },
+    /// A change of what is driven (retry, resume, skip).
+    Control {
+        /// The request.
+        control: Control,
+    },
+}
+
+fn line<T: Serialize>(msg: &T) -> String {
+    let mut s = serde_json::to_string(msg).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// What a newly attached TUI needs to see at once.
+#[derive(Default)]
+struct Snapshot {
+    started: Option<Event>,
+    state: Option<Event>,
+    window: Option<Event>,
+    trouble: Option<Event>,
+    finished: Option<Event>,
+}
+
+impl Snapshot {
+    fn note(&mut self, e: &Event) {
+        match e {
+            Event::RunStarted { .. } => {
+                self.started = Some(e.clone());
+                self.finished = None;
+            }
+            Event::State(_) => self.state = Some(e.clone()),
+            Event::Window { .. } => self.window = Some(e.clone()),
+            Event::StepFinished { step, .. } if matches!(&self.window, Some(Event::Window { step: w, .. }) if w == step) => {
+                self.window = None
+            }
+            Event::Trouble(_) => self.trouble = Some(e.clone()),
+            Event::Finished(_) => self.finished = Some(e.clone()),
+            _ => {}
+        }
+    }
+    fn replay(&self) -> Vec<Event> {
+        [
+            &self.started,
+            &self.state,
+            &self.window,
+            &self.trouble,
+            &self.finished,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect()
+    }
+}
+
+/// A running control server; stops listening (and removes its socket) when dropped. Attached
+/// clients still get every event the runner sent before it went away, then their connection
+/// closes.
+pub struct Server {
+    path: PathBuf,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.accept.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Where a driver's world-readable pointer lives (`/run/stage2-tui/<id>`).
+pub fn pointer_path(dc: &Deployconfig) -> PathBuf {
+    let root = std::env::var_os("STAGE2_POINTER_DIR")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/run/stage2-tui"));
+    root.join(dc.id())
+}
+
+/// The pointer a driver left: whose run this deployconfig is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pointer {
+    /// Driver's uid.
+    pub uid: u32,
+    /// Driver's user name.
+    pub user: String,
+    /// Driver's pid (it may have exited since).
+    pub pid: u32,
+    /// The deployconfig.
+    pub deployconfig: String,
+}
+
+fn write_pointer(dc: &Deployconfig, info: &DriverInfo) {
+    use std::os::unix::fs::DirBuilderExt;
+    let path = pointer_path(dc);
+    let Some(dir) = path.parent() else { return };
+    let _ = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir);
+    let p = Pointer {
+        uid: info.uid,
+        user: info.user.clone(),
+        pid: info.pid,
+        deployconfig: dc.dir.display().to_string(),
+    };
+    if let Ok(d) = crate::safefs::Dir::open(dir) {
+        let _ = d.write_atomic(
+            path.file_name().unwrap_or_default(),
+            line(&p).as_bytes(),
+            0o644,
+        );
+    }
+}
+
+/// For a user who is not the one whose stage 2 this is: the message that stops them (`None`:
+/// go ahead). Root may always go ahead.
+pub fn not_yours(dc: &Deployconfig) -> Option<String> {
+    let me = euid();
+    if me == 0 {
+        return None;
+    }
+    let text = std::fs::read_to_string(pointer_path(dc)).ok()?;
+    let p: Pointer = serde_json::from_str(&text).ok()?;
+    if p.uid == me {
+        return None;
+    }
+    let alive = Path::new(&format!("/proc/{}", p.pid)).exists();
+    let how = if alive {
+        format!("is driven by {} (pid {})", p.user, p.pid)
+    } else {
+        format!("belongs to {} (last driven by pid {})", p.user, p.pid)
+    };
+    let sudo = if p.uid == 0 {
+        "sudo stage2-tui".to_string()
+    } else {
+        format!("sudo -u {} stage2-tui", p.user)
+    };
+    Some(format!(
+        "stage 2 for {} {how}; attach with `{sudo}`. Starting stages as {} would run a second install against the same VMs, so this stage2-tui starts nothing.",
+        dc.dir.display(),
+        user_name(me)
+    ))
+}
+
+/// Everything a driver hands the server.
+pub struct Wiring {
+    /// Events from the runner (the server forwards each to `local` and to every client).
+    pub events: mpsc::UnboundedReceiver<Event>,
+    /// A sender into the same stream, for the audit notes.
+    pub inject: mpsc::UnboundedSender<Event>,
+    /// The driver's own consumer (headless printer, the TUI's loop).
+    pub local: mpsc::UnboundedSender<Event>,
+    /// Commands to the runner.
+    pub commands: mpsc::UnboundedSender<Command>,
+    /// Changes of what is driven; `None` for a headless driver, which exits when it halts.
+    pub control: Option<mpsc::UnboundedSender<Control>>,
+}
+
+/// Starts the control server of a driver. The socket is `control.sock` in `state_dir`.
+pub fn serve(
+    dc: &Deployconfig,
+    state_dir: &Path,
+    info: DriverInfo,
+    pipeline: Pipeline,
+    wiring: Wiring,
+) -> Result<Server, (std::io::Error, Wiring)> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = state_dir.join(SOCKET);
+    let _ = std::fs::remove_file(&path);
+    let listener = match UnixListener::bind(&path).and_then(|l| {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map(|()| l)
+    }) {
+        Ok(l) => l,
+        Err(e) => return Err((e, wiring)),
+    };
+    write_pointer(dc, &info);
+    let (bcast, _) = broadcast::channel::<Event>(4096);
+    let snapshot = std::sync::Arc::new(std::sync::Mutex::new(Snapshot::default()));
+    let Wiring {
+        mut events,
+        inject,
+        local,
+        commands,
+        control,
+    } = wiring;
+    // Weak: the stream ends when the runner's senders are gone, whoever is attached.
+    let inject = inject.downgrade();
+    // The tee: every event to the driver's own consumer and to every client, in order. It ends
+    // when the runner's senders are gone, after forwarding everything.
+    let tee = {
+        let bcast = bcast.clone();
+        let snapshot = snapshot.clone();
+        tokio::spawn(async move {
+            while let Some(e) = events.recv().await {
+                if let Ok(mut s) = snapshot.lock() {
+                    s.note(&e);
+                }
+                let _ = bcast.send(e.clone());
+                let _ = local.send(e);
+            }
+        })
+    };
+    let hello = ServerMsg::Hello {
+        proto: PROTO,
+        driver: info.clone(),
+        pipeline,
+    };
+    let accept = tokio::spawn(async move {
+        loop {
+            let Ok((conn, _)) = listener.accept().await else {
+                continue;
+            };
+            let client = Client {
+                hello: hello.clone(),
+                snapshot: snapshot.clone(),
+                events: bcast.subscribe(),
+                inject: inject.clone(),
+                commands: commands.clone(),
+                control: control.clone(),
+                driver_uid: info.uid,
+            };
+            tokio::spawn(client.serve(conn));
+        }
+    });
+    // The tee is not aborted on drop: it drains the runner's last events on its own.
+    drop(tee);
+    Ok(Server { path, accept })
+}
+
+/// Starts the control server, or (when the socket cannot be made) forwards the events to the
+/// driver's own consumer without one, saying so.
+pub fn serve_or_forward(
+    dc: &Deployconfig,
+    state_dir: &Path,
+    info: DriverInfo,
+    pipeline: Pipeline,
+    wiring: Wiring,
+) -> Option<Server> {
+    match serve(dc, state_dir, info, pipeline, wiring) {
+        Ok(s) => Some(s),
+        Err((e, w)) => {
+            let Wiring {
+                mut events, local, ..
+            } = w;
+            let _ = local.send(Event::Note(format!(
+                "no control socket in {} ({e}): other terminals cannot attach to this run",
+                state_dir.display()
+            )));
+            tokio::spawn(async move {
+                while let Some(e) = events.recv().await {
+                    let _ = local.send(e);
+                }
+            });
+            None
+        }
+    }
+}
+
+struct Client {
+    hello: ServerMsg,
+    snapshot: std::sync::Arc<std::sync::Mutex<Snapshot>>,
+    events: broadcast::Receiver<Event>,
+    inject: mpsc::WeakUnboundedSender<Event>,
+    commands: mpsc::UnboundedSender<Command>,
+    control: Option<mpsc::UnboundedSender<Control>>,
+    driver_uid: u32,
+}
+
+impl Client {
+    fn audit(&self, note: String) {
+        if let Some(tx) = self.inject.upgrade() {
+            let _ = tx.send(Event::Note(note));
+        }
+    }
+}
+
+impl Client {
+    async fn serve(mut self, conn: UnixStream) {
+        let uid = conn.peer_cred().map(|c| c.uid()).unwrap_or(u32::MAX);
+        let (read, mut write) = conn.into_split();
+        let refuse = |reason: String| line(&ServerMsg::Refused { reason });
+        if uid != 0 && uid != self.driver_uid {
+            let _ = write
+                .write_all(
+                    refuse(format!(
+                        "uid {uid} may not attach: only root and the driver's own user (uid {}) may",
+                        self.driver_uid
+                    ))
+                    .as_bytes(),
+                )
+                .await;
+            return;
+        }
+        let mut lines = BufReader::new(read).lines();
+        let first =
+            tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line()).await;
+        let tty = match first {
+            Ok(Ok(Some(l))) => match serde_json::from_str::<ClientMsg>(&l) {
+                Ok(ClientMsg::Hello { proto, tty, .. }) if proto == PROTO => tty,
+                Ok(ClientMsg::Hello { proto, version, .. }) => {
+                    let _ = write
+                        .write_all(
+                            refuse(format!(
+                                "this driver speaks protocol {PROTO} (stage2-tui {}); the client speaks {proto} (stage2-tui {version}): use the same version",
+                                env!("CARGO_PKG_VERSION")
+                            ))
+                            .as_bytes(),
+                        )
+                        .await;
+                    return;
+                }
+                _ => {
+                    let _ = write
+                        .write_all(refuse("expected a hello line".into()).as_bytes())
+                        .await;
+                    return;
+                }
+            },
+            _ => return,
+        };
+        let who = format!(
+            "uid {uid}{}",
+            tty.map(|t| format!(" on {t}")).unwrap_or_default()
+        );
+        let replay = self.snapshot.lock().map(|s| s.replay()).unwrap_or_default();
+        let mut out = line(&self.hello);
+        for event in replay {
+            out += &line(&ServerMsg::Event { event });
+        }
+        if write.write_all(out.as_bytes()).await.is_err() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                e = self.events.recv() => {
+                    let event = match e {
+                        Ok(e) => e,
+                        // A slow client missed some lines: send the state again (its log view
+                        // reads the files) and go on.
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            match self.snapshot.lock().ok().and_then(|s| s.state.clone()) {
+                                Some(e) => e,
+                                None => continue,
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    };
+                    if write.write_all(line(&ServerMsg::Event { event }).as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+                l = lines.next_line() => {
+                    let Ok(Some(l)) = l else { return };
+                    match serde_json::from_str::<ClientMsg>(&l) {
+                        Ok(ClientMsg::Command { command }) => {
+                            if command == Command::Detach {
+                                continue; // an attached TUI leaving never affects the run
+                            }
+                            self.audit(format!("{} requested by {who}", describe_command(&command)));
+                            let _ = self.commands.send(command);
+                        }
+                        Ok(ClientMsg::Control { control }) => match &self.control {
+                            Some(tx) => {
+                                self.audit(format!("{} requested by {who}", describe_control(&control)));
+                                let _ = tx.send(control);
+                            }
+                            None => {
+                                self.audit(format!(
+                                    "{} requested by {who}: the headless driver cannot do that while it drives; once it halts it exits, and the TUI can drive",
+                                    describe_control(&control)
+                                ));
+                            }
+                        },
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn describe_command(c: &Command) -> String {
+    match c {
+        Command::Stop => "stop of the running step".into(),
+        Command::Skip => "skip of the running step".into(),
+        Command::ExtendWindow { step, secs } => format!("+{secs} s on the window of {step}"),
+        Command::EndWindow { step } => format!("end of the window of {step}"),
+        Command::Detach => "detach".into(),
+    }
+}
+
+fn describe_control(c: &Control) -> String {
+    match c {
+        Control::Start(Plan::From(step)) => format!("retry of {step}"),
+        Control::Start(Plan::Continue) => "continuing the run".into(),
+        Control::Start(Plan::Restart) => "a new run".into(),
+        Control::Skip(step) => format!("skip of {step}"),
+    }
+}
+
+/// A connection of an attached TUI to a driver.
+pub struct Attached {
+    /// Who drives, and the pipeline.
+    pub driver: DriverInfo,
+    /// The pipeline.
+    pub pipeline: Pipeline,
+    lines: tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
+    write: tokio::net::unix::OwnedWriteHalf,
+}
+
+/// Connects to the driver of the run in `state_dir`. Err: a message for the operator.
+pub async fn attach(state_dir: &Path) -> Result<Attached, String> {
+    attach_at(&state_dir.join(SOCKET)).await
+}
+
+/// Connects to the control socket at `path`.
+pub async fn attach_at(path: &Path) -> Result<Attached, String> {
+    let conn = UnixStream::connect(&path).await.map_err(|e| {
+        format!(
+            "cannot reach the driver's control socket {} ({e})",
+            path.display()
+        )
+    })?;
+    let (read, mut write) = conn.into_split();
+    let tty = std::fs::read_link("/proc/self/fd/0")
+        .ok()
+        .map(|p| {
+            p.display()
+                .to_string()
+                .trim_start_matches("/dev/")
+                .to_string()
+        })
+        .filter(|t| t.starts_with("pts/") || t.starts_with("tty"));
+    let hello = ClientMsg::Hello {
+        proto: PROTO,
+        version: env!("CARGO_PKG_VERSION").into(),
+        tty,
+    };
+    write
+        .write_all(line(&hello).as_bytes())
+        .await
+        .map_err(|e| format!("cannot talk to the driver: {e}"))?;
+    let mut lines = BufReader::new(read).lines();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
+        .await
+        .map_err(|_| "the driver did not answer within 10 s".to_string())?
+        .map_err(|e| format!("cannot read from the driver: {e}"))?
+        .ok_or("the driver closed the connection")?;
+    match serde_json::from_str::<ServerMsg>(&first) {
+        Ok(ServerMsg::Hello {
+            proto: PROTO,
+            driver,
+            pipeline,
+        }) => Ok(Attached {
+            driver,
+            pipeline,
+            lines,
+            write,
+        }),
+        Ok(ServerMsg::Hello { proto, driver, .. }) => Err(format!(
+            "the driver (stage2-tui {}) speaks protocol {proto}, this stage2-tui {} speaks {PROTO}: use the same version",
+            driver.version,
+            env!("CARGO_PKG_VERSION")
+        )),
+        Ok(ServerMsg::Refused { reason }) => Err(format!("the driver refused: {reason}")),
+        _ => Err(format!(
+            "the driver answered something this stage2-tui (protocol {PROTO}) does not understand; is it another version? ({})",
+            first.chars().take(120).collect::<String>()
+        )),
+    }
+}
+
+impl Attached {
+    /// Relays events to `events` and requests from `commands`/`control` until the driver goes
+    /// away. A `Detach` is never sent: leaving an attached TUI never affects the run.
+    pub async fn relay(
+        mut self,
+        events: &mpsc::UnboundedSender<Event>,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
+        control: &mut mpsc::UnboundedReceiver<Control>,
+    ) -> Relay {
+        loop {
+            tokio::select! {
+                l = self.lines.next_line() => match l {
+                    Ok(Some(l)) => {
+                        if let Ok(ServerMsg::Event { event }) = serde_json::from_str::<ServerMsg>(&l) {
+                            let _ = events.send(event);
+                        }
+                    }
+                    _ => return Relay::DriverGone,
+                },
+                c = commands.recv() => match c {
+                    Some(Command::Detach) | None => return Relay::Left,
+                    Some(command) => { let _ = self.write.write_all(line(&ClientMsg::Command { command }).as_bytes()).await; }
+                },
+                c = control.recv() => match c {
+                    Some(control) => { let _ = self.write.write_all(line(&ClientMsg::Control { control }).as_bytes()).await; }
+                    None => return Relay::Left,
+                },
+            }
+        }
+    }
+}
+
+/// How relaying ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Relay {
+    /// The driver exited (or its socket closed).
+    DriverGone,
+    /// This TUI is leaving.
+    Left,
+}

@@ -1,0 +1,227 @@
+//! One run, many terminals, against the real engine: TUIs in tmux attach to the process that
+//! drives the run (headless, as under systemd, or another TUI).
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::tmux::*;
+use common::*;
+
+/// A step that prints a numbered tick every 0.2 s for two minutes.
+const LONG: &str = "i=0; while [ $i -lt 600 ]; do echo tick $i; i=$((i+1)); sleep 0.2; done";
+
+/// A step that fails the first time and succeeds when retried.
+const FLAKY: &str = "sleep 4; if [ -e /tmp/workingdir/second ]; then echo fixed; exit 0; fi; touch /tmp/workingdir/second; echo 'Error: flaky failure' >&2; exit 1";
+
+fn headless(dir: &Path, out: &Path) -> Child {
+    bin()
+        .args(["run", "--headless", "--deployconfig", dir.to_str().unwrap()])
+        .stdout(std::fs::File::create(out).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_running(dir: &Path, id: &str) {
+    wait_for(&format!("{id} to run"), Duration::from_secs(60), || {
+        state_dir(dir).join("state.json").exists()
+            && step(&state(dir), id)["attempts"][0]["container_id"].is_string()
+    });
+}
+
+fn wait_exit(child: &mut Child, timeout: Duration) -> i32 {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code().unwrap_or(-1);
+        }
+        assert!(start.elapsed() < timeout, "the driver did not exit");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn last_tick(screen: &str) -> Option<u32> {
+    screen
+        .lines()
+        .filter_map(|l| l.split("tick ").nth(1))
+        .filter_map(|t| t.split_whitespace().next()?.parse().ok())
+        .max()
+}
+
+#[test]
+fn a_tui_attaches_to_a_headless_run_sees_it_live_and_its_stop_stops_the_step() {
+    let _g = engine_lock();
+    let (tmp, dir) = demo_dc(&[]);
+    let d = dir.to_str().unwrap();
+    set_pipeline(&dir, &oneshot("long", LONG));
+    let out = tmp.path().join("headless.txt");
+    let mut driver = headless(&dir, &out);
+    wait_running(&dir, "long");
+    let t = Tmux::start(
+        "attach-stop",
+        &tui_cmd(tmp.path(), &format!("--deployconfig {d}")),
+    );
+    t.wait_for(
+        "driven by a headless stage2-tui of root",
+        Duration::from_secs(30),
+    );
+    // Live: the ticks go on on screen.
+    let first = t.wait_for("tick ", Duration::from_secs(20));
+    let n = last_tick(&first).unwrap();
+    let start = Instant::now();
+    loop {
+        if last_tick(&t.screen()).unwrap_or(0) >= n + 5 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no live output:\n{}",
+            t.screen()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Another uid may not attach, even where it can reach the socket.
+    let sd = state_dir(&dir);
+    let sock = sd.join("control.sock");
+    for p in [sd.parent().unwrap(), sd.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o711)).unwrap();
+    }
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let probe = bin()
+        .uid(65534)
+        .gid(65534)
+        .arg("control-probe")
+        .arg(&sock)
+        .output()
+        .unwrap();
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600)).unwrap();
+    for p in [sd.parent().unwrap(), sd.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    assert_eq!(probe.status.code(), Some(1), "{}", text(&probe));
+    assert!(
+        text(&probe).contains("uid 65534 may not attach"),
+        "{}",
+        text(&probe)
+    );
+    // Root itself may.
+    let probe = run(&["control-probe", sock.to_str().unwrap()]);
+    assert!(text(&probe).contains("driven by"), "{}", text(&probe));
+
+    // Stop in the attached TUI stops the step in the driver, which exits non-zero.
+    t.keys(&["x"]);
+    t.wait_for(" Yes (", Duration::from_secs(10));
+    t.keys(&["y"]);
+    let code = wait_exit(&mut driver, Duration::from_secs(60));
+    let printed = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(code, 1, "{printed}");
+    assert!(
+        printed.contains("stop of the running step requested by uid 0"),
+        "the journal keeps who asked\n{printed}"
+    );
+    assert_eq!(step(&state(&dir), "long")["status"], "stopped");
+    t.wait_for("has ended", Duration::from_secs(20));
+    t.keys(&["q"]);
+    podman(&["rm", "-f", "long"]);
+}
+
+#[test]
+fn a_headless_failure_is_retried_from_an_attached_tui_after_the_driver_exits() {
+    let _g = engine_lock();
+    let (tmp, dir) = demo_dc(&[]);
+    let d = dir.to_str().unwrap();
+    set_pipeline(&dir, &oneshot("flaky", FLAKY));
+    let out = tmp.path().join("headless.txt");
+    let mut driver = headless(&dir, &out);
+    wait_running(&dir, "flaky");
+    let t = Tmux::start(
+        "attach-retry",
+        &tui_cmd(tmp.path(), &format!("--deployconfig {d}")),
+    );
+    t.wait_for("driven by", Duration::from_secs(30));
+    assert_eq!(wait_exit(&mut driver, Duration::from_secs(60)), 1);
+    t.wait_for("has ended", Duration::from_secs(20));
+    t.wait_for("Retry", Duration::from_secs(10));
+    t.keys(&["r"]);
+    t.wait_for("stage 2 completed successfully", Duration::from_secs(60));
+    let st = state(&dir);
+    let s = step(&st, "flaky");
+    assert_eq!(s["status"], "succeeded");
+    assert_eq!(s["attempts"].as_array().unwrap().len(), 2);
+    t.keys(&["q"]);
+    podman(&["rm", "-f", "flaky"]);
+}
+
+#[test]
+fn two_tuis_on_one_run_both_see_the_retry_one_of_them_pressed() {
+    let _g = engine_lock();
+    let (tmp, dir) = demo_dc(&[]);
+    let d = dir.to_str().unwrap();
+    set_pipeline(&dir, &oneshot("flaky", FLAKY));
+    let a = Tmux::start(
+        "driver",
+        &tui_cmd(tmp.path(), &format!("run --deployconfig {d}")),
+    );
+    a.wait_for("stage 2 failed at flaky", Duration::from_secs(60));
+    let b = Tmux::start(
+        "viewer",
+        &tui_cmd(tmp.path(), &format!("--deployconfig {d}")),
+    );
+    b.wait_for("driven by a stage2-tui of root", Duration::from_secs(30));
+    b.wait_for("Retry", Duration::from_secs(10));
+    b.keys(&["r"]);
+    a.wait_for("stage 2 completed successfully", Duration::from_secs(60));
+    b.wait_for("stage 2 completed successfully", Duration::from_secs(30));
+    // Quitting the attached TUI leaves the driver be.
+    b.keys(&["q"]);
+    std::thread::sleep(Duration::from_millis(500));
+    a.wait_for("stage 2 completed successfully", Duration::from_secs(5));
+    a.keys(&["q"]);
+    podman(&["rm", "-f", "flaky"]);
+}
+
+#[test]
+fn another_user_is_told_to_use_sudo_and_starts_nothing() {
+    let _g = engine_lock();
+    let (tmp, dir) = demo_dc(&[]);
+    let d = dir.to_str().unwrap();
+    set_pipeline(&dir, &oneshot("long", LONG));
+    let out = tmp.path().join("headless.txt");
+    let mut driver = headless(&dir, &out);
+    wait_running(&dir, "long");
+    for args in [
+        vec!["run", "--headless", "--deployconfig", d],
+        vec!["run", "--headless", "--restart", "--deployconfig", d],
+        vec!["--deployconfig", d],
+    ] {
+        let o = bin().uid(65534).gid(65534).args(&args).output().unwrap();
+        let all = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{all}");
+        assert!(all.contains("is driven by root (pid"), "{all}");
+        assert!(all.contains("sudo stage2-tui"), "{all}");
+    }
+    // Nothing was started: still the one attempt, and the driver goes on.
+    assert_eq!(
+        step(&state(&dir), "long")["attempts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(driver.try_wait().unwrap().is_none());
+    unsafe_kill_term(driver.id());
+    assert_eq!(wait_exit(&mut driver, Duration::from_secs(30)), 130);
+    podman(&["rm", "-f", "long"]);
+}
+
+fn unsafe_kill_term(pid: u32) {
+    std::process::Command::new("kill")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+}
