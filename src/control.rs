@@ -488,6 +488,13 @@ impl Client {
         for event in replay {
             out += &line(&ServerMsg::Event { event });
         }
+        if let ServerMsg::Hello { driver, .. } = &self.hello {
+            let event = Event::Note(format!(
+                "attached: this run is {}; Stop, Skip, Retry and the window keys are requests to it, and q leaves it running",
+                driver.describe()
+            ));
+            out += &line(&ServerMsg::Event { event });
+        }
         if write.write_all(out.as_bytes()).await.is_err() {
             return;
         }
@@ -670,4 +677,77 @@ pub enum Relay {
     DriverGone,
     /// This TUI is leaving.
     Left,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn another_protocol_version_is_told_not_misread_and_requests_reach_the_runner() {
+        let dir = tempfile::tempdir().unwrap();
+        let dc = Deployconfig::new(dir.path().join("dc"));
+        let pipeline = Pipeline::default_pipeline().unwrap();
+        let (raw_tx, raw_rx) = mpsc::unbounded_channel();
+        let (local_tx, mut local_rx) = mpsc::unbounded_channel();
+        let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
+        let server = serve(
+            &dc,
+            dir.path(),
+            DriverInfo::me("headless"),
+            pipeline,
+            Wiring {
+                events: raw_rx,
+                inject: raw_tx.clone(),
+                local: local_tx,
+                commands: cmd_tx,
+                control: None,
+            },
+        )
+        .map_err(|(e, _)| e)
+        .unwrap();
+        raw_tx.send(Event::Note("before".into())).unwrap();
+        assert!(matches!(local_rx.recv().await, Some(Event::Note(n)) if n == "before"));
+
+        // A client of another protocol version is told so.
+        let conn = UnixStream::connect(dir.path().join(SOCKET)).await.unwrap();
+        let (r, mut w) = conn.into_split();
+        w.write_all(b"{\"type\":\"hello\",\"proto\":99,\"version\":\"9.9\",\"tty\":null}\n")
+            .await
+            .unwrap();
+        let first = BufReader::new(r)
+            .lines()
+            .next_line()
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            first.contains("refused") && first.contains("protocol 1"),
+            "{first}"
+        );
+
+        // This version attaches, sees events, and its stop reaches the runner; a detach does not.
+        let mut att = attach(dir.path()).await.unwrap();
+        assert_eq!(att.driver.how, "headless");
+        w_send(
+            &mut att,
+            ClientMsg::Command {
+                command: Command::Detach,
+            },
+        )
+        .await;
+        w_send(
+            &mut att,
+            ClientMsg::Command {
+                command: Command::Stop,
+            },
+        )
+        .await;
+        assert_eq!(cmd_rx.recv().await, Some(Command::Stop));
+        drop(server);
+    }
+
+    async fn w_send(att: &mut Attached, msg: ClientMsg) {
+        att.write.write_all(line(&msg).as_bytes()).await.unwrap();
+    }
 }

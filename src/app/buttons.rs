@@ -145,7 +145,8 @@ impl App {
         let id = self.step_id();
         match a {
             Action::Quit => {
-                if self.driving {
+                // Attached to another process's run: leaving never affects it.
+                if self.driving && self.driven_by.is_none() {
                     let running: Vec<String> = (0..self.pipeline.steps.len())
                         .filter(|i| {
                             matches!(
