@@ -604,11 +604,18 @@ pub async fn attach_at(path: &Path) -> Result<Attached, String> {
         version: env!("CARGO_PKG_VERSION").into(),
         tty,
     };
-    write
-        .write_all(line(&hello).as_bytes())
-        .await
-        .map_err(|e| format!("cannot talk to the driver: {e}"))?;
+    // A refusal may already be waiting (the driver closes after saying why): read it either way.
+    let sent = write.write_all(line(&hello).as_bytes()).await;
     let mut lines = BufReader::new(read).lines();
+    if let Err(e) = sent {
+        return Err(match lines.next_line().await {
+            Ok(Some(l)) => match serde_json::from_str::<ServerMsg>(&l) {
+                Ok(ServerMsg::Refused { reason }) => format!("the driver refused: {reason}"),
+                _ => format!("cannot talk to the driver: {e}"),
+            },
+            _ => format!("cannot talk to the driver: {e}"),
+        });
+    }
     let first = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
         .await
         .map_err(|_| "the driver did not answer within 10 s".to_string())?

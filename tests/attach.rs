@@ -18,13 +18,25 @@ const LONG: &str = "i=0; while [ $i -lt 600 ]; do echo tick $i; i=$((i+1)); slee
 /// A step that fails the first time and succeeds when retried.
 const FLAKY: &str = "sleep 4; if [ -e /tmp/workingdir/second ]; then echo fixed; exit 0; fi; touch /tmp/workingdir/second; echo 'Error: flaky failure' >&2; exit 1";
 
-fn headless(dir: &Path, out: &Path) -> Child {
-    bin()
-        .args(["run", "--headless", "--deployconfig", dir.to_str().unwrap()])
-        .stdout(std::fs::File::create(out).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+/// A child process killed when the test ends, however it ends.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn headless(dir: &Path, out: &Path) -> Driver {
+    Driver(
+        bin()
+            .args(["run", "--headless", "--deployconfig", dir.to_str().unwrap()])
+            .stdout(std::fs::File::create(out).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 fn wait_running(dir: &Path, id: &str) {
@@ -34,10 +46,10 @@ fn wait_running(dir: &Path, id: &str) {
     });
 }
 
-fn wait_exit(child: &mut Child, timeout: Duration) -> i32 {
+fn wait_exit(child: &mut Driver, timeout: Duration) -> i32 {
     let start = Instant::now();
     loop {
-        if let Some(s) = child.try_wait().unwrap() {
+        if let Some(s) = child.0.try_wait().unwrap() {
             return s.code().unwrap_or(-1);
         }
         assert!(start.elapsed() < timeout, "the driver did not exit");
@@ -85,9 +97,13 @@ fn a_tui_attaches_to_a_headless_run_sees_it_live_and_its_stop_stops_the_step() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Root itself may.
+    let sock = state_dir(&dir).join("control.sock");
+    let probe = run(&["control-probe", sock.to_str().unwrap()]);
+    assert!(text(&probe).contains("driven by"), "{}", text(&probe));
+
     // Another uid may not attach, even where it can reach the socket.
     let sd = state_dir(&dir);
-    let sock = sd.join("control.sock");
     for p in [sd.parent().unwrap(), sd.as_path()] {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o711)).unwrap();
     }
@@ -109,10 +125,6 @@ fn a_tui_attaches_to_a_headless_run_sees_it_live_and_its_stop_stops_the_step() {
         "{}",
         text(&probe)
     );
-    // Root itself may.
-    let probe = run(&["control-probe", sock.to_str().unwrap()]);
-    assert!(text(&probe).contains("driven by"), "{}", text(&probe));
-
     // Stop in the attached TUI stops the step in the driver, which exits non-zero.
     t.keys(&["x"]);
     t.wait_for(" Yes (", Duration::from_secs(10));
@@ -213,8 +225,8 @@ fn another_user_is_told_to_use_sudo_and_starts_nothing() {
             .len(),
         1
     );
-    assert!(driver.try_wait().unwrap().is_none());
-    unsafe_kill_term(driver.id());
+    assert!(driver.0.try_wait().unwrap().is_none());
+    unsafe_kill_term(driver.0.id());
     assert_eq!(wait_exit(&mut driver, Duration::from_secs(30)), 130);
     podman(&["rm", "-f", "long"]);
 }

@@ -588,3 +588,27 @@ fn check_and_run_read_files_alike_and_bad_numbers_are_refused() {
     assert_eq!(code, 2);
     assert_eq!(v["status"], "none");
 }
+
+#[test]
+fn a_container_removed_behind_the_runners_back_fails_the_step_saying_so() {
+    let _g = engine_lock();
+    let (_tmp, dir) = demo_dc(&[]);
+    let d = dir.to_str().unwrap();
+    set_pipeline(&dir, &oneshot("victim", "sleep 60"));
+    let runner = bin()
+        .args(["run", "--headless", "--deployconfig", d])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("victim to run", Duration::from_secs(60), || {
+        state_dir(&dir).join("state.json").exists()
+            && step(&state(&dir), "victim")["attempts"][0]["container_id"].is_string()
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    podman(&["rm", "-f", "victim"]);
+    let out = runner.wait_with_output().unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("was removed while it ran"), "{all}");
+}

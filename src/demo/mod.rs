@@ -135,6 +135,14 @@ async fn reset_dir(engine: &crate::engine::Engine, dir: &Path) -> color_eyre::Re
         let _ = std::fs::remove_dir_all(dc.state_dir());
         drop(lock);
         std::fs::remove_dir_all(dir).wrap_err_with(|| format!("clearing {}", dir.display()))?;
+    } else {
+        // A new demo folder where an old one was (removed by hand): its old run state goes too.
+        let dc = Deployconfig::new(dir);
+        if dc.state_dir().exists() {
+            let lock = RunLock::acquire(&dc.state_dir()).map_err(color_eyre::eyre::Error::msg)?;
+            let _ = std::fs::remove_dir_all(dc.state_dir());
+            drop(lock);
+        }
     }
     std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))
 }

@@ -266,7 +266,16 @@ impl Engine {
                 Some(ContainerState {
                     exit_code: Some(c), ..
                 }) => return Ok(c),
-                _ => return Ok(code),
+                Some(_) => return Ok(code),
+                // Removed under us (`podman rm -f`): whatever the wait said is not its exit code.
+                None => {
+                    return Err(super::io(format!("waiting for container {id}"))(
+                        std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "the container no longer exists",
+                        ),
+                    ));
+                }
             }
         }
     }
