@@ -153,7 +153,7 @@ fn main() {
     );
     if let Some(v) = app.log.as_mut() {
         v.wrap = true;
-        v.timestamps = true;
+        v.timestamps = stage2_tui::app::Timestamps::Full;
         v.run_search("master-1".into());
     }
     render_bench(

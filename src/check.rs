@@ -67,10 +67,26 @@ const FILES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The setup flow's unsaved texts of config.json and secrets.json: checks judge these, not
+/// what is on disk.
+#[derive(Debug, Clone)]
+pub struct Edited {
+    /// config.json as edited.
+    pub config: String,
+    /// secrets.json as edited.
+    pub secrets: String,
+}
+
 fn files(dc: &Deployconfig, out: &mut Vec<Check>) {
     for (name, what) in FILES {
         let p = dc.dir.join(name);
         match std::fs::metadata(&p) {
+            Ok(m) if m.len() == 0 && m.is_file() => out.push(c(
+                name,
+                Status::Error,
+                format!("{} is empty: {what}", p.display()),
+                Some("copy the real file into the deployconfig folder"),
+            )),
             Err(_) => out.push(c(
                 name,
                 Status::Error,
@@ -108,9 +124,13 @@ fn parse_problem(name: &str, e: &ConfigError) -> Check {
     }
 }
 
-fn config(dc: &Deployconfig, out: &mut Vec<Check>) {
+fn config(dc: &Deployconfig, edited: Option<&Edited>, out: &mut Vec<Check>) {
     let missing = |e: &ConfigError| matches!(e, ConfigError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound);
-    match read_json(&dc.config_json()) {
+    let read = |path: std::path::PathBuf, text: Option<&String>| match text {
+        Some(t) => crate::config::parse_json(&path, t),
+        None => read_json(&path),
+    };
+    match read(dc.config_json(), edited.map(|e| &e.config)) {
         // A missing file is reported by the file checks.
         Err(e) if missing(&e) => {}
         Err(e) => out.push(parse_problem("config.json", &e)),
@@ -134,7 +154,7 @@ fn config(dc: &Deployconfig, out: &mut Vec<Check>) {
             }
         }
     }
-    match read_json(&dc.secrets_json()) {
+    match read(dc.secrets_json(), edited.map(|e| &e.secrets)) {
         Err(e) if missing(&e) => {}
         Err(e) => out.push(parse_problem("secrets.json", &e)),
         Ok(_) => out.push(c("secrets.json", Status::Ok, "valid JSON", None)),
@@ -248,10 +268,16 @@ fn port_of(url: &str) -> u16 {
 async fn images_and_port(
     engine: &Engine,
     dc: &Deployconfig,
+    edited: Option<&Edited>,
     pipeline: &Pipeline,
     out: &mut Vec<Check>,
 ) {
-    let Ok(cfg) = PipelineConfig::load(dc) else {
+    let cfg = match edited {
+        Some(e) => crate::config::parse_json(&dc.config_json(), &e.config)
+            .and_then(|v| PipelineConfig::from_value(&dc.config_json(), &v)),
+        None => PipelineConfig::load(dc),
+    };
+    let Ok(cfg) = cfg else {
         return;
     };
     let stages = pipeline.stage_images();
@@ -327,6 +353,15 @@ async fn images_and_port(
 
 /// Runs every check. `engine` is the connection result (its error is a check too).
 pub async fn run(engine: Result<&Engine, String>, dc: &Deployconfig) -> Vec<Check> {
+    run_edited(engine, dc, None).await
+}
+
+/// Runs every check, judging `edited` texts (when given) instead of the files on disk.
+pub async fn run_edited(
+    engine: Result<&Engine, String>,
+    dc: &Deployconfig,
+    edited: Option<&Edited>,
+) -> Vec<Check> {
     let mut out = Vec::new();
     match &engine {
         Ok(e) => out.push(c("engine", Status::Ok, e.describe(), None)),
@@ -347,7 +382,7 @@ pub async fn run(engine: Result<&Engine, String>, dc: &Deployconfig) -> Vec<Chec
         return out;
     }
     files(dc, &mut out);
-    config(dc, &mut out);
+    config(dc, edited, &mut out);
     installer_override(dc, &mut out);
     ignition_age(dc, &mut out);
     disk(dc, &mut out);
@@ -364,7 +399,7 @@ pub async fn run(engine: Result<&Engine, String>, dc: &Deployconfig) -> Vec<Chec
         }
     };
     if let (Ok(engine), Some(p)) = (engine, pipeline) {
-        images_and_port(engine, dc, &p, &mut out).await;
+        images_and_port(engine, dc, edited, &p, &mut out).await;
     }
     out
 }

@@ -110,8 +110,10 @@ async fn print_events(
     last_state
 }
 
-/// Prints the per-step summary table.
-pub fn summary(state: &RunState) -> String {
+/// Prints the per-step summary table. TIME is the latest attempt's (a service: how long it
+/// served); the last line gives **work** (every attempt of every step, serving time excluded)
+/// and **wall** (the run's start to its end).
+pub fn summary(state: &RunState, pipeline: &crate::pipeline::Pipeline) -> String {
     let w = state
         .steps
         .iter()
@@ -123,23 +125,27 @@ pub fn summary(state: &RunState) -> String {
         "{:<w$}  {:<9}  {:>8}  {:>4}  {}\n",
         "STEP", "STATUS", "TIME", "EXIT", "ATTEMPTS"
     );
-    let mut total = chrono::Duration::zero();
     for s in &state.steps {
+        let service = pipeline
+            .steps
+            .iter()
+            .any(|p| p.id == s.id && p.kind == crate::pipeline::Kind::Service);
         let (time, exit) = match s.last() {
-            Some(a) => {
-                let d = a.duration();
-                if let Some(d) = d {
-                    total += d;
-                }
-                (
-                    d.and_then(|d| d.to_std().ok())
-                        .map(hms)
-                        .unwrap_or_else(|| "-".into()),
-                    a.exit_code
-                        .map(|c| c.to_string())
-                        .unwrap_or_else(|| "-".into()),
-                )
-            }
+            Some(a) => (
+                a.duration()
+                    .and_then(|d| d.to_std().ok())
+                    .map(|d| {
+                        if service {
+                            format!("served {}", hms(d))
+                        } else {
+                            hms(d)
+                        }
+                    })
+                    .unwrap_or_else(|| "-".into()),
+                a.exit_code
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into()),
+            ),
             None => ("-".into(), "-".into()),
         };
         out += &format!(
@@ -151,12 +157,12 @@ pub fn summary(state: &RunState) -> String {
             s.attempts.len()
         );
     }
-    let wall = state.finished_at.unwrap_or_else(chrono::Utc::now) - state.created_at;
+    let (work, wall) = state.work_and_wall(pipeline, chrono::Utc::now());
     out += &format!(
-        "{:<w$}  {:<9}  {:>8}        (wall clock {})\n",
-        "total",
+        "{:<w$}  {:<9}  {:>8}        (wall clock {}; work is every attempt, serving time excluded)\n",
+        "work",
         "",
-        hms(total.to_std().unwrap_or_default()),
+        hms(work.to_std().unwrap_or_default()),
         hms(wall.to_std().unwrap_or_default())
     );
     out
@@ -253,6 +259,7 @@ pub async fn run(engine: Engine, dc: Deployconfig, plan: Plan) -> color_eyre::Re
     }
     signals.abort();
     let state = runner.state().cloned();
+    let pipeline = runner.pipeline().clone();
     drop(runner);
     drop(server);
     let _ = tokio::time::timeout(Duration::from_secs(3), printer).await;
@@ -272,7 +279,7 @@ pub async fn run(engine: Engine, dc: Deployconfig, plan: Plan) -> color_eyre::Re
     if let Some(st) = &state
         && !matches!(finish, Finish::Detached { .. } | Finish::AlreadyDone)
     {
-        print!("\n{}", summary(st));
+        print!("\n{}", summary(st, &pipeline));
     }
     Ok(match finish {
         Finish::Succeeded => {

@@ -98,6 +98,22 @@ pub enum Action {
     Confirm,
     /// No / close.
     Cancel,
+    /// Log view: the previous attempt of the step.
+    PrevAttempt,
+    /// Log view: the next attempt of the step.
+    NextAttempt,
+    /// Every message so far, with its time.
+    Messages,
+    /// Setup: save the changed files without starting.
+    SaveOnly,
+    /// Setup: undo the last change to the form.
+    Undo,
+    /// Setup: apply the safe fix a pre-flight problem offers.
+    Fix,
+    /// Setup: the raw editor of secrets.json.
+    RawSecrets,
+    /// Dashboard: open the setup flow.
+    Setup,
 }
 
 impl Action {
@@ -150,6 +166,14 @@ impl Action {
             Action::Reload => "reload",
             Action::Confirm => "yes",
             Action::Cancel => "no",
+            Action::PrevAttempt => "previous attempt",
+            Action::NextAttempt => "next attempt",
+            Action::Messages => "messages",
+            Action::SaveOnly => "save (no start)",
+            Action::Undo => "undo",
+            Action::Fix => "apply the fix",
+            Action::RawSecrets => "raw secrets.json",
+            Action::Setup => "setup",
         }
     }
 }

@@ -53,6 +53,16 @@ impl App {
         b
     }
 
+    /// What happens to an open web-server window when this TUI leaves.
+    pub fn window_note(&self) -> Option<String> {
+        let w = self.window.as_ref()?;
+        Some(format!(
+            "{} keeps serving until {} (its window); the window guard then stops it, with or without stage2-tui.",
+            w.step,
+            w.ends_at.with_timezone(&chrono::Local).format("%H:%M:%S")
+        ))
+    }
+
     fn step_id(&self) -> String {
         self.pipeline
             .steps
@@ -98,6 +108,7 @@ impl App {
             title: format!("{verb} {id}?"),
             body,
             then: vec![Effect::Start(Plan::From(id))],
+            act: None,
         })
     }
 
@@ -117,9 +128,16 @@ impl App {
         if let Some(Overlay::Confirm(c)) = &self.overlay {
             return match a {
                 Action::Confirm => {
-                    let then = c.then.clone();
+                    let (then, act) = (c.then.clone(), c.act);
                     self.overlay = None;
-                    then
+                    match act {
+                        Some(a) => {
+                            let mut out = then;
+                            out.extend(self.act_confirmed(a));
+                            out
+                        }
+                        None => then,
+                    }
                 }
                 Action::Cancel | Action::Quit => {
                     self.overlay = None;
@@ -127,6 +145,21 @@ impl App {
                 }
                 _ => vec![],
             };
+        }
+        if let Some(Overlay::Messages(up)) = self.overlay {
+            self.overlay = match a {
+                Action::Cancel | Action::Messages | Action::Quit | Action::Help => None,
+                Action::Up => Some(Overlay::Messages(
+                    (up + 1).min(self.messages.len().saturating_sub(1)),
+                )),
+                Action::Down => Some(Overlay::Messages(up.saturating_sub(1))),
+                _ => Some(Overlay::Messages(up)),
+            };
+            return vec![];
+        }
+        if a == Action::Messages {
+            self.overlay = Some(Overlay::Messages(0));
+            return vec![];
         }
         if self.overlay == Some(Overlay::Help) {
             if matches!(a, Action::Cancel | Action::Help | Action::Quit) {
@@ -156,7 +189,7 @@ impl App {
                         })
                         .map(|i| self.pipeline.steps[i].id.clone())
                         .collect();
-                    let body = if running.is_empty() {
+                    let mut body = if running.is_empty() {
                         vec![
                             "The run goes on from where it is when you start stage2-tui again."
                                 .into(),
@@ -170,10 +203,14 @@ impl App {
                             "Run stage2-tui again to reattach; nothing is lost.".into(),
                         ]
                     };
+                    if let Some(w) = self.window_note() {
+                        body.push(w);
+                    }
                     self.overlay = Some(Overlay::Confirm(Confirm {
                         title: "Quit stage2-tui?".into(),
                         body,
                         then: vec![Effect::Quit],
+                        act: None,
                     }));
                     vec![]
                 } else {
@@ -183,6 +220,16 @@ impl App {
             Action::Help => {
                 self.overlay = Some(Overlay::Help);
                 vec![]
+            }
+            Action::Setup => {
+                if self.driving {
+                    self.status = Some(
+                        "setup is for before a run: wait until the run halts or completes".into(),
+                    );
+                    return vec![];
+                }
+                let dc = crate::config::Deployconfig::new(&self.header.deployconfig);
+                self.open_setup(dc)
             }
             Action::Up
             | Action::Down
@@ -221,12 +268,9 @@ impl App {
                     .and_then(|s| s.last())
                 {
                     let rows = crate::ui::log_rows(self.rows);
-                    self.log = Some(LogView::open(
-                        &id,
-                        att.n,
-                        &self.state_dir.join(&att.log),
-                        rows,
-                    ));
+                    let mut v = LogView::open(&id, att.n, &self.state_dir.join(&att.log), rows);
+                    v.attempts = att.n;
+                    self.log = Some(v);
                     self.screen = Screen::Log;
                 }
                 vec![]
@@ -268,6 +312,7 @@ impl App {
                         title: format!("Skip {id}?"),
                         body,
                         then,
+                        act: None,
                     }),
                     vec![],
                 )
@@ -275,13 +320,18 @@ impl App {
             Action::Stop if applies(&buttons) => {
                 let body = vec![
                     format!("Its container is killed and the run halts at {id}."),
-                    "You can retry it (r) or skip it (s) afterwards.".into(),
+                    format!(
+                        "You can retry it ({}) or skip it ({}) afterwards.",
+                        self.key(super::Scope::Dashboard, Action::Retry),
+                        self.key(super::Scope::Dashboard, Action::Skip)
+                    ),
                 ];
                 self.ask(
                     Some(Confirm {
                         title: format!("Stop {id}?"),
                         body,
                         then: vec![Effect::Send(Command::Stop)],
+                        act: None,
                     }),
                     vec![],
                 )
@@ -312,6 +362,7 @@ impl App {
                         title: "End the ign-webserver window now?".into(),
                         body,
                         then: vec![Effect::Send(Command::EndWindow { step })],
+                        act: None,
                     }),
                     vec![],
                 )
@@ -350,7 +401,44 @@ impl App {
             Action::NextMatch => v.next_match(true),
             Action::PrevMatch => v.next_match(false),
             Action::ToggleWrap => v.wrap = !v.wrap,
-            Action::ToggleTimestamps => v.timestamps = !v.timestamps,
+            Action::ToggleTimestamps => v.timestamps = v.timestamps.next(),
+            Action::PrevAttempt | Action::NextAttempt => {
+                let want = if a == Action::PrevAttempt {
+                    v.attempt.saturating_sub(1)
+                } else {
+                    v.attempt + 1
+                };
+                let step = v.step.clone();
+                let found = self
+                    .run
+                    .as_ref()
+                    .and_then(|r| r.step(&step))
+                    .and_then(|s| s.attempts.iter().find(|x| x.n == want).cloned());
+                let total = self
+                    .run
+                    .as_ref()
+                    .and_then(|r| r.step(&step))
+                    .map_or(0, |s| s.attempts.len() as u32);
+                let Some(v) = self.log.as_mut() else {
+                    return vec![];
+                };
+                match found {
+                    Some(att) => {
+                        let mut n =
+                            LogView::open(&step, att.n, &self.state_dir.join(&att.log), v.height);
+                        n.attempts = total;
+                        n.wrap = v.wrap;
+                        n.timestamps = v.timestamps;
+                        *v = n;
+                    }
+                    None => {
+                        v.message = Some(format!(
+                            "{step} has {total} attempt(s); this is attempt {}",
+                            v.attempt
+                        ))
+                    }
+                }
+            }
             Action::FirstError => v.first_error(),
             Action::SaveLog => {
                 let dir = self.export_dir.clone();

@@ -22,6 +22,54 @@ pub struct Search {
 /// Most matches kept per search.
 pub const MAX_MATCHES: usize = 100_000;
 
+/// How log timestamps are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Timestamps {
+    /// Not shown.
+    #[default]
+    Off,
+    /// Seconds in local time (`14:03:07`).
+    Local,
+    /// The engine's full RFC 3339 value.
+    Full,
+}
+
+impl Timestamps {
+    /// The next mode (the toggle cycles off → local → full → off).
+    pub fn next(self) -> Self {
+        match self {
+            Timestamps::Off => Timestamps::Local,
+            Timestamps::Local => Timestamps::Full,
+            Timestamps::Full => Timestamps::Off,
+        }
+    }
+    /// The word for the title.
+    pub fn word(self) -> &'static str {
+        match self {
+            Timestamps::Off => "off",
+            Timestamps::Local => "local",
+            Timestamps::Full => "full",
+        }
+    }
+    /// A saved line's timestamp as shown (`None` when off).
+    pub fn show(self, ts: &[u8]) -> Option<String> {
+        let raw = String::from_utf8_lossy(ts);
+        match self {
+            Timestamps::Off => None,
+            Timestamps::Full => Some(raw.into_owned()),
+            Timestamps::Local => Some(
+                chrono::DateTime::parse_from_rfc3339(raw.trim())
+                    .map(|t| {
+                        t.with_timezone(&chrono::Local)
+                            .format("%H:%M:%S")
+                            .to_string()
+                    })
+                    .unwrap_or_else(|_| raw.into_owned()),
+            ),
+        }
+    }
+}
+
 /// One step attempt's log on screen.
 #[derive(Debug, Clone)]
 pub struct LogView {
@@ -29,6 +77,8 @@ pub struct LogView {
     pub step: String,
     /// Attempt number.
     pub attempt: u32,
+    /// How many attempts the step has (`[` / `]` switch between them).
+    pub attempts: u32,
     /// Line index of the file.
     pub index: LineIndex,
     /// First visible line.
@@ -37,8 +87,8 @@ pub struct LogView {
     pub follow: bool,
     /// Wrap long lines.
     pub wrap: bool,
-    /// Show timestamps.
-    pub timestamps: bool,
+    /// How timestamps are shown.
+    pub timestamps: Timestamps,
     /// Rows available for lines (set from the terminal size).
     pub height: usize,
     /// The lines from `top` (at most `height`), read after every move.
@@ -57,11 +107,12 @@ impl LogView {
         let mut v = Self {
             step: step.to_string(),
             attempt,
+            attempts: attempt,
             index: LineIndex::new(path),
             top: 0,
             follow: true,
             wrap: false,
-            timestamps: false,
+            timestamps: Timestamps::Off,
             height: height.max(1),
             visible: Vec::new(),
             search: None,
@@ -240,8 +291,8 @@ impl LogView {
                             crate::engine::logs::Stream::Stdout,
                             l,
                         ));
-                        if timestamps {
-                            out.write_all(ts)?;
+                        if let Some(ts) = timestamps.show(ts) {
+                            out.write_all(ts.as_bytes())?;
                             out.write_all(b" ")?;
                         }
                         let text = String::from_utf8_lossy(text);

@@ -16,7 +16,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent,
 
 pub use action::Action;
 pub use keymap::{Keymap, Scope};
-pub use logview::{LogView, Search};
+pub use logview::{LogView, Search, Timestamps};
 
 use crate::engine::logs::LogLine;
 use crate::pipeline::{Command, Event, Finish, Pipeline, Plan, RunState, StepStatus};
@@ -65,6 +65,8 @@ pub struct Confirm {
     pub body: Vec<String>,
     /// What "yes" does.
     pub then: Vec<Effect>,
+    /// An action of this app that "yes" does (discarding edits, say), after `then`.
+    pub act: Option<Action>,
 }
 
 /// Overlays drawn above the screen.
@@ -72,6 +74,8 @@ pub struct Confirm {
 pub enum Overlay {
     /// Every key of the current screen.
     Help,
+    /// Every message so far, whole, with its time; the number is how far scrolled up.
+    Messages(usize),
     /// A question.
     Confirm(Confirm),
 }
@@ -174,7 +178,13 @@ pub struct App {
     pub trouble: Option<String>,
     /// Set when another process drives the run and this TUI is attached to it.
     pub driven_by: Option<String>,
+    /// Every status message, error and engine event so far, whole, with its local time.
+    pub messages: Vec<(DateTime<chrono::Local>, String)>,
+    last_recorded: [Option<String>; 4],
 }
+
+/// Messages kept in the history.
+pub const MESSAGES_KEPT: usize = 2000;
 
 impl App {
     /// A new app for `pipeline` in a deployconfig's `state_dir`.
@@ -219,7 +229,39 @@ impl App {
             secrets: Vec::new(),
             trouble: None,
             driven_by: None,
+            messages: Vec::new(),
+            last_recorded: Default::default(),
         }
+    }
+
+    /// Adds any new status, setup, log-view or banner message to the history (called by the
+    /// loop after each update; cheap when nothing changed).
+    pub fn record_messages(&mut self) {
+        let now = [
+            self.status.clone(),
+            self.setup.as_ref().and_then(|s| s.message.clone()),
+            self.log.as_ref().and_then(|v| v.message.clone()),
+            self.trouble.clone(),
+        ];
+        for (slot, msg) in self.last_recorded.iter_mut().zip(now) {
+            if *slot != msg {
+                if let Some(m) = &msg {
+                    self.messages.push((chrono::Local::now(), m.clone()));
+                }
+                *slot = msg;
+            }
+        }
+        if self.messages.len() > MESSAGES_KEPT {
+            let extra = self.messages.len() - MESSAGES_KEPT;
+            self.messages.drain(..extra);
+        }
+    }
+
+    /// The key bound to `action` in `scope` (or globally), for messages that name it.
+    pub fn key(&self, scope: Scope, action: Action) -> String {
+        self.keys
+            .key_for(scope, action)
+            .unwrap_or_else(|| format!("({})", action.label()))
     }
 
     /// The theme in use.
@@ -250,7 +292,7 @@ impl App {
     pub fn scope(&self) -> Scope {
         match (&self.overlay, self.screen) {
             (Some(Overlay::Confirm(_)), _) => Scope::Confirm,
-            (Some(Overlay::Help), _) => Scope::Help,
+            (Some(Overlay::Help | Overlay::Messages(_)), _) => Scope::Help,
             (None, Screen::Log) => Scope::Log,
             (None, Screen::Setup) => Scope::Setup,
             (None, Screen::Dashboard) => Scope::Dashboard,

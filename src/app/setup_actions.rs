@@ -7,7 +7,7 @@ use crate::pipeline::{Outcome, Plan};
 impl App {
     /// Opens the setup flow on a deployconfig (and starts the pre-flight checks).
     pub fn open_setup(&mut self, dc: crate::config::Deployconfig) -> Vec<Effect> {
-        self.setup = Some(Setup::open(dc));
+        self.setup = Some(Setup::open(dc, self.keys.clone()));
         self.screen = Screen::Setup;
         self.dirty = true;
         vec![Effect::Setup(SetupTask::Checks)]
@@ -19,7 +19,32 @@ impl App {
         let Some(s) = self.setup.as_mut() else {
             return vec![];
         };
-        match s.on_msg(m) {
+        let ask = matches!(&m, SetupMsg::Candidate(Ok(_)));
+        let next = s.on_msg(m);
+        if ask && let Some((from, Some(version))) = s.candidate.clone() {
+            let dst = s.dc.installer_override();
+            let mut body = vec![format!("{from} runs in the installer image:")];
+            body.extend(version.lines().take(4).map(|l| format!("  {l}")));
+            body.push(if dst.exists() {
+                format!(
+                    "It replaces {} (disconnected installs use it).",
+                    dst.display()
+                )
+            } else {
+                format!(
+                    "It becomes {} (the override, for disconnected installs).",
+                    dst.display()
+                )
+            });
+            self.overlay = Some(Overlay::Confirm(super::Confirm {
+                title: "Copy this openshift-install in?".into(),
+                body,
+                then: vec![],
+                act: Some(Action::UseOverride),
+            }));
+            return vec![];
+        }
+        match next {
             Some(SetupTask::Tags) => self.tags_task(),
             _ => vec![],
         }
@@ -106,10 +131,83 @@ impl App {
         }
     }
 
+    /// What a question the setup flow asked does once answered yes.
+    pub(super) fn act_confirmed(&mut self, a: Action) -> Vec<Effect> {
+        let Some(s) = self.setup.as_mut() else {
+            return vec![];
+        };
+        match a {
+            Action::Reload => {
+                s.reload();
+                vec![]
+            }
+            Action::Quit => vec![Effect::Quit],
+            Action::UseOverride => s
+                .adopt_candidate()
+                .map(|t| vec![Effect::Setup(t)])
+                .unwrap_or_default(),
+            _ => vec![],
+        }
+    }
+
+    /// Asks before `a` would lose unsaved edits (quit, reload); `None` when nothing would be lost.
+    fn ask_before_losing(&mut self, a: Action) -> Option<Vec<Effect>> {
+        let s = self.setup.as_ref()?;
+        let lost = s.unsaved();
+        if lost.is_empty() {
+            return None;
+        }
+        let (title, what) = match a {
+            Action::Quit => ("Quit and lose your changes?", "quitting"),
+            _ => ("Reload and lose your changes?", "reloading from disk"),
+        };
+        let mut body = vec![format!("These unsaved changes are lost by {what}:")];
+        body.extend(lost);
+        body.push(format!(
+            "{} saves them first (no start).",
+            s.key(Action::SaveOnly)
+        ));
+        self.overlay = Some(Overlay::Confirm(super::Confirm {
+            title: title.into(),
+            body,
+            then: vec![],
+            act: Some(a),
+        }));
+        Some(vec![])
+    }
+
+    /// Saves the changed files without starting.
+    fn save_only(&mut self) -> Vec<Effect> {
+        let Some(s) = self.setup.as_mut() else {
+            return vec![];
+        };
+        if s.raw.is_some() && !s.close_raw() {
+            return vec![];
+        }
+        s.message = Some(match s.save_all(false) {
+            Ok(saved) if saved.is_empty() => "nothing to save: no file changed".into(),
+            Ok(saved) => format!(
+                "saved {} (atomically, with a backup beside each); nothing was started",
+                saved.join(", ")
+            ),
+            Err(e) => e,
+        });
+        self.secrets = crate::tui::secret_values(&s.dc);
+        vec![Effect::Setup(SetupTask::Checks)]
+    }
+
     /// Does a setup-flow action.
     pub(super) fn act_setup(&mut self, a: Action) -> Vec<Effect> {
-        if matches!(a, Action::Quit) {
-            return vec![Effect::Quit];
+        if matches!(a, Action::Quit | Action::Reload) {
+            if let Some(e) = self.ask_before_losing(a) {
+                return e;
+            }
+            if a == Action::Quit {
+                return vec![Effect::Quit];
+            }
+        }
+        if a == Action::SaveOnly {
+            return self.save_only();
         }
         if matches!(a, Action::Help) {
             self.overlay = Some(Overlay::Help);
@@ -140,6 +238,8 @@ impl App {
                 }];
                 match s.step {
                     Step::Checks if s.checks.is_none() => task(SetupTask::Checks),
+                    // The review judges the edits as they are now.
+                    Step::Review => task(SetupTask::Checks),
                     Step::Installer if s.versions.is_none() => task(SetupTask::Versions),
                     Step::Tag if s.tags.is_none() => task(SetupTask::Tags),
                     _ => vec![],
@@ -148,6 +248,17 @@ impl App {
             (_, Action::Reload) => {
                 s.reload();
                 vec![]
+            }
+            (_, Action::Undo) => {
+                s.undo();
+                vec![]
+            }
+            (Step::Config, Action::RawSecrets) => {
+                s.open_raw_secrets();
+                vec![]
+            }
+            (Step::Checks | Step::Review, Action::Fix) => {
+                s.apply_fix().map(task).unwrap_or_default()
             }
             (Step::Checks, Action::Recheck) => {
                 s.checks = None;

@@ -321,7 +321,13 @@ impl PipelineConfig {
     /// Reads the pipeline's values from `config.json`.
     pub fn load(dc: &Deployconfig) -> Result<Self, ConfigError> {
         let path = dc.config_json();
-        let v = read_json(&path)?;
+        Self::from_value(&path, &read_json(&path)?)
+    }
+
+    /// The pipeline's values from a config.json value (`path` for messages).
+    pub fn from_value(path: &Path, v: &Value) -> Result<Self, ConfigError> {
+        let path = path.to_path_buf();
+        let v = v.clone();
         let registry = field(&path, &v, "/registryurl", "registryurl")?
             .trim_end_matches('/')
             .to_string();

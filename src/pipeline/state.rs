@@ -196,6 +196,32 @@ impl RunState {
         crate::safefs::Dir::open(state_dir)?.write_atomic(STATE_FILE.as_ref(), &bytes, 0o600)
     }
 
+    /// The run's two figures. **work**: the time steps spent working, every attempt of every
+    /// step, without a service's serving time (a window is waiting, not work). **wall**: from the
+    /// run's creation to its end (or `now`).
+    pub fn work_and_wall(
+        &self,
+        pipeline: &Pipeline,
+        now: DateTime<Utc>,
+    ) -> (chrono::Duration, chrono::Duration) {
+        let service = |id: &str| {
+            pipeline
+                .steps
+                .iter()
+                .any(|s| s.id == id && s.kind == super::spec::Kind::Service)
+        };
+        let work = self
+            .steps
+            .iter()
+            .filter(|s| !service(&s.id))
+            .flat_map(|s| &s.attempts)
+            .map(|a| (a.finished_at.unwrap_or(now) - a.started_at).max(chrono::Duration::zero()))
+            .fold(chrono::Duration::zero(), |t, d| t + d);
+        let wall =
+            (self.finished_at.unwrap_or(now) - self.created_at).max(chrono::Duration::zero());
+        (work, wall)
+    }
+
     /// Lines up the step records with `pipeline` (by id), keeping what matches.
     pub fn align(&mut self, pipeline: &Pipeline) {
         let mut old = std::mem::take(&mut self.steps);

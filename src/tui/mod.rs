@@ -183,6 +183,7 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
         app.secrets = secret_values(&dc);
         let task = tokio::spawn(attached(
             att,
+            app.keys.clone(),
             engine.clone(),
             dc.clone(),
             cmd_rx,
@@ -214,8 +215,9 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
         },
     );
     drop(raw_tx);
-    let in_progress = matches!(runner.state().map(|s| s.outcome), Some(Outcome::InProgress));
-    let setup = opts.setup && opts.plan.is_none() && !in_progress;
+    // A run that exists (in progress, halted, failed, completed) opens on its dashboard; the
+    // setup flow is one key away there. Setup opens first only before any run.
+    let setup = opts.setup && opts.plan.is_none() && runner.state().is_none();
     let initial = if setup {
         None
     } else {
@@ -247,12 +249,19 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
             Some(s) => Finish::Stopped { step: s.id.clone() },
             None => Finish::Succeeded,
         }));
+        let k = |a| app.key(crate::app::Scope::Dashboard, a);
         app.status = Some(match st.halted_at() {
             Some(s) => format!(
-                "the last run halted at {}: select it and press r to retry, s to skip",
-                s.id
+                "the last run halted at {}: press {} to retry it, {} to skip it, {} to change the configuration first",
+                s.id,
+                k(crate::app::Action::Retry),
+                k(crate::app::Action::Skip),
+                k(crate::app::Action::Setup)
             ),
-            None => "stage 2 completed; f on a step runs again from there".into(),
+            None => format!(
+                "stage 2 completed; {} on a step runs again from there",
+                k(crate::app::Action::ResumeFrom)
+            ),
         });
         if let Some(i) = st.halted_at().and_then(|s| app.pipeline.index_of(&s.id)) {
             app.selected = i;
@@ -300,6 +309,7 @@ fn new_app(
 /// retry / resume / skip the operator asks for (exactly as when no one drove).
 async fn attached(
     att: crate::control::Attached,
+    keys: Keymap,
     engine: Engine,
     dc: Deployconfig,
     mut cmds: UnboundedReceiver<Command>,
@@ -312,7 +322,9 @@ async fn attached(
     }
     let _ = events.send(Event::Driver(None));
     let _ = events.send(Event::Note(format!(
-        "the driver ({driver}) has ended; this stage2-tui drives from now on: r retries a failed step, f resumes from the selected one"
+        "the driver ({driver}) has ended; this stage2-tui drives from now on: {retry} retries a failed step, {from} resumes from the selected one",
+        retry = keys.key_for(crate::app::Scope::Dashboard, crate::app::Action::Retry).unwrap_or_default(),
+        from = keys.key_for(crate::app::Scope::Dashboard, crate::app::Action::ResumeFrom).unwrap_or_default(),
     )));
     let first = loop {
         tokio::select! {
@@ -491,6 +503,7 @@ where
         .map_err(|e| color_eyre::eyre::eyre!("terminal size: {e}"))?;
     app.resize(size.width, size.height);
     loop {
+        app.record_messages();
         if app.dirty && (now_draw || last_draw.elapsed() >= frame_gap) {
             app.now = chrono::Utc::now();
             if let Err(e) = terminal.draw(|f| ui::draw(f, app, &mut hits)) {

@@ -98,10 +98,25 @@ pub(super) fn spawn_setup_task(
             password: token,
         })
     };
+    // Pre-flight judges what the operator edited, not what is on disk.
+    let edited = crate::check::Edited {
+        config: if s.raw.is_some() && !s.raw_secrets {
+            s.raw
+                .as_ref()
+                .map(|a| a.lines().join("\n"))
+                .unwrap_or_default()
+        } else {
+            s.config.text()
+        },
+        secrets: s.secrets.text(),
+    };
+    let candidate = s.candidate_path();
     let (engine, dc, tx) = (engine.clone(), dc.clone(), tx.clone());
     tokio::spawn(async move {
         let msg = match task {
-            SetupTask::Checks => SetupMsg::Checks(crate::check::run(Ok(&engine), &dc).await),
+            SetupTask::Checks => {
+                SetupMsg::Checks(crate::check::run_edited(Ok(&engine), &dc, Some(&edited)).await)
+            }
             SetupTask::Versions => {
                 let image = format!("{registry}/4.run-installer:{tag}");
                 let probe = "for p in $(command -v openshift-install) /usr/local/bin/openshift-install /usr/bin/openshift-install /usr/local/4.run-installer/openshift-install; do [ -x \"$p\" ] && exec \"$p\" version; done; echo 'no openshift-install in this image' >&2; exit 127";
@@ -137,6 +152,28 @@ pub(super) fn spawn_setup_task(
                     embedded,
                     overridden,
                 }
+            }
+            SetupTask::CheckCandidate => {
+                let image = format!("{registry}/4.run-installer:{tag}");
+                let m = crate::engine::Mount {
+                    source: candidate.display().to_string(),
+                    target: "/tmp/candidate/openshift-install".into(),
+                    options: "ro".into(),
+                };
+                SetupMsg::Candidate(
+                    match engine
+                        .run_output(
+                            &image,
+                            vec!["/tmp/candidate/openshift-install".into(), "version".into()],
+                            vec![m],
+                        )
+                        .await
+                    {
+                        Ok((0, out)) => Ok(out.trim().to_string()),
+                        Ok((c, out)) => Err(format!("exit {c}: {}", out.trim())),
+                        Err(e) => Err(e.to_string()),
+                    },
+                )
             }
             SetupTask::Tags => {
                 let repo = format!("{registry}/4.run-installer");

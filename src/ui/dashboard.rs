@@ -80,11 +80,17 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
         let w = area.width.max(1) as usize;
         (unicode_width::UnicodeWidthStr::width(m.as_str()).div_ceil(w) as u16).clamp(1, 3)
     });
+    // A long message wraps onto up to 3 rows instead of being cut at the edge.
+    let msg = crate::text::visible(app.status.as_deref().unwrap_or_default()).into_owned();
+    let status_h = (unicode_width::UnicodeWidthStr::width(msg.as_str())
+        .div_ceil(area.width.max(1) as usize) as u16)
+        .clamp(1, 3)
+        .min(area.height.saturating_sub(7).max(1));
     let [head, body, btns, status, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
         Constraint::Length(1),
-        Constraint::Length(1),
+        Constraint::Length(status_h),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -138,7 +144,6 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
     };
     panes(f, app, rest);
     buttons(f, app, btns, &app.buttons(), hits);
-    let msg = app.status.clone().unwrap_or_default();
     let st = match &app.finish {
         Some(Ok(crate::pipeline::Finish::Succeeded)) => t.succeeded,
         Some(
@@ -148,19 +153,24 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
         _ => t.dim,
     };
     f.render_widget(
-        Paragraph::new(Span::styled(crate::text::visible(&msg).into_owned(), st)),
+        Paragraph::new(Span::styled(msg, st)).wrap(ratatui::widgets::Wrap { trim: false }),
         status,
     );
     // The buttons row already shows the step actions that apply, with their keys.
     let wanted = [
         Action::Down,
         Action::Up,
+        Action::Quit,
+        Action::Setup,
+        Action::Messages,
         Action::CycleTheme,
         Action::ToggleMouse,
         Action::Help,
-        Action::Quit,
     ];
-    f.render_widget(Paragraph::new(footer(app, Scope::Dashboard, &wanted)), foot);
+    f.render_widget(
+        Paragraph::new(footer(app, Scope::Dashboard, &wanted, foot.width)),
+        foot,
+    );
 }
 
 fn header(f: &mut Frame, app: &App, area: Rect) {
@@ -223,21 +233,31 @@ fn steps(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
     } else {
         app.selected.saturating_sub(rows.saturating_sub(1))
     };
-    let mut total = chrono::Duration::zero();
     for (row, i) in (first..n).enumerate().take(rows) {
         let st = app.status_of(i);
         let (time, exit) = elapsed(app, i);
-        let id = &app.pipeline.steps[i].id;
+        // A step that ran more than once says how often.
+        let tries = app
+            .run
+            .as_ref()
+            .and_then(|r| r.steps.get(i))
+            .map_or(0, |s| s.attempts.len());
+        let id = &if tries > 1 {
+            format!("{} ×{tries}", app.pipeline.steps[i].id)
+        } else {
+            app.pipeline.steps[i].id.clone()
+        };
         let r = Rect::new(inner.x, inner.y + row as u16, inner.width, 1);
         let sel = i == app.selected;
         let base = if sel { t.selected } else { Style::new() };
         let w = inner.width as usize;
         let left_len = 3 + id.chars().count();
         // Longest form that fits with a space before it: "serving 8m20s" / "1m14s exit 1" / "1m14s".
-        let serving = if st == StepStatus::Serving {
-            "serving "
-        } else {
-            ""
+        let is_service = app.pipeline.steps[i].kind == crate::pipeline::Kind::Service;
+        let serving = match st {
+            StepStatus::Serving => "serving ",
+            _ if is_service && !time.is_empty() => "served ",
+            _ => "",
         };
         let candidates = [
             if exit.is_empty() || exit == "0" {
@@ -266,15 +286,10 @@ fn steps(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
         hits.push((r, Hit::Step(i)));
     }
     if let Some(run) = &app.run {
-        for s in &run.steps {
-            if let Some(d) = s.last().and_then(|a| a.duration()) {
-                total += d;
-            }
-        }
-        if has_total && !total.is_zero() {
-            let wall = run.finished_at.unwrap_or(app.now) - run.created_at;
+        let (work, wall) = run.work_and_wall(&app.pipeline, app.now);
+        if has_total && !work.is_zero() {
             let r = Rect::new(inner.x, inner.y + inner.height - 1, inner.width, 1);
-            let text = format!("total {}  wall {} ", short(total), short(wall));
+            let text = format!("work {}  wall {} ", short(work), short(wall));
             f.render_widget(right(text, t.dim), r);
         }
     }
@@ -310,6 +325,10 @@ fn window(f: &mut Frame, app: &App, area: Rect) {
                 t.failed
             },
         ),
+        // nginx takes a moment to start: no alarm in the window's first seconds.
+        UrlCheck::Failed(_) if (app.now - w.opened_at).num_seconds() < 10 => {
+            ("starting…".to_string(), t.dim)
+        }
         UrlCheck::Failed(e) => (format!("not answering: {e}"), t.failed),
     };
     let check_w = (check.0.chars().count() as u16 + 2).min(inner.width / 2);
@@ -433,10 +452,10 @@ fn pane(f: &mut Frame, app: &App, i: usize, area: Rect, focused: bool) {
             })
             .collect(),
         _ => {
-            let msg = if st == StepStatus::Pending {
-                crate::text::visible(&step.description).into_owned()
-            } else {
-                "no output yet".to_string()
+            let msg = match st {
+                StepStatus::Pending => crate::text::visible(&step.description).into_owned(),
+                StepStatus::Running | StepStatus::Serving => "no output yet".to_string(),
+                _ => "no output".to_string(),
             };
             vec![Line::styled(msg, t.dim)]
         }

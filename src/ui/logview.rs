@@ -103,7 +103,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, _hits: &mut Hits) {
     let last = (v.top + v.visible.len()).min(total);
     let mut title = vec![
         Span::styled(format!(" {} ", v.step), t.title),
-        Span::styled(format!("attempt {}  ", v.attempt), t.dim),
+        Span::styled(
+            if v.attempts > 1 {
+                format!("attempt {} of {} ([ ]) ", v.attempt, v.attempts)
+            } else {
+                format!("attempt {}  ", v.attempt)
+            },
+            if v.attempts > 1 { t.key } else { t.dim },
+        ),
         Span::styled(
             format!(
                 "lines {}-{} of {total}",
@@ -113,14 +120,25 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, _hits: &mut Hits) {
             t.text,
         ),
     ];
+    // Toggles say their state in words.
     let flag =
-        |on: bool, name: &str| Span::styled(format!("  {name}"), if on { t.key } else { t.dim });
+        |on: bool, text: String| Span::styled(format!("  {text}"), if on { t.key } else { t.dim });
     title.push(flag(
         v.follow,
-        if v.follow { "FOLLOWING" } else { "paused" },
+        if v.follow {
+            "follow: on".into()
+        } else {
+            "follow: paused".into()
+        },
     ));
-    title.push(flag(v.wrap, "wrap"));
-    title.push(flag(v.timestamps, "timestamps"));
+    title.push(flag(
+        v.wrap,
+        format!("wrap: {}", if v.wrap { "on" } else { "off" }),
+    ));
+    title.push(flag(
+        v.timestamps != crate::app::Timestamps::Off,
+        format!("timestamps: {}", v.timestamps.word()),
+    ));
     f.render_widget(Paragraph::new(Line::from(title)), head);
     if let Some(s) = &v.search {
         let pos = if s.matches.is_empty() {
@@ -158,11 +176,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, _hits: &mut Hits) {
             width
         };
         let mut spans = Vec::new();
-        if v.timestamps {
-            spans.push(Span::styled(
-                format!("{} ", String::from_utf8_lossy(ts)),
-                t.timestamp,
-            ));
+        if let Some(ts) = v.timestamps.show(ts) {
+            spans.push(Span::styled(format!("{ts} "), t.timestamp));
         }
         spans.extend(ansi::spans(
             &crate::text::mask(&text, &app.secrets),
@@ -208,7 +223,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, _hits: &mut Hits) {
         Action::CopyLog,
         Action::Help,
     ];
-    f.render_widget(Paragraph::new(footer(app, Scope::Log, &wanted)), foot);
+    f.render_widget(
+        Paragraph::new(footer(app, Scope::Log, &wanted, foot.width)),
+        foot,
+    );
 }
 
 #[cfg(test)]

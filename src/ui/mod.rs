@@ -43,6 +43,27 @@ pub fn draw(f: &mut Frame, app: &App, hits: &mut Hits) {
         f.render_widget(Paragraph::new("stage2-tui").style(t.title), area);
         return;
     }
+    // A screen that cannot fit says so instead of drawing empty boxes.
+    let (min_w, min_h) = match app.screen {
+        Screen::Dashboard => (40, 8),
+        Screen::Log => (30, 5),
+        Screen::Setup => (60, 14),
+    };
+    if area.width < min_w || area.height < min_h {
+        let msg = format!(
+            "stage2-tui: the terminal is {}×{}; this screen needs at least {min_w}×{min_h}. Make the window larger ({} quits).",
+            area.width,
+            area.height,
+            app.key(Scope::Global, Action::Quit)
+        );
+        f.render_widget(
+            Paragraph::new(msg)
+                .style(t.text)
+                .wrap(ratatui::widgets::Wrap { trim: true }),
+            area,
+        );
+        return;
+    }
     match app.screen {
         Screen::Dashboard => dashboard::draw(f, app, area, hits),
         Screen::Log => logview::draw(f, app, area, hits),
@@ -50,23 +71,58 @@ pub fn draw(f: &mut Frame, app: &App, hits: &mut Hits) {
     }
     match &app.overlay {
         Some(Overlay::Help) => help(f, app, area),
+        Some(Overlay::Messages(up)) => messages(f, app, area, *up),
         Some(Overlay::Confirm(c)) => confirm(f, app, area, &c.title, &c.body, hits),
         None => {}
     }
 }
 
-/// Footer hints from the key map: the main actions of the current scope.
-pub fn footer(app: &App, scope: Scope, wanted: &[Action]) -> Line<'static> {
+/// Footer hints from the key map: the main actions of the current scope, as many as fit in
+/// `width` (whole hints only; help, which lists every key, is kept last when anything is left out).
+pub fn footer(app: &App, scope: Scope, wanted: &[Action], width: u16) -> Line<'static> {
     let t = app.theme();
+    let hint = |a: Action| {
+        app.keys.key_for(scope, a).map(|k| {
+            (
+                k.clone(),
+                format!(" {}", a.label()),
+                k.chars().count() + 1 + a.label().chars().count(),
+            )
+        })
+    };
+    let all: Vec<(String, String, usize)> = wanted.iter().filter_map(|a| hint(*a)).collect();
+    let total: usize = all.iter().map(|h| h.2 + 2).sum();
+    let help = hint(Action::Help);
+    let budget = width as usize;
     let mut spans = Vec::new();
-    for a in wanted {
-        if let Some(k) = app.keys.key_for(scope, *a) {
-            if !spans.is_empty() {
-                spans.push(Span::styled("  ", t.dim));
-            }
-            spans.push(Span::styled(k, t.key));
-            spans.push(Span::styled(format!(" {}", a.label()), t.dim));
+    let mut used = 0;
+    let fits_all = total <= budget + 2;
+    let reserve = if fits_all {
+        0
+    } else {
+        help.as_ref().map_or(0, |h| h.2 + 2)
+    };
+    for (k, label, w) in &all {
+        if !fits_all && Some(k) == help.as_ref().map(|h| &h.0) {
+            continue;
         }
+        let need = w + if spans.is_empty() { 0 } else { 2 };
+        if used + need + reserve > budget {
+            break;
+        }
+        if !spans.is_empty() {
+            spans.push(Span::styled("  ", t.dim));
+        }
+        spans.push(Span::styled(k.clone(), t.key));
+        spans.push(Span::styled(label.clone(), t.dim));
+        used += need;
+    }
+    if !fits_all && let Some((k, _, _)) = help {
+        if !spans.is_empty() {
+            spans.push(Span::styled("  ", t.dim));
+        }
+        spans.push(Span::styled(k, t.key));
+        spans.push(Span::styled(" all keys", t.dim));
     }
     Line::from(spans)
 }
@@ -80,6 +136,60 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
         w,
         h,
     )
+}
+
+/// The message history: every message whole, wrapped, newest at the bottom.
+fn messages(f: &mut Frame, app: &App, area: Rect, up: usize) {
+    let t = app.theme();
+    let r = centered(
+        area,
+        area.width.saturating_sub(4).max(20),
+        area.height.saturating_sub(2).max(5),
+    );
+    f.render_widget(Clear, r);
+    let close = app.key(Scope::Help, Action::Cancel);
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(t.border_focused)
+        .title(Span::styled(
+            format!(
+                " Messages ({} kept; {close} closes, ↑/↓ scroll) ",
+                app.messages.len()
+            ),
+            t.title,
+        ))
+        .style(t.text);
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let width = inner.width.max(1) as usize;
+    let end = app.messages.len().saturating_sub(up);
+    let mut rows: Vec<Line> = Vec::new();
+    // Newest last: walk back from `end` until the box is full.
+    for (when, msg) in app.messages[..end].iter().rev() {
+        let text = format!("{} {}", when.format("%H:%M:%S"), crate::text::visible(msg));
+        let mut chunk: Vec<Line> = Vec::new();
+        let chars: Vec<char> = text.chars().collect();
+        for (k, piece) in chars.chunks(width).enumerate() {
+            let s: String = piece.iter().collect();
+            chunk.push(if k == 0 {
+                Line::from(vec![
+                    Span::styled(s.get(..8).unwrap_or("").to_string(), t.dim),
+                    Span::styled(s.get(8..).unwrap_or("").to_string(), t.text),
+                ])
+            } else {
+                Line::styled(s, t.text)
+            });
+        }
+        if rows.len() + chunk.len() > inner.height as usize {
+            break;
+        }
+        chunk.extend(rows);
+        rows = chunk;
+    }
+    if rows.is_empty() {
+        rows.push(Line::styled("no messages yet", t.dim));
+    }
+    f.render_widget(Paragraph::new(rows), inner);
 }
 
 fn help(f: &mut Frame, app: &App, area: Rect) {
@@ -162,10 +272,15 @@ fn confirm(f: &mut Frame, app: &App, area: Rect, title: &str, body: &[String], h
             .key_for(Scope::Confirm, Action::Confirm)
             .unwrap_or_default()
     );
+    // Every key that answers no (Enter and Esc among them by default): nothing destructive
+    // happens by reflex.
     let no = format!(
         " No ({}) ",
         app.keys
-            .key_for(Scope::Confirm, Action::Cancel)
+            .bindings(Scope::Confirm)
+            .into_iter()
+            .find(|(a, _)| *a == Action::Cancel)
+            .map(|(_, k)| k.replace('/', ", "))
             .unwrap_or_default()
     );
     let x = buttons.x

@@ -309,7 +309,7 @@ pub fn log_search(state_dir: &Path, height: u16) -> App {
     let path = log_file(state_dir, 400).unwrap_or_default();
     let mut v = LogView::open("7.terraform-deploy", 1, &path, crate::ui::log_rows(height));
     v.run_search("master-1".into());
-    v.timestamps = true;
+    v.timestamps = crate::app::Timestamps::Full;
     app.log = Some(v);
     app.screen = Screen::Log;
     app

@@ -31,14 +31,23 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
         Constraint::Length(1),
     ])
     .areas(area);
-    let mut x = tabs.x + 1;
-    f.render_widget(
-        Paragraph::new(Span::styled(" stage2-tui setup ", t.title)),
-        tabs,
-    );
-    x += 19;
+    // Full titles when they fit, short ones otherwise (every step stays visible at 80 columns).
+    let full: u16 = 19
+        + Step::ALL
+            .iter()
+            .map(|s| s.title().chars().count() as u16 + 3)
+            .sum::<u16>();
+    let short = tabs.width < full;
+    let mut x = tabs.x;
+    if !short {
+        f.render_widget(
+            Paragraph::new(Span::styled(" stage2-tui setup ", t.title)),
+            tabs,
+        );
+        x += 20;
+    }
     for st in Step::ALL {
-        let label = format!(" {} ", st.title());
+        let label = format!(" {} ", if short { st.short() } else { st.title() });
         let w = label.chars().count() as u16;
         if x + w > tabs.x + tabs.width {
             break;
@@ -76,7 +85,15 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
         (None, None) => Line::default(),
     };
     f.render_widget(Paragraph::new(line), msg);
+    let fix = s.safe_fix().is_some();
     let wanted: &[Action] = match s.step {
+        Step::Checks if fix => &[
+            Action::Fix,
+            Action::NextStep,
+            Action::Recheck,
+            Action::Help,
+            Action::Quit,
+        ],
         Step::Checks => &[
             Action::NextStep,
             Action::Recheck,
@@ -89,7 +106,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
             Action::NextProblem,
             Action::AddRow,
             Action::DeleteRow,
+            Action::Undo,
+            Action::SaveOnly,
             Action::RawEditor,
+            Action::RawSecrets,
             Action::Reveal,
             Action::Help,
         ],
@@ -107,8 +127,18 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
             Action::Recheck,
             Action::Help,
         ],
+        Step::Review if fix => &[
+            Action::StartRun,
+            Action::Fix,
+            Action::SaveOnly,
+            Action::PrevStep,
+            Action::Reload,
+            Action::Help,
+            Action::Quit,
+        ],
         Step::Review => &[
             Action::StartRun,
+            Action::SaveOnly,
             Action::PrevStep,
             Action::Reload,
             Action::Help,
@@ -117,13 +147,21 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
     };
     let hint = if s.editing.is_some() {
         Line::styled("Enter save (Ctrl-S in multi-line text)  Esc cancel", t.dim)
+    } else if s.raw.is_some() && s.raw_masked {
+        Line::styled(
+            format!(
+                "secrets.json, values masked: {} reveals them for editing  Esc back to the form",
+                app.key(Scope::Setup, Action::Reveal)
+            ),
+            t.dim,
+        )
     } else if s.raw.is_some() {
         Line::styled(
             "Esc or Ctrl-S: back to the form (the text must parse)  Ctrl-Z undo",
             t.dim,
         )
     } else {
-        footer(app, Scope::Setup, wanted)
+        footer(app, Scope::Setup, wanted, foot.width)
     };
     f.render_widget(Paragraph::new(hint), foot);
 }
@@ -157,7 +195,17 @@ fn checks(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
     let errors = list.iter().filter(|c| c.status == Status::Error).count();
     lines.push(Line::default());
     lines.push(Line::styled(
-        if errors == 0 { "Nothing blocks the run. Tab: the config editor.".to_string() } else { format!("{errors} error(s). Tab goes on to the editor; the review shows what still blocks Start.") },
+        if errors == 0 {
+            format!("Nothing blocks the run. {}: the config editor.", app.key(Scope::Setup, Action::NextStep))
+        } else {
+            format!(
+                "{errors} error(s); they block Start. {} goes on to the editor; the review lists what still blocks.{}",
+                app.key(Scope::Setup, Action::NextStep),
+                s.safe_fix()
+                    .map(|(what, _)| format!(" {} applies the safe fix: {what}.", app.key(Scope::Setup, Action::Fix)))
+                    .unwrap_or_default()
+            )
+        },
         if errors == 0 { t.succeeded } else { t.failed },
     ));
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
@@ -183,13 +231,19 @@ fn masked(s: &Setup, f: &Field, value: &str) -> String {
 fn config(f: &mut Frame, app: &App, s: &Setup, area: Rect, hits: &mut Hits) {
     let t = app.theme();
     if let Some(area_ta) = &s.raw {
-        let title = match &s.config.parse_error {
-            Some((l, c, m)) => {
-                format!(" config.json (raw) — invalid JSON at line {l}, column {c}: {m} ")
-            }
-            None => " config.json (raw) ".into(),
+        let (name, file) = if s.raw_secrets {
+            ("secrets.json", &s.secrets)
+        } else {
+            ("config.json", &s.config)
         };
-        let b = block(app, title, true).border_style(if s.config.parse_error.is_some() {
+        let masked = if s.raw_masked { ", values masked" } else { "" };
+        let title = match &file.parse_error {
+            Some((l, c, m)) => {
+                format!(" {name} (raw{masked}) — invalid JSON at line {l}, column {c}: {m} ")
+            }
+            None => format!(" {name} (raw{masked}) "),
+        };
+        let b = block(app, title, true).border_style(if file.parse_error.is_some() {
             t.failed
         } else {
             t.border_focused
@@ -207,7 +261,12 @@ fn config(f: &mut Frame, app: &App, s: &Setup, area: Rect, hits: &mut Hits) {
     let warnings = s.problems.len() - errors;
     let [form, summary] = Layout::vertical([
         Constraint::Min(3),
-        Constraint::Length(6.min(area.height / 3).max(3)),
+        Constraint::Length(
+            ((s.problems.len() as u16) + 3)
+                .clamp(3, 8)
+                .min(area.height / 3)
+                .max(3),
+        ),
     ])
     .areas(area);
     let b = block(
@@ -256,32 +315,53 @@ fn config(f: &mut Frame, app: &App, s: &Setup, area: Rect, hits: &mut Hits) {
         f.render_widget(Paragraph::new(line).style(base), r);
         hits.push((r, Hit::Action(Action::Edit)));
     }
-    // The selected field's problems, then the totals.
+    // The totals, then every problem: the selected field's first (marked ▸).
     let mut lines = Vec::new();
-    if let Some(Row::Field(fl)) = s.rows.get(s.selected) {
-        for p in s.problems_of(&fl.path) {
-            lines.push(Line::styled(
-                p.to_string(),
-                if p.severity == Severity::Error {
-                    t.failed
-                } else {
-                    t.skipped
-                },
-            ));
-        }
-    }
+    let totals = match &s.config.parse_error {
+        Some((l, c, m)) => format!(
+            "config.json does not parse (line {l}, column {c}: {m}): {} opens the raw editor at the error",
+            app.key(Scope::Setup, Action::RawEditor)
+        ),
+        None if errors + warnings == 0 => "config.json is valid".to_string(),
+        None => format!(
+            "{errors} error(s), {warnings} warning(s) — {} jumps to the next one; errors block Start",
+            app.key(Scope::Setup, Action::NextProblem)
+        ),
+    };
+    lines.push(Line::styled(
+        totals,
+        if errors > 0 || s.config.parse_error.is_some() {
+            t.failed
+        } else {
+            t.succeeded
+        },
+    ));
     if let Some((l, c, m)) = &s.secrets.parse_error {
         lines.push(Line::styled(
             format!(
-                "secrets.json: invalid JSON at line {l}, column {c}: {m} (fix it in an editor)"
+                "secrets.json: invalid JSON at line {l}, column {c}: {m} ({} opens it raw, values masked)",
+                app.key(Scope::Setup, Action::RawSecrets)
             ),
             t.failed,
         ));
     }
-    lines.push(Line::styled(
-        if errors + warnings == 0 { "config.json is valid".to_string() } else { format!("{errors} error(s), {warnings} warning(s) — E jumps to the next one; errors block Start") },
-        if errors > 0 { t.failed } else { t.succeeded },
-    ));
+    let selected_path = match s.rows.get(s.selected) {
+        Some(Row::Field(fl)) => Some(fl.path.as_str()),
+        _ => None,
+    };
+    let mut ordered: Vec<_> = s.problems.iter().collect();
+    ordered.sort_by_key(|p| Some(p.path.as_str()) != selected_path);
+    for p in ordered {
+        let here = Some(p.path.as_str()) == selected_path;
+        lines.push(Line::styled(
+            format!("{}{p}", if here { "▸ " } else { "  " }),
+            if p.severity == Severity::Error {
+                t.failed
+            } else {
+                t.skipped
+            },
+        ));
+    }
     let b = block(app, " Problems ".into(), false);
     let inner_s = b.inner(summary);
     f.render_widget(b, summary);
@@ -358,7 +438,10 @@ fn installer(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
         Paragraph::new(le)
             .block(block(
                 app,
-                " Embedded in the 4.run-installer image (e) ".into(),
+                format!(
+                    " Embedded in the 4.run-installer image ({}) ",
+                    app.key(Scope::Setup, Action::UseEmbedded)
+                ),
                 !present,
             ))
             .wrap(Wrap { trim: false }),
@@ -376,12 +459,15 @@ fn installer(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
         ));
     } else if aside {
         lo.push(Line::styled(
-            "moved aside to <deployconfig>/openshift-install.stage2-tui-disabled — o brings it back".to_string(),
+            format!("moved aside to <deployconfig>/openshift-install.stage2-tui-disabled — {} brings it back", app.key(Scope::Setup, Action::UseOverride)),
             t.dim,
         ));
     } else {
         lo.push(Line::styled(
-            "none in the deployconfig folder — o copies one in (for disconnected installs)",
+            format!(
+                "none in the deployconfig folder — {} copies one in (for disconnected installs)",
+                app.key(Scope::Setup, Action::UseOverride)
+            ),
             t.dim,
         ));
     }
@@ -389,7 +475,10 @@ fn installer(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
         Paragraph::new(lo)
             .block(block(
                 app,
-                " Override: <deployconfig>/openshift-install (o) ".into(),
+                format!(
+                    " Override: <deployconfig>/openshift-install ({}) ",
+                    app.key(Scope::Setup, Action::UseOverride)
+                ),
                 present,
             ))
             .wrap(Wrap { trim: false }),
@@ -415,7 +504,10 @@ fn tags(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
         None => lines.push(Line::styled("listing…", t.dim)),
         Some(Err(e)) => lines.push(Line::styled(e.clone(), t.failed)),
         Some(Ok(list)) if list.is_empty() => lines.push(Line::styled(
-            "no local image of this registry; p pulls a tag",
+            format!(
+                "no local image of this registry; {} pulls a tag",
+                app.key(Scope::Setup, Action::PullTag)
+            ),
             t.dim,
         )),
         Some(Ok(list)) => {
@@ -467,24 +559,38 @@ fn review(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
     ];
     if blocking.is_empty() {
         lines.push(Line::styled(
-            "config.json is valid — S saves the changes and starts",
+            format!(
+                "config.json is valid — {} saves the changes and starts, {} only saves",
+                app.key(Scope::Setup, Action::StartRun),
+                app.key(Scope::Setup, Action::SaveOnly)
+            ),
             t.succeeded,
         ));
     } else {
         lines.push(Line::styled(
             format!(
-                "{} problem(s) block Start (E in the editor jumps to them):",
-                blocking.len()
+                "{} problem(s) block Start ({} in the editor jumps to them):",
+                blocking.len(),
+                app.key(Scope::Setup, Action::NextProblem)
             ),
             t.failed,
         ));
-        for b in blocking.iter().take(8) {
+        for b in &blocking {
             lines.push(Line::styled(format!("  {b}"), t.failed));
+        }
+        if let Some((what, _)) = s.safe_fix() {
+            lines.push(Line::styled(
+                format!(
+                    "  {} applies the safe fix: {what}",
+                    app.key(Scope::Setup, Action::Fix)
+                ),
+                t.key,
+            ));
         }
     }
     if s.conflict {
         lines.push(Line::styled(
-            "A file changed on disk since it was loaded: O saves yours over it, L reloads it.",
+            format!("A file changed on disk since it was loaded: {} saves yours over it, {} reloads it.", app.key(Scope::Setup, Action::Overwrite), app.key(Scope::Setup, Action::Reload)),
             t.failed,
         ));
     }

@@ -10,6 +10,7 @@ use crate::config::save::{self, Loaded};
 use crate::config::{Deployconfig, doc};
 
 /// One JSON file being edited.
+#[derive(Clone)]
 pub struct JsonFile {
     /// As loaded (for change detection and backup).
     pub loaded: Option<Loaded>,
@@ -92,8 +93,9 @@ impl Setup {
         }
         self.message = Some(match std::fs::rename(&o, disabled_override(&self.dc)) {
             Ok(()) => format!(
-                "override moved aside to {} (o brings it back)",
-                disabled_override(&self.dc).display()
+                "override moved aside to {} ({} brings it back)",
+                disabled_override(&self.dc).display(),
+                self.key(crate::app::Action::UseOverride)
             ),
             Err(e) => format!("cannot move {} aside: {e}", o.display()),
         });
@@ -119,7 +121,14 @@ impl Setup {
         }
     }
 
-    /// Copies an openshift-install into the deployconfig as the override (must be executable).
+    /// Where a copied-in openshift-install waits while it is checked: the private state folder,
+    /// so nothing in the deployconfig changes before the operator says yes.
+    pub fn candidate_path(&self) -> PathBuf {
+        self.dc.state_dir().join("openshift-install.candidate")
+    }
+
+    /// Takes an openshift-install to copy in as the override (must be executable): it is copied
+    /// aside and its `version` run in the installer image; the operator is then asked.
     pub fn copy_override(&mut self, from: &str) -> Option<SetupTask> {
         use std::os::unix::fs::PermissionsExt;
         let src = std::path::Path::new(from.trim());
@@ -134,27 +143,64 @@ impl Setup {
                 ))
             }
             Ok(true) => {
-                let dst = self.dc.installer_override();
-                // Into the deployconfig atomically, never through a link planted there.
+                let cand = self.candidate_path();
                 let copy = std::fs::read(src).and_then(|bytes| {
-                    crate::safefs::Dir::open(&self.dc.dir)?.write_atomic(
-                        "openshift-install".as_ref(),
+                    let dir = self.dc.state_dir();
+                    crate::safefs::private_dir(&dir)?;
+                    crate::safefs::Dir::open(&dir)?.write_atomic(
+                        cand.file_name().unwrap_or_default(),
                         &bytes,
                         0o755,
                     )
                 });
-                self.message = Some(match copy {
-                    Ok(_) => format!("copied {} to {}", src.display(), dst.display()),
-                    Err(e) => format!("cannot copy to {}: {e}", dst.display()),
-                });
-                return Some(SetupTask::Versions);
+                match copy {
+                    Ok(()) => {
+                        self.candidate = Some((src.display().to_string(), None));
+                        self.message = Some(format!(
+                            "checking {}: running its `version` in the installer image…",
+                            src.display()
+                        ));
+                        return Some(SetupTask::CheckCandidate);
+                    }
+                    Err(e) => self.message = Some(format!("cannot read {}: {e}", src.display())),
+                }
             }
         }
         None
     }
 
+    /// The checked candidate becomes the override (the operator said yes).
+    pub fn adopt_candidate(&mut self) -> Option<SetupTask> {
+        let (from, _) = self.candidate.take()?;
+        let cand = self.candidate_path();
+        let dst = self.dc.installer_override();
+        let copy = std::fs::read(&cand).and_then(|bytes| {
+            crate::safefs::Dir::open(&self.dc.dir)?.write_atomic(
+                "openshift-install".as_ref(),
+                &bytes,
+                0o755,
+            )
+        });
+        let _ = std::fs::remove_file(&cand);
+        self.message = Some(match copy {
+            Ok(()) => format!("copied {from} to {}", dst.display()),
+            Err(e) => format!("cannot copy to {}: {e}", dst.display()),
+        });
+        Some(SetupTask::Versions)
+    }
+
+    /// Drops the candidate (the operator said no, or it did not run).
+    pub fn drop_candidate(&mut self) {
+        self.candidate = None;
+        let _ = std::fs::remove_file(self.candidate_path());
+    }
+
     /// Saves changed files. Err: a message (conflicts included).
     pub fn save_all(&mut self, overwrite: bool) -> Result<Vec<String>, String> {
+        let (k_over, k_reload) = (
+            self.key(crate::app::Action::Overwrite),
+            self.key(crate::app::Action::Reload),
+        );
         let mut saved = Vec::new();
         for (name, file) in [
             ("config.json", &mut self.config),
@@ -173,7 +219,7 @@ impl Setup {
                 Err(save::SaveError::ChangedOnDisk(_)) => {
                     self.conflict = true;
                     return Err(format!(
-                        "{name} changed on disk since it was loaded (a stage rewrites it): press O to save yours over it, L to reload it from disk"
+                        "{name} changed on disk since it was loaded (a stage rewrites it): press {k_over} to save yours over it, {k_reload} to reload it from disk"
                     ));
                 }
                 Err(e) => return Err(e.to_string()),
@@ -188,8 +234,42 @@ impl Setup {
         self.config = JsonFile::load(&self.dc.config_json());
         self.secrets = JsonFile::load(&self.dc.secrets_json());
         self.conflict = false;
+        self.history.clear();
+        self.raw = None;
         self.refresh();
-        self.message = Some("reloaded config.json and secrets.json from disk".into());
+        self.message = Some(match &self.config.parse_error {
+            Some((l, c, m)) => format!(
+                "reloaded from disk: config.json does not parse (line {l}, column {c}: {m}); {} opens the raw editor at the error",
+                self.key(crate::app::Action::RawEditor)
+            ),
+            None => "reloaded config.json and secrets.json from disk".into(),
+        });
+    }
+
+    /// What unsaved changes would be lost (empty when there are none), one line per file.
+    pub fn unsaved(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, file, secret) in [
+            ("config.json", &self.config, false),
+            ("secrets.json", &self.secrets, true),
+        ] {
+            if file.changed() {
+                let d = self.diff(secret);
+                out.push(format!("{name}: {} changed line(s)", d.len()));
+                out.extend(d.into_iter().take(6).map(|l| format!("  {l}")));
+            }
+        }
+        if self.raw.is_some() {
+            out.push(format!(
+                "the raw {} editor's text",
+                if self.raw_secrets {
+                    "secrets.json"
+                } else {
+                    "config.json"
+                }
+            ));
+        }
+        out
     }
 
     /// A unified diff of a file's pending change (secret values masked).

@@ -39,6 +39,16 @@ impl Step {
         Step::Tag,
         Step::Review,
     ];
+    /// Short title, for narrow terminals.
+    pub fn short(self) -> &'static str {
+        match self {
+            Step::Checks => "1 Checks",
+            Step::Config => "2 Config",
+            Step::Installer => "3 Installer",
+            Step::Tag => "4 Tag",
+            Step::Review => "5 Review",
+        }
+    }
     /// Title.
     pub fn title(self) -> &'static str {
         match self {
@@ -67,6 +77,8 @@ pub enum SetupMsg {
     Tags(Result<Vec<TagInfo>, String>),
     /// A pull status line.
     PullProgress(String),
+    /// `version` of an openshift-install to copy in.
+    Candidate(Result<String, String>),
     /// The pull ended.
     PullDone(Result<String, String>),
 }
@@ -82,6 +94,8 @@ pub enum SetupTask {
     Tags,
     /// Pull every stage image of this tag.
     Pull(String),
+    /// Run `version` of the openshift-install about to be copied in.
+    CheckCandidate,
 }
 
 /// `openshift-install version` outputs: the embedded binary, and the override if present.
@@ -138,6 +152,63 @@ pub struct Setup {
     pub message: Option<String>,
     /// A save found the file changed on disk.
     pub conflict: bool,
+    /// The raw editor edits secrets.json (not config.json).
+    pub raw_secrets: bool,
+    /// The raw secrets.json editor shows masked values (read-only until revealed).
+    pub raw_masked: bool,
+    /// An openshift-install being copied in: (where from, its `version` once checked).
+    pub candidate: Option<(String, Option<String>)>,
+    /// Earlier versions of both files, for undo (newest last).
+    pub history: Vec<(JsonFile, JsonFile)>,
+    /// The key map, for messages that name keys.
+    pub keys: crate::app::Keymap,
+}
+
+/// Undo steps kept.
+const UNDO_KEPT: usize = 200;
+
+/// A text editor on `text`, with line numbers, the cursor at a parse error if given.
+fn text_area(text: &str, at: Option<&(usize, usize, String)>) -> TextArea<'static> {
+    let mut area = TextArea::new(text.lines().map(String::from).collect());
+    area.set_line_number_style(
+        ratatui::style::Style::new().add_modifier(ratatui::style::Modifier::DIM),
+    );
+    if let Some((l, c, _)) = at {
+        area.move_cursor(CursorMove::Jump(
+            l.saturating_sub(1) as u16,
+            c.saturating_sub(1) as u16,
+        ));
+    }
+    area
+}
+
+/// JSON text with every string *value* (not key) replaced by `••••••`; works on text that does
+/// not parse, too.
+pub fn mask_json_values(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] != '"' {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        // A string literal: find its end (escapes skipped).
+        let mut j = i + 1;
+        while j < chars.len() && chars[j] != '"' && chars[j] != '\n' {
+            j += if chars[j] == '\\' { 2 } else { 1 };
+        }
+        let end = j.min(chars.len().saturating_sub(1));
+        let next = chars[end + 1..].iter().find(|c| !c.is_whitespace());
+        if next == Some(&':') || end <= i {
+            out.extend(&chars[i..=end]);
+        } else {
+            out.push_str("\"••••••\"");
+        }
+        i = end + 1;
+    }
+    out
 }
 
 /// What typed text is for.
@@ -151,7 +222,7 @@ pub enum InputFor {
 
 impl Setup {
     /// Loads the deployconfig's files. A config.json that does not parse opens in the raw editor.
-    pub fn open(dc: Deployconfig) -> Self {
+    pub fn open(dc: Deployconfig, keys: crate::app::Keymap) -> Self {
         let config = JsonFile::load(&dc.config_json());
         let secrets = JsonFile::load(&dc.secrets_json());
         let mut s = Self {
@@ -173,12 +244,49 @@ impl Setup {
             pulling: None,
             message: None,
             conflict: false,
+            raw_secrets: false,
+            raw_masked: false,
+            candidate: None,
+            history: Vec::new(),
+            keys,
         };
         s.refresh();
         if s.config.parse_error.is_some() && s.config.loaded.is_some() {
             s.open_raw();
         }
         s
+    }
+
+    /// The key for an action of the setup screen, for messages.
+    pub fn key(&self, a: crate::app::Action) -> String {
+        self.keys
+            .key_for(crate::app::Scope::Setup, a)
+            .unwrap_or_else(|| format!("({})", a.label()))
+    }
+
+    /// Remembers the files before a change, for undo.
+    fn remember(&mut self) {
+        self.history
+            .push((self.config.clone(), self.secrets.clone()));
+        if self.history.len() > UNDO_KEPT {
+            self.history.remove(0);
+        }
+    }
+
+    /// Undoes the last change to the files.
+    pub fn undo(&mut self) {
+        match self.history.pop() {
+            Some((c, s)) => {
+                self.config = c;
+                self.secrets = s;
+                self.refresh();
+                self.message = Some(format!(
+                    "undone ({} more step(s) to undo)",
+                    self.history.len()
+                ));
+            }
+            None => self.message = Some("nothing to undo".into()),
+        }
     }
 
     /// Re-validates and rebuilds the form.
@@ -207,9 +315,54 @@ impl Setup {
             );
         }
         if let Some((l, c, m)) = &self.secrets.parse_error {
-            v.push(format!("secrets.json: invalid JSON at line {l}, column {c}: {m} (fix it with an editor; values are not shown here)"));
+            v.push(format!(
+                "secrets.json: invalid JSON at line {l}, column {c}: {m} ({} opens it in the raw editor, values masked)",
+                self.key(crate::app::Action::RawSecrets)
+            ));
+        }
+        // Every pre-flight error too (config.json and secrets.json are judged above, live).
+        for c in self.checks.iter().flatten() {
+            if c.status == crate::check::Status::Error
+                && c.check != "config.json"
+                && c.check != "secrets.json"
+            {
+                v.push(format!("pre-flight: {}: {}", c.check, c.message));
+            }
         }
         v
+    }
+
+    /// A fix for a pre-flight problem that is safe to apply here: (what it does, the file).
+    pub fn safe_fix(&self) -> Option<(String, std::path::PathBuf)> {
+        self.checks.iter().flatten().find_map(|c| {
+            (c.status == crate::check::Status::Error
+                && c.check == "deploy.pem"
+                && c.message.contains("has mode"))
+            .then(|| {
+                let p = self.dc.dir.join("deploy.pem");
+                (format!("chmod 600 {}", p.display()), p)
+            })
+        })
+    }
+
+    /// Applies the safe fix, if any; the checks run again.
+    pub fn apply_fix(&mut self) -> Option<SetupTask> {
+        use std::os::unix::fs::PermissionsExt;
+        let Some((what, path)) = self.safe_fix() else {
+            self.message =
+                Some("no pre-flight problem has a fix that is safe to apply here".into());
+            return None;
+        };
+        // By descriptor, never through a link planted in the deployconfig.
+        let r = crate::safefs::Dir::open(&self.dc.dir)
+            .and_then(|d| d.open_file(path.file_name().unwrap_or_default()))
+            .and_then(|f| f.set_permissions(std::fs::Permissions::from_mode(0o600)));
+        self.message = Some(match r {
+            Ok(()) => format!("done: {what}"),
+            Err(e) => format!("{what} failed: {e}"),
+        });
+        self.checks = None;
+        Some(SetupTask::Checks)
     }
 
     /// Problems of a row's path.
@@ -229,20 +382,40 @@ impl Setup {
             .map(String::from)
     }
 
-    /// Opens the raw JSON editor on the current text (at the parse error, if any).
+    /// Opens the raw JSON editor on config.json's current text (at the parse error, if any).
     pub fn open_raw(&mut self) {
+        self.raw_secrets = false;
+        self.raw_masked = false;
         let text = self.config.text();
-        let mut area = TextArea::new(text.lines().map(String::from).collect());
-        area.set_line_number_style(
-            ratatui::style::Style::new().add_modifier(ratatui::style::Modifier::DIM),
-        );
-        if let Some((l, c, _)) = &self.config.parse_error {
-            area.move_cursor(CursorMove::Jump(
-                l.saturating_sub(1) as u16,
-                c.saturating_sub(1) as u16,
-            ));
+        self.raw = Some(text_area(&text, self.config.parse_error.as_ref()));
+    }
+
+    /// Opens the raw editor on secrets.json, its values masked until revealed: a broken
+    /// secrets.json can be fixed here, and never blocks saving config.json.
+    pub fn open_raw_secrets(&mut self) {
+        self.raw_secrets = true;
+        self.raw_masked = true;
+        let text = mask_json_values(&self.secrets.text());
+        self.raw = Some(text_area(&text, self.secrets.parse_error.as_ref()));
+        self.message = Some(format!(
+            "secrets.json: values are masked; {} reveals them for editing",
+            self.key(crate::app::Action::Reveal)
+        ));
+    }
+
+    /// Shows the real values in the raw secrets.json editor (the cursor stays).
+    pub fn reveal_raw(&mut self) {
+        if !(self.raw_secrets && self.raw_masked) {
+            return;
         }
-        self.raw = Some(area);
+        if let Some(area) = &self.raw {
+            let ratatui_textarea::DataCursor(row, col) = area.cursor();
+            let mut fresh = text_area(&self.secrets.text(), None);
+            fresh.move_cursor(CursorMove::Jump(row as u16, col as u16));
+            self.raw = Some(fresh);
+            self.raw_masked = false;
+            self.message = Some("secrets.json values shown; edit, then Esc".into());
+        }
     }
 
     /// Closes the raw editor, keeping its text if it parses; otherwise stays, with the error.
@@ -250,17 +423,43 @@ impl Setup {
         let Some(area) = &mut self.raw else {
             return true;
         };
+        if self.raw_masked {
+            // Nothing could be edited while masked.
+            self.raw = None;
+            self.raw_secrets = false;
+            self.raw_masked = false;
+            return true;
+        }
+        let file = if self.raw_secrets {
+            &self.secrets
+        } else {
+            &self.config
+        };
         let mut text = area.lines().join("\n");
-        if self.config.base_text.ends_with('\n') {
+        if file.base_text.ends_with('\n') {
             text.push('\n');
         }
+        let name = if self.raw_secrets {
+            "secrets.json"
+        } else {
+            "config.json"
+        };
         match serde_json::from_str::<Value>(&text) {
             Ok(v) => {
-                self.config.base_text = text;
-                self.config.base = v.clone();
-                self.config.value = v;
-                self.config.parse_error = None;
+                if text != file.text() {
+                    self.remember();
+                }
+                let file = if self.raw_secrets {
+                    &mut self.secrets
+                } else {
+                    &mut self.config
+                };
+                file.base_text = text;
+                file.base = v.clone();
+                file.value = v;
+                file.parse_error = None;
                 self.raw = None;
+                self.raw_secrets = false;
                 self.refresh();
                 true
             }
@@ -270,7 +469,12 @@ impl Setup {
                     l.saturating_sub(1) as u16,
                     c.saturating_sub(1) as u16,
                 ));
-                self.config.parse_error = Some((
+                let file = if self.raw_secrets {
+                    &mut self.secrets
+                } else {
+                    &mut self.config
+                };
+                file.parse_error = Some((
                     l,
                     c,
                     e.to_string()
@@ -280,7 +484,7 @@ impl Setup {
                         .to_string(),
                 ));
                 self.message = Some(format!(
-                    "invalid JSON at line {l}, column {c}: the cursor is there"
+                    "{name}: invalid JSON at line {l}, column {c}: the cursor is there"
                 ));
                 false
             }
@@ -324,6 +528,13 @@ impl Setup {
             return;
         };
         let text = ed.area.lines().join("\n");
+        if self
+            .value_of(&self.rows[ed.row.min(self.rows.len().saturating_sub(1))])
+            .as_deref()
+            != Some(text.as_str())
+        {
+            self.remember();
+        }
         if let Some(Row::Field(Field { ptr, secret, .. })) = self.rows.get(ed.row).cloned() {
             let file = if secret {
                 &mut self.secrets
@@ -337,13 +548,25 @@ impl Setup {
         self.refresh();
     }
 
-    /// Adds a node to the selected row's group.
+    /// Adds a node to the selected row's group (a node's row, or the group's title, which is
+    /// all an empty group has).
     pub fn add_node(&mut self) {
-        let Some(Row::Field(Field { group: Some(g), .. })) = self.rows.get(self.selected).cloned()
-        else {
-            self.message = Some("select a row of a node group to add a node to it".into());
+        let group = match self.rows.get(self.selected) {
+            Some(Row::Field(Field { group: Some(g), .. })) => Some(g.clone()),
+            Some(Row::Header(h)) => validate::NODE_GROUPS
+                .iter()
+                .find(|(g, _)| h.starts_with(&format!("{g} (")))
+                .map(|(g, _)| (*g).to_string()),
+            _ => None,
+        };
+        let Some(g) = group else {
+            self.message =
+                Some("select a node group (its title or a node's row) to add a node to it".into());
             return;
         };
+        if self.config.value.get(&g).is_some_and(Value::is_array) {
+            self.remember();
+        }
         if let Some(list) = self.config.value.get_mut(&g).and_then(Value::as_array_mut) {
             list.push(serde_json::json!({ "hostname": "", "ipaddress": "" }));
             let n = list.len() - 1;
@@ -366,6 +589,9 @@ impl Setup {
             return;
         };
         let idx: Option<usize> = ptr.split('/').nth(2).and_then(|i| i.parse().ok());
+        if idx.is_some() {
+            self.remember();
+        }
         if let (Some(list), Some(i)) = (
             self.config.value.get_mut(&g).and_then(Value::as_array_mut),
             idx,
@@ -426,7 +652,17 @@ impl Setup {
             }
             return true;
         }
-        if let Some(area) = self.raw.as_mut().filter(|_| self.step == Step::Config) {
+        if self.raw.is_some() && self.step == Step::Config {
+            let reveal =
+                self.keys.action(crate::app::Scope::Setup, &k) == Some(crate::app::Action::Reveal);
+            let editing_key = matches!(
+                k.code,
+                KeyCode::Char(_)
+                    | KeyCode::Backspace
+                    | KeyCode::Delete
+                    | KeyCode::Enter
+                    | KeyCode::Tab
+            ) && !(ctrl && k.code == KeyCode::Char('s'));
             match k.code {
                 KeyCode::Esc => {
                     self.close_raw();
@@ -434,8 +670,17 @@ impl Setup {
                 KeyCode::Char('s') if ctrl => {
                     self.close_raw();
                 }
+                _ if self.raw_masked && reveal => self.reveal_raw(),
+                _ if self.raw_masked && editing_key => {
+                    self.message = Some(format!(
+                        "the values are masked: {} reveals them before you edit",
+                        self.key(crate::app::Action::Reveal)
+                    ));
+                }
                 _ => {
-                    area.input(k);
+                    if let Some(area) = self.raw.as_mut() {
+                        area.input(k);
+                    }
                 }
             }
             return true;
@@ -453,6 +698,22 @@ impl Setup {
             } => self.versions = Some((embedded, overridden)),
             SetupMsg::Tags(t) => self.tags = Some(t),
             SetupMsg::PullProgress(p) => self.pulling = Some(p),
+            SetupMsg::Candidate(Ok(v)) => {
+                if let Some((_, version)) = self.candidate.as_mut() {
+                    *version = Some(v);
+                }
+            }
+            SetupMsg::Candidate(Err(e)) => {
+                let from = self
+                    .candidate
+                    .as_ref()
+                    .map(|c| c.0.clone())
+                    .unwrap_or_default();
+                self.drop_candidate();
+                self.message = Some(format!(
+                    "not copied: {from} does not run in the installer image ({e}); nothing was changed"
+                ));
+            }
             SetupMsg::PullDone(r) => {
                 self.pulling = None;
                 self.message = Some(match r {
@@ -470,6 +731,9 @@ impl Setup {
 
     /// Writes `imagetag`.
     pub fn set_tag(&mut self, tag: &str) {
+        if self.tag() != tag {
+            self.remember();
+        }
         if let Some(slot) = self.config.value.get_mut("imagetag") {
             *slot = Value::String(tag.to_string());
             self.refresh();
