@@ -204,3 +204,206 @@ fn review_shows_the_diff_blocks_on_errors_and_start_saves() {
     assert!(dir.path().join(".config.json.stage2-tui.bak").exists());
     assert!(app.setup.is_none(), "Start opens the dashboard");
 }
+
+fn ctrl(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+
+#[test]
+fn unsaved_edits_are_never_lost_without_a_question_and_w_saves_without_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _) = app_on(dir.path(), &fixture("valid.json"));
+    app.on_key(key(KeyCode::Tab));
+    // Edit a field.
+    app.on_key(key(KeyCode::Down));
+    app.on_key(key(KeyCode::Enter));
+    typ(&mut app, "x");
+    app.on_key(key(KeyCode::Enter));
+    assert!(app.setup.as_ref().unwrap().config.changed());
+    // q asks, showing what would be lost; Enter means no.
+    assert_eq!(app.on_key(key(KeyCode::Char('q'))), vec![]);
+    let screen = render(&app, dir.path());
+    assert!(screen.contains("Quit and lose your changes?"), "{screen}");
+    assert!(
+        screen.contains("config.json: 2 changed line(s)"),
+        "{screen}"
+    );
+    assert!(screen.contains("No (n, Esc, Enter, q)"), "{screen}");
+    insta::assert_snapshot!("setup_quit_with_unsaved_edits", screen);
+    assert_eq!(app.on_key(key(KeyCode::Enter)), vec![]);
+    assert!(app.overlay.is_none() && app.setup.as_ref().unwrap().config.changed());
+    // L asks too; n keeps the edit.
+    app.on_key(key(KeyCode::Char('L')));
+    assert!(render(&app, dir.path()).contains("Reload and lose your changes?"));
+    app.on_key(key(KeyCode::Char('n')));
+    assert!(app.setup.as_ref().unwrap().config.changed());
+    // Undo takes the edit back, Ctrl-Z as the footer says; then redo it and save only.
+    app.on_key(ctrl('z'));
+    assert!(!app.setup.as_ref().unwrap().config.changed());
+    app.on_key(key(KeyCode::Enter));
+    typ(&mut app, "y");
+    app.on_key(key(KeyCode::Enter));
+    let effects = app.on_key(key(KeyCode::Char('w')));
+    assert!(
+        !effects.iter().any(|e| matches!(e, Effect::Start(_))),
+        "w saves without starting: {effects:?}"
+    );
+    let msg = app
+        .setup
+        .as_ref()
+        .unwrap()
+        .message
+        .clone()
+        .unwrap_or_default();
+    assert!(msg.starts_with("saved config.json"), "{msg}");
+    assert!(dir.path().join(".config.json.stage2-tui.bak").exists());
+    assert!(!app.setup.as_ref().unwrap().config.changed());
+    // Nothing unsaved: q quits at once.
+    assert_eq!(app.on_key(key(KeyCode::Char('q'))), vec![Effect::Quit]);
+}
+
+#[test]
+fn the_first_node_of_an_empty_group_is_added_from_its_title() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = fixture("valid.json");
+    let mut v: serde_json::Value = serde_json::from_str(&config).unwrap();
+    let group = v
+        .as_object()
+        .unwrap()
+        .keys()
+        .find(|k| k.contains("workers") && v[k.as_str()].is_array())
+        .unwrap()
+        .clone();
+    v[group.as_str()] = serde_json::json!([]);
+    let (mut app, _) = app_on(dir.path(), &serde_json::to_string_pretty(&v).unwrap());
+    app.on_key(key(KeyCode::Tab));
+    let s = app.setup.as_mut().unwrap();
+    let title = s
+        .rows
+        .iter()
+        .position(|r| matches!(r, stage2_tui::app::setup::Row::Header(h) if h.starts_with(&format!("{group} (0 nodes"))))
+        .expect("the empty group has a title row");
+    s.selected = title;
+    app.on_key(key(KeyCode::Char('a')));
+    let s = app.setup.as_ref().unwrap();
+    assert_eq!(s.config.value[group.as_str()].as_array().unwrap().len(), 1);
+    assert!(
+        s.config.text().contains("\"hostname\": \"\""),
+        "{}",
+        s.config.text()
+    );
+    // G/End and g/Home move in the form.
+    app.on_key(key(KeyCode::Char('G')));
+    let last = app.setup.as_ref().unwrap().rows.len() - 1;
+    assert_eq!(app.setup.as_ref().unwrap().selected, last);
+    app.on_key(key(KeyCode::Home));
+    assert_eq!(app.setup.as_ref().unwrap().selected, 0);
+}
+
+#[test]
+fn a_broken_secrets_json_is_fixed_in_its_own_raw_editor_with_values_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _) = app_on(dir.path(), &fixture("valid.json"));
+    std::fs::write(
+        dir.path().join("secrets.json"),
+        "{\n  \"registrytoken\": \"tok-secret-1\"\n  \"rheltemplatepw\": \"pw-secret-2\"\n}\n",
+    )
+    .unwrap();
+    app.on_key(key(KeyCode::Tab));
+    app.on_key(key(KeyCode::Char('L')));
+    assert!(app.setup.as_ref().unwrap().secrets.parse_error.is_some());
+    app.on_key(key(KeyCode::F(3)));
+    let screen = render(&app, dir.path());
+    assert!(!screen.contains("tok-secret-1"), "masked:\n{screen}");
+    assert!(
+        screen.contains("secrets.json (raw, values masked)"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("setup_raw_secrets_masked", screen);
+    // Typing while masked changes nothing; v reveals; then the comma goes in.
+    typ(&mut app, ",");
+    assert!(
+        app.setup
+            .as_ref()
+            .unwrap()
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("masked")
+    );
+    typ(&mut app, "v");
+    assert!(render(&app, dir.path()).contains("tok-secret-1"));
+    // The cursor is at the parse error (the next key); the comma belongs at the line before.
+    app.on_key(key(KeyCode::Up));
+    app.on_key(key(KeyCode::End));
+    typ(&mut app, ",");
+    app.on_key(key(KeyCode::Esc));
+    let s = app.setup.as_ref().unwrap();
+    assert!(
+        s.raw.is_none() && s.secrets.parse_error.is_none(),
+        "{:?}",
+        s.message
+    );
+    app.on_key(key(KeyCode::Char('w')));
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("secrets.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved["rheltemplatepw"], "pw-secret-2");
+}
+
+#[test]
+fn review_lists_every_preflight_error_and_offers_the_safe_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _) = app_on(dir.path(), &fixture("valid.json"));
+    let pem = dir.path().join("deploy.pem");
+    std::fs::write(&pem, "key").unwrap();
+    std::fs::set_permissions(&pem, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let checks: Vec<_> = scenes::setup_checks()
+        .into_iter()
+        .map(|mut c| {
+            c.message = c
+                .message
+                .replace("/home/core/deployconfig", &dir.path().display().to_string());
+            c
+        })
+        .collect();
+    app.on_setup_msg(SetupMsg::Checks(checks));
+    app.on_key(key(KeyCode::BackTab));
+    assert_eq!(app.setup.as_ref().unwrap().step, Step::Review);
+    app.on_setup_msg(SetupMsg::Checks(
+        scenes::setup_checks()
+            .into_iter()
+            .map(|mut c| {
+                c.message = c
+                    .message
+                    .replace("/home/core/deployconfig", &dir.path().display().to_string());
+                c
+            })
+            .collect(),
+    ));
+    let screen = render(&app, dir.path());
+    assert!(screen.contains("pre-flight: deploy.pem"), "{screen}");
+    assert!(screen.contains("pre-flight: bootstrap.ign"), "{screen}");
+    assert!(
+        screen.contains("x applies the safe fix: chmod 600"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("setup_review_preflight_errors", screen);
+    assert_eq!(
+        app.on_key(key(KeyCode::Char('S'))),
+        vec![],
+        "errors block Start"
+    );
+    // A blocked Start leads to the editor; the pre-flight step offers the fix too: x applies it
+    // (and the checks run again).
+    assert_eq!(app.setup.as_ref().unwrap().step, Step::Config);
+    app.on_key(key(KeyCode::BackTab));
+    assert_eq!(app.setup.as_ref().unwrap().step, Step::Checks);
+    let effects = app.on_key(key(KeyCode::Char('x')));
+    assert_eq!(
+        std::fs::metadata(&pem).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(effects.contains(&Effect::Setup(stage2_tui::app::setup::SetupTask::Checks)));
+}

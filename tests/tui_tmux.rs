@@ -58,6 +58,20 @@ fn an_operator_watches_a_failure_retries_and_finishes() {
             .len(),
         2
     );
+    // The retried step says it ran twice; its log view reaches both attempts.
+    assert!(s.contains("7.terraform-deploy ×2"), "{s}");
+    t.keys(&["g", "j", "j", "j", "j", "Enter"]);
+    t.wait_for("attempt 2 of 2", Duration::from_secs(10));
+    t.keys(&["["]);
+    let l = t.wait_for("attempt 1 of 2", Duration::from_secs(10));
+    assert!(
+        l.contains("error cloning virtual machine"),
+        "the failed attempt's log:\n{l}"
+    );
+    // (Escape and G sent together would read as Alt-G.)
+    t.keys(&["Escape"]);
+    t.wait_for(" Steps ", Duration::from_secs(10));
+    t.keys(&["G"]);
     // The full log view of the selected step, with search.
     t.keys(&["Enter"]);
     t.wait_for(" attempt 1  lines ", Duration::from_secs(10));

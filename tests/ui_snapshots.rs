@@ -155,6 +155,88 @@ fn tiny_terminals_never_panic() {
     }
     let app = scenes::running(dir.path());
     insta::assert_snapshot!("running_10x3", render(&app, 10, 3).backend());
+    // Too small for the dashboard: it says so instead of drawing empty boxes.
+    let text = format!("{:?}", render(&app, 36, 7).backend());
+    assert!(text.contains("needs at least 40×8"), "{text}");
+    insta::assert_snapshot!("running_36x7", render(&app, 36, 7).backend());
+}
+
+#[test]
+fn the_message_history_keeps_every_message_whole() {
+    use stage2_tui::pipeline::Event;
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = scenes::failed(dir.path());
+    let long = format!("a long engine error: {} the end", "x".repeat(300));
+    app.on_runner(Event::Note("first note".into()));
+    app.record_messages();
+    app.on_runner(Event::Note(long.clone()));
+    app.record_messages();
+    assert_eq!(app.messages.len(), 2);
+    assert_eq!(app.on_key(key('M')), vec![]);
+    let t = render(&app, 100, 30);
+    let text = format!("{:?}", t.backend());
+    assert!(
+        text.contains("first note") && text.contains("the end"),
+        "{text}"
+    );
+    // M is listed in help.
+    app.on_key(key('M'));
+    app.on_key(key('?'));
+    assert!(format!("{:?}", render(&app, 100, 40).backend()).contains("messages"));
+}
+
+#[test]
+fn the_log_view_switches_attempts_and_says_its_toggles_in_words() {
+    use stage2_tui::pipeline::state::Attempt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = scenes::failed(dir.path());
+    // A second attempt of 7.terraform-deploy, with its own log.
+    let first = scenes::log_file(dir.path(), 40).unwrap();
+    let second = dir.path().join("logs/run/7.terraform-deploy.2.log");
+    std::fs::write(
+        &second,
+        "2026-11-27T12:10:00.000000001Z stdout second attempt ok\n",
+    )
+    .unwrap();
+    let run = app.run.as_mut().unwrap();
+    let st = run
+        .steps
+        .iter_mut()
+        .find(|s| s.id == "7.terraform-deploy")
+        .unwrap();
+    let mut a2: Attempt = st.attempts[0].clone();
+    a2.n = 2;
+    a2.log = second.strip_prefix(dir.path()).unwrap().to_path_buf();
+    st.attempts[0].log = first.strip_prefix(dir.path()).unwrap().to_path_buf();
+    st.attempts.push(a2);
+    let steps = format!("{:?}", render(&app, 120, 32).backend());
+    assert!(steps.contains("7.terraform-deploy ×2"), "{steps}");
+    app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    let text = format!("{:?}", render(&app, 120, 32).backend());
+    assert!(
+        text.contains("attempt 2 of 2") && text.contains("second attempt ok"),
+        "{text}"
+    );
+    assert!(
+        text.contains("timestamps: off") && text.contains("wrap: off"),
+        "{text}"
+    );
+    app.on_key(key('['));
+    app.on_key(key('T'));
+    let text = format!("{:?}", render(&app, 120, 32).backend());
+    assert!(text.contains("attempt 1 of 2"), "{text}");
+    assert!(text.contains("timestamps: local"), "{text}");
+    insta::assert_snapshot!("log_attempt_1_of_2", render(&app, 120, 32).backend());
+    app.on_key(key('['));
+    assert!(
+        app.log
+            .as_ref()
+            .unwrap()
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("2 attempt(s)")
+    );
 }
 
 #[test]

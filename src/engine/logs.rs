@@ -119,9 +119,7 @@ impl LogSink {
         let i = stream.index();
         self.counts[i] += 1;
         self.bytes += text.len() as u64;
-        if self.buf.len() >= WRITE_BYTES
-            || (self.counts[i] % 64 == 1 && self.last_write.elapsed() >= WRITE_AGE)
-        {
+        if self.buf.len() >= WRITE_BYTES || self.last_write.elapsed() >= WRITE_AGE {
             self.write_through()?;
         }
         if self.live.is_some() && self.counts[i] > self.live_skip[i] {

@@ -436,15 +436,37 @@ async fn finish_tui(
         })
         .map(|s| s.id.clone())
         .collect();
+    // The exact command that comes back to this run.
+    let again = {
+        let mut c = format!("stage2-tui --deployconfig {}", dc.dir.display());
+        let ep = &engine.info().endpoint;
+        if engine.info().private_service.is_none()
+            && ep != "unix:///run/podman/podman.sock"
+            && std::env::var("STAGE2_ENGINE").ok().as_deref() != Some(ep.as_str())
+        {
+            c += &format!(" --engine {ep}");
+        }
+        c
+    };
+    let halted = matches!(
+        app.finish,
+        Some(Ok(Finish::Failed { .. } | Finish::Stopped { .. }))
+    );
     // After a hang-up the terminal is gone: a failed write must not panic (println! would).
     let mut out = std::io::stdout();
     let _ = if let Some(d) = &app.driven_by {
         writeln!(out, "stage2-tui: left; the run goes on ({d}).")
-    } else if !running.is_empty() {
+    } else if !running.is_empty() && !halted {
         writeln!(
             out,
-            "stage2-tui: {} keep running in the engine; run stage2-tui again to reattach.",
+            "stage2-tui: {} keep running in the engine; `{again}` reattaches.",
             running.join(", ")
+        )
+    } else if halted {
+        writeln!(
+            out,
+            "stage2-tui: {}\n`{again}` opens this run's dashboard to retry or resume.",
+            crate::text::visible(app.status.as_deref().unwrap_or("the run halted"))
         )
     } else {
         writeln!(
@@ -452,6 +474,23 @@ async fn finish_tui(
             "stage2-tui: {}",
             crate::text::visible(app.status.as_deref().unwrap_or("bye"))
         )
+    };
+    if let Some(w) = app.window_note().filter(|_| app.driven_by.is_none()) {
+        let _ = writeln!(out, "stage2-tui: {w}");
+    }
+    // Like headless: 0 only for a completed run (or when nothing ran), 1 for a failed or stopped
+    // one, 130 when the run goes on without us.
+    let working = app.driving
+        || app
+            .run
+            .iter()
+            .flat_map(|r| &r.steps)
+            .any(|s| s.status == crate::pipeline::StepStatus::Running);
+    let code = match code {
+        0 if app.driven_by.is_some() => 0,
+        0 if working => crate::headless::EXIT_DETACHED,
+        0 if halted => 1,
+        c => c,
     };
     Ok(code)
 }

@@ -12,10 +12,31 @@ pub struct Tmux {
 
 impl Tmux {
     pub fn start(name: &str, cmd: &str) -> Self {
+        Self::start_sized(name, cmd, 120, 40)
+    }
+    /// A session of `w`×`h` whose pane stays after the program exits (to read its last words).
+    pub fn start_sized(name: &str, cmd: &str, w: u16, h: u16) -> Self {
         let socket = format!("stage2-test-{}-{name}", std::process::id());
         let t = Self { socket };
+        let (w, h) = (w.to_string(), h.to_string());
         let ok = t
-            .tmux(&["new-session", "-d", "-s", "s", "-x", "120", "-y", "40", cmd])
+            .tmux(&[
+                "new-session",
+                "-d",
+                "-s",
+                "s",
+                "-x",
+                &w,
+                "-y",
+                &h,
+                cmd,
+                ";",
+                "set-option",
+                "-t",
+                "s",
+                "remain-on-exit",
+                "on",
+            ])
             .status
             .success();
         assert!(ok, "tmux new-session failed");
@@ -76,6 +97,15 @@ impl Drop for Tmux {
     fn drop(&mut self) {
         self.tmux(&["kill-server"]);
     }
+}
+
+/// Like [`tui_cmd`], writing the exit code to `code` when the program ends.
+pub fn tui_cmd_code(cfg_home: &Path, args: &str, code: &Path) -> String {
+    format!(
+        "sh -c '{}; echo $? > {}'",
+        tui_cmd(cfg_home, args).trim_start_matches("exec "),
+        code.display()
+    )
 }
 
 pub fn tui_cmd(cfg_home: &Path, args: &str) -> String {

@@ -251,7 +251,10 @@ impl Setup {
             keys,
         };
         s.refresh();
+        // A config.json that does not parse is the first thing to fix: straight to the raw
+        // editor, at the parser's line and column.
         if s.config.parse_error.is_some() && s.config.loaded.is_some() {
+            s.step = Step::Config;
             s.open_raw();
         }
         s
