@@ -447,3 +447,41 @@ pub async fn command(engine: Result<Engine, String>, dc: &Deployconfig, json: bo
     }
     i32::from(errors)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn checks_judge_the_edited_text_and_empty_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let dc = Deployconfig::new(dir.path());
+        std::fs::write(dc.config_json(), "{ \"broken\": ").unwrap();
+        std::fs::write(dc.secrets_json(), "{}").unwrap();
+        std::fs::write(dir.path().join("install-config.yaml"), "").unwrap();
+        let on_disk = run_edited(Err("no engine here".into()), &dc, None).await;
+        assert!(
+            on_disk
+                .iter()
+                .any(|c| c.check == "config.json" && c.message.contains("invalid JSON")),
+            "{on_disk:?}"
+        );
+        assert!(
+            on_disk.iter().any(|c| c.check == "install-config.yaml"
+                && c.status == Status::Error
+                && c.message.contains("is empty")),
+            "{on_disk:?}"
+        );
+        let edited = Edited {
+            config: "{ \"clusterid\": \"x\" }".into(),
+            secrets: "{}".into(),
+        };
+        let judged = run_edited(Err("no engine here".into()), &dc, Some(&edited)).await;
+        assert!(
+            !judged
+                .iter()
+                .any(|c| c.check == "config.json" && c.message.contains("invalid JSON")),
+            "the unsaved edit parses: {judged:?}"
+        );
+    }
+}

@@ -97,6 +97,25 @@ fn a_tui_attaches_to_a_headless_run_sees_it_live_and_its_stop_stops_the_step() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The step's log file has whole lines while it runs (written through at least once a second),
+    // and the attached TUI's log view shows them.
+    let log = std::path::PathBuf::from(
+        step(&status(&dir).1, "long")["log"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+    let lines = std::fs::read_to_string(&log).unwrap().lines().count();
+    assert!(
+        lines >= 5,
+        "{lines} lines in {} while the step runs",
+        log.display()
+    );
+    t.keys(&["Enter"]);
+    t.wait_for("long attempt 1", Duration::from_secs(10));
+    t.wait_for("tick ", Duration::from_secs(10));
+    t.keys(&["Escape"]);
+    t.wait_for(" Steps ", Duration::from_secs(10));
     // Root itself may.
     let sock = state_dir(&dir).join("control.sock");
     let probe = run(&["control-probe", sock.to_str().unwrap()]);

@@ -102,7 +102,8 @@ fn form_shows_errors_at_the_field_and_an_edit_fixes_them() {
 fn a_file_that_does_not_parse_opens_in_the_raw_editor_at_the_error() {
     let dir = tempfile::tempdir().unwrap();
     let (mut app, _) = app_on(dir.path(), &fixture("missing-comma.json"));
-    app.on_key(key(KeyCode::Tab));
+    // Straight to the raw editor: no Tab needed.
+    assert_eq!(app.setup.as_ref().unwrap().step, Step::Config);
     insta::assert_snapshot!("setup_raw_parse_error", render(&app, dir.path()));
     let s = app.setup.as_ref().unwrap();
     let stage2_tui_cursor = s.raw.as_ref().unwrap().cursor();
@@ -406,4 +407,88 @@ fn review_lists_every_preflight_error_and_offers_the_safe_fix() {
         0o600
     );
     assert!(effects.contains(&Effect::Setup(stage2_tui::app::setup::SetupTask::Checks)));
+}
+
+#[test]
+fn a_copied_in_installer_is_checked_first_and_replaces_nothing_until_yes() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _) = app_on(dir.path(), &fixture("valid.json"));
+    let src = dir.path().join("new-openshift-install");
+    std::fs::write(&src, "#!/bin/sh\necho v4.14\n").unwrap();
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let s = app.setup.as_mut().unwrap();
+    let task = s.copy_override(src.to_str().unwrap());
+    assert_eq!(
+        task,
+        Some(stage2_tui::app::setup::SetupTask::CheckCandidate)
+    );
+    assert!(
+        !dir.path().join("openshift-install").exists(),
+        "nothing replaced yet"
+    );
+    // It ran in the installer image: the question shows its version; Enter means no.
+    app.on_setup_msg(SetupMsg::Candidate(Ok("openshift-install 4.14.3".into())));
+    let screen = render(&app, dir.path());
+    assert!(
+        screen.contains("Copy this openshift-install in?"),
+        "{screen}"
+    );
+    assert!(screen.contains("openshift-install 4.14.3"), "{screen}");
+    app.on_key(key(KeyCode::Enter));
+    assert!(!dir.path().join("openshift-install").exists());
+    // Asked again, y copies it in.
+    app.setup
+        .as_mut()
+        .unwrap()
+        .copy_override(src.to_str().unwrap());
+    app.on_setup_msg(SetupMsg::Candidate(Ok("openshift-install 4.14.3".into())));
+    app.on_key(key(KeyCode::Char('y')));
+    assert_eq!(
+        std::fs::read(dir.path().join("openshift-install")).unwrap(),
+        std::fs::read(&src).unwrap()
+    );
+    // One that does not run is never copied.
+    std::fs::remove_file(dir.path().join("openshift-install")).unwrap();
+    app.setup
+        .as_mut()
+        .unwrap()
+        .copy_override(src.to_str().unwrap());
+    app.on_setup_msg(SetupMsg::Candidate(Err(
+        "exit 126: exec format error".into()
+    )));
+    assert!(app.overlay.is_none());
+    assert!(!dir.path().join("openshift-install").exists());
+    let msg = app
+        .setup
+        .as_ref()
+        .unwrap()
+        .message
+        .clone()
+        .unwrap_or_default();
+    assert!(msg.contains("does not run in the installer image"), "{msg}");
+}
+
+#[test]
+fn a_reload_of_a_file_that_does_not_parse_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _) = app_on(dir.path(), &fixture("valid.json"));
+    app.on_key(key(KeyCode::Tab));
+    std::fs::write(
+        dir.path().join("config.json"),
+        fixture("missing-comma.json"),
+    )
+    .unwrap();
+    app.on_key(key(KeyCode::Char('L')));
+    let msg = app
+        .setup
+        .as_ref()
+        .unwrap()
+        .message
+        .clone()
+        .unwrap_or_default();
+    assert!(msg.contains("config.json does not parse"), "{msg}");
+    let screen = render(&app, dir.path());
+    assert!(!screen.contains("config.json is valid"), "{screen}");
+    assert!(screen.contains("does not parse"), "{screen}");
 }

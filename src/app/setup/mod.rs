@@ -343,7 +343,11 @@ impl Setup {
                 && c.message.contains("has mode"))
             .then(|| {
                 let p = self.dc.dir.join("deploy.pem");
-                (format!("chmod 600 {}", p.display()), p)
+                let what = c
+                    .fix
+                    .clone()
+                    .unwrap_or_else(|| format!("chmod 600 {}", p.display()));
+                (what, p)
             })
         })
     }
