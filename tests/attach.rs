@@ -39,13 +39,6 @@ fn headless(dir: &Path, out: &Path) -> Driver {
     )
 }
 
-fn wait_running(dir: &Path, id: &str) {
-    wait_for(&format!("{id} to run"), Duration::from_secs(60), || {
-        state_dir(dir).join("state.json").exists()
-            && step(&state(dir), id)["attempts"][0]["container_id"].is_string()
-    });
-}
-
 fn wait_exit(child: &mut Driver, timeout: Duration) -> i32 {
     let start = Instant::now();
     loop {

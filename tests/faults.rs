@@ -601,10 +601,7 @@ fn a_container_removed_behind_the_runners_back_fails_the_step_saying_so() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for("victim to run", Duration::from_secs(60), || {
-        state_dir(&dir).join("state.json").exists()
-            && step(&state(&dir), "victim")["attempts"][0]["container_id"].is_string()
-    });
+    wait_running(&dir, "victim");
     std::thread::sleep(Duration::from_secs(1));
     podman(&["rm", "-f", "victim"]);
     let out = runner.wait_with_output().unwrap();

@@ -77,6 +77,14 @@ pub fn demo_dc(extra: &[&str]) -> (tempfile::TempDir, PathBuf) {
     (tmp, dir)
 }
 
+/// Waits until step `id`'s first attempt has a container (it runs).
+pub fn wait_running(dir: &Path, id: &str) {
+    wait_for(&format!("{id} to run"), Duration::from_secs(60), || {
+        state_dir(dir).join("state.json").exists()
+            && step(&state(dir), id)["attempts"][0]["container_id"].is_string()
+    });
+}
+
 pub fn state(dir: &Path) -> Value {
     let s = std::fs::read_to_string(state_dir(dir).join("state.json")).expect("state.json");
     serde_json::from_str(&s).expect("state.json parses")
