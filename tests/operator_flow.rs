@@ -96,6 +96,7 @@ fn a_failed_run_exits_1_says_how_to_come_back_and_reopens_on_its_dashboard() {
         32,
     );
     t.wait_for("stage 2 failed at 6.add-ignition", Duration::from_secs(120));
+    t.wait_for("Retry r", Duration::from_secs(10));
     // Its log, live and whole, and the step row.
     t.keys(&["q"]);
     let c = wait_code(&code);

@@ -344,10 +344,21 @@ impl App {
                 if self.window.as_ref().is_some_and(|w| w.step == step) {
                     self.window = None;
                 }
-                self.status = Some(match error {
+                let text = match error {
                     Some(e) => format!("{step} {}: {e}", status.word()),
                     None => format!("{step} {}", status.word()),
-                });
+                };
+                // After the run halted, a window closing later must not hide why it halted:
+                // the status keeps the failure, the history gets the note.
+                if matches!(
+                    self.finish,
+                    Some(Ok(Finish::Failed { .. } | Finish::Stopped { .. }))
+                ) && !self.driving
+                {
+                    self.messages.push((chrono::Local::now(), text));
+                } else {
+                    self.status = Some(text);
+                }
                 if let Some(v) = self.log.as_mut().filter(|v| v.step == step) {
                     v.refresh();
                 }
