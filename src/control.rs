@@ -258,6 +258,11 @@ fn write_pointer(dc: &Deployconfig, info: &DriverInfo) {
         .recursive(true)
         .mode(0o755)
         .create(dir);
+    // Readable by every user (that is its point), writable by root only.
+    if euid() == 0 {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+    }
     let p = Pointer {
         uid: info.uid,
         user: info.user.clone(),

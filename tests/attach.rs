@@ -61,6 +61,8 @@ fn last_tick(screen: &str) -> Option<u32> {
 #[test]
 fn a_tui_attaches_to_a_headless_run_sees_it_live_and_its_stop_stops_the_step() {
     let _g = engine_lock();
+    // A container left running by an earlier failed test would hold the name.
+    podman(&["rm", "-f", "long", "flaky"]);
     let (tmp, dir) = demo_dc(&[]);
     let d = dir.to_str().unwrap();
     set_pipeline(&dir, &oneshot("long", LONG));
@@ -157,6 +159,8 @@ fn a_tui_attaches_to_a_headless_run_sees_it_live_and_its_stop_stops_the_step() {
 #[test]
 fn a_headless_failure_is_retried_from_an_attached_tui_after_the_driver_exits() {
     let _g = engine_lock();
+    // A container left running by an earlier failed test would hold the name.
+    podman(&["rm", "-f", "long", "flaky"]);
     let (tmp, dir) = demo_dc(&[]);
     let d = dir.to_str().unwrap();
     set_pipeline(&dir, &oneshot("flaky", FLAKY));
@@ -184,6 +188,8 @@ fn a_headless_failure_is_retried_from_an_attached_tui_after_the_driver_exits() {
 #[test]
 fn two_tuis_on_one_run_both_see_the_retry_one_of_them_pressed() {
     let _g = engine_lock();
+    // A container left running by an earlier failed test would hold the name.
+    podman(&["rm", "-f", "long", "flaky"]);
     let (tmp, dir) = demo_dc(&[]);
     let d = dir.to_str().unwrap();
     set_pipeline(&dir, &oneshot("flaky", FLAKY));
@@ -212,6 +218,8 @@ fn two_tuis_on_one_run_both_see_the_retry_one_of_them_pressed() {
 #[test]
 fn another_user_is_told_to_use_sudo_and_starts_nothing() {
     let _g = engine_lock();
+    // A container left running by an earlier failed test would hold the name.
+    podman(&["rm", "-f", "long", "flaky"]);
     let (tmp, dir) = demo_dc(&[]);
     let d = dir.to_str().unwrap();
     set_pipeline(&dir, &oneshot("long", LONG));

@@ -609,3 +609,51 @@ fn a_container_removed_behind_the_runners_back_fails_the_step_saying_so() {
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(all.contains("was removed while it ran"), "{all}");
 }
+
+#[test]
+fn the_web_server_window_survives_an_api_restart_and_still_ends_on_time() {
+    let _g = engine_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut svc = Service::start(tmp.path());
+    let (_dtmp, dir) = demo_dc(&["--window", "12", "--wait", "1"]);
+    let d = dir.to_str().unwrap();
+    let out = tmp.path().join("out.txt");
+    let mut runner = bin()
+        .env("STAGE2_ENGINE", svc.url())
+        .args(["run", "--headless", "--deployconfig", d])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    wait_for("the window to open", Duration::from_secs(120), || {
+        state_dir(&dir).join("state.json").exists()
+            && step(&state(&dir), "5.ign-webserver")["status"] == "serving"
+    });
+    svc.kill();
+    std::thread::sleep(Duration::from_secs(3));
+    svc.restart();
+    let status = runner.wait().unwrap();
+    let printed = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(status.code(), Some(0), "{printed}");
+    assert!(printed.contains("engine unreachable"), "{printed}");
+    let st = state(&dir);
+    let web = step(&st, "5.ign-webserver");
+    assert_eq!(web["status"], "succeeded", "{printed}");
+    assert_eq!(web["attempts"].as_array().unwrap().len(), 1, "served once");
+    for s in st["steps"].as_array().unwrap() {
+        assert_eq!(
+            s["attempts"].as_array().unwrap().len(),
+            1,
+            "{} ran twice",
+            s["id"]
+        );
+    }
+    let gone = podman(&["inspect", "--format", "{{.State.Running}}", "ign-webserver"]);
+    assert!(
+        !gone.status.success() || String::from_utf8_lossy(&gone.stdout).trim() == "false",
+        "the window was closed"
+    );
+    for n in podman_names() {
+        podman(&["rm", "-f", &n]);
+    }
+}

@@ -81,7 +81,8 @@ fn private_socket_path() -> PathBuf {
     let uid = unsafe { libc::geteuid() };
     match std::env::var("XDG_RUNTIME_DIR") {
         Ok(x) if !x.is_empty() => PathBuf::from(x).join("stage2-tui/podman.sock"),
-        _ if uid == 0 => PathBuf::from("/run/stage2-tui/podman.sock"),
+        // Not /run/stage2-tui: that folder holds the world-readable driver pointers.
+        _ if uid == 0 => PathBuf::from("/run/stage2-tui-engine/podman.sock"),
         _ => PathBuf::from(format!("/tmp/stage2-tui-{uid}/podman.sock")),
     }
 }

@@ -117,7 +117,16 @@ impl Engine {
                 return Err(EngineError::MissingDeployconfig(m.source.clone()));
             }
         }
-        if let Some(old) = self.inspect(&spec.name).await? {
+        let existing = match self.inspect(&spec.name).await {
+            // Half a container (in podman's database but not its storage, or the reverse), left
+            // by an API restart in the middle of a create: clear it, it is not a stage's work.
+            Err(e) if self.info().is_podman && e.to_string().contains("container not known") => {
+                self.libpod_force_remove(&spec.name).await?;
+                None
+            }
+            r => r?,
+        };
+        if let Some(old) = existing {
             if !old.labels.contains_key(labels::TOOL) {
                 return Err(EngineError::Foreign {
                     name: spec.name.clone(),
@@ -232,6 +241,36 @@ impl Engine {
             .and_then(|i| i.as_str())
             .map(str::to_string)
             .ok_or_else(|| super::io(&context)(std::io::Error::other(format!("no Id in {text}"))))
+    }
+
+    /// Removes what a create interrupted by an API restart can leave: a container that exists
+    /// only in podman's storage (no API object, so no labels to check) and holds `name`. Podman
+    /// only; `Ok(false)` when there was nothing to remove.
+    pub async fn remove_storage_leftover(&self, name: &str) -> Result<bool> {
+        if !self.info().is_podman || self.inspect(name).await?.is_some() {
+            return Ok(false);
+        }
+        self.libpod_force_remove(name).await
+    }
+
+    /// `DELETE /libpod/containers/{name}?force=true`, which also clears storage-only containers.
+    async fn libpod_force_remove(&self, name: &str) -> Result<bool> {
+        let context = format!("removing the leftover of an interrupted create of {name}");
+        let path = format!(
+            "/v4.0.0/libpod/containers/{}?force=true",
+            super::raw::encode(name)
+        );
+        let (status, body) = super::raw::request(self.socket(), "DELETE", &path, None)
+            .await
+            .map_err(|e| super::raw_error(&context, e))?;
+        match status {
+            200 | 204 => Ok(true),
+            404 => Ok(false),
+            s => Err(super::io(&context)(std::io::Error::other(format!(
+                "engine answered {s}: {}",
+                String::from_utf8_lossy(&body).trim()
+            )))),
+        }
     }
 
     /// Starts a created container.

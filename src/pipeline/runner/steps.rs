@@ -243,6 +243,9 @@ impl Runner {
         reattach: bool,
     ) -> Result<Option<(Body, Option<String>)>, StepFail> {
         let mut existing = None;
+        // An attempt whose container was never created (stage2-tui was killed, or the engine went
+        // away mid-create): nothing ran, so that same attempt starts now.
+        let mut unstarted: Option<(u32, PathBuf)> = None;
         if reattach && let Some(a) = self.st()?.steps[i].last().cloned() {
             match self.find_container(&step.id, a.n).await? {
                 Some(id) => existing = Some((a.n, id, self.dc.state_dir().join(&a.log))),
@@ -252,8 +255,7 @@ impl Runner {
                         a.container.unwrap_or_default()
                     )));
                 }
-                // Killed before the container was created: nothing ran, start it now.
-                None => {}
+                None => unstarted = Some((a.n, self.dc.state_dir().join(&a.log))),
             }
         }
         let (n, id, log) = match existing {
@@ -272,14 +274,35 @@ impl Runner {
                 (n, id, log)
             }
             None => {
-                let (n, log) = self.new_attempt(
-                    i,
-                    Some(step.container_name().into()),
-                    Some(cfg.image(step.image.as_deref().unwrap_or(&step.id))),
-                )?;
+                let (n, log) = match unstarted {
+                    Some(x) => x,
+                    None => self.new_attempt(
+                        i,
+                        Some(step.container_name().into()),
+                        Some(cfg.image(step.image.as_deref().unwrap_or(&step.id))),
+                    )?,
+                };
                 let spec = self.container_spec(step, cfg, n)?;
                 let service = step.kind == Kind::Service;
-                let id = self.engine.create_container(&spec, |_| service).await?;
+                let id = match self.engine.create_container(&spec, |_| service).await {
+                    // An API restart in the middle of a create can leave the name held by a
+                    // container that exists only in podman's storage: clear it once, create again.
+                    Err(e)
+                        if e.to_string().contains("already in use")
+                            && self
+                                .engine
+                                .remove_storage_leftover(&spec.name)
+                                .await
+                                .unwrap_or(false) =>
+                    {
+                        self.emit(Event::Note(format!(
+                            "{}: removed the leftover of an interrupted create of {} (it existed only in podman's storage); creating it again",
+                            step.id, spec.name
+                        )));
+                        self.engine.create_container(&spec, |_| service).await?
+                    }
+                    r => r?,
+                };
                 self.set_container_id(i, &id)?;
                 self.engine.start(&id).await?;
                 (n, id, log)
