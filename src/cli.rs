@@ -67,6 +67,9 @@ pub enum Cmd {
         /// The service's container id
         #[arg(long)]
         container: String,
+        /// When the engine's own run limit ends the service (RFC 3339): the guard leaves after it
+        #[arg(long)]
+        hard_end: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// Connects to a driver's control socket and prints who drives (diagnostics)
     #[command(hide = true)]
@@ -151,7 +154,15 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
             state_dir,
             step,
             container,
-        }) => Ok(crate::pipeline::guard::run(state_dir, step, container, cli.engine.clone()).await),
+            hard_end,
+        }) => Ok(crate::pipeline::guard::run(
+            state_dir,
+            step,
+            container,
+            *hard_end,
+            cli.engine.clone(),
+        )
+        .await),
         Some(Cmd::Check { json }) => {
             let dc = cli.deployconfig();
             let engine = connect(&cli).await.map_err(|e| e.to_string());

@@ -16,7 +16,13 @@ use super::state::{RunState, StepStatus};
 use crate::engine::{ConnectOptions, Engine};
 
 /// Runs the guard; returns the process exit code.
-pub async fn run(state_dir: &Path, step: &str, container: &str, endpoint: Option<String>) -> i32 {
+pub async fn run(
+    state_dir: &Path,
+    step: &str,
+    container: &str,
+    hard_end: Option<chrono::DateTime<Utc>>,
+    endpoint: Option<String>,
+) -> i32 {
     let say = |m: &str| {
         eprintln!(
             "{} window-guard {step} ({container}): {m}",
@@ -48,6 +54,12 @@ pub async fn run(state_dir: &Path, step: &str, container: &str, endpoint: Option
     let mut engine: Option<Engine> = None;
     let mut told = false;
     loop {
+        // Past the engine's own run limit the service has ended anyway: a guard never retries
+        // for ever.
+        if hard_end.is_some_and(|h| Utc::now() > h + chrono::Duration::seconds(60)) {
+            say("the engine's own run limit has ended the service; the guard leaves");
+            return 0;
+        }
         let st = match RunState::load(state_dir) {
             Ok(Some(st)) => st,
             Ok(None) => return 0,

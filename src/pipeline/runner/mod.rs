@@ -426,7 +426,7 @@ impl Runner {
     /// Starts the window guard: a detached `stage2-tui window-guard` that stops the service at the
     /// end of its window even when no runner is left (the TUI quit, headless was stopped). It
     /// follows extensions through the state file; one guard per service (a lock file).
-    fn spawn_guard(&self, step: &str, container: &str) {
+    fn spawn_guard(&self, step: &str, container: &str, hard_end: chrono::DateTime<Utc>) {
         let Ok(exe) = std::env::current_exe() else {
             return;
         };
@@ -449,6 +449,8 @@ impl Runner {
             .arg("--state-dir")
             .arg(&state_dir)
             .args(["--step", step, "--container", container])
+            .arg("--hard-end")
+            .arg(hard_end.to_rfc3339())
             .arg("--engine")
             .arg(&self.engine.info().endpoint)
             .stdin(std::process::Stdio::null())

@@ -164,7 +164,7 @@ impl Runner {
             rx,
             self.win_tx.clone(),
         ));
-        self.spawn_guard(&step.id, &id);
+        self.spawn_guard(&step.id, &id, hard_end);
         Ok(())
     }
 
