@@ -17,6 +17,7 @@ use crate::config::{Deployconfig, PipelineConfig};
 use crate::engine::logs::{CaptureMode, LiveFn, LogLine, LogSink, Stream, parse_saved_line};
 use crate::engine::{ContainerSpec, Engine, Mount, labels};
 
+mod hold;
 mod steps;
 mod windows;
 
@@ -234,18 +235,6 @@ fn ts_now() -> String {
     Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
-/// Free bytes for unprivileged users on the filesystem holding `path`.
-fn free_bytes(path: &Path) -> Option<u64> {
-    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
-    // SAFETY: zeroed statvfs is a valid out-parameter.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: valid path and buffer.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return None;
-    }
-    Some(st.f_bavail as u64 * st.f_frsize as u64)
-}
-
 /// The line of a saved log to quote in failure messages: the last one that looks like an error
 /// in the last 8 KiB, else the last non-empty one.
 fn last_log_line(path: &Path) -> Option<String> {
@@ -420,57 +409,6 @@ impl Runner {
                     lines,
                 });
             })
-        }
-    }
-
-    /// Starts the window guard: a detached `stage2-tui window-guard` that stops the service at the
-    /// end of its window even when no runner is left (the TUI quit, headless was stopped). It
-    /// follows extensions through the state file; one guard per service (a lock file).
-    fn spawn_guard(&self, step: &str, container: &str, hard_end: chrono::DateTime<Utc>) {
-        let Ok(exe) = std::env::current_exe() else {
-            return;
-        };
-        // Only the real binary (not a test harness that links the library).
-        if !exe
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("stage2-tui"))
-        {
-            return;
-        }
-        let state_dir = self.dc.state_dir();
-        let stderr = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(state_dir.join("window-guard.log"))
-            .map(std::process::Stdio::from)
-            .unwrap_or_else(|_| std::process::Stdio::null());
-        let mut cmd = std::process::Command::new(exe);
-        cmd.arg("window-guard")
-            .arg("--state-dir")
-            .arg(&state_dir)
-            .args(["--step", step, "--container", container])
-            .arg("--hard-end")
-            .arg(hard_end.to_rfc3339())
-            .arg("--engine")
-            .arg(&self.engine.info().endpoint)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(stderr);
-        // Its own session: a hang-up of the operator's terminal does not reach it.
-        // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-                libc::setsid();
-                Ok(())
-            });
-        }
-        match cmd.spawn() {
-            Ok(mut child) => {
-                std::thread::spawn(move || child.wait());
-            }
-            Err(e) => self.emit(Event::Note(format!(
-                "{step}: cannot start the window guard ({e}); the engine's own limit still ends the service"
-            ))),
         }
     }
 
@@ -764,77 +702,6 @@ impl Runner {
                     }
                     reattach = true;
                 }
-            }
-        }
-    }
-
-    /// Waits out an engine that went away or a full disk, keeping windows and commands live.
-    /// Says so at once (a banner), then every 30 s. `Ok(true)`: the operator detached.
-    async fn hold(
-        &mut self,
-        step: &str,
-        why: StepFail,
-        cmds: &mut UnboundedReceiver<Command>,
-        requested: &mut Option<StepStatus>,
-    ) -> Result<bool, String> {
-        let state_dir = self.dc.state_dir();
-        let (banner, disk) = match &why {
-            StepFail::DiskFull(e) => (
-                format!(
-                    "disk full: the filesystem of {} has no space left ({e}). {step} keeps running in the engine; free some space and its log is completed from the engine",
-                    state_dir.display()
-                ),
-                true,
-            ),
-            StepFail::Unreachable(e) | StepFail::Error(e) => (
-                format!(
-                    "engine unreachable, retrying ({e}). {step} keeps running in the engine; stage2-tui reattaches when the engine answers"
-                ),
-                false,
-            ),
-        };
-        self.emit(Event::Trouble(Some(banner.clone())));
-        self.emit(Event::Note(banner));
-        let since = std::time::Instant::now();
-        let mut last_note = since;
-        let mut delay = std::time::Duration::from_millis(500);
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {
-                    let ok = if disk {
-                        free_bytes(&state_dir).is_some_and(|b| b >= 1 << 20)
-                    } else {
-                        self.engine.ping().await
-                    };
-                    if ok {
-                        self.emit(Event::Trouble(None));
-                        self.emit(Event::Note(format!(
-                            "{} after {}; reattaching to {step}",
-                            if disk { "disk space is back" } else { "the engine answers again" },
-                            crate::text::duration(since.elapsed())
-                        )));
-                        return Ok(false);
-                    }
-                    delay = (delay * 2).min(std::time::Duration::from_secs(10));
-                    if last_note.elapsed() >= std::time::Duration::from_secs(30) {
-                        last_note = std::time::Instant::now();
-                        self.emit(Event::Note(format!(
-                            "still {} after {}; {step} keeps running in the engine",
-                            if disk { "waiting for disk space" } else { "waiting for the engine" },
-                            crate::text::duration(since.elapsed())
-                        )));
-                    }
-                }
-                Some((s, rep)) = self.win_rx.recv() => self.on_window(&s, rep)?,
-                c = cmds.recv() => match c {
-                    Some(Command::Detach) | None => return Ok(true),
-                    Some(c @ (Command::Stop | Command::Skip)) => {
-                        *requested = Some(if c == Command::Stop { StepStatus::Stopped } else { StepStatus::Skipped });
-                        self.emit(Event::Note(format!("{step}: the stop is sent once the engine answers")));
-                    }
-                    Some(Command::ExtendWindow { step, secs }) => self.window_ctl(&step, WindowCtl::Extend(secs)),
-                    Some(Command::EndWindow { step }) => self.window_ctl(&step, WindowCtl::End),
-                },
             }
         }
     }

@@ -225,4 +225,55 @@ impl Runner {
             }
         }
     }
+
+    /// Starts the window guard: a detached `stage2-tui window-guard` that stops the service at the
+    /// end of its window even when no runner is left (the TUI quit, headless was stopped). It
+    /// follows extensions through the state file; one guard per service (a lock file).
+    fn spawn_guard(&self, step: &str, container: &str, hard_end: chrono::DateTime<Utc>) {
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
+        // Only the real binary (not a test harness that links the library).
+        if !exe
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("stage2-tui"))
+        {
+            return;
+        }
+        let state_dir = self.dc.state_dir();
+        let stderr = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(state_dir.join("window-guard.log"))
+            .map(std::process::Stdio::from)
+            .unwrap_or_else(|_| std::process::Stdio::null());
+        let mut cmd = std::process::Command::new(exe);
+        cmd.arg("window-guard")
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .args(["--step", step, "--container", container])
+            .arg("--hard-end")
+            .arg(hard_end.to_rfc3339())
+            .arg("--engine")
+            .arg(&self.engine.info().endpoint)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr);
+        // Its own session: a hang-up of the operator's terminal does not reach it.
+        // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        match cmd.spawn() {
+            Ok(mut child) => {
+                std::thread::spawn(move || child.wait());
+            }
+            Err(e) => self.emit(Event::Note(format!(
+                "{step}: cannot start the window guard ({e}); the engine's own limit still ends the service"
+            ))),
+        }
+    }
 }
