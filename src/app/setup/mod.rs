@@ -11,9 +11,11 @@ use crate::config::validate::{self, Problem, Severity};
 
 mod files;
 mod form;
+mod raw;
 use crate::config::Deployconfig;
 pub use files::{JsonFile, disabled_override};
 pub use form::{Field, Row, build_rows};
+pub use raw::mask_json_values;
 
 /// The steps of the flow, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -166,50 +168,6 @@ pub struct Setup {
 
 /// Undo steps kept.
 const UNDO_KEPT: usize = 200;
-
-/// A text editor on `text`, with line numbers, the cursor at a parse error if given.
-fn text_area(text: &str, at: Option<&(usize, usize, String)>) -> TextArea<'static> {
-    let mut area = TextArea::new(text.lines().map(String::from).collect());
-    area.set_line_number_style(
-        ratatui::style::Style::new().add_modifier(ratatui::style::Modifier::DIM),
-    );
-    if let Some((l, c, _)) = at {
-        area.move_cursor(CursorMove::Jump(
-            l.saturating_sub(1) as u16,
-            c.saturating_sub(1) as u16,
-        ));
-    }
-    area
-}
-
-/// JSON text with every string *value* (not key) replaced by `••••••`; works on text that does
-/// not parse, too.
-pub fn mask_json_values(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i] != '"' {
-            out.push(chars[i]);
-            i += 1;
-            continue;
-        }
-        // A string literal: find its end (escapes skipped).
-        let mut j = i + 1;
-        while j < chars.len() && chars[j] != '"' && chars[j] != '\n' {
-            j += if chars[j] == '\\' { 2 } else { 1 };
-        }
-        let end = j.min(chars.len().saturating_sub(1));
-        let next = chars[end + 1..].iter().find(|c| !c.is_whitespace());
-        if next == Some(&':') || end <= i {
-            out.extend(&chars[i..=end]);
-        } else {
-            out.push_str("\"••••••\"");
-        }
-        i = end + 1;
-    }
-    out
-}
 
 /// What typed text is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -387,115 +345,6 @@ impl Setup {
             .pointer(ptr)
             .and_then(Value::as_str)
             .map(String::from)
-    }
-
-    /// Opens the raw JSON editor on config.json's current text (at the parse error, if any).
-    pub fn open_raw(&mut self) {
-        self.raw_secrets = false;
-        self.raw_masked = false;
-        let text = self.config.text();
-        self.raw = Some(text_area(&text, self.config.parse_error.as_ref()));
-    }
-
-    /// Opens the raw editor on secrets.json, its values masked until revealed: a broken
-    /// secrets.json can be fixed here, and never blocks saving config.json.
-    pub fn open_raw_secrets(&mut self) {
-        self.raw_secrets = true;
-        self.raw_masked = true;
-        let text = mask_json_values(&self.secrets.text());
-        self.raw = Some(text_area(&text, self.secrets.parse_error.as_ref()));
-        self.message = Some(format!(
-            "secrets.json: values are masked; {} reveals them for editing",
-            self.key(crate::app::Action::Reveal)
-        ));
-    }
-
-    /// Shows the real values in the raw secrets.json editor (the cursor stays).
-    pub fn reveal_raw(&mut self) {
-        if !(self.raw_secrets && self.raw_masked) {
-            return;
-        }
-        if let Some(area) = &self.raw {
-            let ratatui_textarea::DataCursor(row, col) = area.cursor();
-            let mut fresh = text_area(&self.secrets.text(), None);
-            fresh.move_cursor(CursorMove::Jump(row as u16, col as u16));
-            self.raw = Some(fresh);
-            self.raw_masked = false;
-            self.message = Some("secrets.json values shown; edit, then Esc".into());
-        }
-    }
-
-    /// Closes the raw editor, keeping its text if it parses; otherwise stays, with the error.
-    pub fn close_raw(&mut self) -> bool {
-        let Some(area) = &mut self.raw else {
-            return true;
-        };
-        if self.raw_masked {
-            // Nothing could be edited while masked.
-            self.raw = None;
-            self.raw_secrets = false;
-            self.raw_masked = false;
-            return true;
-        }
-        let file = if self.raw_secrets {
-            &self.secrets
-        } else {
-            &self.config
-        };
-        let mut text = area.lines().join("\n");
-        if file.base_text.ends_with('\n') {
-            text.push('\n');
-        }
-        let name = if self.raw_secrets {
-            "secrets.json"
-        } else {
-            "config.json"
-        };
-        match serde_json::from_str::<Value>(&text) {
-            Ok(v) => {
-                if text != file.text() {
-                    self.remember();
-                }
-                let file = if self.raw_secrets {
-                    &mut self.secrets
-                } else {
-                    &mut self.config
-                };
-                file.base_text = text;
-                file.base = v.clone();
-                file.value = v;
-                file.parse_error = None;
-                self.raw = None;
-                self.raw_secrets = false;
-                self.refresh();
-                true
-            }
-            Err(e) => {
-                let (l, c) = (e.line(), e.column());
-                area.move_cursor(CursorMove::Jump(
-                    l.saturating_sub(1) as u16,
-                    c.saturating_sub(1) as u16,
-                ));
-                let file = if self.raw_secrets {
-                    &mut self.secrets
-                } else {
-                    &mut self.config
-                };
-                file.parse_error = Some((
-                    l,
-                    c,
-                    e.to_string()
-                        .split(" at line ")
-                        .next()
-                        .unwrap_or_default()
-                        .to_string(),
-                ));
-                self.message = Some(format!(
-                    "{name}: invalid JSON at line {l}, column {c}: the cursor is there"
-                ));
-                false
-            }
-        }
     }
 
     /// Starts editing the selected field.
