@@ -19,6 +19,11 @@ pub const EXIT_DETACHED: i32 = 130;
 
 use crate::text::duration as hms;
 
+/// Text safe to print: secrets masked, control bytes made visible.
+fn redact(s: &str, secrets: &[String]) -> String {
+    visible(&crate::text::mask(s, secrets)).into_owned()
+}
+
 fn clock() -> String {
     chrono::Local::now().format("%H:%M:%S").to_string()
 }
@@ -56,6 +61,7 @@ async fn print_events(
                     let _ = writeln!(
                         out,
                         "{step:<width$} {mark} {}",
+                        // Borrowed when nothing needs masking: no allocation per line.
                         visible(&crate::text::mask(&l.text, &secrets))
                     );
                 }
@@ -175,8 +181,10 @@ pub async fn run(engine: Engine, dc: Deployconfig, plan: Plan) -> color_eyre::Re
     let mut runner = match Runner::open(engine.clone(), dc.clone(), raw_tx.clone()) {
         Ok(r) => r,
         Err(e) => {
-            let secrets = crate::config::secret_values(&dc);
-            eprintln!("stage2-tui: {}", visible(&crate::text::mask(&e, &secrets)));
+            eprintln!(
+                "stage2-tui: {}",
+                redact(&e, &crate::config::secret_values(&dc))
+            );
             return Ok(2);
         }
     };
@@ -272,7 +280,7 @@ pub async fn run(engine: Engine, dc: Deployconfig, plan: Plan) -> color_eyre::Re
     let finish = match finish {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("stage2-tui: {}", visible(&crate::text::mask(&e, &secrets)));
+            eprintln!("stage2-tui: {}", redact(&e, &secrets));
             return Ok(2);
         }
     };

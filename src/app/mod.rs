@@ -238,17 +238,19 @@ impl App {
     /// loop after each update; cheap when nothing changed).
     pub fn record_messages(&mut self) {
         let now = [
-            self.status.clone(),
-            self.setup.as_ref().and_then(|s| s.message.clone()),
-            self.log.as_ref().and_then(|v| v.message.clone()),
-            self.trouble.clone(),
+            self.status.as_deref(),
+            self.setup.as_ref().and_then(|s| s.message.as_deref()),
+            self.log.as_ref().and_then(|v| v.message.as_deref()),
+            self.trouble.as_deref(),
         ];
+        // Compared by reference first: this runs on every turn of the loop, so nothing is
+        // cloned unless a message changed.
         for (slot, msg) in self.last_recorded.iter_mut().zip(now) {
-            if *slot != msg {
-                if let Some(m) = &msg {
-                    self.messages.push((chrono::Local::now(), m.clone()));
+            if slot.as_deref() != msg {
+                if let Some(m) = msg {
+                    self.messages.push((chrono::Local::now(), m.to_string()));
                 }
-                *slot = msg;
+                *slot = msg.map(str::to_string);
             }
         }
         if self.messages.len() > MESSAGES_KEPT {

@@ -253,11 +253,7 @@ pub fn read_text(path: &Path) -> Result<String, ConfigError> {
         path: path.display().to_string(),
         source,
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().unwrap_or_default();
-    let bytes = crate::safefs::Dir::open(dir)
-        .and_then(|d| d.read(name))
-        .map_err(err)?;
+    let bytes = crate::safefs::read_file(path).map_err(err)?;
     if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
         return Err(err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,

@@ -55,16 +55,9 @@ pub enum SaveError {
     },
 }
 
-/// Reads a file of the deployconfig (never through a link a stage container planted).
-fn read_safe(path: &Path) -> std::io::Result<Vec<u8>> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().unwrap_or_default();
-    crate::safefs::Dir::open(dir)?.read(name)
-}
-
 /// Reads a file for editing.
 pub fn load(path: &Path) -> std::io::Result<Loaded> {
-    let bytes = read_safe(path)?;
+    let bytes = crate::safefs::read_file(path)?;
     let stamp = Stamp::of(&bytes);
     Ok(Loaded {
         path: path.to_path_buf(),
@@ -75,7 +68,7 @@ pub fn load(path: &Path) -> std::io::Result<Loaded> {
 
 /// True when the file on disk is no longer what was loaded.
 pub fn changed_on_disk(l: &Loaded) -> bool {
-    read_safe(&l.path)
+    crate::safefs::read_file(&l.path)
         .map(|b| Stamp::of(&b) != l.stamp)
         .unwrap_or(true)
 }

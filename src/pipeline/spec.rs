@@ -166,9 +166,7 @@ impl Pipeline {
     pub fn load(override_file: &Path) -> Result<(Self, Source), String> {
         // Inside the deployconfig, where a stage container can write: never follow a link.
         let read = || -> std::io::Result<String> {
-            let dir = override_file.parent().unwrap_or(Path::new("/"));
-            let name = override_file.file_name().unwrap_or_default();
-            let bytes = crate::safefs::Dir::open(dir)?.read(name)?;
+            let bytes = crate::safefs::read_file(override_file)?;
             String::from_utf8(bytes).map_err(|_| {
                 std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text")
             })

@@ -732,8 +732,7 @@ impl Runner {
             (Err(e), None) => (StepStatus::Failed, Some(e.clone())),
         };
         // The error is stored in state.json and shown everywhere: never a secret in it.
-        let error =
-            error.map(|e| crate::text::visible(&crate::text::mask(&e, &self.secrets)).into_owned());
+        let error = error.map(|e| self.redact(&e));
         let st = self.state.as_mut().ok_or("no run state")?;
         let s = &mut st.steps[i];
         let Some(a) = s.attempts.last_mut() else {
