@@ -258,16 +258,38 @@ impl Runner {
                 None => unstarted = Some((a.n, self.dc.state_dir().join(&a.log))),
             }
         }
+        // An engine killed in the middle of a start can leave the runtime holding a container that
+        // podman still records as never started: starting it again fails with "already exists".
+        // Its command never ran, so that container is removed and the same attempt created anew.
+        let mut started_now = false;
+        if let Some((n, id, log)) = existing.take() {
+            let state = self.engine.inspect(&id).await?;
+            started_now = state.as_ref().is_some_and(|s| s.never_started);
+            if started_now {
+                self.emit(Event::Note(format!(
+                    "{}: its container was created but not started; starting it",
+                    step.id
+                )));
+                match self.engine.start(&id).await {
+                    Ok(()) => existing = Some((n, id, log)),
+                    Err(e) if e.to_string().contains("already exists") => {
+                        self.emit(Event::Note(format!(
+                            "{}: the engine went away in the middle of starting {}; its command never ran, so it is removed and created again",
+                            step.id,
+                            step.container_name()
+                        )));
+                        self.engine.remove(&id, true).await?;
+                        unstarted = Some((n, log));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            } else {
+                existing = Some((n, id, log));
+            }
+        }
         let (n, id, log) = match existing {
             Some((n, id, log)) => {
-                let state = self.engine.inspect(&id).await?;
-                if state.as_ref().is_some_and(|s| s.never_started) {
-                    self.emit(Event::Note(format!(
-                        "{}: its container was created but not started; starting it",
-                        step.id
-                    )));
-                    self.engine.start(&id).await?;
-                } else {
+                if !started_now {
                     self.emit(Event::Note(format!("{}: reattached to container {} (it kept running while stage2-tui was away)", step.id, step.container_name())));
                 }
                 self.set_container_id(i, &id)?;
