@@ -309,11 +309,21 @@ pub async fn run(engine: Engine, dc: Deployconfig, plan: Plan) -> color_eyre::Re
             0
         }
         Finish::Failed { step, error } => {
-            println!(
-                "stage 2 FAILED at {step}: {}\nfix the cause, then resume with: {}",
-                visible(&error),
-                resume(&step)
-            );
+            println!("stage 2 FAILED at {step}: {}", visible(&error));
+            let diagnosis = state
+                .as_ref()
+                .and_then(|s| s.step(&step))
+                .and_then(|s| s.last())
+                .and_then(|a| a.diagnosis.as_ref());
+            if let Some(d) = diagnosis {
+                let at = d
+                    .line
+                    .map(|n| format!(" (log line {n})"))
+                    .unwrap_or_default();
+                println!("diagnosis{at}: {}", visible(&d.cause));
+                println!("what to do: {}", visible(&d.fix));
+            }
+            println!("fix the cause, then resume with: {}", resume(&step));
             println!("stage 2 failed at step {step}");
             1
         }

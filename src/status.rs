@@ -49,6 +49,12 @@ pub fn report(dc: &Deployconfig) -> Result<Option<Value>, String> {
                 "error": a.and_then(|a| a.error.clone()),
                 "container": a.and_then(|a| a.container.clone()),
                 "window_ends_at": time(s.window_ends_at),
+                "diagnosis": a.and_then(|a| a.diagnosis.as_ref()).map(|d| json!({
+                    "id": d.id,
+                    "cause": d.cause,
+                    "fix": d.fix,
+                    "line": d.line,
+                })),
             })
         })
         .collect();

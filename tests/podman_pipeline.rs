@@ -282,6 +282,47 @@ fn injected_failure_stops_the_run_and_resume_completes_it() {
     }
     assert!(!dir.join("terraform.tfstate").exists());
 
+    // The failure is diagnosed: headless says what it means and what to do, and status --json
+    // carries it with the log line that matched.
+    assert!(
+        stdout.contains("diagnosis (log line ")
+            && stdout.contains("A VM named 'master-1' already exists in vCenter")
+            && stdout.contains("what to do: If it is left from an earlier attempt"),
+        "{all}"
+    );
+    let js = status(&dir).1;
+    let tf = js["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "7.terraform-deploy")
+        .unwrap();
+    assert_eq!(tf["diagnosis"]["id"], "vsphere-vm-exists", "{js}");
+    assert!(
+        tf["diagnosis"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("masters[1].hostname"),
+        "{js}"
+    );
+    let n = tf["diagnosis"]["line"].as_u64().unwrap() as usize;
+    let log = std::fs::read_to_string(tf["log"].as_str().unwrap()).unwrap();
+    assert!(
+        log.lines()
+            .nth(n - 1)
+            .unwrap()
+            .contains("The name 'master-1' already exists"),
+        "line {n} of {log}"
+    );
+    // Steps that did not fail carry none.
+    let ok = js["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "4.run-installer")
+        .unwrap();
+    assert!(ok["diagnosis"].is_null(), "{js}");
+
     // A plain `run` refuses and says how to resume.
     let o = run(&["run", "--headless", "--deployconfig", d]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));

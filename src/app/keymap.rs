@@ -183,10 +183,7 @@ fn parse_sections(text: &str, origin: &str) -> Result<Vec<(Scope, Action, Vec<Ke
 
 /// The user's config folder for stage2-tui.
 pub fn config_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .map(|d| d.join("stage2-tui"))
+    crate::config::user_config_dir()
 }
 
 impl Keymap {

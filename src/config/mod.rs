@@ -383,3 +383,12 @@ impl PipelineConfig {
         }))
     }
 }
+
+/// The user's config folder for stage2-tui (`$XDG_CONFIG_HOME/stage2-tui`, or
+/// `~/.config/stage2-tui`): the key map, themes and diagnoses live there.
+pub fn user_config_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".config")))
+        .map(|d| d.join("stage2-tui"))
+}

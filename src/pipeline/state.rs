@@ -79,6 +79,9 @@ pub struct Attempt {
     pub error: Option<String>,
     /// Log file, relative to the state folder.
     pub log: PathBuf,
+    /// What the failure means and what to do, when the diagnosis catalogue knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<super::diagnosis::Diagnosis>,
 }
 
 impl Attempt {
@@ -303,6 +306,7 @@ mod tests {
                 exit_code: Some(0),
                 error: None,
                 log: PathBuf::new(),
+                diagnosis: None,
             });
         }
         s.outcome = Outcome::Failed;

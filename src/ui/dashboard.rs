@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Gauge, Paragraph};
 
@@ -430,8 +430,50 @@ fn pane(f: &mut Frame, app: &App, i: usize, area: Rect, focused: bool) {
         .border_type(BorderType::Rounded)
         .border_style(if focused { t.border_focused } else { t.border })
         .title(Line::from(title));
-    let inner = block.inner(area);
+    let mut inner = block.inner(area);
     f.render_widget(block, area);
+    // A failed step's diagnosis sits above its log: what went wrong and what to do.
+    let diagnosis = app
+        .run
+        .as_ref()
+        .and_then(|r| r.steps.get(i))
+        .and_then(|s| s.last())
+        .and_then(|a| a.diagnosis.as_ref())
+        .filter(|_| st == StepStatus::Failed);
+    if let Some(d) = diagnosis
+        && inner.height >= 4
+    {
+        let text = vec![
+            Line::from(vec![
+                Span::styled("✚ ", t.failed),
+                Span::styled(
+                    crate::text::visible(&d.cause).into_owned(),
+                    t.failed.add_modifier(Modifier::BOLD),
+                ),
+            ]),
+            Line::from(vec![
+                Span::styled("→ ", t.key),
+                Span::styled(crate::text::visible(&d.fix).into_owned(), t.text),
+            ]),
+        ];
+        let para = Paragraph::new(text).wrap(ratatui::widgets::Wrap { trim: false });
+        let want = (wrapped_rows(&format!("✚ {}", d.cause), inner.width as usize)
+            + wrapped_rows(&format!("→ {}", d.fix), inner.width as usize))
+            as u16;
+        let h = want.min(inner.height / 2).max(2);
+        let [top, rest] =
+            Layout::vertical([Constraint::Length(h + 1), Constraint::Min(1)]).areas(inner);
+        f.render_widget(
+            para.block(
+                Block::new()
+                    .borders(ratatui::widgets::Borders::BOTTOM)
+                    .border_style(t.border),
+            ),
+            top,
+        );
+        inner = rest;
+    }
+    let matched = diagnosis.and_then(|d| d.text.as_deref());
     let rows = inner.height as usize;
     let width = inner.width as usize;
     let lines: Vec<Line> = match app.tails.get(&step.id) {
@@ -439,11 +481,17 @@ fn pane(f: &mut Frame, app: &App, i: usize, area: Rect, focused: bool) {
             .iter()
             .skip(tail.len().saturating_sub(rows))
             .map(|l| {
-                let base = if l.stream == Stream::Stderr {
+                let mut base = if l.stream == Stream::Stderr {
                     t.stderr
                 } else {
                     t.text
                 };
+                // The line the diagnosis matched stands out.
+                if matched.is_some_and(|m| {
+                    crate::text::mask(&l.text, &app.secrets).trim_end() == m.trim_end()
+                }) {
+                    base = base.add_modifier(Modifier::REVERSED);
+                }
                 Line::from(ansi::spans(
                     &crate::text::mask(&l.text, &app.secrets),
                     base,
@@ -461,4 +509,28 @@ fn pane(f: &mut Frame, app: &App, i: usize, area: Rect, focused: bool) {
         }
     };
     f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Rows `text` takes when word-wrapped at `width` (as `Paragraph` wraps it).
+fn wrapped_rows(text: &str, width: usize) -> usize {
+    use unicode_width::UnicodeWidthStr;
+    if width == 0 {
+        return 1;
+    }
+    let (mut rows, mut col) = (1, 0);
+    for word in text.split(' ') {
+        let w = word.width();
+        let need = if col == 0 { w } else { col + 1 + w };
+        if need <= width {
+            col = need;
+        } else if w <= width {
+            rows += 1;
+            col = w;
+        } else {
+            // A word longer than the row is cut across rows.
+            rows += usize::from(col > 0) + (w - 1) / width;
+            col = w % width;
+        }
+    }
+    rows
 }

@@ -44,6 +44,13 @@ fn attempt(
         exit_code: exit,
         error: exit.filter(|c| *c != 0).map(|c| format!("exit code {c}: Error: error cloning virtual machine: The name 'master-1' already exists.")),
         log: PathBuf::from(format!("logs/run/{step}.{n}.log")),
+        diagnosis: exit.filter(|c| *c != 0).map(|_| crate::pipeline::diagnosis::Diagnosis {
+            id: "vsphere-vm-exists".into(),
+            cause: "A VM named 'master-1' already exists in vCenter".into(),
+            fix: format!("If it is left from an earlier attempt of this cluster, delete it in vCenter (or run remove-bootstrap / terraform destroy); otherwise rename it in config.json (masters[1].hostname). Then retry {step}"),
+            line: Some(TERRAFORM.len() + 2),
+            text: Some("Error: error cloning virtual machine: The name 'master-1' already exists.".into()),
+        }),
     }
 }
 

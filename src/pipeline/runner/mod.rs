@@ -8,6 +8,7 @@ use std::pin::Pin;
 use chrono::Utc;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
+use super::diagnosis::{Catalogue, Context as DiagnosisContext, Diagnosis};
 use super::host;
 use super::lock::RunLock;
 use super::spec::{Kind, Pipeline, Source, Step};
@@ -312,6 +313,32 @@ impl Runner {
 
     /// Text safe to show, print or store: every secrets.json value masked, control bytes made
     /// visible.
+    /// The diagnosis of a failed step from its log and error, secrets masked.
+    fn diagnose(&self, step: &str, log: &Path, error: Option<&str>) -> Option<Diagnosis> {
+        let (catalogue, problem) = Catalogue::load();
+        if let Some(p) = problem {
+            self.emit(Event::Note(p));
+        }
+        let web_logs = self
+            .pipeline
+            .steps
+            .iter()
+            .filter(|s| s.kind == Kind::Service)
+            .filter_map(|s| self.state.as_ref()?.step(&s.id))
+            .flat_map(|s| s.attempts.iter().map(|a| self.dc.state_dir().join(&a.log)))
+            .collect();
+        let ctx = DiagnosisContext {
+            deployconfig: Some(self.dc.dir.clone()),
+            config: crate::config::read_json(&self.dc.config_json()).ok(),
+            web_logs,
+        };
+        let mut d = catalogue.diagnose_log(step, log, error, &ctx)?;
+        d.cause = self.redact(&d.cause);
+        d.fix = self.redact(&d.fix);
+        d.text = d.text.map(|t| self.redact(&t));
+        Some(d)
+    }
+
     pub(super) fn redact(&self, s: &str) -> String {
         crate::text::visible(&crate::text::mask(s, &self.secrets)).into_owned()
     }
@@ -743,6 +770,19 @@ impl Runner {
         }
         a.error = error.clone();
         s.status = status;
+        if status == StepStatus::Failed {
+            let log = state_dir.join(&a.log);
+            let diagnosis = self.diagnose(&id, &log, error.as_deref());
+            let st = self.state.as_mut().ok_or("no run state")?;
+            if let Some(a) = st.steps[i].attempts.last_mut() {
+                a.diagnosis = diagnosis;
+            }
+        }
+        let st = self.state.as_mut().ok_or("no run state")?;
+        let s = &mut st.steps[i];
+        let Some(a) = s.attempts.last_mut() else {
+            return Err(format!("{id}: no attempt recorded"));
+        };
         let exit_code = a.exit_code;
         let duration = a
             .duration()

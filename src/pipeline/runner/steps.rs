@@ -110,6 +110,7 @@ impl Runner {
             exit_code: None,
             error: None,
             log: log.clone(),
+            diagnosis: None,
         });
         self.save()?;
         Ok((n, self.dc.state_dir().join(log)))
