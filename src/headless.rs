@@ -38,6 +38,7 @@ async fn print_events(
     gate: LiveGate,
 ) -> Option<RunState> {
     let mut last_state = None;
+    let mut last_cluster: Option<String> = None;
     let stdout = std::io::stdout();
     while let Some(ev) = rx.recv().await {
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
@@ -106,6 +107,22 @@ async fn print_events(
             }
             Event::Note(n) => writeln!(out, "{} --- {}", clock(), visible(&n)),
             Event::Finished(_) => Ok(()),
+            // A line when the cluster changes, not at every look.
+            Event::Cluster(c) => {
+                let line = match &c.error {
+                    Some(e) if c.nodes.is_empty() => {
+                        format!("the cluster's API does not answer yet ({})", visible(e))
+                    }
+                    _ => format!("{}; {}", c.nodes_line(), c.operators_line()),
+                };
+                if last_cluster.as_deref() == Some(line.as_str()) {
+                    Ok(())
+                } else {
+                    let r = writeln!(out, "{} --- cluster: {line}", clock());
+                    last_cluster = Some(line);
+                    r
+                }
+            }
             Event::State(s) => {
                 last_state = Some(*s);
                 Ok(())

@@ -67,6 +67,16 @@ pub fn report(dc: &Deployconfig) -> Result<Option<Value>, String> {
         "created": time(Some(st.created_at)),
         "finished": time(st.finished_at),
         "steps": steps,
+        "cluster": crate::pipeline::cluster::load(&dir).map(|c| json!({
+            "updated": time(Some(c.at)),
+            "error": c.error,
+            "nodes_declared": c.declared.len(),
+            "nodes_ready": c.ready_declared(),
+            "not_ready": c.not_ready(),
+            "csrs_pending": c.csr_pending.len(),
+            "csrs_approved": c.csr_approved,
+            "operators": c.operators,
+        })),
     })))
 }
 

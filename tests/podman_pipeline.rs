@@ -117,6 +117,34 @@ fn demo_runs_end_to_end_and_matches_the_real_script() {
         "{all}"
     );
 
+    // The cluster took shape instead of fixed sleeps: CSRs approved until every declared node
+    // was Ready, then operators waited for; status --json says where the cluster stands.
+    assert!(
+        stdout.contains(
+            "approve-csrs       | every declared node is Ready (8/8) and no CSR is pending"
+        ),
+        "{all}"
+    );
+    assert!(
+        stdout.contains("wait-operators     | operators 31/31 available"),
+        "{all}"
+    );
+    assert!(
+        stdout.contains("--- cluster: nodes 8/8 Ready, 0 CSRs pending; operators 31/31 available"),
+        "{all}"
+    );
+    let js = status(&dir).1;
+    let c = &js["cluster"];
+    assert_eq!(
+        (c["nodes_ready"].as_u64(), c["nodes_declared"].as_u64()),
+        (Some(8), Some(8)),
+        "{js}"
+    );
+    assert_eq!(c["csrs_pending"], 0, "{js}");
+    assert_eq!(c["csrs_approved"], 10, "{js}");
+    assert_eq!(c["operators"]["available"], 31, "{js}");
+    assert_eq!(c["operators"]["degraded"], 0, "{js}");
+
     let st = state(&dir);
     assert_eq!(st["outcome"], "succeeded");
     for s in st["steps"].as_array().unwrap() {

@@ -308,3 +308,22 @@ fn an_unreachable_engine_shows_a_banner_and_the_run_waits() {
     app.on_runner(Event::Trouble(None));
     assert!(!format!("{:?}", render(&app, 100, 30).backend()).contains("engine unreachable"));
 }
+
+#[test]
+fn the_cluster_pane_shows_nodes_csrs_and_operators() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = scenes::cluster(dir.path());
+    let t = render(&app, 120, 34);
+    let screen = format!("{:?}", t.backend());
+    for want in [
+        " Cluster ",
+        "nodes 5/9 Ready",
+        "CSRs 2 pending, 12 approved",
+        "not Ready: worker-0, worker-1, worker-2, worker-3",
+        "operators 24/31 available, 7 progressing, 0 degraded",
+        "waiting for: authentication, console, image-registry, ingress, monitoring",
+    ] {
+        assert!(screen.contains(want), "{want} missing:\n{screen}");
+    }
+    insta::assert_snapshot!("cluster_120x34", format!("{:?}", t.backend()));
+}

@@ -181,6 +181,8 @@ pub struct App {
     /// Every status message, error and engine event so far, whole, with its local time.
     pub messages: Vec<(DateTime<chrono::Local>, String)>,
     last_recorded: [Option<String>; 4],
+    /// The last look at the cluster (nodes, CSRs, operators), once it could be asked.
+    pub cluster: Option<crate::pipeline::cluster::Snapshot>,
 }
 
 /// Messages kept in the history.
@@ -229,6 +231,7 @@ impl App {
             secrets: Vec::new(),
             trouble: None,
             driven_by: None,
+            cluster: None,
             messages: Vec::new(),
             last_recorded: Default::default(),
         }
@@ -389,6 +392,7 @@ impl App {
             Event::Note(n) => self.status = Some(n),
             Event::Trouble(t) => self.trouble = t,
             Event::Driver(d) => self.driven_by = d,
+            Event::Cluster(c) => self.cluster = Some(*c),
             Event::State(s) => {
                 if let Some(w) = self.window.as_mut()
                     && let Some(a) = s.step(&w.step).and_then(|x| x.last())
@@ -437,6 +441,10 @@ impl App {
 
     /// Fills the tail of steps that have a log on disk but nothing in memory (after a restart).
     fn load_missing_tails(&mut self) {
+        if self.cluster.is_none() {
+            // A run driven elsewhere, or finished: its last look at the cluster.
+            self.cluster = crate::pipeline::cluster::load(&self.state_dir);
+        }
         let Some(run) = &self.run else { return };
         for s in &run.steps {
             if self.tails.contains_key(&s.id) {

@@ -199,6 +199,12 @@ pub fn write_all(
         format!("{}\n", args.pace.max(0.0)).as_bytes(),
         0o644,
     )?;
+    write(
+        dc,
+        ".demo/cluster-secs",
+        format!("{}\n", args.cluster_secs).as_bytes(),
+        0o644,
+    )?;
     for step in &args.fail {
         write(dc, &format!(".demo/fail/{step}"), b"fail once\n", 0o644)?;
     }

@@ -42,9 +42,16 @@ pub struct DemoArgs {
     /// Seconds between demo output lines (0 for as fast as possible)
     #[arg(long, default_value_t = 0.08, value_name = "SECS")]
     pub pace: f64,
-    /// Seconds between CSR approval rounds (the real one: 60)
-    #[arg(long, default_value_t = 2, value_name = "SECS")]
+    /// Seconds between looks at the cluster while approving CSRs and waiting for operators
+    /// (the real ones: 15)
+    #[arg(long, default_value_t = 1, value_name = "SECS")]
     pub csr_interval: u64,
+    /// Seconds the demo cluster takes to have every node Ready and every operator Available
+    #[arg(long, default_value_t = 12, value_name = "SECS")]
+    pub cluster_secs: u64,
+    /// Seconds the operators must stay settled before 9.post-deployment (the real one: 120)
+    #[arg(long, default_value_t = 2, value_name = "SECS")]
+    pub settle: u64,
     /// Port for the demo web server (default: a free one; the real one uses 80)
     #[arg(long, value_name = "PORT")]
     pub web_port: Option<u16>,
@@ -58,6 +65,9 @@ pub struct DemoArgs {
     #[arg(long, conflicts_with = "headless")]
     pub setup: bool,
 }
+
+/// Where the demo's host steps install oc and kubectl (inside the demo folder).
+const DEMO_BIN: &str = "{deployconfig}/demo-host/usr/local/bin";
 
 fn default_dir() -> PathBuf {
     let base = std::env::var_os("XDG_STATE_HOME")
@@ -84,15 +94,21 @@ pub fn demo_pipeline(args: &DemoArgs, port: u16) -> color_eyre::Result<Pipeline>
                 s.env = vec![format!("PORT={port}")];
                 s.url = Some(format!("http://127.0.0.1:{port}/bootstrap.ign"));
             }
+            (Kind::Wait, _) if s.until.is_some() => {
+                s.bin_dir = Some(DEMO_BIN.into());
+                s.interval_secs = Some(args.csr_interval);
+                s.stable_secs = Some(args.settle);
+                s.timeout_secs = Some(args.cluster_secs * 4 + 60);
+            }
             (Kind::Wait, _) => s.secs = Some(args.wait),
             (Kind::Host, _) => {
-                s.bin_dir = Some("{deployconfig}/demo-host/usr/local/bin".into());
+                s.bin_dir = Some(DEMO_BIN.into());
                 if s.profile_dir.is_some() {
                     s.profile_dir = Some("{deployconfig}/demo-host/etc/profile.d".into());
                 }
-                if s.rounds.is_some() {
-                    s.rounds = Some(2);
+                if s.interval_secs.is_some() {
                     s.interval_secs = Some(args.csr_interval);
+                    s.timeout_secs = Some(args.cluster_secs * 4 + 60);
                 }
             }
             _ => {}

@@ -3,10 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
-
-use super::spec::{HostAction, Step};
+use super::cluster::{Oc, OcError, Snapshot};
+use super::spec::{HostAction, Step, WaitFor};
 use crate::engine::logs::{LogSink, Stream};
 
 fn now_ts() -> String {
@@ -31,9 +29,9 @@ pub async fn run(step: &Step, dc: &Path, sink: &mut LogSink) -> Result<(), Strin
             install_clients(dc, &bin_dir, &profile_dir, sink)
         }
         Some(HostAction::ApproveCsrs) => {
-            let rounds = step.rounds.unwrap_or(5).max(1);
-            let interval = Duration::from_secs(step.interval_secs.unwrap_or(60));
-            approve_csrs(dc, &bin_dir, rounds, interval, sink).await
+            let interval = Duration::from_secs(step.interval_secs.unwrap_or(15).max(1));
+            let timeout = Duration::from_secs(step.timeout_secs.unwrap_or(3600));
+            approve_csrs(dc, &bin_dir, interval, timeout, sink).await
         }
         None => Err(format!("host step {} has no action", step.id)),
     }
@@ -100,89 +98,206 @@ fn install_clients(
     )
 }
 
-/// Runs a command, copying its output lines to the sink; returns its stdout lines.
-async fn run_logged(
-    cmd: &mut Command,
-    what: &str,
-    sink: &mut LogSink,
-) -> Result<Vec<String>, String> {
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot run {what}: {e}"))?;
-    let mut out = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
-    let mut err = BufReader::new(child.stderr.take().ok_or("no stderr")?).lines();
-    let mut stdout_lines = Vec::new();
-    let (mut out_open, mut err_open) = (true, true);
-    while out_open || err_open {
-        tokio::select! {
-            l = out.next_line(), if out_open => match l {
-                Ok(Some(l)) => { say(sink, Stream::Stdout, &l)?; stdout_lines.push(l); }
-                _ => out_open = false,
-            },
-            l = err.next_line(), if err_open => match l {
-                Ok(Some(l)) => say(sink, Stream::Stderr, &l)?,
-                _ => err_open = false,
-            },
-        }
+fn config_nodes(dc: &Path) -> Result<Vec<String>, String> {
+    let cfg = crate::config::read_json(&dc.join("config.json"))
+        .map_err(|e| format!("reading the nodes config.json declares: {e}"))?;
+    let nodes = super::cluster::declared_nodes(&cfg);
+    if nodes.is_empty() {
+        return Err(
+            "config.json declares no nodes (masters, infras, workers): nothing to wait for".into(),
+        );
     }
-    let status = child
-        .wait()
-        .await
-        .map_err(|e| format!("waiting for {what}: {e}"))?;
-    if status.success() {
-        Ok(stdout_lines)
-    } else {
-        Err(format!("{what} failed ({status})"))
-    }
+    Ok(nodes)
 }
 
+fn minutes(d: Duration) -> String {
+    crate::text::duration(d)
+}
+
+/// Approves CSRs, round after round, until every node config.json declares is Ready and none is
+/// pending, or `timeout`. An API that does not answer yet is waited for, not a failure.
 async fn approve_csrs(
     dc: &Path,
     bin_dir: &Path,
-    rounds: u32,
     interval: Duration,
+    timeout: Duration,
     sink: &mut LogSink,
 ) -> Result<(), String> {
-    let oc = bin_dir.join("oc");
-    let kubeconfig = dc.join("auth/kubeconfig");
-    let pending = r#"{{range .items}}{{if not .status}}{{.metadata.name}}{{"\n"}}{{end}}{{end}}"#;
-    for round in 1..=rounds {
-        say(
-            sink,
-            Stream::Stdout,
-            &format!("round {round}/{rounds}: looking for pending CSRs"),
-        )?;
-        let names = run_logged(
-            Command::new(&oc)
-                .args(["get", "csr", "-o", &format!("go-template={pending}")])
-                .env("KUBECONFIG", &kubeconfig),
-            "oc get csr",
-            sink,
-        )
-        .await?;
-        let names: Vec<_> = names.into_iter().filter(|n| !n.trim().is_empty()).collect();
-        if names.is_empty() {
-            say(sink, Stream::Stdout, "no pending CSRs")?;
-        } else {
-            run_logged(
-                Command::new(&oc)
-                    .args(["adm", "certificate", "approve"])
-                    .args(&names)
-                    .env("KUBECONFIG", &kubeconfig),
-                "oc adm certificate approve",
+    let oc = Oc::new(bin_dir, dc);
+    let declared = config_nodes(dc)?;
+    let started = std::time::Instant::now();
+    say(
+        sink,
+        Stream::Stdout,
+        &format!(
+            "approving node CSRs until these {} nodes are Ready: {}",
+            declared.len(),
+            declared.join(", ")
+        ),
+    )?;
+    let mut last = String::new();
+    loop {
+        let look = async {
+            let nodes = oc.nodes().await?;
+            let (pending, approved) = oc.csrs().await?;
+            Ok::<_, OcError>((nodes, pending, approved))
+        }
+        .await;
+        let mut progress = None;
+        match look {
+            Err(e) if e.fatal => return Err(e.message),
+            Err(e) => say(
                 sink,
-            )
-            .await?;
+                Stream::Stderr,
+                &format!(
+                    "the cluster did not answer ({e}); trying again in {}",
+                    minutes(interval)
+                ),
+            )?,
+            Ok((nodes, pending, approved)) => {
+                let snap = Snapshot {
+                    at: chrono::Utc::now(),
+                    error: None,
+                    declared: declared.clone(),
+                    nodes,
+                    csr_pending: pending.clone(),
+                    csr_approved: approved,
+                    operators: None,
+                };
+                let line = snap.nodes_line();
+                if line != last {
+                    say(sink, Stream::Stdout, &line)?;
+                    last = line.clone();
+                }
+                if snap.not_ready().is_empty() && pending.is_empty() {
+                    say(
+                        sink,
+                        Stream::Stdout,
+                        &format!(
+                            "every declared node is Ready ({}/{}) and no CSR is pending",
+                            declared.len(),
+                            declared.len()
+                        ),
+                    )?;
+                    return Ok(());
+                }
+                if !pending.is_empty() {
+                    match oc.approve(&pending).await {
+                        Ok(out) => {
+                            for l in out.lines().filter(|l| !l.trim().is_empty()) {
+                                say(sink, Stream::Stdout, l)?;
+                            }
+                        }
+                        Err(e) if e.fatal => return Err(e.message),
+                        Err(e) => say(sink, Stream::Stderr, &e.message)?,
+                    }
+                }
+                progress = Some(format!(
+                    "{line}; not Ready: {}",
+                    snap.not_ready().join(", ")
+                ));
+            }
+        }
+        if started.elapsed() >= timeout {
+            return Err(format!(
+                "gave up after {}: {}",
+                minutes(timeout),
+                progress.unwrap_or_else(|| "the cluster never answered".into())
+            ));
         }
         sink.idle()
             .map_err(|e| format!("writing the step log: {e}"))?;
-        if round < rounds {
-            tokio::time::sleep(interval).await;
-        }
+        tokio::time::sleep(interval).await;
     }
-    Ok(())
+}
+
+/// Runs a wait step that waits on a condition (`until`), writing its progress to `sink`.
+pub async fn wait_until(step: &Step, dc: &Path, sink: &mut LogSink) -> Result<(), String> {
+    let bin_dir = expand(step.bin_dir.as_deref().unwrap_or("/usr/local/bin"), dc);
+    let interval = Duration::from_secs(step.interval_secs.unwrap_or(15).max(1));
+    match step.until {
+        Some(WaitFor::ClusterOperators) => {
+            let stable = Duration::from_secs(step.stable_secs.unwrap_or(120));
+            let timeout = Duration::from_secs(step.timeout_secs.unwrap_or(2700));
+            wait_operators(&Oc::new(&bin_dir, dc), interval, stable, timeout, sink).await
+        }
+        None => Err(format!("wait step {} has no condition", step.id)),
+    }
+}
+
+async fn wait_operators(
+    oc: &Oc,
+    interval: Duration,
+    stable: Duration,
+    timeout: Duration,
+    sink: &mut LogSink,
+) -> Result<(), String> {
+    say(
+        sink,
+        Stream::Stdout,
+        &format!(
+            "waiting until every cluster operator is Available and none Degraded for {} (at most {})",
+            minutes(stable),
+            minutes(timeout)
+        ),
+    )?;
+    let started = std::time::Instant::now();
+    let mut settled_since: Option<std::time::Instant> = None;
+    let mut last = String::new();
+    let mut progress = "the cluster never answered".to_string();
+    loop {
+        match oc.operators().await {
+            Err(e) if e.fatal => return Err(e.message),
+            Err(e) => say(
+                sink,
+                Stream::Stderr,
+                &format!(
+                    "the cluster did not answer ({e}); trying again in {}",
+                    minutes(interval)
+                ),
+            )?,
+            Ok(o) => {
+                let mut line = format!("operators {}/{} available", o.available, o.total);
+                if o.degraded > 0 {
+                    line.push_str(&format!(", {} degraded", o.degraded));
+                }
+                if !o.waiting_for.is_empty() {
+                    line.push_str(&format!(" (waiting for: {})", o.waiting_for.join(", ")));
+                }
+                if line != last {
+                    say(sink, Stream::Stdout, &line)?;
+                    last = line.clone();
+                }
+                progress = line;
+                if o.settled() {
+                    let since = *settled_since.get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() >= stable {
+                        say(
+                            sink,
+                            Stream::Stdout,
+                            &format!(
+                                "every cluster operator has been Available, none Degraded, for {}",
+                                minutes(stable)
+                            ),
+                        )?;
+                        return Ok(());
+                    }
+                } else {
+                    settled_since = None;
+                }
+            }
+        }
+        if started.elapsed() >= timeout {
+            return Err(format!(
+                "operators did not settle in {}: {progress}",
+                minutes(timeout)
+            ));
+        }
+        sink.idle()
+            .map_err(|e| format!("writing the step log: {e}"))?;
+        let left = settled_since
+            .map(|s| stable.saturating_sub(s.elapsed()))
+            .unwrap_or(interval);
+        tokio::time::sleep(interval.min(left.max(Duration::from_millis(200)))).await;
+    }
 }

@@ -35,7 +35,8 @@ pub enum Kind {
 pub enum HostAction {
     /// Copy `oc` and `kubectl` from the deployconfig into `bin_dir`; KUBECONFIG in `profile_dir`.
     InstallClients,
-    /// `oc adm certificate approve` every pending CSR, `rounds` times, `interval_secs` apart.
+    /// `oc adm certificate approve` pending CSRs every `interval_secs` until every node config.json
+    /// declares is Ready and none is pending, or `timeout_secs`.
     ApproveCsrs,
 }
 
@@ -117,12 +118,31 @@ pub struct Step {
     /// Where the KUBECONFIG profile snippet goes (host, install-clients).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile_dir: Option<String>,
-    /// Approval rounds (host, approve-csrs).
+    /// Kept so older pipeline files still parse: `approve-csrs` now approves until every declared
+    /// node is Ready (see `timeout_secs`), not a fixed number of rounds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rounds: Option<u32>,
-    /// Seconds between rounds (host, approve-csrs).
+    /// Seconds between looks at the cluster (approve-csrs, and a wait with `until`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval_secs: Option<u64>,
+    /// What a wait waits for instead of a clock (wait): `cluster-operators` (every cluster
+    /// operator Available and none Degraded for `stable_secs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<WaitFor>,
+    /// How long the condition must hold (wait with `until`; default 120).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_secs: Option<u64>,
+    /// When to give up (approve-csrs: default 3600; wait with `until`: default 2700).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+}
+
+/// Conditions a wait step can wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitFor {
+    /// Every cluster operator Available and none Degraded, for `stable_secs`.
+    ClusterOperators,
 }
 
 impl Step {
@@ -213,6 +233,8 @@ impl Pipeline {
                 ("ttl_secs", s.ttl_secs, MAX_SECS),
                 ("secs", s.secs, MAX_SECS),
                 ("interval_secs", s.interval_secs, MAX_SECS),
+                ("stable_secs", s.stable_secs, MAX_SECS),
+                ("timeout_secs", s.timeout_secs, MAX_SECS),
                 ("max_extend_secs", s.max_extend_secs, MAX_SECS),
                 ("rounds", s.rounds.map(u64::from), 10_000),
             ] {
@@ -239,7 +261,7 @@ impl Pipeline {
                     need(s.image.is_some(), "`image`")?;
                     need(s.ttl_secs.is_some(), "`ttl_secs`")?;
                 }
-                Kind::Wait => need(s.secs.is_some(), "`secs`")?,
+                Kind::Wait => need(s.secs.is_some() || s.until.is_some(), "`secs` or `until`")?,
                 Kind::Host => need(
                     s.action.is_some(),
                     "`action` (install-clients or approve-csrs)",
@@ -313,6 +335,7 @@ mod tests {
                 "wait-for-bootstrap",
                 "remove-bootstrap",
                 "approve-csrs",
+                "wait-operators",
                 "9.post-deployment"
             ]
         );

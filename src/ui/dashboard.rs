@@ -142,6 +142,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
         }
         _ => rest,
     };
+    let rest = match &app.cluster {
+        Some(c) if rest.height >= 14 => {
+            let [w, r] = Layout::vertical([Constraint::Length(6), Constraint::Min(1)]).areas(rest);
+            cluster(f, app, c, w);
+            r
+        }
+        _ => rest,
+    };
     panes(f, app, rest);
     buttons(f, app, btns, &app.buttons(), hits);
     let st = match &app.finish {
@@ -346,6 +354,92 @@ fn window(f: &mut Frame, app: &App, area: Rect) {
         Paragraph::new(Span::styled(format!(" {}", check.0), check.1)),
         c,
     );
+}
+
+/// The cluster taking shape: nodes Ready against the declared ones, CSRs, operators.
+fn cluster(f: &mut Frame, app: &App, c: &crate::pipeline::cluster::Snapshot, area: Rect) {
+    let t = app.theme();
+    let age = (app.now - c.at).num_seconds().max(0);
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(t.border)
+        .title(Span::styled(" Cluster ", t.title))
+        .title(
+            ratatui::text::Line::from(Span::styled(
+                format!(" looked {} ago ", short(chrono::Duration::seconds(age))),
+                t.dim,
+            ))
+            .right_aligned(),
+        );
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let mut lines = Vec::new();
+    if let Some(e) = c.error.as_ref().filter(|_| c.nodes.is_empty()) {
+        lines.push(Line::from(Span::styled(
+            "the API does not answer yet",
+            t.dim,
+        )));
+        lines.push(Line::from(Span::styled(
+            crate::text::visible(e).into_owned(),
+            t.dim,
+        )));
+        f.render_widget(
+            Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: true }),
+            inner,
+        );
+        return;
+    }
+    let ready = c.ready_declared();
+    let all = c.declared.len();
+    let pending = c.csr_pending.len();
+    let ok = |b: bool| if b { t.succeeded } else { t.running };
+    lines.push(Line::from(vec![
+        Span::styled(
+            format!("nodes {ready}/{all} Ready"),
+            ok(ready == all && all > 0),
+        ),
+        Span::styled(
+            format!("   CSRs {pending} pending, {} approved", c.csr_approved),
+            if pending > 0 { t.running } else { t.dim },
+        ),
+    ]));
+    let missing = c.not_ready();
+    lines.push(Line::from(Span::styled(
+        if missing.is_empty() {
+            "  every declared node is Ready".to_string()
+        } else {
+            format!("  not Ready: {}", missing.join(", "))
+        },
+        t.dim,
+    )));
+    match &c.operators {
+        Some(o) => {
+            lines.push(Line::from(vec![
+                Span::styled(
+                    format!("operators {}/{} available", o.available, o.total),
+                    ok(o.settled()),
+                ),
+                Span::styled(
+                    format!(", {} progressing, {} degraded", o.progressing, o.degraded),
+                    if o.degraded > 0 { t.failed } else { t.dim },
+                ),
+            ]));
+            if !o.waiting_for.is_empty() {
+                lines.push(Line::from(Span::styled(
+                    format!("  waiting for: {}", o.waiting_for.join(", ")),
+                    t.dim,
+                )));
+            }
+        }
+        None => lines.push(Line::from(Span::styled("operators not read yet", t.dim))),
+    }
+    if let Some(e) = &c.error {
+        lines.push(Line::from(Span::styled(
+            format!("last look: {}", crate::text::visible(e)),
+            t.dim,
+        )));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
 }
 
 /// The steps whose logs get a pane: the selected one first, then the most recently started.

@@ -258,6 +258,106 @@ pub fn completed(state_dir: &Path) -> App {
     app
 }
 
+/// The last hour of an install: approve-csrs runs and the Cluster pane shows nodes joining.
+pub fn cluster(state_dir: &Path) -> App {
+    let mut app = base(state_dir);
+    let ids: Vec<String> = app.pipeline.steps.iter().map(|s| s.id.clone()).collect();
+    let mut t = 0;
+    for id in &ids {
+        if id == "approve-csrs" {
+            set(
+                &mut app,
+                id,
+                StepStatus::Running,
+                Some(attempt(id, 1, at(0, t), None, None)),
+            );
+            break;
+        }
+        let secs = match id.as_str() {
+            "4.run-installer" => 95,
+            "5.ign-webserver" => 600,
+            "7.terraform-deploy" => 610,
+            "wait-for-bootstrap" => 1260,
+            _ => 40,
+        };
+        set(
+            &mut app,
+            id,
+            StepStatus::Succeeded,
+            Some(attempt(id, 1, at(0, t), Some(secs), Some(0))),
+        );
+        if id != "5.ign-webserver" {
+            t += secs;
+        }
+    }
+    tail(
+        &mut app,
+        "approve-csrs",
+        &[
+            "approving node CSRs until these 9 nodes are Ready: master-0, master-1, master-2, infra-0, infra-1, worker-0, worker-1, worker-2, worker-3",
+            "nodes 3/9 Ready, 0 CSRs pending",
+            "nodes 3/9 Ready, 6 CSRs pending",
+            "certificatesigningrequest.certificates.k8s.io/csr-4xk2p approved",
+            "certificatesigningrequest.certificates.k8s.io/csr-8h6zq approved",
+            "certificatesigningrequest.certificates.k8s.io/csr-c2v9m approved",
+            "certificatesigningrequest.certificates.k8s.io/csr-f7wq1 approved",
+            "certificatesigningrequest.certificates.k8s.io/csr-k9d3s approved",
+            "certificatesigningrequest.certificates.k8s.io/csr-t5n8b approved",
+            "nodes 5/9 Ready, 2 CSRs pending",
+        ],
+        Stream::Stdout,
+    );
+    let node = |name: &str, ready: bool, role: &str| crate::pipeline::cluster::Node {
+        name: name.into(),
+        ready,
+        roles: vec![role.into()],
+    };
+    let looked = at(0, t) + Duration::seconds(90);
+    app.cluster = Some(crate::pipeline::cluster::Snapshot {
+        at: looked,
+        error: None,
+        declared: [
+            "master-0", "master-1", "master-2", "infra-0", "infra-1", "worker-0", "worker-1",
+            "worker-2", "worker-3",
+        ]
+        .map(String::from)
+        .to_vec(),
+        nodes: vec![
+            node("master-0", true, "master"),
+            node("master-1", true, "master"),
+            node("master-2", true, "master"),
+            node("infra-0", true, "infra"),
+            node("infra-1", true, "infra"),
+            node("worker-0", false, "worker"),
+            node("worker-1", false, "worker"),
+        ],
+        csr_pending: vec!["csr-m2x7d".into(), "csr-q8w4n".into()],
+        csr_approved: 12,
+        operators: Some(crate::pipeline::cluster::Operators {
+            total: 31,
+            available: 24,
+            progressing: 7,
+            degraded: 0,
+            waiting_for: [
+                "authentication",
+                "console",
+                "image-registry",
+                "ingress",
+                "monitoring",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }),
+    });
+    app.driving = true;
+    app.selected = ids.iter().position(|i| i == "approve-csrs").unwrap_or(0);
+    app.status = Some(
+        "approve-csrs: Approve node CSRs until every node config.json declares is Ready".into(),
+    );
+    app.now = looked + Duration::seconds(6);
+    app
+}
+
 /// Writes a realistic terraform log of `lines` lines (with an error near the end) and opens it.
 pub fn log_file(state_dir: &Path, lines: usize) -> std::io::Result<PathBuf> {
     let path = state_dir.join("logs/run/7.terraform-deploy.1.log");

@@ -119,6 +119,19 @@ pub enum Event {
     /// Who drives the run, for a TUI attached to another process's run (`None`: nobody now;
     /// this TUI can take over).
     Driver(Option<String>),
+    /// A fresh look at the cluster (nodes, CSRs, operators), once it can be asked.
+    Cluster(Box<super::cluster::Snapshot>),
+}
+
+/// A task stopped when this is dropped.
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            h.abort();
+        }
+    }
 }
 
 /// How driving the run ended.
@@ -466,6 +479,55 @@ impl Runner {
         r
     }
 
+    /// Starts watching the cluster (every `interval` up to 12 s) once `oc` and the kubeconfig
+    /// exist: each look goes to the state folder's `cluster.json` and out as an event.
+    fn watch_cluster(&self) -> AbortOnDrop {
+        let steps = &self.pipeline.steps;
+        let Some(bin_dir) = steps
+            .iter()
+            .find(|s| s.action == Some(super::spec::HostAction::InstallClients))
+            .or_else(|| steps.iter().find(|s| s.bin_dir.is_some()))
+            .map(|s| s.bin_dir.as_deref().unwrap_or("/usr/local/bin"))
+        else {
+            return AbortOnDrop(None);
+        };
+        let every = steps
+            .iter()
+            .filter_map(|s| s.interval_secs)
+            .min()
+            .unwrap_or(12)
+            .clamp(1, 12);
+        let dc = self.dc.dir.clone();
+        let oc = super::cluster::Oc::new(
+            std::path::Path::new(&bin_dir.replace("{deployconfig}", &dc.display().to_string())),
+            &dc,
+        );
+        let state_dir = self.dc.state_dir();
+        let events = self.events.clone();
+        let secrets = self.secrets.clone();
+        AbortOnDrop(Some(tokio::spawn(async move {
+            loop {
+                if oc.usable() {
+                    let declared = crate::config::read_json(&dc.join("config.json"))
+                        .map(|c| super::cluster::declared_nodes(&c))
+                        .unwrap_or_default();
+                    let mut snap = oc.snapshot(declared).await;
+                    snap.error = snap.error.map(|e| {
+                        crate::text::visible(&crate::text::mask(&e, &secrets)).into_owned()
+                    });
+                    if let Ok(text) = serde_json::to_vec_pretty(&snap) {
+                        let _ = crate::safefs::Dir::open(&state_dir)
+                            .and_then(|d| d.write_atomic("cluster.json".as_ref(), &text, 0o600));
+                    }
+                    if events.send(Event::Cluster(Box::new(snap))).is_err() {
+                        return;
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(every)).await;
+            }
+        })))
+    }
+
     /// Sends the current state as an event (for a UI that starts before any run).
     pub fn announce(&self) {
         if let Some(s) = &self.state {
@@ -491,6 +553,8 @@ impl Runner {
         self.save()?;
         let run_id = self.st()?.run_id.clone();
         self.emit(Event::RunStarted { run_id, how });
+        // Ends with this function: the cluster is watched while the run is driven.
+        let _watch = self.watch_cluster();
 
         for i in 0..pipeline.steps.len() {
             if self.st()?.steps[i].status == StepStatus::Serving {

@@ -157,6 +157,7 @@ impl Runner {
                     None,
                 )))
             }
+            Kind::Wait if step.until.is_some() => self.start_host_step(i, step, reattach, true),
             Kind::Wait => {
                 let secs = step.secs.unwrap_or(0);
                 let started_at = match (reattach, self.st()?.steps[i].last()) {
@@ -206,34 +207,47 @@ impl Runner {
                     None,
                 )))
             }
-            Kind::Host => {
-                if reattach {
-                    self.emit(Event::Note(format!(
-                        "{}: a host step was interrupted when stage2-tui stopped; running it again",
-                        step.id
-                    )));
-                }
-                let (n, log) = self.new_attempt(i, None, None)?;
-                self.emit(Event::StepStarted {
-                    step: step.id.clone(),
-                    attempt: n,
-                    detail: step.description.clone(),
-                });
-                let step = step.clone();
-                let dc = self.dc.dir.clone();
-                let live = self.live(&step.id);
-                Ok(Some((
-                    Box::pin(async move {
-                        let mut sink =
-                            LogSink::create(&log, Some(live)).map_err(|e| e.to_string())?;
-                        let r = host::run(&step, &dc, &mut sink).await;
-                        sink.finish().map_err(|e| e.to_string())?;
-                        r.map(|()| None).map_err(StepFail::Error)
-                    }),
-                    None,
-                )))
-            }
+            Kind::Host => self.start_host_step(i, step, reattach, false),
         }
+    }
+
+    /// A host step, or a wait on a condition: runs on the bastion; started again from the top
+    /// when stage2-tui was stopped in the middle (each is safe to repeat).
+    fn start_host_step(
+        &mut self,
+        i: usize,
+        step: &Step,
+        reattach: bool,
+        condition: bool,
+    ) -> Result<Option<(Body, Option<String>)>, StepFail> {
+        if reattach {
+            self.emit(Event::Note(format!(
+                "{}: a host step was interrupted when stage2-tui stopped; running it again",
+                step.id
+            )));
+        }
+        let (n, log) = self.new_attempt(i, None, None)?;
+        self.emit(Event::StepStarted {
+            step: step.id.clone(),
+            attempt: n,
+            detail: step.description.clone(),
+        });
+        let step = step.clone();
+        let dc = self.dc.dir.clone();
+        let live = self.live(&step.id);
+        Ok(Some((
+            Box::pin(async move {
+                let mut sink = LogSink::create(&log, Some(live)).map_err(|e| e.to_string())?;
+                let r = if condition {
+                    host::wait_until(&step, &dc, &mut sink).await
+                } else {
+                    host::run(&step, &dc, &mut sink).await
+                };
+                sink.finish().map_err(|e| e.to_string())?;
+                r.map(|()| None).map_err(StepFail::Error)
+            }),
+            None,
+        )))
     }
 
     pub(super) async fn start_container_step(
