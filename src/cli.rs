@@ -49,6 +49,13 @@ pub enum Cmd {
     },
     /// Write a demo deployconfig, build demo stage images, and run them
     Demo(crate::demo::DemoArgs),
+    /// Write a support bundle (tar.gz): state, every log, config, checks, engine, containers,
+    /// diagnoses; every secrets.json value masked
+    Bundle {
+        /// The file to write (default: ./stage2-bundle-<cluster>-<time>.tar.gz)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Where a run stands, as JSON (for scripts, Ansible and support)
     Status {
         /// Print JSON (the only format for now)
@@ -140,6 +147,11 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
         }
         Some(Cmd::Demo(args)) => crate::demo::run(&cli, args).await,
         Some(Cmd::Status { .. }) => Ok(crate::status::command(&cli.deployconfig())),
+        Some(Cmd::Bundle { out }) => {
+            let dc = cli.deployconfig();
+            let engine = connect(&cli).await.map_err(|e| e.to_string());
+            Ok(crate::bundle::command(engine, &dc, out.clone()).await)
+        }
         Some(Cmd::ControlProbe { socket }) => Ok(match crate::control::attach_at(socket).await {
             Ok(a) => {
                 println!("{}", a.driver.describe());

@@ -4,6 +4,7 @@
 //! and logs; [`config`] reads the deployconfig; [`headless`] and the TUI ([`tui`], [`app`], [`ui`]) drive it.
 
 pub mod app;
+pub mod bundle;
 pub mod check;
 pub mod cli;
 pub mod config;

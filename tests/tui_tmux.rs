@@ -23,7 +23,7 @@ fn an_operator_watches_a_failure_retries_and_finishes() {
     let cmd = tui_cmd(
         tmp.path(),
         &format!(
-            "demo --dir {} --fail 7.terraform-deploy --pace 0.01 --window 4 --wait 1 --csr-interval 1",
+            "demo --dir {} --fail 7.terraform-deploy --pace 0.01 --window 4 --wait 1 --csr-interval 1 --cluster-secs 4 --settle 1",
             dir.display()
         ),
     );
@@ -35,6 +35,12 @@ fn an_operator_watches_a_failure_retries_and_finishes() {
         "the failed step's pane shows its log:\n{s}"
     );
     assert!(s.contains("stage 2 failed at 7.terraform-deploy"), "{s}");
+    // The failure is diagnosed above its log: what it means, what to do.
+    assert!(
+        s.contains("✚ A VM named 'master-1' already exists in vCenter")
+            && s.contains("→ If it is left from an earlier attempt"),
+        "the diagnosis shows in the failed step's pane:\n{s}"
+    );
     assert!(
         s.contains("Consuming") || s.contains("config.json updated"),
         "other panes fill too:\n{s}"
@@ -49,6 +55,20 @@ fn an_operator_watches_a_failure_retries_and_finishes() {
     t.keys(&["R"]);
     let s = t.wait_for("stage 2 completed successfully", Duration::from_secs(180));
     assert!(s.contains("✔ 9.post-deployment"), "{s}");
+    // The cluster took shape in its pane.
+    assert!(
+        s.contains(" Cluster ")
+            && s.contains("nodes 8/8 Ready")
+            && s.contains("operators 31/31 available"),
+        "{s}"
+    );
+    // A support bundle from the dashboard, beside the deployconfig's files.
+    t.keys(&["B"]);
+    let b = t.wait_for("support bundle written to", Duration::from_secs(30));
+    assert!(
+        b.contains(&format!("{}/stage2-bundle-ocp4demo-", dir.display())),
+        "{b}"
+    );
     let st = state(&dir);
     assert_eq!(st["outcome"], "succeeded");
     assert_eq!(

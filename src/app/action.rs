@@ -112,6 +112,8 @@ pub enum Action {
     Fix,
     /// Setup: the raw editor of secrets.json.
     RawSecrets,
+    /// Dashboard: write a support bundle (tar.gz, secrets masked).
+    Bundle,
     /// Dashboard: open the setup flow.
     Setup,
 }
@@ -174,6 +176,7 @@ impl Action {
             Action::Fix => "apply the fix",
             Action::RawSecrets => "raw secrets.json",
             Action::Setup => "setup",
+            Action::Bundle => "support bundle",
         }
     }
 }

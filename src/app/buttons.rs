@@ -221,6 +221,10 @@ impl App {
                 self.overlay = Some(Overlay::Help);
                 vec![]
             }
+            Action::Bundle => {
+                self.status = Some("writing a support bundle…".into());
+                vec![Effect::Bundle]
+            }
             Action::Setup => {
                 if self.driving {
                     self.status = Some(

@@ -43,6 +43,8 @@ pub enum Effect {
     Clipboard(String),
     /// Background work for the setup flow.
     Setup(setup::SetupTask),
+    /// Write a support bundle beside the deployconfig's files.
+    Bundle,
 }
 
 /// Which screen is showing.

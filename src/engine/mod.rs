@@ -216,6 +216,11 @@ impl Engine {
         }
     }
 
+    /// GETs an API path (the version prefix is added) as JSON; `None` on 404.
+    pub async fn api_json(&self, path: &str) -> Result<Option<serde_json::Value>> {
+        self.get_json(path, &format!("GET {path}")).await
+    }
+
     /// True when the engine answers a ping within 5 s.
     pub async fn ping(&self) -> bool {
         matches!(

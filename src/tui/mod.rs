@@ -534,6 +534,7 @@ where
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let (url_tx, mut url_rx) = mpsc::unbounded_channel::<(String, UrlCheck)>();
+    let (note_tx, mut note_rx) = mpsc::unbounded_channel::<String>();
     let mut url_due = Instant::now();
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -582,6 +583,7 @@ where
             }
             Some((step, c)) = url_rx.recv() => { app.on_url_check(&step, c); vec![] }
             Some(m) = setup_rx.recv() => app.on_setup_msg(m),
+            Some(n) = note_rx.recv() => { app.on_runner(Event::Note(n)); vec![] }
             _ = tick.tick(), if app.animating() => { app.tick += 1; app.dirty = true; vec![] }
             _ = tokio::time::sleep_until(next_frame), if app.dirty => vec![],
             _ = hup.recv() => return Ok(crate::headless::EXIT_DETACHED),
@@ -614,6 +616,25 @@ where
                     if let Some((engine, dc)) = &bg {
                         spawn_setup_task(task, app, engine, dc, &setup_tx);
                     }
+                }
+                Effect::Bundle => {
+                    let Some((engine, dc)) = bg.clone() else {
+                        continue;
+                    };
+                    let tx = note_tx.clone();
+                    tokio::spawn(async move {
+                        let path = crate::bundle::default_path(&dc, &dc.dir);
+                        let note = match crate::bundle::write(Some(&engine), &dc, &path).await {
+                            Ok(w) => format!(
+                                "support bundle written to {} ({} files, {} KB; every secrets.json value masked)",
+                                w.path.display(),
+                                w.files,
+                                w.bytes.div_ceil(1024)
+                            ),
+                            Err(e) => format!("support bundle not written: {e}"),
+                        };
+                        let _ = tx.send(note);
+                    });
                 }
             }
         }

@@ -1,0 +1,360 @@
+//! `stage2-tui bundle`: one `tar.gz` with everything support needs to see why a run failed,
+//! and no secret: every secrets.json value is masked wherever it appears, stage output included.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::config::Deployconfig;
+use crate::engine::{Engine, labels};
+use crate::pipeline::Pipeline;
+use crate::pipeline::state::RunState;
+
+/// What went into a bundle.
+#[derive(Debug)]
+pub struct Written {
+    /// The file.
+    pub path: PathBuf,
+    /// Entries in it.
+    pub files: usize,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Parts that could not be added, and why (they are listed in the bundle's README too).
+    pub missing: Vec<String>,
+}
+
+/// Masks every secret value, as written and as it appears inside a JSON string.
+struct Redactor {
+    values: Vec<String>,
+}
+
+impl Redactor {
+    fn new(dc: &Deployconfig) -> Self {
+        let mut values = crate::config::secret_values(dc);
+        let escaped: Vec<String> = values
+            .iter()
+            .filter_map(|v| serde_json::to_string(v).ok())
+            .map(|q| q[1..q.len() - 1].to_string())
+            .collect();
+        values.extend(escaped);
+        values.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        values.dedup();
+        Self { values }
+    }
+
+    fn text(&self, s: &str) -> String {
+        crate::text::mask(s, &self.values).into_owned()
+    }
+
+    fn bytes(&self, b: &[u8]) -> Vec<u8> {
+        self.text(&String::from_utf8_lossy(b)).into_bytes()
+    }
+
+    fn json(&self, v: &Value) -> Vec<u8> {
+        self.text(&serde_json::to_string_pretty(v).unwrap_or_default())
+            .into_bytes()
+    }
+}
+
+/// secrets.json with every value replaced: its shape stays, so support sees what is set.
+fn blank_secrets(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), blank_secrets(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(blank_secrets).collect()),
+        Value::String(s) if s.is_empty() => Value::String(String::new()),
+        Value::Null | Value::Bool(_) => v.clone(),
+        _ => Value::String("<redacted>".into()),
+    }
+}
+
+struct Tar {
+    builder: tar::Builder<flate2::write::GzEncoder<std::fs::File>>,
+    prefix: String,
+    files: usize,
+}
+
+impl Tar {
+    fn add(&mut self, name: &str, data: &[u8]) -> std::io::Result<()> {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o600);
+        h.set_mtime(chrono::Utc::now().timestamp().max(0) as u64);
+        h.set_entry_type(tar::EntryType::Regular);
+        self.builder
+            .append_data(&mut h, format!("{}/{name}", self.prefix), data)?;
+        self.files += 1;
+        Ok(())
+    }
+}
+
+/// The default file name: `stage2-bundle-<cluster>-<time>.tar.gz` in `dir`.
+pub fn default_path(dc: &Deployconfig, dir: &Path) -> PathBuf {
+    let cluster = crate::config::read_json(&dc.config_json())
+        .ok()
+        .and_then(|c| c.get("clusterid")?.as_str().map(str::to_string))
+        .filter(|c| {
+            !c.is_empty()
+                && c.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+        })
+        .unwrap_or_else(|| "cluster".into());
+    dir.join(format!(
+        "stage2-bundle-{cluster}-{}.tar.gz",
+        chrono::Local::now().format("%Y%m%d-%H%M%S")
+    ))
+}
+
+/// Writes the bundle of `dc`'s run to `out` (created 0600, never through a link).
+pub async fn write(
+    engine: Option<&Engine>,
+    dc: &Deployconfig,
+    out: &Path,
+) -> Result<Written, String> {
+    let red = Redactor::new(dc);
+    let mut missing = Vec::new();
+    let name = out
+        .file_name()
+        .ok_or_else(|| format!("{}: not a file name", out.display()))?;
+    let file = crate::safefs::create_private_file(out)
+        .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let stem = name
+        .to_string_lossy()
+        .trim_end_matches(".tar.gz")
+        .trim_end_matches(".tgz")
+        .to_string();
+    let mut tar = Tar {
+        builder: tar::Builder::new(flate2::write::GzEncoder::new(
+            file,
+            flate2::Compression::default(),
+        )),
+        prefix: stem,
+        files: 0,
+    };
+    let io = |what: &str| {
+        let what = what.to_string();
+        move |e: std::io::Error| format!("writing {what} into the bundle: {e}")
+    };
+
+    // Where the run stands, and its state.
+    let state_dir = dc.state_dir();
+    match crate::status::report(dc) {
+        Ok(Some(v)) => tar
+            .add("status.json", &red.json(&v))
+            .map_err(io("status.json"))?,
+        Ok(None) => missing.push("status.json: no run of this deployconfig yet".into()),
+        Err(e) => missing.push(format!("status.json: {e}")),
+    }
+    let state = RunState::load(&state_dir).ok().flatten();
+    if let Some(st) = &state {
+        let v = serde_json::to_value(st).unwrap_or_default();
+        tar.add("state.json", &red.json(&v))
+            .map_err(io("state.json"))?;
+        // Every attempt's log, masked line by line.
+        for s in &st.steps {
+            for a in &s.attempts {
+                let path = state_dir.join(&a.log);
+                match std::fs::read(&path) {
+                    Ok(b) => {
+                        let entry = a.log.display().to_string();
+                        tar.add(&entry, &red.bytes(&b)).map_err(io(&entry))?;
+                    }
+                    Err(e) => missing.push(format!("{}: {e}", path.display())),
+                }
+            }
+        }
+        // The diagnoses, one place.
+        let diagnoses: Vec<Value> = st
+            .steps
+            .iter()
+            .flat_map(|s| {
+                s.attempts.iter().filter_map(move |a| {
+                    a.diagnosis
+                        .as_ref()
+                        .map(|d| json!({"step": s.id, "attempt": a.n, "diagnosis": d}))
+                })
+            })
+            .collect();
+        tar.add("diagnoses.json", &red.json(&Value::Array(diagnoses)))
+            .map_err(io("diagnoses.json"))?;
+        // The web server's access evidence: who fetched bootstrap.ign, when.
+        let mut evidence = String::new();
+        for s in &st.steps {
+            for a in &s.attempts {
+                let Ok((_, lines)) =
+                    crate::pipeline::diagnosis::read_log_texts(&state_dir.join(&a.log))
+                else {
+                    continue;
+                };
+                for f in
+                    crate::pipeline::diagnosis::bootstrap_fetches(lines.iter().map(String::as_str))
+                {
+                    evidence.push_str(&format!(
+                        "{} attempt {}: served to {} {} HTTP {} {} bytes\n",
+                        s.id, a.n, f.client, f.time, f.status, f.bytes
+                    ));
+                }
+            }
+        }
+        if evidence.is_empty() {
+            evidence = "no fetch of bootstrap.ign in any web server log of this run\n".into();
+        }
+        tar.add("webserver-access.txt", red.text(&evidence).as_bytes())
+            .map_err(io("webserver-access.txt"))?;
+    } else {
+        missing.push("state.json and logs: no run state".into());
+    }
+    if let Some(c) = crate::pipeline::cluster::load(&state_dir) {
+        let v = serde_json::to_value(c).unwrap_or_default();
+        tar.add("cluster.json", &red.json(&v))
+            .map_err(io("cluster.json"))?;
+    }
+
+    // The deployconfig's files: config.json masked, secrets.json blanked.
+    match crate::config::read_text(&dc.config_json()) {
+        Ok(t) => tar
+            .add("config.json", red.text(&t).as_bytes())
+            .map_err(io("config.json"))?,
+        Err(e) => missing.push(format!("config.json: {e}")),
+    }
+    match crate::config::read_json(&dc.secrets_json()) {
+        Ok(v) => tar
+            .add("secrets.redacted.json", &red.json(&blank_secrets(&v)))
+            .map_err(io("secrets.json"))?,
+        Err(e) => missing.push(format!("secrets.json: {e}")),
+    }
+    match Pipeline::load(&dc.pipeline_file()) {
+        Ok((p, source)) => {
+            let from = match source {
+                crate::pipeline::spec::Source::Default => "the built-in pipeline".to_string(),
+                crate::pipeline::spec::Source::File(f) => format!("from {f}"),
+            };
+            let text = format!("# the pipeline in use: {from}\n{}", p.to_toml());
+            tar.add("pipeline.toml", red.text(&text).as_bytes())
+                .map_err(io("pipeline.toml"))?;
+        }
+        Err(e) => missing.push(format!("pipeline: {e}")),
+    }
+    let checks = crate::check::run(
+        engine.ok_or_else(|| "the engine did not answer".to_string()),
+        dc,
+    )
+    .await;
+    let doc = json!({ "deployconfig": dc.dir.display().to_string(), "checks": checks });
+    tar.add("check.json", &red.json(&doc))
+        .map_err(io("check.json"))?;
+
+    // The engine, and every container of this deployconfig as the engine sees it.
+    match engine {
+        Some(engine) => {
+            let mut info = json!({ "described": engine.describe() });
+            for (key, path) in [("version", "/version"), ("info", "/info")] {
+                match engine.api_json(path).await {
+                    Ok(Some(v)) => info[key] = v,
+                    Ok(None) => missing.push(format!("engine {path}: not found")),
+                    Err(e) => missing.push(format!("engine {path}: {e}")),
+                }
+            }
+            tar.add("engine.json", &red.json(&info))
+                .map_err(io("engine.json"))?;
+            let path = dc.dir.display().to_string();
+            match engine
+                .find_by_labels(&[(labels::DEPLOYCONFIG, &path)])
+                .await
+            {
+                Ok(ids) => {
+                    if ids.is_empty() {
+                        missing.push(
+                            "inspect/: no container of this deployconfig is left in the engine"
+                                .into(),
+                        );
+                    }
+                    for id in ids {
+                        match engine.api_json(&format!("/containers/{id}/json")).await {
+                            Ok(Some(v)) => {
+                                let name = v["Name"]
+                                    .as_str()
+                                    .unwrap_or(&id)
+                                    .trim_start_matches('/')
+                                    .replace('/', "_");
+                                let entry = format!("inspect/{name}.json");
+                                tar.add(&entry, &red.json(&v)).map_err(io(&entry))?;
+                            }
+                            Ok(None) => {}
+                            Err(e) => missing.push(format!("inspect {id}: {e}")),
+                        }
+                    }
+                }
+                Err(e) => missing.push(format!("listing the run's containers: {e}")),
+            }
+        }
+        None => missing.push("engine.json and inspect/: the engine did not answer".into()),
+    }
+
+    let mut readme = format!(
+        "stage2-tui support bundle\n\ndeployconfig: {}\nwritten: {}\nby: stage2-tui {}\n\n\
+         Every value of secrets.json is masked (••••••) wherever it appears, stage output\n\
+         included; secrets.json itself is kept with its values replaced by <redacted>.\n",
+        dc.dir.display(),
+        chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        env!("CARGO_PKG_VERSION"),
+    );
+    if !missing.is_empty() {
+        readme.push_str("\nNot included:\n");
+        for m in &missing {
+            readme.push_str(&format!("- {m}\n"));
+        }
+    }
+    tar.add("README.txt", red.text(&readme).as_bytes())
+        .map_err(io("README.txt"))?;
+    let files = tar.files;
+    let gz = tar
+        .builder
+        .into_inner()
+        .map_err(|e| format!("finishing {}: {e}", out.display()))?;
+    let f = gz
+        .finish()
+        .map_err(|e| format!("finishing {}: {e}", out.display()))?;
+    f.sync_all()
+        .map_err(|e| format!("finishing {}: {e}", out.display()))?;
+    let bytes = f.metadata().map(|m| m.len()).unwrap_or(0);
+    Ok(Written {
+        path: out.to_path_buf(),
+        files,
+        bytes,
+        missing,
+    })
+}
+
+/// Runs `stage2-tui bundle`; returns the exit code.
+pub async fn command(
+    engine: Result<Engine, String>,
+    dc: &Deployconfig,
+    out: Option<PathBuf>,
+) -> i32 {
+    let out = out.unwrap_or_else(|| default_path(dc, Path::new(".")));
+    if let Err(e) = &engine {
+        eprintln!("stage2-tui: {e}; the bundle goes without the engine's view");
+    }
+    match write(engine.as_ref().ok(), dc, &out).await {
+        Ok(w) => {
+            println!(
+                "support bundle written to {} ({} files, {} KB); every secrets.json value is masked",
+                w.path.display(),
+                w.files,
+                w.bytes.div_ceil(1024)
+            );
+            for m in &w.missing {
+                println!("  not included: {m}");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("stage2-tui: {e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Troubleshooting against the real engine: the support bundle carries what support needs and
+//! no secret, even one a stage printed.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use common::*;
+
+/// Every string in secrets.json, at any depth (what must never be in a bundle).
+fn secret_strings(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) if s.chars().count() >= 4 => out.push(s.clone()),
+        serde_json::Value::Object(m) => m.values().for_each(|x| secret_strings(x, out)),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| secret_strings(x, out)),
+        _ => {}
+    }
+}
+
+fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn a_support_bundle_has_everything_and_no_secret_even_one_a_stage_printed() {
+    let _g = engine_lock();
+    let (tmp, dir) = demo_dc(&[]);
+    let d = dir.to_str().unwrap();
+    // A hostile or careless stage prints all of secrets.json, each value on its own, then fails
+    // with a failure the catalogue knows.
+    set_pipeline(
+        &dir,
+        &oneshot(
+            "leaky",
+            "cat /tmp/workingdir/secrets.json; sed -n 's/.*: *\"\\(.*\\)\".*/value \\1/p' /tmp/workingdir/secrets.json >&2; echo \"Error: datastore 'demo-datastore' not found\" >&2; exit 1",
+        ),
+    );
+    let o = run(&["run", "--headless", "--deployconfig", d]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+
+    let out = tmp.path().join("support.tar.gz");
+    let o = run(&[
+        "bundle",
+        "--deployconfig",
+        d,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let said = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{said}");
+    assert!(said.contains("support bundle written to"), "{said}");
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let x = tmp.path().join("x");
+    std::fs::create_dir(&x).unwrap();
+    let st = std::process::Command::new("tar")
+        .args(["xzf", out.to_str().unwrap(), "-C", x.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let root = x.join("support");
+    for f in [
+        "README.txt",
+        "status.json",
+        "state.json",
+        "config.json",
+        "secrets.redacted.json",
+        "pipeline.toml",
+        "check.json",
+        "engine.json",
+        "diagnoses.json",
+        "webserver-access.txt",
+        "inspect/leaky.json",
+    ] {
+        assert!(root.join(f).is_file(), "{f} missing from the bundle");
+    }
+    let mut files = Vec::new();
+    files_under(&root, &mut files);
+    assert!(
+        files
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with("leaky.1.log")),
+        "{files:?}"
+    );
+    // The stage's output is there, masked.
+    let log = files
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with("leaky.1.log"))
+        .unwrap();
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(log.contains("••••••"), "{log}");
+    assert!(
+        log.contains("\"vcenterdeploy\""),
+        "secrets.json's shape is kept: {log}"
+    );
+    // The diagnosis made it, naming the field that holds the value.
+    let diag = std::fs::read_to_string(root.join("diagnoses.json")).unwrap();
+    assert!(diag.contains("vsphere-datastore-not-found"), "{diag}");
+    let engine = std::fs::read_to_string(root.join("engine.json")).unwrap();
+    assert!(engine.contains("\"version\""), "{engine}");
+    // secrets.json keeps its keys, not its values.
+    let redacted: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("secrets.redacted.json")).unwrap())
+            .unwrap();
+    assert_eq!(redacted["vcenterdeploy"]["password"], "<redacted>");
+
+    // No secrets.json value anywhere in the bundle.
+    let secrets: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("secrets.json")).unwrap()).unwrap();
+    let mut values = Vec::new();
+    secret_strings(&secrets, &mut values);
+    assert!(values.len() >= 8, "{values:?}");
+    for f in &files {
+        let body = String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned();
+        for v in &values {
+            assert!(!body.contains(v.as_str()), "{v} found in {}", f.display());
+        }
+    }
+    podman(&["rm", "-f", "leaky"]);
+}
