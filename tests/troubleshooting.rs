@@ -128,3 +128,113 @@ fn a_support_bundle_has_everything_and_no_secret_even_one_a_stage_printed() {
     }
     podman(&["rm", "-f", "leaky"]);
 }
+
+/// A deployconfig where only the cluster steps run, against the demo `oc` (its cluster takes
+/// `cluster_secs` to form): `oc` in `<dc>/bin`, a kubeconfig in `auth/`.
+fn cluster_only(extra_wait: &str, cluster_secs: u32) -> (tempfile::TempDir, std::path::PathBuf) {
+    let (tmp, dir) = demo_dc(&[]);
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("demo-stages/4.run-installer/oc"),
+        bin.join("oc"),
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("oc"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(dir.join("auth")).unwrap();
+    std::fs::write(
+        dir.join("auth/kubeconfig"),
+        "apiVersion: v1\nkind: Config\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join(".demo/cluster-secs"), format!("{cluster_secs}\n")).unwrap();
+    set_pipeline(
+        &dir,
+        &format!(
+            "[[step]]\nid = \"approve-csrs\"\nkind = \"host\"\naction = \"approve-csrs\"\nbin_dir = \"{{deployconfig}}/bin\"\ninterval_secs = 1\ntimeout_secs = 60\n\n\
+             [[step]]\nid = \"wait-operators\"\nkind = \"wait\"\nuntil = \"cluster-operators\"\nbin_dir = \"{{deployconfig}}/bin\"\ninterval_secs = 1\nstable_secs = 1\n{extra_wait}\n"
+        ),
+    );
+    (tmp, dir)
+}
+
+#[test]
+fn csrs_are_approved_until_every_node_is_ready_through_api_blips_then_operators_settle() {
+    let (_tmp, dir) = cluster_only("timeout_secs = 60", 3);
+    // The API refuses the first 3 calls: retried within the step, not a failure.
+    std::fs::write(dir.join(".demo/api-refuse"), "3\n").unwrap();
+    let o = run(&["run", "--headless", "--deployconfig", dir.to_str().unwrap()]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("the cluster did not answer") && all.contains("was refused"),
+        "{all}"
+    );
+    assert!(all.contains("nodes 3/8 Ready, 5 CSRs pending"), "{all}");
+    assert!(
+        all.contains("every declared node is Ready (8/8) and no CSR is pending"),
+        "{all}"
+    );
+    assert!(all.contains("operators 31/31 available"), "{all}");
+    let st = state(&dir);
+    assert_eq!(
+        step(&st, "approve-csrs")["attempts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Both client and serving CSRs of the 5 workers and infras were approved, nothing else.
+    let approved = std::fs::read_to_string(dir.join(".demo/cluster/approved")).unwrap();
+    assert_eq!(approved.lines().count(), 10, "{approved}");
+}
+
+#[test]
+fn operators_that_never_settle_fail_the_wait_on_time_with_a_diagnosis() {
+    // A cluster that takes 10 minutes: the 3 s wait gives up.
+    let (_tmp, dir) = cluster_only("timeout_secs = 3", 600);
+    std::fs::write(
+        dir.join("stage2-pipeline.toml"),
+        std::fs::read_to_string(dir.join("stage2-pipeline.toml"))
+            .unwrap()
+            .replace("timeout_secs = 60", "timeout_secs = 2"),
+    )
+    .unwrap();
+    let o = run(&["run", "--headless", "--deployconfig", dir.to_str().unwrap()]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("stage 2 FAILED at approve-csrs: gave up after 2.0s"),
+        "{all}"
+    );
+    assert!(
+        all.contains("not Ready: infra-0, infra-1, worker-small-0"),
+        "{all}"
+    );
+    assert!(
+        all.contains("diagnosis: Not every node config.json declares became Ready: infra-0"),
+        "{all}"
+    );
+    // The operators wait alone (a new run of a pipeline without the CSR step) times out too.
+    let pipeline = std::fs::read_to_string(dir.join("stage2-pipeline.toml")).unwrap();
+    let wait = &pipeline[pipeline.rfind("[[step]]").unwrap()..];
+    set_pipeline(&dir, wait);
+    let o = run(&[
+        "run",
+        "--headless",
+        "--restart",
+        "--deployconfig",
+        dir.to_str().unwrap(),
+    ]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    assert!(all.contains("operators did not settle in 3.0s"), "{all}");
+    let (_, js) = status(&dir);
+    let w = js["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "wait-operators")
+        .unwrap();
+    assert_eq!(w["diagnosis"]["id"], "operators-not-settled", "{js}");
+}

@@ -487,6 +487,16 @@ mod tests {
             "Unable to connect to the server: dial tcp 10.50.1.1:6443: connect: connection refused",
         ),
         (
+            "nodes-not-ready",
+            "approve-csrs",
+            "gave up after 1h00m00s: nodes 7/9 Ready, 0 CSRs pending; not Ready: worker-2, worker-3",
+        ),
+        (
+            "operators-not-settled",
+            "wait-operators",
+            "operators did not settle in 45m00s: operators 29/31 available (waiting for: console, ingress)",
+        ),
+        (
             "cluster-unauthorized",
             "approve-csrs",
             "error: You must be logged in to the server (Unauthorized)",
