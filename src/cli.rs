@@ -114,7 +114,11 @@ pub async fn connect(cli: &Cli) -> color_eyre::Result<engine::Engine> {
         explicit: cli.engine.clone().filter(|e| !e.is_empty()),
         allow_private_service: true,
     };
-    Ok(engine::connect(&opts).await?)
+    let engine = engine::connect(&opts).await?;
+    if let Some(w) = &engine.info().warning {
+        eprintln!("stage2-tui: warning: {w}");
+    }
+    Ok(engine)
 }
 
 /// Runs the parsed command line; returns the process exit code.

@@ -57,6 +57,12 @@ async fn print_events(
                 writeln!(out, "{} ==> {step}{again}: {detail}", clock())
             }
             Event::Log { step, lines } => {
+                // The web server's own evidence: who fetched bootstrap.ign, when.
+                for f in crate::pipeline::diagnosis::bootstrap_fetches(
+                    lines.iter().map(|l| l.text.as_str()),
+                ) {
+                    let _ = writeln!(out, "{} --- {step}: {}", clock(), f.describe());
+                }
                 for l in &lines {
                     let mark = if l.stream == Stream::Stderr { '!' } else { '|' };
                     let _ = writeln!(
@@ -93,17 +99,29 @@ async fn print_events(
                     hms(duration)
                 )
             }
-            Event::Window { step, url, ends_at } => {
+            Event::Window {
+                step,
+                url,
+                ends_at,
+                waiting_for,
+            } => {
                 let left = (ends_at - chrono::Utc::now()).num_seconds().max(0);
                 let url = url.map(|u| format!("serving {u}, ")).unwrap_or_default();
-                writeln!(
-                    out,
-                    "{} --- {step}: {url}window closes in {}m{:02}s (at {})",
-                    clock(),
-                    left / 60,
-                    left % 60,
-                    ends_at.with_timezone(&chrono::Local).format("%H:%M:%S")
-                )
+                let at = ends_at.with_timezone(&chrono::Local).format("%H:%M:%S");
+                match waiting_for {
+                    Some(anchor) => writeln!(
+                        out,
+                        "{} --- {step}: {url}the window starts when {anchor} succeeds (the engine ends the service at {at} at the latest)",
+                        clock()
+                    ),
+                    None => writeln!(
+                        out,
+                        "{} --- {step}: {url}window closes in {}m{:02}s (at {at})",
+                        clock(),
+                        left / 60,
+                        left % 60,
+                    ),
+                }
             }
             Event::Note(n) => writeln!(out, "{} --- {}", clock(), visible(&n)),
             Event::Finished(_) => Ok(()),
@@ -267,6 +285,10 @@ pub async fn run(engine: Engine, dc: Deployconfig, plan: Plan) -> color_eyre::Re
         let _ = cmd_tx.send(Command::Detach);
     });
     let finish = runner.run(plan, &mut cmd_rx).await;
+    if let Ok(Finish::Failed { .. } | Finish::Stopped { .. }) = &finish {
+        // A window still waiting for its anchor would wait for nothing: it ends now.
+        runner.end_waiting_windows();
+    }
     if let Ok(Finish::Failed { .. } | Finish::Stopped { .. }) = &finish
         && runner.has_windows()
     {

@@ -85,6 +85,16 @@ impl Dir {
         &self.path
     }
 
+    /// Gives this folder (by its descriptor: no link is followed) group `gid` and `mode`.
+    pub fn set_group_mode(&self, gid: u32, mode: u32) -> io::Result<()> {
+        std::os::unix::fs::fchown(&self.fd, None, Some(gid))?;
+        // SAFETY: a valid descriptor we own.
+        if unsafe { libc::fchmod(self.fd.as_raw_fd(), mode as libc::mode_t) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     fn raw_openat(&self, name: &std::ffi::OsStr, flags: i32, mode: u32) -> io::Result<OwnedFd> {
         let c = cstr(name)?;
         // SAFETY: a valid dirfd and NUL-terminated name; the returned fd is checked.
@@ -375,6 +385,19 @@ pub fn create_private_file(path: &Path) -> io::Result<File> {
 /// Quotes a value for a POSIX shell (`'…'`, with `'` written as `'\''`).
 pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// A user's uid and primary gid, from the system's user database (`None`: no such user).
+pub fn lookup_user(name: &str) -> Option<(u32, u32)> {
+    let c = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: zeroed passwd is a valid out-parameter; getpwnam_r writes only into `pw` and `buf`.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut out: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; buf's length is passed.
+    let rc =
+        unsafe { libc::getpwnam_r(c.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) };
+    (rc == 0 && !out.is_null()).then_some((pw.pw_uid, pw.pw_gid))
 }
 
 #[cfg(test)]

@@ -2,48 +2,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
-
-fn http_get(port: u16, path: &str) -> Vec<u8> {
-    // The container is up before the server in it listens: give it a few seconds.
-    let start = std::time::Instant::now();
-    let mut s = loop {
-        match std::net::TcpStream::connect(("127.0.0.1", port)) {
-            Ok(s) => break s,
-            Err(e) if start.elapsed() > Duration::from_secs(10) => {
-                panic!("connect to the web server: {e}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    };
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).unwrap();
-    let head_end = resp
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("HTTP response")
-        + 4;
-    assert!(
-        resp.starts_with(b"HTTP/1.") && resp[9..12] == *b"200",
-        "{}",
-        String::from_utf8_lossy(&resp[..head_end])
-    );
-    resp[head_end..].to_vec()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("0.0.0.0:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[test]
 fn demo_runs_end_to_end_and_matches_the_real_script() {
@@ -213,6 +175,13 @@ fn demo_runs_end_to_end_and_matches_the_real_script() {
             "{id}: {binds:?}"
         );
         assert_eq!(c["Config"]["Tty"], false, "{id}");
+        // The real images' working directories: terraform's relative entrypoints depend on it.
+        let workdir = if id == "remove-bootstrap" {
+            "/usr/share/terraform"
+        } else {
+            "/tmp/workingdir"
+        };
+        assert_eq!(c["Config"]["WorkingDir"], workdir, "{id}");
         assert_eq!(c["HostConfig"]["Init"], true, "{id}");
         let labels = &c["Config"]["Labels"];
         assert_eq!(labels["stage2-tui.tool"], "stage2-tui");

@@ -87,6 +87,7 @@ fn screenshots_are_current() {
         ("dashboard-light", shot(&light, 120, 34)),
         ("dashboard-completed", shot(&scenes::completed(d), 120, 34)),
         ("dashboard-cluster", shot(&scenes::cluster(d), 120, 34)),
+        ("dashboard-serving", shot(&scenes::serving(d), 120, 34)),
     ];
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
     let update = std::env::var_os("UPDATE_SCREENSHOTS").is_some();

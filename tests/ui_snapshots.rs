@@ -34,7 +34,12 @@ fn failed_offers_retry_and_skip() {
     insta::assert_snapshot!("failed_120x32", t.backend());
     assert_eq!(
         app.buttons(),
-        vec![Action::Retry, Action::Skip, Action::OpenLog]
+        vec![
+            Action::Retry,
+            Action::Skip,
+            Action::OpenLog,
+            Action::EndWindow
+        ]
     );
 }
 
@@ -77,6 +82,15 @@ fn stop_and_quit_ask_first_and_say_what_happens() {
     insta::assert_snapshot!("confirm_quit", render(&app, 100, 30).backend());
     assert_eq!(app.on_key(key('n')), vec![]);
     assert!(app.overlay.is_none());
+    // While terraform runs, the window has no countdown yet: + says so.
+    assert_eq!(app.on_key(key('+')), vec![]);
+    assert!(
+        app.status
+            .as_deref()
+            .unwrap_or_default()
+            .contains("its countdown starts when 7.terraform-deploy succeeds")
+    );
+    let mut app = scenes::serving(dir.path());
     assert_eq!(
         app.on_key(key('+')),
         vec![Effect::Send(Command::ExtendWindow {
@@ -326,4 +340,30 @@ fn the_cluster_pane_shows_nodes_csrs_and_operators() {
         assert!(screen.contains(want), "{want} missing:\n{screen}");
     }
     insta::assert_snapshot!("cluster_120x34", format!("{:?}", t.backend()));
+}
+
+#[test]
+fn the_window_waits_for_terraform_then_counts_down_with_the_servers_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let waiting = format!(
+        "{:?}",
+        render(&scenes::running(dir.path()), 120, 32).backend()
+    );
+    assert!(
+        waiting.contains("waiting for 7.terraform-deploy, then 10:00"),
+        "{waiting}"
+    );
+    assert!(
+        waiting.contains("bootstrap.ign not fetched yet"),
+        "{waiting}"
+    );
+    let app = scenes::serving(dir.path());
+    let t = render(&app, 120, 34);
+    let serving = format!("{:?}", t.backend());
+    assert!(serving.contains("07:26 left"), "{serving}");
+    assert!(
+        serving.contains("served bootstrap.ign to 10.50.1.250 12:12:05, 200, 295 KB"),
+        "{serving}"
+    );
+    insta::assert_snapshot!("serving_120x34", t.backend());
 }

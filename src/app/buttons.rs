@@ -46,8 +46,11 @@ impl App {
         if has_log {
             b.push(Action::OpenLog);
         }
-        if self.window.is_some() {
-            b.push(Action::ExtendWindow);
+        if let Some(w) = &self.window {
+            // A window still waiting for its anchor has no countdown to extend.
+            if w.waiting_for.is_none() {
+                b.push(Action::ExtendWindow);
+            }
             b.push(Action::EndWindow);
         }
         b
@@ -84,14 +87,41 @@ impl App {
             .collect()
     }
 
+    /// Services before `from` whose window closed but whose anchor runs again: they serve
+    /// again, for a new window (the bootstrap VM is made again).
+    fn restarted_services(&self, from: usize) -> Vec<(String, String, u64)> {
+        self.pipeline
+            .steps
+            .iter()
+            .enumerate()
+            .take(from)
+            .filter_map(|(k, s)| {
+                let anchor = s.window_starts_after.as_ref()?;
+                let ai = self.pipeline.index_of(anchor)?;
+                let st = self.run.as_ref()?.steps.get(k)?;
+                let closed = !st.attempts.is_empty()
+                    && !matches!(st.status, StepStatus::Serving | StepStatus::Pending);
+                (ai >= from && closed)
+                    .then(|| (s.id.clone(), anchor.clone(), s.ttl_secs.unwrap_or(600)))
+            })
+            .collect()
+    }
+
     fn rerun_question(&self, verb: &str) -> Option<Confirm> {
         let id = self.step_id();
         let stale = self.made_stale(self.selected);
         let ca = id == "4.run-installer";
-        if stale.is_empty() && !ca {
+        let restarted = self.restarted_services(self.selected);
+        if stale.is_empty() && !ca && restarted.is_empty() {
             return None;
         }
         let mut body = Vec::new();
+        for (svc, anchor, ttl) in &restarted {
+            body.push(format!(
+                "{svc}'s window has closed: it starts again, for a new {}-minute window that counts from {anchor}'s success.",
+                ttl.div_ceil(60)
+            ));
+        }
         if ca {
             body.push(
                 "4.run-installer regenerates the install CA and the ignition files:".to_string(),
@@ -339,6 +369,22 @@ impl App {
                     }),
                     vec![],
                 )
+            }
+            Action::ExtendWindow
+                if self
+                    .window
+                    .as_ref()
+                    .is_some_and(|w| w.waiting_for.is_some()) =>
+            {
+                let anchor = self
+                    .window
+                    .as_ref()
+                    .and_then(|w| w.waiting_for.clone())
+                    .unwrap_or_default();
+                self.status = Some(format!(
+                    "the web server's window has not started: its countdown starts when {anchor} succeeds"
+                ));
+                vec![]
             }
             Action::ExtendWindow if applies(&buttons) => {
                 let step = self

@@ -111,6 +111,10 @@ pub struct WindowInfo {
     pub ends_at: DateTime<Utc>,
     /// Latest URL check.
     pub check: UrlCheck,
+    /// The step whose success starts the countdown, while it has not succeeded.
+    pub waiting_for: Option<String>,
+    /// Fetches of bootstrap.ign in the web server's own access log.
+    pub fetches: Vec<crate::pipeline::diagnosis::Fetch>,
 }
 
 /// Header facts.
@@ -331,6 +335,12 @@ impl App {
                 self.status = Some(format!("{step}{again}: {detail}"));
             }
             Event::Log { step, lines } => {
+                if let Some(w) = self.window.as_mut().filter(|w| w.step == step) {
+                    w.fetches
+                        .extend(crate::pipeline::diagnosis::bootstrap_fetches(
+                            lines.iter().map(|l| l.text.as_str()),
+                        ));
+                }
                 let tail = self.tails.entry(step.clone()).or_default();
                 for l in lines {
                     if tail.len() == TAIL_LINES {
@@ -370,36 +380,64 @@ impl App {
                     v.refresh();
                 }
             }
-            Event::Window { step, url, ends_at } => {
-                let opened_at = self
-                    .window
-                    .as_ref()
-                    .filter(|w| w.step == step)
-                    .map(|w| w.opened_at)
-                    .unwrap_or(self.now);
-                let check = self
-                    .window
-                    .as_ref()
-                    .filter(|w| w.step == step)
-                    .map(|w| w.check.clone())
-                    .unwrap_or(UrlCheck::Unknown);
-                self.window = Some(WindowInfo {
+            Event::Window {
+                step,
+                url,
+                ends_at,
+                waiting_for,
+            } => {
+                let prev = self.window.take().filter(|w| w.step == step);
+                let spec = self.pipeline.steps.iter().find(|s| s.id == step);
+                let ttl =
+                    chrono::Duration::seconds(spec.and_then(|s| s.ttl_secs).unwrap_or(600) as i64);
+                let anchored = spec.is_some_and(|s| s.window_starts_after.is_some());
+                // The gauge counts from when the countdown started: the service's start, or
+                // its anchor's success.
+                let opened_at = match (&prev, &waiting_for) {
+                    (Some(p), None) if p.waiting_for.is_none() => p.opened_at,
+                    (_, None) if anchored => ends_at - ttl,
+                    (Some(p), _) => p.opened_at,
+                    (None, _) => self.now,
+                };
+                let (check, fetches) = prev
+                    .map(|p| (p.check, p.fetches))
+                    .unwrap_or((UrlCheck::Unknown, Vec::new()));
+                let mut w = WindowInfo {
                     step,
                     url,
                     opened_at,
                     ends_at,
                     check,
-                });
+                    waiting_for,
+                    fetches,
+                };
+                if w.fetches.is_empty()
+                    && let Some(tail) = self.tails.get(&w.step)
+                {
+                    w.fetches = crate::pipeline::diagnosis::bootstrap_fetches(
+                        tail.iter().map(|l| l.text.as_str()),
+                    );
+                }
+                self.window = Some(w);
             }
             Event::Note(n) => self.status = Some(n),
             Event::Trouble(t) => self.trouble = t,
             Event::Driver(d) => self.driven_by = d,
             Event::Cluster(c) => self.cluster = Some(*c),
             Event::State(s) => {
-                if let Some(w) = self.window.as_mut()
+                let anchored = |id: &str| {
+                    self.pipeline
+                        .steps
+                        .iter()
+                        .any(|p| p.id == id && p.window_starts_after.is_some())
+                };
+                if let Some(w) = self.window.as_ref().filter(|w| !anchored(&w.step))
                     && let Some(a) = s.step(&w.step).and_then(|x| x.last())
                 {
-                    w.opened_at = a.started_at;
+                    let started = a.started_at;
+                    if let Some(w) = self.window.as_mut() {
+                        w.opened_at = started;
+                    }
                 }
                 self.run = Some(*s);
                 self.load_missing_tails();

@@ -148,6 +148,40 @@ fn applets(busybox: &Path) -> color_eyre::Result<Vec<String>> {
         .collect())
 }
 
+/// Where a stage's files go, its WORKDIR and ENTRYPOINT: those of the real image (UKCloud's
+/// `upi/vsphere/stage2/*/Dockerfile`), so a working-directory mistake shows in the demo too
+/// (`7.terraform-deploy` runs `./entrypoint.sh` and `./removebootstrap.sh` from
+/// `/usr/share/terraform`; the others work in `/tmp/workingdir`).
+pub fn layout(stage: &str) -> (String, &'static str, String) {
+    match stage {
+        "2.create-config" => (
+            "/usr/local/2.create-config".into(),
+            "/usr/local/2.create-config",
+            "./entrypoint.sh".into(),
+        ),
+        "5.ign-webserver" => (
+            "/usr/local/5.ign-webserver".into(),
+            "/",
+            "/usr/local/5.ign-webserver/entrypoint.sh".into(),
+        ),
+        "7.terraform-deploy" => (
+            "/usr/share/terraform".into(),
+            "/usr/share/terraform",
+            "./entrypoint.sh".into(),
+        ),
+        "8.configure-svcs" | "9.post-deployment" => (
+            "/usr/local/playbooks".into(),
+            "/tmp/workingdir",
+            "/usr/local/playbooks/entrypoint.sh".into(),
+        ),
+        other => (
+            format!("/usr/local/{other}"),
+            "/tmp/workingdir",
+            format!("/usr/local/{other}/entrypoint.sh"),
+        ),
+    }
+}
+
 fn context(
     stage: &str,
     files: &[(&str, &str)],
@@ -155,12 +189,13 @@ fn context(
     applets: &[String],
 ) -> color_eyre::Result<(Vec<u8>, String)> {
     let mut hasher = DefaultHasher::new();
-    (stage, files, LIB, busybox.len(), applets).hash(&mut hasher);
+    (stage, files, LIB, busybox.len(), applets, layout(stage)).hash(&mut hasher);
     busybox[..busybox.len().min(1 << 16)].hash(&mut hasher);
     let hash = format!("{:016x}", hasher.finish());
+    let (dir, workdir, entrypoint) = layout(stage);
     let containerfile = format!(
-        "FROM scratch\nCOPY rootfs/ /\nCOPY stage/ /usr/local/{stage}/\nWORKDIR /usr/local/{stage}\n\
-         LABEL {HASH_LABEL}={hash} io.stage2-tui.demo=true\nENTRYPOINT [\"/usr/local/{stage}/run.sh\"]\n"
+        "FROM scratch\nCOPY rootfs/ /\nCOPY stage/ {dir}/\nWORKDIR {workdir}\n\
+         LABEL {HASH_LABEL}={hash} io.stage2-tui.demo=true\nENTRYPOINT [\"{entrypoint}\"]\n"
     );
     let mut tar = tar::Builder::new(Vec::new());
     let mut add = |path: &str, data: &[u8], mode: u32| {
@@ -182,6 +217,12 @@ fn context(
     add("rootfs/etc/group", b"root:x:0:\n", 0o644)?;
     add("rootfs/tmp/.keep", b"", 0o644)?;
     for (name, body) in files {
+        // The real images call their script entrypoint.sh.
+        let name = if *name == "run.sh" {
+            "entrypoint.sh"
+        } else {
+            name
+        };
         add(&format!("stage/{name}"), body.as_bytes(), 0o755)?;
     }
     for a in applets {

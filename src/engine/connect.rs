@@ -151,15 +151,68 @@ async fn try_endpoint(endpoint: &str) -> std::result::Result<(Docker, EngineInfo
         .or(v.platform.as_ref().map(|p| p.name.clone()))
         .unwrap_or_else(|| "container engine".into());
     let is_podman = product.to_ascii_lowercase().contains("podman");
+    let version = v.version.unwrap_or_default();
+    let api_version = v.api_version.unwrap_or_default();
+    let warning = version_check(is_podman, &version, &api_version)?;
     let info = EngineInfo {
         endpoint: format!("unix://{path}"),
         product,
-        version: v.version.unwrap_or_default(),
-        api_version: v.api_version.unwrap_or_default(),
+        version,
+        api_version,
         is_podman,
         private_service: None,
+        warning,
     };
     Ok((docker, info))
+}
+
+/// The podman version stage2-tui is tested with (the oldest): older ones get a warning.
+pub const TESTED_PODMAN: (u32, u32) = (4, 3);
+
+fn major_minor(v: &str) -> Option<(u32, u32)> {
+    let mut parts = v.trim().trim_start_matches('v').split(['.', '-', '+']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    Some((major, minor))
+}
+
+/// An engine too old to drive is an error naming its version and what to install; one older
+/// than what stage2-tui is tested with is a warning.
+pub fn version_check(
+    is_podman: bool,
+    version: &str,
+    api_version: &str,
+) -> std::result::Result<Option<String>, String> {
+    if is_podman {
+        let Some(v) = major_minor(version) else {
+            return Ok(Some(format!(
+                "podman reports version {version:?}, which stage2-tui cannot read; it is tested with podman {}.{}",
+                TESTED_PODMAN.0, TESTED_PODMAN.1
+            )));
+        };
+        if v.0 < 2 {
+            return Err(format!(
+                "podman {version} has no REST API that stage2-tui can drive (it arrived with podman 2.0). Install podman {}.{} or newer: on RHEL 8 or 9 `dnf install podman`; RHEL 7's podman 1.6 from extras has none, so use a RHEL 8/9 bastion",
+                TESTED_PODMAN.0, TESTED_PODMAN.1
+            ));
+        }
+        if v < TESTED_PODMAN {
+            return Ok(Some(format!(
+                "podman {version} is older than {}.{}, the oldest podman stage2-tui is tested with; it may work, but `dnf update podman` (RHEL 8.8+ and 9 ship 4.4 or newer) is the safe path",
+                TESTED_PODMAN.0, TESTED_PODMAN.1
+            )));
+        }
+        return Ok(None);
+    }
+    match major_minor(api_version) {
+        Some(v) if v < (1, 25) => Err(format!(
+            "Docker {version} (API {api_version}) is too old for stage2-tui (it needs API 1.25 or newer); install a current Docker or podman"
+        )),
+        Some(v) if v < (1, 41) => Ok(Some(format!(
+            "Docker {version} (API {api_version}) is older than Docker 20.10 (API 1.41), the oldest stage2-tui is tested with"
+        ))),
+        _ => Ok(None),
+    }
 }
 
 fn which(cmd: &str) -> Option<PathBuf> {
@@ -269,6 +322,25 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Engine> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn old_engines_are_named_with_what_to_install() {
+        let e = version_check(true, "1.6.4", "").unwrap_err();
+        assert!(
+            e.contains("podman 1.6.4 has no REST API") && e.contains("dnf install podman"),
+            "{e}"
+        );
+        let w = version_check(true, "3.4.4", "1.40").unwrap().unwrap();
+        assert!(
+            w.contains("podman 3.4.4 is older than 4.3") && w.contains("dnf update podman"),
+            "{w}"
+        );
+        assert_eq!(version_check(true, "4.3.1", "1.41").unwrap(), None);
+        assert_eq!(version_check(true, "5.2.2", "1.41").unwrap(), None);
+        assert!(version_check(false, "19.03.1", "1.24").is_err());
+        assert!(version_check(false, "19.03.1", "1.40").unwrap().is_some());
+        assert_eq!(version_check(false, "27.1.0", "1.46").unwrap(), None);
+    }
 
     #[test]
     fn sockets_others_can_swap_or_write_are_not_trusted() {

@@ -139,6 +139,15 @@ impl Engine {
             }
             self.remove(&spec.name, true).await?;
         }
+        // An engine without an init binary (catatonit missing on RHEL 8) refuses `init`: the
+        // container is created without one, and every later one too.
+        match self.create_once(spec).await {
+            Err(e) if !self.without_init() && self.note_no_init(&e) => self.create_once(spec).await,
+            r => r,
+        }
+    }
+
+    async fn create_once(&self, spec: &ContainerSpec) -> Result<String> {
         if let Some(limit) = spec.run_limit_secs.filter(|_| self.info().is_podman) {
             return self.create_libpod(spec, limit).await;
         }
@@ -147,7 +156,7 @@ impl Engine {
             binds: Some(binds),
             network_mode: spec.network_mode.clone(),
             // catatonit/tini as PID 1: a stop takes ~0.1 s instead of the full timeout.
-            init: Some(true),
+            init: Some(!self.without_init()),
             // k8s-file keeps a local log file we can read faster than the API (podman only).
             log_config: self.info().is_podman.then(|| HostConfigLogConfig {
                 typ: Some("k8s-file".into()),
@@ -204,7 +213,7 @@ impl Engine {
             "env": env,
             "labels": spec.labels,
             "mounts": mounts,
-            "init": true,
+            "init": !self.without_init(),
             "terminal": false,
             "log_configuration": {"driver": "k8s-file"},
             "timeout": limit,

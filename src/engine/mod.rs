@@ -150,6 +150,8 @@ pub struct EngineInfo {
     pub is_podman: bool,
     /// Set when we started a private `podman system service` for this process.
     pub private_service: Option<connect::PrivateService>,
+    /// Said once at connect: the engine is older than what stage2-tui is tested with.
+    pub warning: Option<String>,
 }
 
 /// A connected engine. Cheap to clone.
@@ -159,6 +161,9 @@ pub struct Engine {
     /// The same client without a timeout, for streams (logs, wait) that may be silent for long.
     streams: Docker,
     info: Arc<EngineInfo>,
+    /// Set once the engine said it has no init binary (catatonit missing): containers are then
+    /// created without one. The flag's second half says whether that was reported yet.
+    no_init: Arc<[std::sync::atomic::AtomicBool; 2]>,
 }
 
 impl Engine {
@@ -168,6 +173,7 @@ impl Engine {
             docker,
             streams,
             info: Arc::new(info),
+            no_init: Arc::new(Default::default()),
         }
     }
 
@@ -214,6 +220,27 @@ impl Engine {
                 String::from_utf8_lossy(&body).trim()
             ))),
         }
+    }
+
+    /// Containers are created without an init process (the engine has none).
+    pub fn without_init(&self) -> bool {
+        self.no_init[0].load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Once, after the engine turned out to have no init binary: the line that says so.
+    pub fn take_init_note(&self) -> Option<String> {
+        use std::sync::atomic::Ordering;
+        (self.without_init() && !self.no_init[1].swap(true, Ordering::AcqRel)).then(|| {
+            "the engine has no container init binary (catatonit is not installed): containers run without one, so a stop waits up to its 10 s timeout before the kill (`dnf install catatonit` restores fast stops)".to_string()
+        })
+    }
+
+    fn note_no_init(&self, e: &EngineError) -> bool {
+        let missing = e.to_string().contains("container-init binary not found");
+        if missing {
+            self.no_init[0].store(true, std::sync::atomic::Ordering::Release);
+        }
+        missing
     }
 
     /// GETs an API path (the version prefix is added) as JSON; `None` on 404.

@@ -285,6 +285,26 @@ pub struct Fetch {
     pub bytes: u64,
 }
 
+impl Fetch {
+    /// The server's `HH:MM:SS`, as it wrote it (the whole time when it has another shape).
+    pub fn clock(&self) -> String {
+        chrono::DateTime::parse_from_str(&self.time, "%d/%b/%Y:%H:%M:%S %z")
+            .map(|t| t.format("%H:%M:%S").to_string())
+            .unwrap_or_else(|_| self.time.clone())
+    }
+
+    /// "served bootstrap.ign to 10.50.1.250 12:04:31, 200, 295 KB".
+    pub fn describe(&self) -> String {
+        format!(
+            "served bootstrap.ign to {} {}, {}, {} KB",
+            self.client,
+            self.clock(),
+            self.status,
+            self.bytes.div_ceil(1024)
+        )
+    }
+}
+
 /// Fetches of `bootstrap.ign` in access-log lines (nginx's combined format).
 pub fn bootstrap_fetches<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<Fetch> {
     static RE: std::sync::OnceLock<Option<Regex>> = std::sync::OnceLock::new();

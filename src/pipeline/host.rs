@@ -26,7 +26,8 @@ pub async fn run(step: &Step, dc: &Path, sink: &mut LogSink) -> Result<(), Strin
     match step.action {
         Some(HostAction::InstallClients) => {
             let profile_dir = expand(step.profile_dir.as_deref().unwrap_or("/etc/profile.d"), dc);
-            install_clients(dc, &bin_dir, &profile_dir, sink)
+            install_clients(dc, &bin_dir, &profile_dir, sink)?;
+            share_kubeconfig(dc, step.share_with.as_deref().unwrap_or("core"), sink)
         }
         Some(HostAction::ApproveCsrs) => {
             let interval = Duration::from_secs(step.interval_secs.unwrap_or(15).max(1));
@@ -94,6 +95,42 @@ fn install_clients(
             "KUBECONFIG={} set for login shells in {}",
             kubeconfig.display(),
             profile.display()
+        ),
+    )
+}
+
+/// Lets `user` (the bastion's `core`) read `auth/kubeconfig`: group `user`'s group, 0640, and
+/// `auth/` 0750, by descriptor (a link planted there is refused). The script made them 0755/0666.
+fn share_kubeconfig(dc: &Path, user: &str, sink: &mut LogSink) -> Result<(), String> {
+    use crate::safefs::Dir;
+    use std::os::unix::fs::PermissionsExt;
+    let Some((_, gid)) = crate::safefs::lookup_user(user) else {
+        return say(
+            sink,
+            Stream::Stdout,
+            &format!("no user {user} on this bastion: auth/kubeconfig stays readable by root only"),
+        );
+    };
+    let auth = Dir::open(dc)
+        .and_then(|d| d.subdir(Path::new("auth"), false))
+        .map_err(|e| format!("cannot open {}/auth: {e}", dc.display()))?;
+    let file = auth
+        .open_file("kubeconfig".as_ref())
+        .map_err(|e| format!("cannot open {}/auth/kubeconfig: {e}", dc.display()))?;
+    std::os::unix::fs::fchown(&file, None, Some(gid))
+        .and_then(|()| file.set_permissions(std::fs::Permissions::from_mode(0o640)))
+        .and_then(|()| auth.set_group_mode(gid, 0o750))
+        .map_err(|e| {
+            format!(
+                "cannot let {user} read {}/auth/kubeconfig: {e}",
+                dc.display()
+            )
+        })?;
+    say(
+        sink,
+        Stream::Stdout,
+        &format!(
+            "{user} can read auth/kubeconfig (group {gid}, mode 0640; auth/ 0750), and its login shells get KUBECONFIG"
         ),
     )
 }

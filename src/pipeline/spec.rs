@@ -104,6 +104,15 @@ pub struct Step {
     /// so a window is bounded even with no stage2-tui process left.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_extend_secs: Option<u64>,
+    /// Service steps: the `ttl_secs` countdown starts when this later step succeeds (the
+    /// bootstrap VM boots only once `7.terraform-deploy` made it), not at the service's start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_starts_after: Option<String>,
+    /// Service steps: the engine's own limit on the service's life, from its start (default:
+    /// `ttl_secs + max_extend_secs`, or 7200 with `window_starts_after`). It holds with no
+    /// stage2-tui process left: the worst case of a detached run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_serve_secs: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// Seconds to wait (wait).
@@ -118,6 +127,9 @@ pub struct Step {
     /// Where the KUBECONFIG profile snippet goes (host, install-clients).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile_dir: Option<String>,
+    /// The user who may read `auth/kubeconfig` afterwards (host, install-clients; default core).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_with: Option<String>,
     /// Kept so older pipeline files still parse: `approve-csrs` now approves until every declared
     /// node is Ready (see `timeout_secs`), not a fixed number of rounds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,7 +157,21 @@ pub enum WaitFor {
     ClusterOperators,
 }
 
+/// How long a service with `window_starts_after` may live at most, by default (2 hours).
+pub const DEFAULT_ANCHORED_SERVE_SECS: u64 = 7200;
+
 impl Step {
+    /// The engine's own limit on a service's life, from its start (see `max_serve_secs`).
+    pub fn serve_limit_secs(&self) -> u64 {
+        let ttl = self.ttl_secs.unwrap_or(600);
+        let extend = self.max_extend_secs.unwrap_or(DEFAULT_MAX_EXTEND_SECS);
+        match (self.max_serve_secs, &self.window_starts_after) {
+            (Some(m), _) => m.max(ttl),
+            (None, Some(_)) => DEFAULT_ANCHORED_SERVE_SECS.max(ttl + extend),
+            (None, None) => ttl + extend,
+        }
+    }
+
     /// The container name for container steps.
     pub fn container_name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.id)
@@ -236,6 +262,7 @@ impl Pipeline {
                 ("stable_secs", s.stable_secs, MAX_SECS),
                 ("timeout_secs", s.timeout_secs, MAX_SECS),
                 ("max_extend_secs", s.max_extend_secs, MAX_SECS),
+                ("max_serve_secs", s.max_serve_secs, MAX_SECS),
                 ("rounds", s.rounds.map(u64::from), 10_000),
             ] {
                 if let Some(v) = v
@@ -248,6 +275,15 @@ impl Pipeline {
                         } else {
                             ""
                         }
+                    ));
+                }
+            }
+            if let Some(anchor) = &s.window_starts_after {
+                let later = self.steps.iter().skip(i + 1).any(|x| &x.id == anchor);
+                if s.kind != Kind::Service || !later {
+                    return Err(format!(
+                        "{at}: `window_starts_after = \"{anchor}\"` must name a step after this service step (steps: {})",
+                        self.ids()
                     ));
                 }
             }

@@ -105,6 +105,10 @@ pub struct StepState {
     /// For an open service window: when it closes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_ends_at: Option<DateTime<Utc>>,
+    /// For an open service window whose countdown has not started: the step it waits for
+    /// (`window_starts_after`); `window_ends_at` is then the engine's own limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_waiting_for: Option<String>,
 }
 
 impl StepState {
@@ -238,6 +242,7 @@ impl RunState {
                     status: StepStatus::Pending,
                     attempts: Vec::new(),
                     window_ends_at: None,
+                    window_waiting_for: None,
                 },
             })
             .collect();

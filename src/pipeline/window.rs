@@ -9,12 +9,27 @@ use crate::engine::Engine;
 use crate::engine::logs::{CaptureMode, LiveFn};
 
 /// Operator controls for an open window.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum WindowCtl {
     /// Add seconds to the window.
     Extend(u64),
     /// Stop the service now.
     End,
+    /// The anchor step succeeded: the window now ends at this time (at most the hard end).
+    Anchor(DateTime<Utc>),
+    /// Stop the service now, for this reason.
+    Close(String),
+}
+
+/// A window's times.
+#[derive(Debug, Clone)]
+pub struct Times {
+    /// When it closes (while waiting for its anchor: the hard end).
+    pub ends_at: DateTime<Utc>,
+    /// The engine's own limit: extensions and anchors stop there.
+    pub hard_end: DateTime<Utc>,
+    /// The step whose success starts the countdown, while it has not succeeded.
+    pub waiting_for: Option<String>,
 }
 
 /// What a window task reports back to the runner.
@@ -42,7 +57,7 @@ pub enum WindowReport {
 ///
 /// The engine going away is not the service dying: the capture is redone once the engine
 /// answers, and a stop that did not go through is retried every 5 s (and reported) while the
-/// controls stay live. `hard_end` is the engine's own run limit: extensions stop there.
+/// controls stay live. The hard end is the engine's own run limit: extensions stop there.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     engine: Engine,
@@ -50,11 +65,15 @@ pub async fn run(
     container_id: String,
     log: PathBuf,
     mut live: impl FnMut() -> LiveFn,
-    mut ends_at: DateTime<Utc>,
-    hard_end: DateTime<Utc>,
+    times: Times,
     mut ctl: UnboundedReceiver<WindowCtl>,
     report: UnboundedSender<(String, WindowReport)>,
 ) {
+    let Times {
+        mut ends_at,
+        hard_end,
+        mut waiting_for,
+    } = times;
     let say = |m: String| {
         let _ = report.send((step.clone(), WindowReport::Note(m)));
     };
@@ -79,6 +98,15 @@ pub async fn run(
                 }
                 _ = tokio::time::sleep(std::time::Duration::from_secs(5)), if !stopped => {}
                 c = ctl.recv(), if closing.is_none() => match c {
+                    Some(WindowCtl::Extend(_)) if waiting_for.is_some() => say(format!(
+                        "the window has not started: it starts when {} succeeds",
+                        waiting_for.as_deref().unwrap_or_default()
+                    )),
+                    Some(WindowCtl::Anchor(t)) => {
+                        waiting_for = None;
+                        ends_at = t.min(hard_end);
+                        let _ = report.send((step.clone(), WindowReport::Extended(ends_at)));
+                    }
                     Some(WindowCtl::Extend(secs)) => {
                         let want = ends_at.max(Utc::now()) + chrono::Duration::seconds(secs as i64);
                         if want > hard_end {
@@ -92,6 +120,10 @@ pub async fn run(
                     }
                     Some(WindowCtl::End) => {
                         closing = Some("ended early by the operator".into());
+                        stopped = false;
+                    }
+                    Some(WindowCtl::Close(why)) => {
+                        closing = Some(why);
                         stopped = false;
                     }
                     // The runner went away (detach): leave the service to the next runner; the

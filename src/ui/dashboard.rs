@@ -135,8 +135,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
     };
     steps(f, app, steps_area, hits);
     let rest = match &app.window {
-        Some(_) if rest.height >= 6 => {
-            let [w, r] = Layout::vertical([Constraint::Length(3), Constraint::Min(1)]).areas(rest);
+        Some(_) if rest.height >= 7 => {
+            let [w, r] = Layout::vertical([Constraint::Length(4), Constraint::Min(1)]).areas(rest);
             window(f, app, w);
             r
         }
@@ -339,21 +339,61 @@ fn window(f: &mut Frame, app: &App, area: Rect) {
         }
         UrlCheck::Failed(e) => (format!("not answering: {e}"), t.failed),
     };
+    let [top, evidence] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(inner);
     let check_w = (check.0.chars().count() as u16 + 2).min(inner.width / 2);
-    let [g, c] =
-        Layout::horizontal([Constraint::Min(10), Constraint::Length(check_w)]).areas(inner);
-    let gauge = Gauge::default()
-        .gauge_style(t.gauge)
-        .ratio((left as f64 / total as f64).clamp(0.0, 1.0))
-        .label(Span::styled(
-            format!("{:02}:{:02} left", left / 60, left % 60),
-            t.text,
-        ));
+    let [g, c] = Layout::horizontal([Constraint::Min(10), Constraint::Length(check_w)]).areas(top);
+    let gauge = match &w.waiting_for {
+        // The countdown has not started: the bootstrap VM does not exist yet.
+        Some(anchor) => {
+            let ttl = app
+                .pipeline
+                .steps
+                .iter()
+                .find(|s| s.id == w.step)
+                .and_then(|s| s.ttl_secs)
+                .unwrap_or(600);
+            Gauge::default()
+                .gauge_style(t.gauge)
+                .ratio(1.0)
+                .label(Span::styled(
+                    format!("waiting for {anchor}, then {:02}:{:02}", ttl / 60, ttl % 60),
+                    t.text,
+                ))
+        }
+        None => Gauge::default()
+            .gauge_style(t.gauge)
+            .ratio((left as f64 / total as f64).clamp(0.0, 1.0))
+            .label(Span::styled(
+                format!("{:02}:{:02} left", left / 60, left % 60),
+                t.text,
+            )),
+    };
     f.render_widget(gauge, g);
     f.render_widget(
         Paragraph::new(Span::styled(format!(" {}", check.0), check.1)),
         c,
     );
+    // The web server's own access log: did the bootstrap VM fetch its ignition?
+    let line = match w.fetches.last() {
+        Some(last) => {
+            let more = w.fetches.len() - 1;
+            let mut l = last.describe();
+            if more > 0 {
+                l.push_str(&format!(" (and {more} earlier)"));
+            }
+            Span::styled(
+                l,
+                if last.status == 200 {
+                    t.succeeded
+                } else {
+                    t.failed
+                },
+            )
+        }
+        None => Span::styled("bootstrap.ign not fetched yet", t.dim),
+    };
+    f.render_widget(Paragraph::new(line), evidence);
 }
 
 /// The cluster taking shape: nodes Ready against the declared ones, CSRs, operators.

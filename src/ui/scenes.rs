@@ -172,11 +172,14 @@ pub fn running(state_dir: &Path) -> App {
         step: "5.ign-webserver".into(),
         url: Some("http://10.50.1.254/bootstrap.ign".into()),
         opened_at: at(1, 40),
-        ends_at: at(11, 40),
+        ends_at: at(1, 40) + Duration::hours(2),
         check: UrlCheck::Answered {
             status: 200,
             bytes: Some(301_232),
         },
+        // terraform has not made the bootstrap VM yet: the countdown waits for it.
+        waiting_for: Some("7.terraform-deploy".into()),
+        fetches: vec![],
     });
     app.driving = true;
     app.selected = 4;
@@ -184,12 +187,81 @@ pub fn running(state_dir: &Path) -> App {
     app
 }
 
+/// terraform made the VMs; the web server's window counts down and its own log shows the
+/// bootstrap VM fetching its ignition while 8.configure-svcs runs.
+pub fn serving(state_dir: &Path) -> App {
+    let mut app = running(state_dir);
+    if let Some(s) = app
+        .run
+        .as_mut()
+        .and_then(|r| r.step_mut("7.terraform-deploy"))
+    {
+        s.status = StepStatus::Succeeded;
+        s.attempts[0] = attempt("7.terraform-deploy", 1, at(1, 46), Some(610), Some(0));
+    }
+    set(
+        &mut app,
+        "wait-svcs",
+        StepStatus::Succeeded,
+        Some(attempt("wait-svcs", 1, at(11, 56), Some(80), None)),
+    );
+    set(
+        &mut app,
+        "8.configure-svcs",
+        StepStatus::Running,
+        Some(attempt("8.configure-svcs", 1, at(13, 16), None, None)),
+    );
+    tail(
+        &mut app,
+        "8.configure-svcs",
+        &[
+            "PLAY [svcs] ********************************************************************",
+            "TASK [Gathering Facts] *********************************************************",
+            "ok: [svc-0]",
+            "ok: [svc-1]",
+            "TASK [Register with the satellite] *********************************************",
+            "changed: [svc-0]",
+            "changed: [svc-1]",
+            "TASK [Install CoreDNS packages] ************************************************",
+        ],
+        Stream::Stdout,
+    );
+    tail(
+        &mut app,
+        "5.ign-webserver",
+        &[
+            "10.50.1.250 - - [27/Nov/2026:12:12:05 +0000] \"GET /bootstrap.ign HTTP/1.1\" 200 301232 \"-\" \"Ignition/2.14.0\" \"-\"",
+        ],
+        Stream::Stdout,
+    );
+    if let Some(w) = app.window.as_mut() {
+        w.waiting_for = None;
+        w.opened_at = at(11, 56);
+        w.ends_at = at(21, 56);
+        w.fetches = vec![crate::pipeline::diagnosis::Fetch {
+            client: "10.50.1.250".into(),
+            time: "27/Nov/2026:12:12:05 +0000".into(),
+            status: 200,
+            bytes: 301_232,
+        }];
+    }
+    app.selected = app.pipeline.index_of("8.configure-svcs").unwrap_or(0);
+    app.status = Some("8.configure-svcs: container 8.configure-svcs from registry.example.internal:5002/docker-openshift/8.configure-svcs:0.5".into());
+    app.now = at(14, 30);
+    app
+}
+
 /// terraform failed; the run halted and offers Retry.
 pub fn failed(state_dir: &Path) -> App {
     let mut app = running(state_dir);
     app.driving = false;
-    app.window = None;
-    set(&mut app, "5.ign-webserver", StepStatus::Succeeded, None);
+    // terraform did not make the bootstrap VM: the web server's window still waits for it
+    // (the engine ends it 2 hours after its start at the latest).
+    if let Some(w) = app.window.as_mut() {
+        w.waiting_for = Some("7.terraform-deploy".into());
+        w.ends_at = at(1, 40) + Duration::hours(2);
+        w.fetches.clear();
+    }
     if let Some(s) = app
         .run
         .as_mut()

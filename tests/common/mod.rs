@@ -3,6 +3,7 @@
 
 pub mod tmux;
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
@@ -205,4 +206,43 @@ pub fn oneshot(id: &str, script: &str) -> String {
     format!(
         "[[step]]\nid = \"{id}\"\nkind = \"oneshot\"\nimage = \"{DEMO_IMAGE}\"\nentrypoint = [\"/bin/sh\", \"-c\", \"{script}\"]\n"
     )
+}
+
+/// GET `path` from 127.0.0.1:`port` (retrying the connect for 10 s); the body of a 200.
+pub fn http_get(port: u16, path: &str) -> Vec<u8> {
+    // The container is up before the server in it listens: give it a few seconds.
+    let start = std::time::Instant::now();
+    let mut s = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(e) if start.elapsed() > Duration::from_secs(10) => {
+                panic!("connect to the web server: {e}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let head_end = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("HTTP response")
+        + 4;
+    assert!(
+        resp.starts_with(b"HTTP/1.") && resp[9..12] == *b"200",
+        "{}",
+        String::from_utf8_lossy(&resp[..head_end])
+    );
+    resp[head_end..].to_vec()
+}
+
+/// A free TCP port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -104,8 +104,11 @@ pub enum Event {
         step: String,
         /// What it serves.
         url: Option<String>,
-        /// When it closes.
+        /// When it closes (while it waits for its anchor: the engine's own limit).
         ends_at: chrono::DateTime<Utc>,
+        /// The step whose success starts the countdown, while it has not succeeded.
+        #[serde(default)]
+        waiting_for: Option<String>,
     },
     /// Something the operator should know.
     Note(String),
@@ -400,10 +403,16 @@ impl Runner {
                 duration,
                 error: error.map(r),
             },
-            Event::Window { step, url, ends_at } => Event::Window {
+            Event::Window {
+                step,
+                url,
+                ends_at,
+                waiting_for,
+            } => Event::Window {
                 step,
                 url: url.map(r),
                 ends_at,
+                waiting_for,
             },
             Event::Finished(Err(e)) => Event::Finished(Err(r(e))),
             other => other,
@@ -705,6 +714,24 @@ impl Runner {
                             }
                             s.window_ends_at = None;
                         }
+                        // A service whose window closed while its anchor runs again (terraform
+                        // makes the bootstrap VM again): it serves again, for a new window.
+                        for (k, spec) in self.pipeline.steps.iter().enumerate().take(idx) {
+                            let anchor_again = spec
+                                .window_starts_after
+                                .as_ref()
+                                .and_then(|a| self.pipeline.index_of(a))
+                                .is_some_and(|ai| ai >= idx);
+                            let s = &mut st.steps[k];
+                            if anchor_again
+                                && !s.attempts.is_empty()
+                                && !matches!(s.status, StepStatus::Serving | StepStatus::Pending)
+                            {
+                                s.status = StepStatus::Stale;
+                                s.window_ends_at = None;
+                                s.window_waiting_for = None;
+                            }
+                        }
                         st.rewind_to(idx);
                         self.state = Some(st);
                     }
@@ -860,6 +887,9 @@ impl Runner {
             duration,
             error: error.clone(),
         });
+        if status == StepStatus::Succeeded {
+            self.start_anchored_windows(&id)?;
+        }
         Ok(match status {
             StepStatus::Failed => StepEnd::Halt(Finish::Failed {
                 step: id,

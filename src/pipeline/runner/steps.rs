@@ -56,12 +56,7 @@ impl Runner {
             network_mode: step.network.clone(),
             labels: self.labels(&step.id, attempt)?,
             // A service's window holds even with no stage2-tui left: the engine ends it.
-            run_limit_secs: (step.kind == Kind::Service).then(|| {
-                step.ttl_secs.unwrap_or(600)
-                    + step
-                        .max_extend_secs
-                        .unwrap_or(super::super::spec::DEFAULT_MAX_EXTEND_SECS)
-            }),
+            run_limit_secs: (step.kind == Kind::Service).then(|| step.serve_limit_secs()),
         })
     }
 
@@ -340,6 +335,9 @@ impl Runner {
                     }
                     r => r?,
                 };
+                if let Some(note) = self.engine.take_init_note() {
+                    self.emit(Event::Note(note));
+                }
                 self.set_container_id(i, &id)?;
                 self.engine.start(&id).await?;
                 (n, id, log)
@@ -356,9 +354,21 @@ impl Runner {
         });
         if step.kind == Kind::Service {
             let ttl = step.ttl_secs.unwrap_or(600) as i64;
-            let ends_at = self.st()?.steps[i]
-                .window_ends_at
-                .unwrap_or_else(|| Utc::now() + chrono::Duration::seconds(ttl));
+            // With an anchor that has not succeeded yet, the window waits for it; until then
+            // only the engine's own limit bounds the service.
+            let waiting = self.anchor_pending(step)?;
+            let started = self.st()?.steps[i]
+                .last()
+                .map(|a| a.started_at)
+                .unwrap_or_else(Utc::now);
+            let ends_at = match (self.st()?.steps[i].window_ends_at, &waiting) {
+                (Some(t), _) => t,
+                (None, Some(_)) => {
+                    started + chrono::Duration::seconds(step.serve_limit_secs() as i64)
+                }
+                (None, None) => Utc::now() + chrono::Duration::seconds(ttl),
+            };
+            self.st()?.steps[i].window_waiting_for = waiting;
             self.open_window(i, step, cfg, id, log, ends_at)?;
             return Ok(None);
         }

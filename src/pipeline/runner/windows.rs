@@ -33,6 +33,73 @@ impl Runner {
         Ok(false)
     }
 
+    /// The anchor a service's window still waits for (`window_starts_after` not succeeded yet).
+    pub(super) fn anchor_pending(&mut self, step: &Step) -> Result<Option<String>, String> {
+        let Some(anchor) = &step.window_starts_after else {
+            return Ok(None);
+        };
+        let done = self
+            .st()?
+            .step(anchor)
+            .is_some_and(|s| s.status == StepStatus::Succeeded);
+        Ok((!done).then(|| anchor.clone()))
+    }
+
+    /// `anchor` succeeded: the windows that waited for it (or counted from an earlier success of
+    /// it, before a retry) count their `ttl_secs` from now.
+    pub(super) fn start_anchored_windows(&mut self, anchor: &str) -> Result<(), String> {
+        let services: Vec<Step> = self
+            .pipeline
+            .steps
+            .iter()
+            .filter(|s| s.window_starts_after.as_deref() == Some(anchor))
+            .filter(|s| self.windows.contains_key(&s.id))
+            .cloned()
+            .collect();
+        for s in services {
+            let ttl = s.ttl_secs.unwrap_or(600);
+            let ends_at = Utc::now() + chrono::Duration::seconds(ttl as i64);
+            if let Some(st) = self.st()?.step_mut(&s.id) {
+                st.window_waiting_for = None;
+            }
+            self.save()?;
+            self.emit(Event::Note(format!(
+                "{}: {anchor} succeeded, so the bootstrap VM can boot: the {}-minute window starts now (it closes at {})",
+                s.id,
+                ttl.div_ceil(60),
+                ends_at.with_timezone(&chrono::Local).format("%H:%M:%S")
+            )));
+            self.window_ctl(&s.id, WindowCtl::Anchor(ends_at));
+        }
+        Ok(())
+    }
+
+    /// Ends the windows still waiting for their anchor (a headless run that halted before it:
+    /// nothing will make the bootstrap VM, and no one is left to retry). A retry of the anchor
+    /// starts the web server again. Returns how many it ended.
+    pub fn end_waiting_windows(&mut self) -> usize {
+        let waiting: Vec<(String, String)> = self
+            .state
+            .as_ref()
+            .map(|st| {
+                st.steps
+                    .iter()
+                    .filter(|s| self.windows.contains_key(&s.id))
+                    .filter_map(|s| Some((s.id.clone(), s.window_waiting_for.clone()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (step, anchor) in &waiting {
+            self.window_ctl(
+                step,
+                WindowCtl::Close(format!(
+                    "the run halted before {anchor} made the bootstrap VM, so nothing will fetch bootstrap.ign; retrying {anchor} starts the web server again"
+                )),
+            );
+        }
+        waiting.len()
+    }
+
     pub(super) fn window_ctl(&self, step: &str, ctl: WindowCtl) {
         match self.windows.get(step) {
             Some(tx) => {
@@ -61,17 +128,20 @@ impl Runner {
             }
             WindowReport::Extended(t) => {
                 s.window_ends_at = Some(t);
+                let waiting_for = s.window_waiting_for.clone();
                 self.save()?;
                 self.emit(Event::Window {
                     step: step.into(),
                     url,
                     ends_at: t,
+                    waiting_for,
                 });
                 return Ok(());
             }
             WindowReport::Closed { reason } => {
                 s.status = StepStatus::Succeeded;
                 s.window_ends_at = None;
+                s.window_waiting_for = None;
                 self.windows.remove(step);
                 self.emit(Event::Note(format!(
                     "{step}: {reason}; service stopped and removed"
@@ -87,6 +157,7 @@ impl Runner {
             WindowReport::Died { exit_code, error } => {
                 s.status = StepStatus::Failed;
                 s.window_ends_at = None;
+                s.window_waiting_for = None;
                 if let Some(a) = s.attempts.last_mut() {
                     a.finished_at = Some(Utc::now());
                     a.exit_code = exit_code;
@@ -131,12 +202,14 @@ impl Runner {
         let st = self.st()?;
         st.steps[i].status = StepStatus::Serving;
         st.steps[i].window_ends_at = Some(ends_at);
+        let waiting_for = st.steps[i].window_waiting_for.clone();
         self.save()?;
         let url = step.url.as_ref().map(|u| self.expand(u, cfg));
         self.emit(Event::Window {
             step: step.id.clone(),
             url,
             ends_at,
+            waiting_for: waiting_for.clone(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         self.windows.insert(step.id.clone(), tx);
@@ -144,14 +217,7 @@ impl Runner {
             .last()
             .map(|a| a.started_at)
             .unwrap_or_else(Utc::now);
-        let hard_end = started
-            + chrono::Duration::seconds(
-                (step.ttl_secs.unwrap_or(600)
-                    + step
-                        .max_extend_secs
-                        .unwrap_or(crate::pipeline::spec::DEFAULT_MAX_EXTEND_SECS))
-                    as i64,
-            );
+        let hard_end = started + chrono::Duration::seconds(step.serve_limit_secs() as i64);
         let this = self.live_factory(&step.id);
         tokio::spawn(window::run(
             self.engine.clone(),
@@ -159,8 +225,11 @@ impl Runner {
             id.clone(),
             log,
             this,
-            ends_at,
-            hard_end,
+            window::Times {
+                ends_at,
+                hard_end,
+                waiting_for,
+            },
             rx,
             self.win_tx.clone(),
         ));
