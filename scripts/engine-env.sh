@@ -1,6 +1,7 @@
 # Source me: makes a working podman and a private API service for this shell, then exports
 # STAGE2_ENGINE (the socket) and, only where podman's defaults fail here, CONTAINERS_CONF.
-# Installs what is missing on Debian (podman, runc, static busybox, tmux, GNU time).
+# Installs what is missing on Debian (podman, runc, static busybox, tmux, GNU time, and
+# docker-registry + apache2-utils + openssl for the registry TLS test).
 # Call stage2_engine_stop (or let the EXIT trap) to stop the service.
 
 stage2_engine_die() { echo "engine-env: $*" >&2; return 1; }
@@ -11,6 +12,10 @@ stage2_engine_install() {
     case "$(ldd /bin/busybox 2>&1)" in *"not a dynamic"*) ;; *) missing+=(busybox-static) ;; esac
     command -v tmux >/dev/null 2>&1 || missing+=(tmux)
     [ -x /usr/bin/time ] || missing+=(time)
+    # A real registry with a self-signed certificate and htpasswd auth, for the TLS tests.
+    command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+    command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     [ ${#missing[@]} -eq 0 ] && return 0
     command -v apt-get >/dev/null 2>&1 || stage2_engine_die "missing ${missing[*]}; install them with your package manager" || return 1
     echo "engine-env: installing ${missing[*]}" >&2

@@ -270,6 +270,7 @@ async fn images_and_port(
     dc: &Deployconfig,
     edited: Option<&Edited>,
     pipeline: &Pipeline,
+    tls_verify: bool,
     out: &mut Vec<Check>,
 ) {
     let cfg = match edited {
@@ -312,6 +313,7 @@ async fn images_and_port(
             format!("{} of {} not present locally: {}", missing.len(), stages.len(), missing.join(", ")),
             Some("the pull step pulls them: the registry must be reachable (or pick a tag that is present)"),
         ));
+        registry_probe(engine, dc, &cfg, tls_verify, out).await;
     }
     for s in pipeline.steps.iter().filter(|s| s.kind == Kind::Service) {
         let url = s
@@ -351,6 +353,64 @@ async fn images_and_port(
     }
 }
 
+/// Asks the registry whether it has the tag, as the pull step would reach it.
+async fn registry_probe(
+    engine: &Engine,
+    dc: &Deployconfig,
+    cfg: &PipelineConfig,
+    tls_verify: bool,
+    out: &mut Vec<Check>,
+) {
+    let repo = format!("{}/4.run-installer", cfg.registry);
+    let creds = match cfg.credentials(dc) {
+        Ok(c) => c,
+        Err(e) => {
+            out.push(c(
+                "registry",
+                Status::Error,
+                e.to_string(),
+                Some("set registrytoken in secrets.json"),
+            ));
+            return;
+        }
+    };
+    let how = if tls_verify {
+        ""
+    } else {
+        " (without TLS verification)"
+    };
+    match engine.registry_tags(&repo, creds.as_ref(), tls_verify).await {
+        Ok(tags) if tags.iter().any(|t| *t == cfg.tag) => out.push(c(
+            "registry",
+            Status::Ok,
+            format!("{repo} answers{how} and has tag {}", cfg.tag),
+            None,
+        )),
+        Ok(tags) => out.push(c(
+            "registry",
+            Status::Error,
+            format!(
+                "{repo} answers{how} but has no tag {} (it has: {})",
+                cfg.tag,
+                if tags.is_empty() { "none".to_string() } else { tags.join(", ") }
+            ),
+            Some("set imagetag in config.json to a tag the registry has"),
+        )),
+        Err(e) if tls_verify && crate::pipeline::is_tls_error(&e.to_string()) => out.push(c(
+            "registry",
+            Status::Error,
+            format!("{repo}: a TLS problem: the registry's certificate is not trusted (self-signed, or plain HTTP): {e}"),
+            Some("run with --tls-verify=false to pull without checking it (as the old script did), or give the registry a CA the bastion trusts in /etc/containers/certs.d/<registry>/ca.crt"),
+        )),
+        Err(e) => out.push(c(
+            "registry",
+            Status::Warning,
+            format!("{repo}: {e}"),
+            Some("check registryurl, registryusername and registrytoken, and that the bastion reaches the registry"),
+        )),
+    }
+}
+
 /// Runs every check. `engine` is the connection result (its error is a check too).
 pub async fn run(engine: Result<&Engine, String>, dc: &Deployconfig) -> Vec<Check> {
     run_edited(engine, dc, None).await
@@ -361,6 +421,16 @@ pub async fn run_edited(
     engine: Result<&Engine, String>,
     dc: &Deployconfig,
     edited: Option<&Edited>,
+) -> Vec<Check> {
+    run_with(engine, dc, edited, true).await
+}
+
+/// As [`run_edited`]; `tls_verify` false probes the registry as `--tls-verify=false` pulls.
+pub async fn run_with(
+    engine: Result<&Engine, String>,
+    dc: &Deployconfig,
+    edited: Option<&Edited>,
+    tls_verify: bool,
 ) -> Vec<Check> {
     let mut out = Vec::new();
     match &engine {
@@ -399,7 +469,7 @@ pub async fn run_edited(
         }
     };
     if let (Ok(engine), Some(p)) = (engine, pipeline) {
-        images_and_port(engine, dc, edited, &p, &mut out).await;
+        images_and_port(engine, dc, edited, &p, tls_verify, &mut out).await;
     }
     out
 }
@@ -436,8 +506,13 @@ pub fn render(checks: &[Check]) -> String {
 }
 
 /// `stage2-tui check`: exit 0 when nothing blocks a run, 1 on errors.
-pub async fn command(engine: Result<Engine, String>, dc: &Deployconfig, json: bool) -> i32 {
-    let checks = run(engine.as_ref().map_err(Clone::clone), dc).await;
+pub async fn command(
+    engine: Result<Engine, String>,
+    dc: &Deployconfig,
+    json: bool,
+    tls_verify: bool,
+) -> i32 {
+    let checks = run_with(engine.as_ref().map_err(Clone::clone), dc, None, tls_verify).await;
     let errors = checks.iter().any(|c| c.status == Status::Error);
     if json {
         let doc = serde_json::json!({ "ok": !errors, "deployconfig": dc.dir.display().to_string(), "checks": checks });

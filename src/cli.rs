@@ -21,6 +21,15 @@ pub struct Cli {
     /// Colour theme: dark, light, high-contrast, basic16 (NO_COLOR turns colours off)
     #[arg(long, global = true, env = "STAGE2_THEME", value_name = "NAME")]
     pub theme: Option<String>,
+    /// `--tls-verify=false`: pull stage images without checking the registry's certificate
+    /// (self-signed, or plain HTTP), as the old script did; remembered for the run
+    #[arg(
+        long = "tls-verify",
+        global = true,
+        env = "STAGE2_TLS_VERIFY",
+        value_name = "BOOL"
+    )]
+    pub tls_verify: Option<bool>,
     /// What to do (default: open the dashboard)
     #[command(subcommand)]
     pub command: Option<Cmd>,
@@ -129,6 +138,7 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
                 plan: None,
                 theme: cli.theme.clone(),
                 setup: true,
+                tls_verify: cli.tls_verify,
             };
             with_engine(&cli, |engine, dc| crate::tui::run(engine, dc, opts)).await
         }
@@ -139,13 +149,16 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
         }) => {
             let plan = plan_of(from, *restart);
             if *headless {
-                return with_engine(&cli, |engine, dc| crate::headless::run(engine, dc, plan))
-                    .await;
+                return with_engine(&cli, |engine, dc| {
+                    crate::headless::run(engine, dc, plan, cli.tls_verify)
+                })
+                .await;
             }
             let opts = crate::tui::TuiOptions {
                 plan: (plan != Plan::Continue).then_some(plan),
                 theme: cli.theme.clone(),
                 setup: false,
+                tls_verify: cli.tls_verify,
             };
             with_engine(&cli, |engine, dc| crate::tui::run(engine, dc, opts)).await
         }
@@ -182,7 +195,7 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
         Some(Cmd::Check { json }) => {
             let dc = cli.deployconfig();
             let engine = connect(&cli).await.map_err(|e| e.to_string());
-            Ok(crate::check::command(engine, &dc, *json).await)
+            Ok(crate::check::command(engine, &dc, *json, cli.tls_verify.unwrap_or(true)).await)
         }
         Some(Cmd::CaptureLog {
             container,

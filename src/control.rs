@@ -35,6 +35,9 @@ pub enum Control {
     Start(Plan),
     /// Mark this step skipped and go on.
     Skip(String),
+    /// Pull with (`true`) or without (`false`: `--tls-verify=false`) checking the registry's
+    /// certificate from now on in this run.
+    TlsVerify(bool),
 }
 
 /// Who drives a run.
@@ -568,6 +571,7 @@ fn describe_control(c: &Control) -> String {
         Control::Start(Plan::Continue) => "continuing the run".into(),
         Control::Start(Plan::Restart) => "a new run".into(),
         Control::Skip(step) => format!("skip of {step}"),
+        Control::TlsVerify(v) => format!("pulls with --tls-verify={v}"),
     }
 }
 

@@ -210,7 +210,12 @@ pub fn summary(state: &RunState, pipeline: &crate::pipeline::Pipeline) -> String
 }
 
 /// Drives the pipeline without a terminal UI. Returns the process exit code.
-pub async fn run(engine: Engine, dc: Deployconfig, plan: Plan) -> color_eyre::Result<i32> {
+pub async fn run(
+    engine: Engine,
+    dc: Deployconfig,
+    plan: Plan,
+    tls_verify: Option<bool>,
+) -> color_eyre::Result<i32> {
     let (raw_tx, raw_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let mut runner = match Runner::open(engine.clone(), dc.clone(), raw_tx.clone()) {
@@ -223,6 +228,9 @@ pub async fn run(engine: Engine, dc: Deployconfig, plan: Plan) -> color_eyre::Re
             return Ok(2);
         }
     };
+    if let Some(v) = tls_verify {
+        runner.set_tls_verify(v);
+    }
     let width = runner
         .pipeline()
         .steps

@@ -412,9 +412,13 @@ fn a_hangup_mid_window_detaches_and_the_window_still_ends_on_time() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for("the window to open", Duration::from_secs(120), || {
-        state_dir(&dir).join("state.json").exists()
-            && step(&state(&dir), "5.ign-webserver")["status"] == "serving"
+    // The countdown runs once terraform has made the bootstrap VM (during the 60 s wait).
+    wait_for("the window's countdown", Duration::from_secs(120), || {
+        state_dir(&dir).join("state.json").exists() && {
+            let st = state(&dir);
+            let web = step(&st, "5.ign-webserver");
+            web["status"] == "serving" && web["window_waiting_for"].is_null()
+        }
     });
     let ends = step(&state(&dir), "5.ign-webserver")["window_ends_at"]
         .as_str()

@@ -213,3 +213,187 @@ fn podman_inspect_init(name: &str) -> String {
     let o = podman(&["inspect", "--format", "{{.HostConfig.Init}}", name]);
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
+
+/// Debian's `docker-registry` on 127.0.0.1 with a self-signed certificate and htpasswd auth.
+struct Registry {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_registry(dir: &std::path::Path, user: &str, pass: &str) -> Registry {
+    let sh = |cmd: &str| {
+        let o = std::process::Command::new("sh")
+            .args(["-c", cmd])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{cmd}: {}", text(&o));
+    };
+    sh(
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null",
+    );
+    sh(&format!("htpasswd -Bbn {user} {pass} > htpasswd"));
+    let port = free_port();
+    let d = dir.display();
+    std::fs::write(
+        dir.join("config.yml"),
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {d}/data\nhttp:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {d}/cert.pem\n    key: {d}/key.pem\nauth:\n  htpasswd:\n    realm: stage2-test\n    path: {d}/htpasswd\n"
+        ),
+    )
+    .unwrap();
+    let child = std::process::Command::new("docker-registry")
+        .args(["serve", dir.join("config.yml").to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("registry.log")).unwrap())
+        .spawn()
+        .expect(
+            "docker-registry (Debian package docker-registry; scripts/engine-env.sh installs it)",
+        );
+    wait_for("the registry to listen", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    Registry { child, port }
+}
+
+fn set_json(path: &std::path::Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+}
+
+#[test]
+fn a_registry_with_a_self_signed_certificate_is_pulled_from_with_tls_verify_false() {
+    let _g = engine_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let (user, pass) = ("stage2puller", "tls-test-token-5f1c");
+    let reg = start_registry(tmp.path(), user, pass);
+    let repo = format!("127.0.0.1:{}/stage2", reg.port);
+    // The demo images are pushed there (as a bastion's registry would hold the real ones).
+    let (_dtmp, dir) = demo_dc(&[]);
+    let image = format!("{repo}/4.run-installer:tls1");
+    let o = podman(&[
+        "push",
+        "--tls-verify=false",
+        "--creds",
+        &format!("{user}:{pass}"),
+        "localhost/stage2-demo/4.run-installer:demo",
+        &image,
+    ]);
+    assert!(o.status.success(), "push: {}", text(&o));
+    podman(&["rmi", "-f", &image]);
+    set_json(&dir.join("config.json"), |c| {
+        c["registryurl"] = repo.clone().into();
+        c["imagetag"] = "tls1".into();
+        c["registryusername"] = user.into();
+    });
+    set_json(&dir.join("secrets.json"), |s| {
+        s["registrytoken"] = pass.into()
+    });
+    set_pipeline(
+        &dir,
+        "[[step]]\nid = \"pull\"\nkind = \"pull\"\nimages = [\"4.run-installer\"]\n\n[[step]]\nid = \"from-registry\"\nkind = \"oneshot\"\nimage = \"4.run-installer\"\nentrypoint = [\"/bin/sh\", \"-c\", \"echo pulled and ran\"]\n",
+    );
+    let d = dir.to_str().unwrap();
+
+    // `check` asks the registry as the pull would: a TLS problem by default, the tag found
+    // with --tls-verify=false.
+    let o = run(&["check", "--json", "--deployconfig", d]);
+    let js: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let reg = js["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "registry")
+        .unwrap();
+    assert_eq!(reg["status"], "error", "{js}");
+    assert!(
+        reg["message"].as_str().unwrap().contains("a TLS problem"),
+        "{js}"
+    );
+    assert!(
+        reg["fix"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--tls-verify=false")
+            || reg.to_string().contains("--tls-verify=false"),
+        "{js}"
+    );
+    let o = run(&["check", "--json", "--tls-verify=false", "--deployconfig", d]);
+    let js: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let reg = js["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "registry")
+        .unwrap();
+    assert_eq!(reg["status"], "ok", "{js}");
+    assert!(
+        reg["message"].as_str().unwrap().contains("has tag tls1"),
+        "{js}"
+    );
+
+    // Verified by default: the pull fails, and says it is a TLS problem and what the option does.
+    let o = run(&["run", "--headless", "--deployconfig", d]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    assert!(all.contains("x509") || all.contains("certificate"), "{all}");
+    assert!(
+        all.contains("this is a TLS problem") && all.contains("--tls-verify=false"),
+        "{all}"
+    );
+    assert!(all.contains("diagnosis"), "{all}");
+
+    // --tls-verify=false, as the script did: pulled through podman's own endpoint, with the
+    // registry's credentials, and remembered for the run.
+    let o = run(&[
+        "run",
+        "--headless",
+        "--tls-verify=false",
+        "--from",
+        "pull",
+        "--deployconfig",
+        d,
+    ]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    assert!(all.contains("pulling with --tls-verify=false"), "{all}");
+    assert!(all.contains("pulled and ran"), "{all}");
+    assert_eq!(state(&dir)["tls_verify"], false);
+    assert!(podman(&["image", "exists", &image]).status.success());
+
+    // A wrong token is refused by the registry, and diagnosed as such.
+    podman(&["rmi", "-f", &image]);
+    podman(&["rm", "-f", "from-registry"]);
+    set_json(&dir.join("secrets.json"), |s| {
+        s["registrytoken"] = "wrong-token-000".into()
+    });
+    let o = run(&[
+        "run",
+        "--headless",
+        "--tls-verify=false",
+        "--restart",
+        "--deployconfig",
+        d,
+    ]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    let js = status(&dir).1;
+    let pull = js["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "pull")
+        .unwrap();
+    assert_eq!(pull["diagnosis"]["id"], "registry-auth", "{all}\n{js}");
+    podman(&["rm", "-f", "from-registry"]);
+}

@@ -492,3 +492,38 @@ fn a_reload_of_a_file_that_does_not_parse_says_so() {
     assert!(!screen.contains("config.json is valid"), "{screen}");
     assert!(screen.contains("does not parse"), "{screen}");
 }
+
+#[test]
+fn a_pull_failing_on_the_certificate_says_so_and_t_pulls_again_without_tls_verification() {
+    use stage2_tui::app::setup::SetupTask;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _) = app_on(dir.path(), &fixture("valid.json"));
+    for _ in 0..3 {
+        app.on_key(key(KeyCode::Tab));
+    }
+    assert_eq!(app.setup.as_ref().unwrap().step, Step::Tag);
+    app.on_key(key(KeyCode::Char('p')));
+    typ(&mut app, "0.7");
+    assert_eq!(
+        app.on_key(key(KeyCode::Enter)),
+        vec![Effect::Setup(SetupTask::Pull("0.7".into()))]
+    );
+    app.on_setup_msg(SetupMsg::PullDone(Err(
+        "registry.example.internal:5002/docker-openshift/4.run-installer:0.7: pinging container registry registry.example.internal:5002: Get \"https://registry.example.internal:5002/v2/\": tls: failed to verify certificate: x509: certificate signed by unknown authority".into(),
+    )));
+    let msg = app.setup.as_ref().unwrap().message.clone().unwrap();
+    assert!(
+        msg.contains("a TLS problem")
+            && msg.contains("Press T")
+            && msg.contains("--tls-verify=false"),
+        "{msg}"
+    );
+    assert_eq!(
+        app.on_key(key(KeyCode::Char('T'))),
+        vec![
+            Effect::TlsVerify(false),
+            Effect::Setup(SetupTask::Pull("0.7".into()))
+        ]
+    );
+    assert!(!app.setup.as_ref().unwrap().tls_verify);
+}

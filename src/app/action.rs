@@ -114,6 +114,8 @@ pub enum Action {
     RawSecrets,
     /// Dashboard: write a support bundle (tar.gz, secrets masked).
     Bundle,
+    /// Setup: pull without checking the registry's certificate (`--tls-verify=false`).
+    NoTlsVerify,
     /// Dashboard: open the setup flow.
     Setup,
 }
@@ -177,6 +179,7 @@ impl Action {
             Action::RawSecrets => "raw secrets.json",
             Action::Setup => "setup",
             Action::Bundle => "support bundle",
+            Action::NoTlsVerify => "pull without TLS verification",
         }
     }
 }

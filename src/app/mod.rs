@@ -45,6 +45,8 @@ pub enum Effect {
     Setup(setup::SetupTask),
     /// Write a support bundle beside the deployconfig's files.
     Bundle,
+    /// Pull with (`true`) or without (`false`) checking the registry's certificate, for the run.
+    TlsVerify(bool),
 }
 
 /// Which screen is showing.

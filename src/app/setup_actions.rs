@@ -68,6 +68,7 @@ impl App {
         match what {
             InputFor::PullTag if !text.trim().is_empty() => {
                 s.pulling = Some(format!("pulling {}…", text.trim()));
+                s.last_pull = Some(text.trim().to_string());
                 vec![Effect::Setup(SetupTask::Pull(text.trim().to_string()))]
             }
             InputFor::OverridePath => s
@@ -355,6 +356,19 @@ impl App {
             (Step::Tag, Action::PullTag) => {
                 s.input = Some((InputFor::PullTag, String::new()));
                 vec![]
+            }
+            (Step::Tag, Action::NoTlsVerify) => {
+                s.tls_verify = false;
+                let again = s.last_pull.clone();
+                s.message = Some(
+                    "pulls skip the registry's certificate check from now on (--tls-verify=false), for this run".into(),
+                );
+                let mut out = vec![Effect::TlsVerify(false)];
+                if let Some(tag) = again {
+                    s.pulling = Some(format!("pulling {tag} without TLS verification…"));
+                    out.push(Effect::Setup(SetupTask::Pull(tag)));
+                }
+                out
             }
             (Step::Tag, Action::Recheck) => {
                 s.tags = None;

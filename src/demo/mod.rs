@@ -201,12 +201,13 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> color_eyre::Result<i32> {
         return Ok(0);
     }
     if args.headless {
-        crate::headless::run(engine, dc, Plan::Continue).await
+        crate::headless::run(engine, dc, Plan::Continue, cli.tls_verify).await
     } else {
         let opts = crate::tui::TuiOptions {
             plan: (!args.setup).then_some(Plan::Continue),
             theme: cli.theme.clone(),
             setup: args.setup,
+            tls_verify: cli.tls_verify,
         };
         crate::tui::run(engine, dc, opts).await
     }

@@ -119,12 +119,35 @@ pub async fn request(
     path: &str,
     json: Option<&[u8]>,
 ) -> Result<(u16, Vec<u8>), RawError> {
+    request_with(
+        socket,
+        method,
+        path,
+        json,
+        &[],
+        std::time::Duration::from_secs(60),
+    )
+    .await
+}
+
+/// As [`request`], with extra headers and a time limit of its own (a pull takes minutes).
+pub async fn request_with(
+    socket: &str,
+    method: &str,
+    path: &str,
+    json: Option<&[u8]>,
+    headers: &[(&str, &str)],
+    limit: std::time::Duration,
+) -> Result<(u16, Vec<u8>), RawError> {
     let gone = |e: std::io::Error| RawError::Unreachable(format!("{socket}: {e}"));
     let fut = async {
         let mut s = tokio::net::UnixStream::connect(socket)
             .await
             .map_err(gone)?;
         let mut req = format!("{method} {path} HTTP/1.1\r\nHost: d\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            req += &format!("{k}: {v}\r\n");
+        }
         if let Some(b) = json {
             req += &format!(
                 "Content-Type: application/json\r\nContent-Length: {}\r\n",
@@ -156,13 +179,12 @@ pub async fn request(
         };
         Ok((status, body))
     };
-    tokio::time::timeout(std::time::Duration::from_secs(60), fut)
-        .await
-        .map_err(|_| {
-            RawError::Unreachable(format!(
-                "the engine did not answer {method} {path} within 60 s"
-            ))
-        })?
+    tokio::time::timeout(limit, fut).await.map_err(|_| {
+        RawError::Unreachable(format!(
+            "the engine did not answer {method} {path} within {} s",
+            limit.as_secs()
+        ))
+    })?
 }
 
 #[cfg(test)]

@@ -14,6 +14,6 @@ pub mod state;
 mod window;
 
 pub use lock::RunLock;
-pub use runner::{Command, Event, Finish, LiveGate, Plan, Runner};
+pub use runner::{Command, Event, Finish, LiveGate, Plan, Runner, is_tls_error};
 pub use spec::{Kind, Pipeline};
 pub use state::{Outcome, RunState, StepStatus};

@@ -152,6 +152,9 @@ pub struct RunState {
     /// containers can write the deployconfig) is not taken without a new run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pipeline_hash: Option<String>,
+    /// `false` when the run pulls with `--tls-verify=false` (remembered for the run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_verify: Option<bool>,
 }
 
 /// File name of the state inside the state folder.
@@ -174,6 +177,7 @@ impl RunState {
             outcome: Outcome::InProgress,
             steps: Vec::new(),
             pipeline_hash: Some(pipeline.hash()),
+            tls_verify: None,
         };
         state.align(pipeline);
         state

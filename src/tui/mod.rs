@@ -34,6 +34,8 @@ pub struct TuiOptions {
     pub theme: Option<String>,
     /// Open the setup flow first when no run is in progress.
     pub setup: bool,
+    /// `--tls-verify=false` for this run's pulls (`None`: as the run had it).
+    pub tls_verify: Option<bool>,
 }
 
 pub use crate::control::Control;
@@ -76,6 +78,7 @@ async fn supervise(
         };
         match next_ctl {
             Some(Control::Start(p)) => next = Some(p),
+            Some(Control::TlsVerify(v)) => runner.set_tls_verify(v),
             Some(Control::Skip(id)) => match runner.skip_step(&id) {
                 Ok(()) => next = Some(Plan::Continue),
                 Err(e) => {
@@ -194,13 +197,16 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
         return finish_tui(app, engine, dc, ev_rx, cmd_tx, ctl_tx, vec![], task).await;
     }
     let (raw_tx, raw_rx) = mpsc::unbounded_channel();
-    let runner = match Runner::open(engine.clone(), dc.clone(), raw_tx.clone()) {
+    let mut runner = match Runner::open(engine.clone(), dc.clone(), raw_tx.clone()) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("stage2-tui: {e}");
             return Ok(2);
         }
     };
+    if let Some(v) = opts.tls_verify {
+        runner.set_tls_verify(v);
+    }
     let server = crate::control::serve_or_forward(
         &dc,
         &state_dir,
@@ -269,7 +275,11 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
     }
     app.secrets = secret_values(&dc);
     let first = if setup {
-        app.open_setup(dc.clone())
+        let first = app.open_setup(dc.clone());
+        if let Some(s) = app.setup.as_mut() {
+            s.tls_verify = opts.tls_verify.unwrap_or(true);
+        }
+        first
     } else {
         vec![]
     };
@@ -364,6 +374,10 @@ async fn attached(
     drop(raw_tx);
     let initial = match first {
         Control::Start(p) => Some(p),
+        Control::TlsVerify(v) => {
+            runner.set_tls_verify(v);
+            None
+        }
         Control::Skip(id) => match runner.skip_step(&id) {
             Ok(()) => Some(Plan::Continue),
             Err(e) => {
@@ -616,6 +630,9 @@ where
                     if let Some((engine, dc)) = &bg {
                         spawn_setup_task(task, app, engine, dc, &setup_tx);
                     }
+                }
+                Effect::TlsVerify(v) => {
+                    let _ = ctl_tx.send(Control::TlsVerify(v));
                 }
                 Effect::Bundle => {
                     let Some((engine, dc)) = bg.clone() else {

@@ -75,6 +75,7 @@ pub(super) fn spawn_setup_task(
     tx: &UnboundedSender<SetupMsg>,
 ) {
     let Some(s) = app.setup.as_ref() else { return };
+    let tls_verify = s.tls_verify;
     let registry = s.registry();
     let tag = s.tag();
     let stages = app.pipeline.stage_images();
@@ -205,7 +206,7 @@ pub(super) fn spawn_setup_task(
                     let _ = tx.send(SetupMsg::PullProgress(format!("pulling {image}")));
                     let tx2 = tx.clone();
                     let r = engine
-                        .pull(&image, creds.as_ref(), |l| {
+                        .pull(&image, creds.as_ref(), tls_verify, |l| {
                             let _ = tx2.send(SetupMsg::PullProgress(format!("{image}: {l}")));
                         })
                         .await;

@@ -150,6 +150,10 @@ pub struct Setup {
     pub input: Option<(InputFor, String)>,
     /// Latest pull progress.
     pub pulling: Option<String>,
+    /// Pulls check the registry's certificate (`false`: `--tls-verify=false`).
+    pub tls_verify: bool,
+    /// The last tag pulled, to pull again without TLS verification.
+    pub last_pull: Option<String>,
     /// Status message.
     pub message: Option<String>,
     /// A save found the file changed on disk.
@@ -200,6 +204,8 @@ impl Setup {
             tag_selected: 0,
             input: None,
             pulling: None,
+            tls_verify: true,
+            last_pull: None,
             message: None,
             conflict: false,
             raw_secrets: false,
@@ -576,6 +582,11 @@ impl Setup {
                     Ok(tag) => {
                         self.set_tag(&tag);
                         format!("pulled every stage image for {tag}; imagetag set to {tag}")
+                    }
+                    Err(e) if self.tls_verify && crate::pipeline::is_tls_error(&e) => {
+                        format!(
+                            "pull failed on the registry's certificate (a TLS problem: self-signed, or the registry speaks plain HTTP): {e}. Press T to pull without checking it (--tls-verify=false, as the old script did; remembered for this run), or give the registry a CA the bastion trusts (/etc/containers/certs.d/<registry>/ca.crt)"
+                        )
                     }
                     Err(e) => format!("pull failed: {e}"),
                 });

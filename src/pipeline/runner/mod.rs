@@ -21,6 +21,7 @@ use crate::engine::{ContainerSpec, Engine, Mount, labels};
 mod hold;
 mod steps;
 mod windows;
+pub use steps::is_tls_error;
 
 /// Where a run should start.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -214,6 +215,7 @@ pub struct Runner {
     halt: Option<Finish>,
     secrets: Vec<String>,
     live_gate: Option<LiveGate>,
+    tls_verify: Option<bool>,
     _lock: RunLock,
 }
 
@@ -318,6 +320,7 @@ impl Runner {
             win_rx,
             halt: None,
             live_gate: None,
+            tls_verify: None,
             _lock: lock,
         })
     }
@@ -537,6 +540,12 @@ impl Runner {
         })))
     }
 
+    /// Pull with (`true`) or without (`false`, `--tls-verify=false`) checking the registry's
+    /// certificate, from now on in this run.
+    pub fn set_tls_verify(&mut self, verify: bool) {
+        self.tls_verify = Some(verify);
+    }
+
     /// Sends the current state as an event (for a UI that starts before any run).
     pub fn announce(&self) {
         if let Some(s) = &self.state {
@@ -557,6 +566,10 @@ impl Runner {
         let Some(how) = how else {
             return Ok(Finish::AlreadyDone);
         };
+        // `--tls-verify=false` (or the setup flow's choice) is remembered for the run.
+        if let Some(v) = self.tls_verify {
+            self.st()?.tls_verify = (!v).then_some(false);
+        }
         let pipeline = self.pipeline.clone();
         self.st()?.align(&pipeline);
         self.save()?;

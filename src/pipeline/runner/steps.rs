@@ -142,10 +142,17 @@ impl Runner {
                 let images: Vec<String> = step.images.iter().map(|s| cfg.image(s)).collect();
                 let creds = cfg.credentials(&self.dc).map_err(|e| e.to_string())?;
                 let always = step.always;
+                let tls_verify = self.st()?.tls_verify.unwrap_or(true);
+                if !tls_verify {
+                    self.emit(Event::Note(format!(
+                        "{}: pulling with --tls-verify=false: the registry's certificate is not checked (as the old script did)",
+                        step.id
+                    )));
+                }
                 let live = self.live(&step.id);
                 Ok(Some((
                     Box::pin(async move {
-                        pull_images(engine, images, creds, always, log, live)
+                        pull_images(engine, images, creds, always, tls_verify, log, live)
                             .await
                             .map_err(StepFail::Error)
                     }),
@@ -410,6 +417,7 @@ async fn pull_images(
     images: Vec<String>,
     creds: Option<crate::engine::PullCredentials>,
     always: bool,
+    tls_verify: bool,
     log: PathBuf,
     live: LiveFn,
 ) -> Result<Option<i64>, String> {
@@ -435,12 +443,21 @@ async fn pull_images(
         sink.idle()
             .map_err(|e| format!("writing the step log: {e}"))?;
         let r = engine
-            .pull(image, creds.as_ref(), |l| say(&mut sink, Stream::Stdout, l))
+            .pull(image, creds.as_ref(), tls_verify, |l| {
+                say(&mut sink, Stream::Stdout, l)
+            })
             .await;
         match r {
             Ok(()) => say(&mut sink, Stream::Stdout, &format!("{image}: pulled")),
             Err(e) => {
                 say(&mut sink, Stream::Stderr, &format!("{image}: {e}"));
+                if tls_verify && is_tls_error(&e.to_string()) {
+                    say(
+                        &mut sink,
+                        Stream::Stderr,
+                        "this is a TLS problem: the registry's certificate is not trusted (self-signed, or the registry speaks plain HTTP). Give the registry a CA the bastion trusts (/etc/containers/certs.d/<registry>/ca.crt), or run with --tls-verify=false to pull without checking it, as the old script did",
+                    );
+                }
                 failed.push(image.clone());
             }
         }
@@ -456,6 +473,14 @@ async fn pull_images(
             failed.join(", ")
         ))
     }
+}
+
+/// The engine's message says the registry's certificate (or protocol) failed verification.
+pub fn is_tls_error(e: &str) -> bool {
+    e.contains("x509:")
+        || e.contains("tls: ")
+        || e.contains("certificate signed by unknown authority")
+        || e.contains("server gave HTTP response to HTTPS client")
 }
 
 #[cfg(test)]
