@@ -380,7 +380,7 @@ async fn registry_probe(
         " (without TLS verification)"
     };
     match engine.registry_tags(&repo, creds.as_ref(), tls_verify).await {
-        Ok(tags) if tags.iter().any(|t| *t == cfg.tag) => out.push(c(
+        Ok(tags) if tags.contains(&cfg.tag) => out.push(c(
             "registry",
             Status::Ok,
             format!("{repo} answers{how} and has tag {}", cfg.tag),
