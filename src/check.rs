@@ -130,34 +130,55 @@ fn config(dc: &Deployconfig, edited: Option<&Edited>, out: &mut Vec<Check>) {
         Some(t) => crate::config::parse_json(&path, t),
         None => read_json(&path),
     };
+    let secrets = match read(dc.secrets_json(), edited.map(|e| &e.secrets)) {
+        Err(e) if missing(&e) => None,
+        Err(e) => {
+            out.push(parse_problem("secrets.json", &e));
+            None
+        }
+        Ok(v) => Some(v),
+    };
     match read(dc.config_json(), edited.map(|e| &e.config)) {
         // A missing file is reported by the file checks.
         Err(e) if missing(&e) => {}
         Err(e) => out.push(parse_problem("config.json", &e)),
         Ok(v) => {
-            let problems = validate::validate(&v);
-            if problems.is_empty() {
-                out.push(c("config.json", Status::Ok, "valid", None));
-            }
-            for p in problems {
-                let st = if p.severity == Severity::Error {
-                    Status::Error
-                } else {
-                    Status::Warning
-                };
-                out.push(c(
-                    "config.json",
-                    st,
-                    p.to_string(),
-                    Some("edit config.json (stage2-tui's editor shows the field)"),
-                ));
+            // Judged as the stage images judge them (the schema), secrets.json included.
+            let problems = validate::validate_with(&v, secrets.as_ref());
+            let (in_secrets, in_config): (Vec<_>, Vec<_>) = problems
+                .into_iter()
+                .partition(|p| p.path.starts_with("secrets."));
+            for (name, problems) in [("config.json", in_config), ("secrets.json", in_secrets)] {
+                if name == "secrets.json" && secrets.is_none() {
+                    continue;
+                }
+                if problems.is_empty() {
+                    let what = if name == "secrets.json" {
+                        "valid: every secret the stage images need is there"
+                    } else {
+                        "valid: every field the stage images need is there"
+                    };
+                    out.push(c(name, Status::Ok, what, None));
+                }
+                for p in problems {
+                    let st = if p.severity == Severity::Error {
+                        Status::Error
+                    } else {
+                        Status::Warning
+                    };
+                    out.push(c(
+                        name,
+                        st,
+                        p.to_string(),
+                        Some(if name == "secrets.json" {
+                            "edit secrets.json (stage2-tui's raw secrets editor, F3 in setup)"
+                        } else {
+                            "edit config.json (stage2-tui's editor shows the field)"
+                        }),
+                    ));
+                }
             }
         }
-    }
-    match read(dc.secrets_json(), edited.map(|e| &e.secrets)) {
-        Err(e) if missing(&e) => {}
-        Err(e) => out.push(parse_problem("secrets.json", &e)),
-        Ok(_) => out.push(c("secrets.json", Status::Ok, "valid JSON", None)),
     }
 }
 

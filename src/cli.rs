@@ -65,6 +65,24 @@ pub enum Cmd {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Write and enable the systemd unit that runs stage 2 headless at boot (and disable the old
+    /// stage2-containers.service); prints what it changed
+    InstallService {
+        /// Only print what would change
+        #[arg(long)]
+        dry_run: bool,
+        /// Install under this root instead of / (packaging and tests)
+        #[arg(long, hide = true, value_name = "DIR")]
+        root: Option<PathBuf>,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    #[command(hide = true)]
+    Manpage,
     /// Where a run stands, as JSON (for scripts, Ansible and support)
     Status {
         /// Print JSON (the only format for now)
@@ -164,6 +182,40 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
         }
         Some(Cmd::Demo(args)) => crate::demo::run(&cli, args).await,
         Some(Cmd::Status { .. }) => Ok(crate::status::command(&cli.deployconfig())),
+        Some(Cmd::InstallService { dry_run, root }) => {
+            let root = root.clone().unwrap_or_else(|| PathBuf::from("/"));
+            let exe = std::env::current_exe()
+                .map_err(|e| color_eyre::eyre::eyre!("where is this binary? {e}"))?;
+            let dc = cli.deployconfig();
+            let dc_dir = std::path::absolute(&dc.dir).unwrap_or(dc.dir.clone());
+            match crate::service::install(&root, &exe, &dc_dir, *dry_run) {
+                Ok(plan) => {
+                    for l in plan.lines {
+                        println!("{l}");
+                    }
+                    Ok(0)
+                }
+                Err(e) => {
+                    eprintln!("stage2-tui: {e}");
+                    Ok(1)
+                }
+            }
+        }
+        Some(Cmd::Completions { shell }) => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "stage2-tui",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
+        Some(Cmd::Manpage) => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(0)
+        }
         Some(Cmd::Bundle { out }) => {
             let dc = cli.deployconfig();
             let engine = connect(&cli).await.map_err(|e| e.to_string());

@@ -15,6 +15,7 @@ pub mod headless;
 pub mod logfile;
 pub mod pipeline;
 pub mod safefs;
+pub mod service;
 pub mod status;
 pub mod text;
 pub mod tui;

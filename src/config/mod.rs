@@ -4,6 +4,7 @@
 
 pub mod doc;
 pub mod save;
+pub mod schema;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

@@ -150,6 +150,8 @@ impl<'a> V<'a> {
             }
             None => None,
             Some(Value::String(s)) => Some(s.as_str()),
+            // terraform converts a JSON number where it takes a string: the images accept it.
+            Some(Value::Number(_)) => None,
             Some(other) => {
                 self.err(path, format!("must be a string (in quotes), found {other}"));
                 None
@@ -174,6 +176,22 @@ impl<'a> V<'a> {
         path: &str,
         range: std::ops::RangeInclusive<u64>,
     ) -> Option<u64> {
+        if let Some(Value::Number(n)) = v {
+            return match n.as_u64() {
+                Some(n) if range.contains(&n) => Some(n),
+                _ => {
+                    self.err(
+                        path,
+                        format!(
+                            "{n} must be a whole number between {} and {}",
+                            range.start(),
+                            range.end()
+                        ),
+                    );
+                    None
+                }
+            };
+        }
         let s = self.string(v, path, false)?;
         match s.trim().parse::<u64>() {
             Ok(n) if range.contains(&n) => Some(n),
@@ -491,11 +509,22 @@ impl<'a> V<'a> {
 
 /// Validates a parsed `config.json`.
 pub fn validate(config: &Value) -> Vec<Problem> {
+    validate_with(config, None)
+}
+
+/// Validates config.json, and with `secrets` secrets.json too, against the checks here and what
+/// the stage images need (the schema); one problem per path.
+pub fn validate_with(config: &Value, secrets: Option<&Value>) -> Vec<Problem> {
     let mut out = V {
         root: config,
         out: Vec::new(),
     }
     .run();
+    for p in super::schema::check(config, secrets) {
+        if !out.iter().any(|o| o.path == p.path) {
+            out.push(p);
+        }
+    }
     out.sort_by_key(|p| p.severity);
     out
 }

@@ -86,6 +86,10 @@ pub fn config_json() -> Value {
             "ingresscontroller_name": "default"
         },
         "assured": zone("10.60.1.1", "assured", "198.51.100.20"),
+        "assured_public": zone("10.70.1.1", "assuredpublic", "198.51.100.21"),
+        "combined": zone("10.80.1.1", "combined", "198.51.100.22"),
+        "elevated": zone("10.90.1.1", "elevated", "198.51.100.23"),
+        "elevated_public": zone("10.100.1.1", "elevatedpublic", "198.51.100.24"),
         "ignition": {
             "master_ignition": "",
             "worker_ignition": "",
@@ -96,7 +100,8 @@ pub fn config_json() -> Value {
     })
 }
 
-fn secrets_json() -> Value {
+/// The demo `secrets.json`.
+pub fn secrets_json() -> Value {
     json!({
         "rhpullsecret": { "auths": { "registry.demo.example.internal": { "auth": "ZGVtby1wdWxsZXI6ZGVtby1wdWxsLXRva2VuLThmM2U=", "email": "demo@example.internal" } } },
         "rheltemplatepw": "demo-template-password",

@@ -14,6 +14,7 @@ use crate::engine::labels;
 use crate::pipeline::spec::{Kind, Pipeline};
 use crate::pipeline::{Plan, RunLock};
 
+pub use files::{config_json, secrets_json};
 pub use images::find_static_busybox;
 
 /// Registry prefix of the demo images (local only; never pulled).

@@ -161,10 +161,17 @@ pub async fn request_with(
         }
         let mut resp = Vec::new();
         s.read_to_end(&mut resp).await.map_err(gone)?;
+        // A connection closed before a whole header came back is the engine going away (a
+        // killed API service), not a bad answer.
         let head_end = resp
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
-            .ok_or("no HTTP header in the engine's answer")?;
+            .ok_or_else(|| {
+                RawError::Unreachable(format!(
+                    "{socket}: the engine closed the connection before answering ({} bytes)",
+                    resp.len()
+                ))
+            })?;
         let head = String::from_utf8_lossy(&resp[..head_end]).to_ascii_lowercase();
         let status: u16 = head
             .split_whitespace()

@@ -495,7 +495,30 @@ pub fn log_search(state_dir: &Path, height: u16) -> App {
 }
 
 /// A secrets.json for setup scenes.
-pub const SECRETS: &str = "{\n  \"rheltemplatepw\": \"hunter22\",\n  \"registrytoken\": \"\",\n  \"vcenterdeploy\": {\n    \"username\": \"deploy@vsphere.local\",\n    \"password\": \"s3cret-vc\"\n  }\n}\n";
+pub const SECRETS: &str = r#"{
+  "rhpullsecret": { "auths": { "registry.example.internal": { "auth": "ZGVtbzpwdWxs", "email": "ops@example.internal" } } },
+  "rheltemplatepw": "hunter22",
+  "registrytoken": "",
+  "vcenterdeploy": {
+    "username": "deploy@vsphere.local",
+    "password": "s3cret-vc"
+  },
+  "vcentervolumeprovisioner": {
+    "username": "volumes@vsphere.local",
+    "password": "s3cret-vol"
+  },
+  "dns": {
+    "username": "dnsadmin",
+    "password": "s3cret-dns"
+  },
+  "objectstorage": {
+    "accesskey": "AKIDEXAMPLE",
+    "secretkey": "s3cret-obj",
+    "bucketname": "ocp4test-registry",
+    "regionendpoint": "https://objects.example.internal"
+  }
+}
+"#;
 
 /// The setup flow on a deployconfig in `dir` holding `config` (and [`SECRETS`]); returns the app
 /// and the background tasks it asked for.

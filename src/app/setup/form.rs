@@ -36,6 +36,13 @@ fn label_for(key: &str) -> String {
     key.replace('_', " ")
 }
 
+/// The schema's label for a dotted path, or one made from the path.
+fn label_of(path: &str) -> String {
+    crate::config::schema::label(path)
+        .map(str::to_string)
+        .unwrap_or_else(|| label_for(&path.replace('.', " ")))
+}
+
 fn ptr_token(k: &str) -> String {
     k.replace('~', "~0").replace('/', "~1")
 }
@@ -59,7 +66,7 @@ pub fn build_rows(config: &Value, secrets: &Value) -> Vec<Row> {
                 let multiline = matches!(*k, "additionalca" | "imagesources" | "sshpubkey");
                 rows.push(Row::Field(Field {
                     multiline,
-                    ..field(&label_for(k), format!("/{k}"), (*k).to_string())
+                    ..field(&label_of(k), format!("/{k}"), (*k).to_string())
                 }));
             }
         }
@@ -74,7 +81,7 @@ pub fn build_rows(config: &Value, secrets: &Value) -> Vec<Row> {
         for k in ["hostname", "ipaddress"] {
             if config.pointer(&format!("/{n}/{k}")).is_some() {
                 rows.push(Row::Field(field(
-                    &format!("{n} {k}"),
+                    &label_of(&format!("{n}.{k}")),
                     format!("/{n}/{k}"),
                     format!("{n}.{k}"),
                 )));
@@ -130,7 +137,7 @@ pub fn build_rows(config: &Value, secrets: &Value) -> Vec<Row> {
         for (k, v) in map {
             if v.is_string() {
                 rows.push(Row::Field(field(
-                    &format!("{obj} {}", label_for(k)),
+                    &label_of(&format!("{obj}.{k}")),
                     format!("/{obj}/{}", ptr_token(k)),
                     format!("{obj}.{k}"),
                 )));
@@ -143,14 +150,22 @@ pub fn build_rows(config: &Value, secrets: &Value) -> Vec<Row> {
             rows.push(Row::Field(Field {
                 readonly: true,
                 ..field(
-                    &format!("ignition {}", label_for(k)),
+                    &label_of(&format!("ignition.{k}")),
                     format!("/ignition/{}", ptr_token(k)),
                     format!("ignition.{k}"),
                 )
             }));
         }
     }
-    fn secret_leaves(v: &Value, ptr: String, path: String, out: &mut Vec<Row>) {
+    // Keys are kept whole in labels (a registry host in the pull secret has dots): the schema's
+    // label for the top of the path, then "›" and the rest.
+    fn secret_leaves(
+        v: &Value,
+        ptr: String,
+        path: String,
+        keys: &mut Vec<String>,
+        out: &mut Vec<Row>,
+    ) {
         match v {
             Value::Object(m) => {
                 for (k, x) in m {
@@ -159,11 +174,27 @@ pub fn build_rows(config: &Value, secrets: &Value) -> Vec<Row> {
                     } else {
                         format!("{path}.{k}")
                     };
-                    secret_leaves(x, format!("{ptr}/{}", ptr_token(k)), p, out);
+                    keys.push(k.clone());
+                    secret_leaves(x, format!("{ptr}/{}", ptr_token(k)), p, keys, out);
+                    keys.pop();
                 }
             }
             Value::String(_) => out.push(Row::Field(Field {
-                label: format!("secret {}", path.replace('.', " ")),
+                label: {
+                    let whole = keys.join(".");
+                    match crate::config::schema::label(&whole) {
+                        Some(l) => l.to_string(),
+                        None => {
+                            let top = crate::config::schema::label(&keys[0])
+                                .map(str::to_string)
+                                .unwrap_or_else(|| label_for(&keys[0]));
+                            std::iter::once(top)
+                                .chain(keys[1..].iter().cloned())
+                                .collect::<Vec<_>>()
+                                .join(" › ")
+                        }
+                    }
+                },
                 ptr,
                 path,
                 secret: true,
@@ -178,7 +209,43 @@ pub fn build_rows(config: &Value, secrets: &Value) -> Vec<Row> {
         rows.push(Row::Header(
             "Secrets (secrets.json; masked, v reveals)".into(),
         ));
-        secret_leaves(secrets, String::new(), String::new(), &mut rows);
+        secret_leaves(
+            secrets,
+            String::new(),
+            String::new(),
+            &mut Vec::new(),
+            &mut rows,
+        );
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_come_from_the_schema_and_no_two_rows_share_one() {
+        let rows = build_rows(&crate::demo::config_json(), &crate::demo::secrets_json());
+        let labels: Vec<&str> = rows
+            .iter()
+            .filter_map(|r| match r {
+                Row::Field(f) => Some(f.label.as_str()),
+                Row::Header(_) => None,
+            })
+            .collect();
+        for want in [
+            "vCenter server",
+            "Management datastore",
+            "Elevated public vCPUs per worker",
+            "vCenter deploy account password",
+            "Red Hat pull secret › auths › registry.demo.example.internal › auth",
+        ] {
+            assert!(labels.contains(&want), "{want} not in {labels:?}");
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for l in &labels {
+            assert!(seen.insert(*l), "two rows are labelled {l}");
+        }
+    }
 }

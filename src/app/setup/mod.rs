@@ -259,7 +259,12 @@ impl Setup {
     /// Re-validates and rebuilds the form.
     pub fn refresh(&mut self) {
         self.problems = if self.config.parse_error.is_none() {
-            validate::validate(&self.config.value)
+            let secrets = self
+                .secrets
+                .parse_error
+                .is_none()
+                .then_some(&self.secrets.value);
+            validate::validate_with(&self.config.value, secrets)
         } else {
             vec![]
         };

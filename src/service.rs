@@ -1,0 +1,168 @@
+//! `stage2-tui install-service`: writes and enables the systemd unit that runs stage 2 headless
+//! at boot, and disables the old script's `stage2-containers.service`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The unit, as shipped in `scripts/systemd/stage2-tui.service`.
+const UNIT: &str = include_str!("../scripts/systemd/stage2-tui.service");
+/// Its file name.
+pub const UNIT_NAME: &str = "stage2-tui.service";
+/// The old script's unit.
+pub const OLD_UNIT: &str = "stage2-containers.service";
+
+/// The unit text for `exe` (its `ExecStart` names the binary that installs it) and `deployconfig`.
+pub fn unit_text(exe: &Path, deployconfig: &Path) -> String {
+    UNIT.lines()
+        .map(|l| {
+            if l.starts_with("ExecStart=") {
+                let exe = exe.display().to_string();
+                if exe.contains(char::is_whitespace) {
+                    format!("ExecStart=\"{exe}\" run --headless")
+                } else {
+                    format!("ExecStart={exe} run --headless")
+                }
+            } else if l.starts_with("Environment=STAGE2_DEPLOYCONFIG=") {
+                format!("Environment=STAGE2_DEPLOYCONFIG={}", deployconfig.display())
+            } else if l.starts_with("ConditionPathExists=") {
+                format!(
+                    "ConditionPathExists={}",
+                    deployconfig.join("config.json").display()
+                )
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// What `install` does (or would do, with `dry_run`), line by line.
+pub struct Plan {
+    /// Lines for the operator.
+    pub lines: Vec<String>,
+}
+
+fn systemctl(
+    root: &Path,
+    args: &[&str],
+    dry_run: bool,
+    lines: &mut Vec<String>,
+) -> Result<(), String> {
+    let bin = std::env::var("STAGE2_SYSTEMCTL").unwrap_or_else(|_| "systemctl".into());
+    let mut all: Vec<String> = Vec::new();
+    if root != Path::new("/") {
+        all.push(format!("--root={}", root.display()));
+    }
+    all.extend(args.iter().map(|a| a.to_string()));
+    let shown = format!("systemctl {}", all.join(" "));
+    if dry_run {
+        lines.push(format!("would run: {shown}"));
+        return Ok(());
+    }
+    let out = Command::new(&bin)
+        .args(&all)
+        .output()
+        .map_err(|e| format!("cannot run {bin}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{shown} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    lines.push(format!("ran: {shown}"));
+    Ok(())
+}
+
+/// Writes the unit under `root` (normally `/`), reloads systemd, enables it, and disables the old
+/// script's unit when it is there. With `dry_run` nothing changes: the lines say what would.
+pub fn install(
+    root: &Path,
+    exe: &Path,
+    deployconfig: &Path,
+    dry_run: bool,
+) -> Result<Plan, String> {
+    let mut lines = Vec::new();
+    let dir = root.join("etc/systemd/system");
+    let path = dir.join(UNIT_NAME);
+    let text = unit_text(exe, deployconfig);
+    let current = std::fs::read_to_string(&path).ok();
+    match (current.as_deref() == Some(text.as_str()), dry_run) {
+        (true, _) => lines.push(format!("{} is already up to date", path.display())),
+        (false, true) => lines.push(format!(
+            "would write {} (ExecStart={} run --headless, deployconfig {})",
+            path.display(),
+            exe.display(),
+            deployconfig.display()
+        )),
+        (false, false) => {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            crate::safefs::Dir::open(&dir)
+                .and_then(|d| d.write_atomic(UNIT_NAME.as_ref(), text.as_bytes(), 0o644))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            lines.push(format!(
+                "{} {}",
+                if current.is_some() {
+                    "updated"
+                } else {
+                    "wrote"
+                },
+                path.display()
+            ));
+        }
+    }
+    if root == Path::new("/") {
+        systemctl(root, &["daemon-reload"], dry_run, &mut lines)?;
+    }
+    systemctl(root, &["enable", UNIT_NAME], dry_run, &mut lines)?;
+    let old: Vec<PathBuf> = [
+        "etc/systemd/system",
+        "usr/lib/systemd/system",
+        "lib/systemd/system",
+    ]
+    .iter()
+    .map(|d| root.join(d).join(OLD_UNIT))
+    .filter(|p| p.exists())
+    .collect();
+    if let Some(p) = old.first() {
+        systemctl(root, &["disable", OLD_UNIT], dry_run, &mut lines)?;
+        lines.push(format!(
+            "{} the old script's {OLD_UNIT} ({} is left in place)",
+            if dry_run { "would disable" } else { "disabled" },
+            p.display()
+        ));
+    } else {
+        lines.push(format!("no {OLD_UNIT} here: nothing to disable"));
+    }
+    if dry_run {
+        lines.push("dry run: nothing was changed".into());
+    } else {
+        lines.push(format!(
+            "stage 2 runs headless at the next boot; watch it with `journalctl -fu stage2-tui` or attach with `sudo {}`",
+            exe.display()
+        ));
+    }
+    Ok(Plan { lines })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_unit_names_the_binary_and_the_deployconfig() {
+        let t = unit_text(
+            Path::new("/usr/bin/stage2-tui"),
+            Path::new("/home/core/deployconfig"),
+        );
+        assert!(
+            t.contains("\nExecStart=/usr/bin/stage2-tui run --headless\n"),
+            "{t}"
+        );
+        assert!(t.contains("ConditionPathExists=/home/core/deployconfig/config.json"));
+        assert!(t.contains("SuccessExitStatus=130"));
+    }
+}
