@@ -39,7 +39,7 @@ fi
 export PATH="$PWD/$WORK/venv/bin:$PATH"
 
 say "building stage2-tui $VERSION for $TARGET with glibc $GLIBC"
-CARGO_TARGET_DIR="$WORK/target" cargo zigbuild --quiet --release --locked --target "$TARGET.$GLIBC"
+CARGO_PROFILE_RELEASE_STRIP=true CARGO_TARGET_DIR="$WORK/target" cargo zigbuild --quiet --release --locked --target "$TARGET.$GLIBC"
 BIN="$WORK/target/$TARGET/release/stage2-tui"
 
 newest=$(objdump -T "$BIN" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n 1)
@@ -76,7 +76,7 @@ Name:           stage2-tui
 Version:        $VERSION
 Release:        1
 Summary:        Terminal UI and headless runner for OpenShift 4 stage 2 on a bastion
-License:        Apache-2.0
+License:        Unspecified
 BuildArch:      x86_64
 Requires:       podman
 Recommends:     catatonit
@@ -98,8 +98,10 @@ cp -a $PWD/$ROOT/. %{buildroot}/
 /usr/share/man/man1/stage2-tui.1.gz
 %doc /usr/share/doc/stage2-tui/README.md
 SPEC
+# The binary is stripped by the build above and the man page already compressed: the
+# distribution's post-install scripts (strip, compress, build ids) are not run.
 rpmbuild --quiet --define "_topdir $TOP" --define "_build_id_links none" \
-    --define "__strip /bin/true" --define "debug_package %{nil}" -bb "$TOP/SPECS/stage2-tui.spec"
+    --define "__os_install_post %{nil}" --define "debug_package %{nil}" -bb "$TOP/SPECS/stage2-tui.spec"
 RPM="$DIST/stage2-tui-$VERSION-1.x86_64.rpm"
 cp "$TOP/RPMS/x86_64/stage2-tui-$VERSION-1.x86_64.rpm" "$RPM"
 say "wrote $RPM"
