@@ -126,6 +126,8 @@ fn atomic_save_child() {
         return;
     };
     let p = Path::new(&path);
+    // Says it runs: a parent whose child ran no test at all must not pass.
+    std::fs::write(p.with_extension("alive"), "").unwrap();
     let a = format!("{{\"v\": \"{}\"}}\n", "a".repeat(4 << 20));
     let b = format!("{{\"v\": \"{}\"}}\n", "b".repeat(4 << 20));
     loop {
@@ -143,6 +145,7 @@ fn a_save_killed_midway_leaves_the_old_or_the_new_file_never_a_torn_one() {
     let a = format!("{{\"v\": \"{}\"}}\n", "a".repeat(4 << 20));
     let b = format!("{{\"v\": \"{}\"}}\n", "b".repeat(4 << 20));
     std::fs::write(&p, &a).unwrap();
+    let mut saw_b = false;
     for round in 0..12u64 {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "atomic_save_child", "--nocapture"])
@@ -154,11 +157,17 @@ fn a_save_killed_midway_leaves_the_old_or_the_new_file_never_a_torn_one() {
         std::thread::sleep(std::time::Duration::from_millis(60 + round * 37 % 200));
         child.kill().unwrap();
         child.wait().unwrap();
+        assert!(
+            std::fs::remove_file(p.with_extension("alive")).is_ok(),
+            "round {round}: the child test atomic_save_child did not run"
+        );
         let now = std::fs::read_to_string(&p).unwrap();
         assert!(
             now == a || now == b,
             "round {round}: torn file of {} bytes",
             now.len()
         );
+        saw_b |= now == b;
     }
+    assert!(saw_b, "the child never saved: the test tested nothing");
 }

@@ -45,8 +45,12 @@ fn an_operator_watches_a_failure_retries_and_finishes() {
         s.contains("Consuming") || s.contains("config.json updated"),
         "other panes fill too:\n{s}"
     );
-    t.keys(&["r"]);
-    std::thread::sleep(Duration::from_millis(500));
+    // `r` is no longer bound to retry. Keys are handled in order: once the help that `?` opens
+    // is on screen, `r` has been handled too, so the check below cannot pass by being early.
+    t.keys(&["r", "?"]);
+    t.wait_for("Keys can be changed", Duration::from_secs(10));
+    t.keys(&["Escape"]);
+    t.wait_for("Retry R", Duration::from_secs(10));
     assert_eq!(
         state(&dir)["outcome"],
         "failed",

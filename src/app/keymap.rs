@@ -190,23 +190,8 @@ impl Keymap {
     /// The built-in key map with `overrides` (the user's file text) applied on top.
     pub fn load(overrides: Option<(&str, &str)>) -> Result<Self, String> {
         let mut scopes: BTreeMap<Scope, Vec<(Action, Vec<Key>)>> = BTreeMap::new();
-        // File order matters for hints; toml tables are sorted, so keep the order of DEFAULT's lines.
-        let order: Vec<String> = DEFAULT
-            .lines()
-            .filter_map(|l| l.split_once(" = ").map(|(a, _)| a.trim().to_string()))
-            .collect();
-        let mut defaults = parse_sections(DEFAULT, "built-in keys")?;
-        defaults.sort_by_key(|(s, a, _)| {
-            let name = toml::Value::try_from(a)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default();
-            (
-                *s,
-                order.iter().position(|o| *o == name).unwrap_or(usize::MAX),
-            )
-        });
-        for (scope, action, keys) in defaults {
+        // File order is the help's and the hints' order: toml keeps it (`preserve_order`).
+        for (scope, action, keys) in parse_sections(DEFAULT, "built-in keys")? {
             scopes.entry(scope).or_default().push((action, keys));
         }
         if let Some((text, origin)) = overrides {

@@ -23,7 +23,8 @@ struct Scanner<'a> {
     i: usize,
 }
 
-fn escape_token(k: &str) -> String {
+/// A key as a JSON pointer token (`~` → `~0`, `/` → `~1`).
+pub fn escape_token(k: &str) -> String {
     k.replace('~', "~0").replace('/', "~1")
 }
 

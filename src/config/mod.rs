@@ -272,18 +272,23 @@ pub fn read_text(path: &Path) -> Result<String, ConfigError> {
     })
 }
 
+/// A JSON error as (line, column, what), the message without serde's " at line L column C".
+pub fn json_error(e: &serde_json::Error) -> (usize, usize, String) {
+    let text = e.to_string();
+    let what = text.split(" at line ").next().unwrap_or_default().to_string();
+    (e.line(), e.column(), what)
+}
+
 /// Parses JSON text, reporting errors with line and column.
 pub fn parse_json(path: &Path, text: &str) -> Result<Value, ConfigError> {
-    serde_json::from_str(text).map_err(|e| ConfigError::Parse {
-        path: path.display().to_string(),
-        line: e.line(),
-        column: e.column(),
-        msg: e
-            .to_string()
-            .split(" at line ")
-            .next()
-            .unwrap_or_default()
-            .to_string(),
+    serde_json::from_str(text).map_err(|e| {
+        let (line, column, msg) = json_error(&e);
+        ConfigError::Parse {
+            path: path.display().to_string(),
+            line,
+            column,
+            msg,
+        }
     })
 }
 

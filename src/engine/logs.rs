@@ -255,6 +255,11 @@ fn parse_cri(line: &[u8]) -> Option<(&[u8], Stream, bool, &[u8])> {
     Some((ts, stream, complete, text))
 }
 
+/// Now, as the timestamp the engine writes on log lines (RFC 3339, nanoseconds, UTC).
+pub fn now_ts() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
 /// Parses one line of a saved log file into (timestamp, stream, text).
 pub fn parse_saved_line(line: &[u8]) -> Option<(&[u8], Stream, &[u8])> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);

@@ -5,11 +5,7 @@ use std::time::Duration;
 
 use super::cluster::{Oc, OcError, Snapshot};
 use super::spec::{HostAction, Step, WaitFor};
-use crate::engine::logs::{LogSink, Stream};
-
-fn now_ts() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
+use crate::engine::logs::{LogSink, Stream, now_ts};
 
 fn say(sink: &mut LogSink, stream: Stream, text: &str) -> Result<(), String> {
     sink.line(stream, now_ts().as_bytes(), text.as_bytes())

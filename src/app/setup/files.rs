@@ -30,18 +30,7 @@ impl JsonFile {
             Ok(l) => {
                 let (value, parse_error) = match serde_json::from_str::<Value>(&l.text) {
                     Ok(v) => (v, None),
-                    Err(e) => (
-                        Value::Null,
-                        Some((
-                            e.line(),
-                            e.column(),
-                            e.to_string()
-                                .split(" at line ")
-                                .next()
-                                .unwrap_or_default()
-                                .to_string(),
-                        )),
-                    ),
+                    Err(e) => (Value::Null, Some(crate::config::json_error(&e))),
                 };
                 Self {
                     base_text: l.text.clone(),

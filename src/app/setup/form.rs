@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use crate::config::doc::escape_token;
 use crate::config::validate::{NODE_GROUPS, ZONES};
 
 /// One line of the form.
@@ -43,9 +44,6 @@ fn label_of(path: &str) -> String {
         .unwrap_or_else(|| label_for(&path.replace('.', " ")))
 }
 
-fn ptr_token(k: &str) -> String {
-    k.replace('~', "~0").replace('/', "~1")
-}
 
 /// The form rows for a config (and secrets) value, grouped as an operator thinks.
 pub fn build_rows(config: &Value, secrets: &Value) -> Vec<Row> {
@@ -138,7 +136,7 @@ pub fn build_rows(config: &Value, secrets: &Value) -> Vec<Row> {
             if v.is_string() {
                 rows.push(Row::Field(field(
                     &label_of(&format!("{obj}.{k}")),
-                    format!("/{obj}/{}", ptr_token(k)),
+                    format!("/{obj}/{}", escape_token(k)),
                     format!("{obj}.{k}"),
                 )));
             }
@@ -151,7 +149,7 @@ pub fn build_rows(config: &Value, secrets: &Value) -> Vec<Row> {
                 readonly: true,
                 ..field(
                     &label_of(&format!("ignition.{k}")),
-                    format!("/ignition/{}", ptr_token(k)),
+                    format!("/ignition/{}", escape_token(k)),
                     format!("ignition.{k}"),
                 )
             }));
@@ -175,7 +173,7 @@ pub fn build_rows(config: &Value, secrets: &Value) -> Vec<Row> {
                         format!("{path}.{k}")
                     };
                     keys.push(k.clone());
-                    secret_leaves(x, format!("{ptr}/{}", ptr_token(k)), p, keys, out);
+                    secret_leaves(x, format!("{ptr}/{}", escape_token(k)), p, keys, out);
                     keys.pop();
                 }
             }

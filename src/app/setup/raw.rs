@@ -98,15 +98,7 @@ impl Setup {
                 } else {
                     &mut self.config
                 };
-                file.parse_error = Some((
-                    l,
-                    c,
-                    e.to_string()
-                        .split(" at line ")
-                        .next()
-                        .unwrap_or_default()
-                        .to_string(),
-                ));
+                file.parse_error = Some(crate::config::json_error(&e));
                 self.message = Some(format!(
                     "{name}: invalid JSON at line {l}, column {c}: the cursor is there"
                 ));

@@ -15,7 +15,9 @@ use super::spec::{Kind, Pipeline, Source, Step};
 use super::state::{Attempt, Outcome, RunState, StepStatus};
 use super::window::{self, WindowCtl, WindowReport};
 use crate::config::{Deployconfig, PipelineConfig};
-use crate::engine::logs::{CaptureMode, LiveFn, LogLine, LogSink, Stream, parse_saved_line};
+use crate::engine::logs::{
+    CaptureMode, LiveFn, LogLine, LogSink, Stream, now_ts, parse_saved_line,
+};
 use crate::engine::{ContainerSpec, Engine, Mount, labels};
 
 mod hold;
@@ -250,9 +252,6 @@ impl LiveGate {
     }
 }
 
-fn ts_now() -> String {
-    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
 
 /// The line of a saved log to quote in failure messages: the last one that looks like an error
 /// in the last 8 KiB, else the last non-empty one.

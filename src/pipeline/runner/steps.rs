@@ -192,7 +192,7 @@ impl Runner {
                         let mut sink =
                             LogSink::create(&log, Some(live)).map_err(|e| e.to_string())?;
                         let write = |sink: &mut LogSink, t: &str| -> Result<(), StepFail> {
-                            sink.line(Stream::Stdout, ts_now().as_bytes(), t.as_bytes())
+                            sink.line(Stream::Stdout, now_ts().as_bytes(), t.as_bytes())
                                 .map_err(|e| StepFail::Error(e.to_string()))
                         };
                         write(
@@ -429,7 +429,7 @@ async fn pull_images(
             .await
             .map_err(|e| e.to_string())?;
         let say = |sink: &mut LogSink, stream: Stream, t: &str| {
-            let _ = sink.line(stream, ts_now().as_bytes(), t.as_bytes());
+            let _ = sink.line(stream, now_ts().as_bytes(), t.as_bytes());
         };
         if present && !always {
             say(
