@@ -297,20 +297,20 @@ where
     // Another user's stage 2: say whose, and start nothing.
     if let Some(msg) = crate::control::not_yours(&dc) {
         eprintln!("stage2-tui: {msg}");
-        return Ok(2);
+        return Ok(crate::exit::CANNOT_START);
     }
     if !dc.dir.is_dir() {
         eprintln!(
             "stage2-tui: deployconfig folder {} does not exist: pass --deployconfig DIR (or set STAGE2_DEPLOYCONFIG)",
             dc.dir.display()
         );
-        return Ok(2);
+        return Ok(crate::exit::CANNOT_START);
     }
     match connect(cli).await {
         Ok(e) => f(e, dc).await,
         Err(e) => {
             eprintln!("stage2-tui: {e}");
-            Ok(2)
+            Ok(crate::exit::CANNOT_START)
         }
     }
 }

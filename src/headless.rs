@@ -15,7 +15,7 @@ use crate::pipeline::{Command, Event, Finish, LiveGate, Plan, RunState, Runner};
 use crate::text::visible;
 
 /// Exit code when the operator (or systemd) detached us with a signal.
-pub const EXIT_DETACHED: i32 = 130;
+pub use crate::exit::DETACHED as EXIT_DETACHED;
 
 use crate::text::duration as hms;
 
@@ -225,7 +225,7 @@ pub async fn run(
                 "stage2-tui: {}",
                 redact(&e, &crate::config::secret_values(&dc))
             );
-            return Ok(2);
+            return Ok(crate::exit::CANNOT_START);
         }
     };
     if let Some(v) = tls_verify {
@@ -328,7 +328,7 @@ pub async fn run(
         Ok(f) => f,
         Err(e) => {
             eprintln!("stage2-tui: {}", redact(&e, &secrets));
-            return Ok(2);
+            return Ok(crate::exit::CANNOT_START);
         }
     };
     if let Some(st) = &state

@@ -11,6 +11,7 @@ pub mod config;
 pub mod control;
 pub mod demo;
 pub mod engine;
+pub mod exit;
 pub mod headless;
 pub mod logfile;
 pub mod pipeline;

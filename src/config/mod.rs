@@ -275,7 +275,11 @@ pub fn read_text(path: &Path) -> Result<String, ConfigError> {
 /// A JSON error as (line, column, what), the message without serde's " at line L column C".
 pub fn json_error(e: &serde_json::Error) -> (usize, usize, String) {
     let text = e.to_string();
-    let what = text.split(" at line ").next().unwrap_or_default().to_string();
+    let what = text
+        .split(" at line ")
+        .next()
+        .unwrap_or_default()
+        .to_string();
     (e.line(), e.column(), what)
 }
 

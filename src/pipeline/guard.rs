@@ -40,7 +40,7 @@ pub async fn run(
         Ok(f) => f,
         Err(e) => {
             say(&format!("cannot open its lock: {e}"));
-            return 2;
+            return crate::exit::CANNOT_START;
         }
     };
     match lock.try_lock() {
@@ -48,7 +48,7 @@ pub async fn run(
         Err(TryLockError::WouldBlock) => return 0,
         Err(TryLockError::Error(e)) => {
             say(&format!("cannot lock: {e}"));
-            return 2;
+            return crate::exit::CANNOT_START;
         }
     }
     let mut engine: Option<Engine> = None;
@@ -65,7 +65,7 @@ pub async fn run(
             Ok(None) => return 0,
             Err(e) => {
                 say(&e);
-                return 2;
+                return crate::exit::CANNOT_START;
             }
         };
         let Some(s) = st.step(step) else { return 0 };

@@ -154,7 +154,7 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
         Ok(t) => t,
         Err(e) => {
             eprintln!("stage2-tui: {e}");
-            return Ok(2);
+            return Ok(crate::exit::CANNOT_START);
         }
     };
     let (keys, key_problem) = match Keymap::load_user() {
@@ -177,7 +177,7 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
                     "stage2-tui: another stage2-tui is driving {}: {holder}. {e}",
                     dc.dir.display()
                 );
-                return Ok(2);
+                return Ok(crate::exit::CANNOT_START);
             }
         };
         let mut app = new_app(att.pipeline.clone(), &engine, &dc, keys, themes, theme_idx);
@@ -201,7 +201,7 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
         Ok(r) => r,
         Err(e) => {
             eprintln!("stage2-tui: {e}");
-            return Ok(2);
+            return Ok(crate::exit::CANNOT_START);
         }
     };
     if let Some(v) = opts.tls_verify {
@@ -502,7 +502,7 @@ async fn finish_tui(
             .any(|s| s.status == crate::pipeline::StepStatus::Running);
     let code = match code {
         0 if app.driven_by.is_some() => 0,
-        0 if working => crate::headless::EXIT_DETACHED,
+        0 if working => crate::exit::DETACHED,
         0 if halted => 1,
         c => c,
     };
@@ -600,8 +600,8 @@ where
             Some(n) = note_rx.recv() => { app.on_runner(Event::Note(n)); vec![] }
             _ = tick.tick(), if app.animating() => { app.tick += 1; app.dirty = true; vec![] }
             _ = tokio::time::sleep_until(next_frame), if app.dirty => vec![],
-            _ = hup.recv() => return Ok(crate::headless::EXIT_DETACHED),
-            _ = term.recv() => return Ok(crate::headless::EXIT_DETACHED),
+            _ = hup.recv() => return Ok(crate::exit::DETACHED),
+            _ = term.recv() => return Ok(crate::exit::DETACHED),
         };
         pending.extend(effects);
         for e in std::mem::take(&mut pending) {

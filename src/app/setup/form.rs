@@ -44,7 +44,6 @@ fn label_of(path: &str) -> String {
         .unwrap_or_else(|| label_for(&path.replace('.', " ")))
 }
 
-
 /// The form rows for a config (and secrets) value, grouped as an operator thinks.
 pub fn build_rows(config: &Value, secrets: &Value) -> Vec<Row> {
     let mut rows = Vec::new();

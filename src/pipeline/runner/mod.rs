@@ -252,7 +252,6 @@ impl LiveGate {
     }
 }
 
-
 /// The line of a saved log to quote in failure messages: the last one that looks like an error
 /// in the last 8 KiB, else the last non-empty one.
 fn last_log_line(path: &Path) -> Option<String> {
