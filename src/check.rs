@@ -384,7 +384,9 @@ async fn registry_probe(
 ) {
     let repo = format!("{}/4.run-installer", cfg.registry);
     let creds = match cfg.credentials(dc) {
-        Ok(c) => c,
+        Ok(c) => {
+            c.map(|(username, password)| crate::engine::PullCredentials { username, password })
+        }
         Err(e) => {
             out.push(c(
                 "registry",

@@ -301,7 +301,7 @@ impl App {
                     .and_then(|r| r.steps.get(self.selected))
                     .and_then(|s| s.last())
                 {
-                    let rows = crate::ui::log_rows(self.rows);
+                    let rows = super::hit::log_rows(self.rows);
                     let mut v = LogView::open(&id, att.n, &self.state_dir.join(&att.log), rows);
                     v.attempts = att.n;
                     self.log = Some(v);

@@ -3,10 +3,12 @@
 
 pub mod action;
 mod buttons;
+pub mod hit;
 pub mod keymap;
 mod logview;
 pub mod setup;
 mod setup_actions;
+pub mod theme;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -20,8 +22,8 @@ pub use logview::{LogView, Search, Timestamps};
 
 use crate::engine::logs::LogLine;
 use crate::pipeline::{Command, Event, Finish, Pipeline, Plan, RunState, StepStatus};
-use crate::ui::Hit;
-use crate::ui::theme::Theme;
+use hit::Hit;
+use theme::Theme;
 
 /// Lines kept in memory per step for the dashboard panes (the full log is on disk).
 pub const TAIL_LINES: usize = 500;
@@ -583,7 +585,7 @@ impl App {
     pub fn resize(&mut self, _width: u16, height: u16) {
         self.rows = height;
         if let Some(v) = self.log.as_mut() {
-            v.resize(crate::ui::log_rows(height));
+            v.resize(hit::log_rows(height));
         }
         self.dirty = true;
     }

@@ -124,7 +124,7 @@ impl App {
                 } else {
                     format!("saved {} (backups beside them); {what}", saved.join(", "))
                 });
-                self.secrets = crate::tui::secret_values(&s.dc);
+                self.secrets = crate::config::secret_values(&s.dc);
                 self.setup = None;
                 self.screen = Screen::Dashboard;
                 vec![Effect::Start(plan)]
@@ -193,7 +193,7 @@ impl App {
             ),
             Err(e) => e,
         });
-        self.secrets = crate::tui::secret_values(&s.dc);
+        self.secrets = crate::config::secret_values(&s.dc);
         vec![Effect::Setup(SetupTask::Checks)]
     }
 

@@ -376,21 +376,15 @@ impl PipelineConfig {
         format!("{}/{}:{}", self.registry, stage, self.tag)
     }
 
-    /// Credentials for pulls: `registryusername` plus `secrets.json` `registrytoken`.
-    pub fn credentials(
-        &self,
-        dc: &Deployconfig,
-    ) -> Result<Option<crate::engine::PullCredentials>, ConfigError> {
+    /// Credentials for pulls: `registryusername` plus `secrets.json` `registrytoken` (user, token).
+    pub fn credentials(&self, dc: &Deployconfig) -> Result<Option<(String, String)>, ConfigError> {
         if self.registry_user.is_empty() {
             return Ok(None);
         }
         let path = dc.secrets_json();
         let secrets = read_json(&path)?;
         let token = field(&path, &secrets, "/registrytoken", "registrytoken")?;
-        Ok(Some(crate::engine::PullCredentials {
-            username: self.registry_user.clone(),
-            password: token.to_string(),
-        }))
+        Ok(Some((self.registry_user.clone(), token.to_string())))
     }
 }
 

@@ -6,7 +6,8 @@ mod logview;
 pub mod scenes;
 mod setup;
 pub mod svg;
-pub mod theme;
+/// Themes are part of the app's state (which one is chosen); the views only read them.
+pub use crate::app::theme;
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
@@ -16,22 +17,7 @@ use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 
 use crate::app::{Action, App, Overlay, Scope, Screen};
 
-/// Something clickable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Hit {
-    /// Do this action.
-    Action(Action),
-    /// Select this step.
-    Step(usize),
-}
-
-/// Clickable rectangles of the last frame.
-pub type Hits = Vec<(Rect, Hit)>;
-
-/// Rows the log view has for lines, for a terminal of `height` rows.
-pub fn log_rows(height: u16) -> usize {
-    height.saturating_sub(3).max(1) as usize
-}
+pub use crate::app::hit::{Hit, Hits, log_rows};
 
 /// Draws the whole screen.
 pub fn draw(f: &mut Frame, app: &App, hits: &mut Hits) {

@@ -68,8 +68,7 @@ impl Runner {
                         *requested = Some(if c == Command::Stop { StepStatus::Stopped } else { StepStatus::Skipped });
                         self.emit(Event::Note(format!("{step}: the stop is sent once the engine answers")));
                     }
-                    Some(Command::ExtendWindow { step, secs }) => self.window_ctl(&step, WindowCtl::Extend(secs)),
-                    Some(Command::EndWindow { step }) => self.window_ctl(&step, WindowCtl::End),
+                    Some(c @ (Command::ExtendWindow { .. } | Command::EndWindow { .. })) => self.window_command(c),
                 },
             }
         }

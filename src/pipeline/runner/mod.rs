@@ -595,18 +595,8 @@ impl Runner {
             }
         }
         // Every step is done; services may still be inside their window.
-        while !self.windows.is_empty() {
-            tokio::select! {
-                Some((step, rep)) = self.win_rx.recv() => self.on_window(&step, rep)?,
-                c = cmds.recv() => match c {
-                    Some(Command::Detach) | None => return Ok(self.detached()),
-                    Some(Command::ExtendWindow { step, secs }) => self.window_ctl(&step, WindowCtl::Extend(secs)),
-                    Some(Command::EndWindow { step }) => self.window_ctl(&step, WindowCtl::End),
-                    Some(Command::Stop | Command::Skip) => {
-                        for tx in self.windows.values() { let _ = tx.send(WindowCtl::End); }
-                    }
-                },
-            }
+        if self.serve_windows_until_closed(cmds, true).await? {
+            return Ok(self.detached());
         }
         if let Some(f) = self.halt.take() {
             return self.halted(f);
@@ -815,8 +805,7 @@ impl Runner {
                             }
                         }
                         Some(Command::Stop | Command::Skip) => {}
-                        Some(Command::ExtendWindow { step, secs }) => self.window_ctl(&step, WindowCtl::Extend(secs)),
-                        Some(Command::EndWindow { step }) => self.window_ctl(&step, WindowCtl::End),
+                        Some(c @ (Command::ExtendWindow { .. } | Command::EndWindow { .. })) => self.window_command(c),
                         Some(Command::Detach) | None => return Ok(StepEnd::Halt(Finish::Detached { running: vec![] })),
                     },
                 }

@@ -140,7 +140,9 @@ impl Runner {
                 });
                 let engine = self.engine.clone();
                 let images: Vec<String> = step.images.iter().map(|s| cfg.image(s)).collect();
-                let creds = cfg.credentials(&self.dc).map_err(|e| e.to_string())?;
+                let creds = cfg.credentials(&self.dc).map_err(|e| e.to_string())?.map(
+                    |(username, password)| crate::engine::PullCredentials { username, password },
+                );
                 let always = step.always;
                 let tls_verify = self.st()?.tls_verify.unwrap_or(true);
                 if !tls_verify {

@@ -19,13 +19,27 @@ impl Runner {
         &mut self,
         cmds: &mut UnboundedReceiver<Command>,
     ) -> Result<bool, String> {
+        self.serve_windows_until_closed(cmds, false).await
+    }
+
+    /// Keeps the open windows on time and obeys their commands until none is left; `Ok(true)`
+    /// when told to detach. With `stop_ends`, Stop and Skip end every window.
+    pub(super) async fn serve_windows_until_closed(
+        &mut self,
+        cmds: &mut UnboundedReceiver<Command>,
+        stop_ends: bool,
+    ) -> Result<bool, String> {
         while !self.windows.is_empty() {
             tokio::select! {
                 Some((step, rep)) = self.win_rx.recv() => self.on_window(&step, rep)?,
                 c = cmds.recv() => match c {
                     Some(Command::Detach) | None => return Ok(true),
-                    Some(Command::ExtendWindow { step, secs }) => self.window_ctl(&step, WindowCtl::Extend(secs)),
-                    Some(Command::EndWindow { step }) => self.window_ctl(&step, WindowCtl::End),
+                    Some(c @ (Command::ExtendWindow { .. } | Command::EndWindow { .. })) => self.window_command(c),
+                    Some(Command::Stop | Command::Skip) if stop_ends => {
+                        for tx in self.windows.values() {
+                            let _ = tx.send(WindowCtl::End);
+                        }
+                    }
                     Some(Command::Stop | Command::Skip) => {}
                 },
             }
@@ -98,6 +112,15 @@ impl Runner {
             );
         }
         waiting.len()
+    }
+
+    /// +5 min or End window, from whichever loop received it.
+    pub(super) fn window_command(&self, c: Command) {
+        match c {
+            Command::ExtendWindow { step, secs } => self.window_ctl(&step, WindowCtl::Extend(secs)),
+            Command::EndWindow { step } => self.window_ctl(&step, WindowCtl::End),
+            _ => {}
+        }
     }
 
     pub(super) fn window_ctl(&self, step: &str, ctl: WindowCtl) {
