@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::{Terminal, backend::TestBackend};
-use stage2_tui::app::setup::{SetupMsg, Step};
+use stage2_tui::app::setup::{Page, SetupMsg};
 use stage2_tui::app::{App, Effect};
 use stage2_tui::pipeline::Plan;
 use stage2_tui::ui::{self, Hits, scenes};
@@ -103,7 +103,7 @@ fn a_file_that_does_not_parse_opens_in_the_raw_editor_at_the_error() {
     let dir = tempfile::tempdir().unwrap();
     let (mut app, _) = app_on(dir.path(), &fixture("missing-comma.json"));
     // Straight to the raw editor: no Tab needed.
-    assert_eq!(app.setup.as_ref().unwrap().step, Step::Config);
+    assert_eq!(app.setup.as_ref().unwrap().step, Page::Config);
     insta::assert_snapshot!("setup_raw_parse_error", render(&app, dir.path()));
     let s = app.setup.as_ref().unwrap();
     let stage2_tui_cursor = s.raw.as_ref().unwrap().cursor();
@@ -167,7 +167,7 @@ fn review_shows_the_diff_blocks_on_errors_and_start_saves() {
         vec![],
         "errors block Start"
     );
-    assert_eq!(app.setup.as_ref().unwrap().step, Step::Config);
+    assert_eq!(app.setup.as_ref().unwrap().step, Page::Config);
     // Fix: add the third master.
     app.on_key(key(KeyCode::Char('a')));
     app.on_key(key(KeyCode::Enter));
@@ -371,7 +371,7 @@ fn review_lists_every_preflight_error_and_offers_the_safe_fix() {
         .collect();
     app.on_setup_msg(SetupMsg::Checks(checks));
     app.on_key(key(KeyCode::BackTab));
-    assert_eq!(app.setup.as_ref().unwrap().step, Step::Review);
+    assert_eq!(app.setup.as_ref().unwrap().step, Page::Review);
     app.on_setup_msg(SetupMsg::Checks(
         scenes::setup_checks()
             .into_iter()
@@ -398,9 +398,9 @@ fn review_lists_every_preflight_error_and_offers_the_safe_fix() {
     );
     // A blocked Start leads to the editor; the pre-flight step offers the fix too: x applies it
     // (and the checks run again).
-    assert_eq!(app.setup.as_ref().unwrap().step, Step::Config);
+    assert_eq!(app.setup.as_ref().unwrap().step, Page::Config);
     app.on_key(key(KeyCode::BackTab));
-    assert_eq!(app.setup.as_ref().unwrap().step, Step::Checks);
+    assert_eq!(app.setup.as_ref().unwrap().step, Page::Checks);
     let effects = app.on_key(key(KeyCode::Char('x')));
     assert_eq!(
         std::fs::metadata(&pem).unwrap().permissions().mode() & 0o777,
@@ -501,7 +501,7 @@ fn a_pull_failing_on_the_certificate_says_so_and_t_pulls_again_without_tls_verif
     for _ in 0..3 {
         app.on_key(key(KeyCode::Tab));
     }
-    assert_eq!(app.setup.as_ref().unwrap().step, Step::Tag);
+    assert_eq!(app.setup.as_ref().unwrap().step, Page::Tag);
     app.on_key(key(KeyCode::Char('p')));
     typ(&mut app, "0.7");
     assert_eq!(

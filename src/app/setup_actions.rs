@@ -1,6 +1,6 @@
 //! What setup-flow actions do.
 
-use super::setup::{InputFor, Row, Setup, SetupMsg, SetupTask, Step};
+use super::setup::{InputFor, Page, Row, Setup, SetupMsg, SetupTask};
 use super::{Action, App, Effect, Overlay, Screen};
 use crate::pipeline::{Outcome, Plan};
 
@@ -109,7 +109,7 @@ impl App {
                 blocking.len(),
                 blocking[0]
             ));
-            s.step = Step::Config;
+            s.step = Page::Config;
             s.next_problem();
             return vec![];
         }
@@ -230,19 +230,19 @@ impl App {
         let task = |t| vec![Effect::Setup(t)];
         match (s.step, a) {
             (_, Action::NextStep | Action::PrevStep) => {
-                let i = Step::ALL.iter().position(|x| *x == s.step).unwrap_or(0);
-                let n = Step::ALL.len();
-                s.step = Step::ALL[if a == Action::NextStep {
+                let i = Page::ALL.iter().position(|x| *x == s.step).unwrap_or(0);
+                let n = Page::ALL.len();
+                s.step = Page::ALL[if a == Action::NextStep {
                     (i + 1) % n
                 } else {
                     (i + n - 1) % n
                 }];
                 match s.step {
-                    Step::Checks if s.checks.is_none() => task(SetupTask::Checks),
+                    Page::Checks if s.checks.is_none() => task(SetupTask::Checks),
                     // The review judges the edits as they are now.
-                    Step::Review => task(SetupTask::Checks),
-                    Step::Installer if s.versions.is_none() => task(SetupTask::Versions),
-                    Step::Tag if s.tags.is_none() => task(SetupTask::Tags),
+                    Page::Review => task(SetupTask::Checks),
+                    Page::Installer if s.versions.is_none() => task(SetupTask::Versions),
+                    Page::Tag if s.tags.is_none() => task(SetupTask::Tags),
                     _ => vec![],
                 }
             }
@@ -254,19 +254,19 @@ impl App {
                 s.undo();
                 vec![]
             }
-            (Step::Config, Action::RawSecrets) => {
+            (Page::Config, Action::RawSecrets) => {
                 s.open_raw_secrets();
                 vec![]
             }
-            (Step::Checks | Step::Review, Action::Fix) => {
+            (Page::Checks | Page::Review, Action::Fix) => {
                 s.apply_fix().map(task).unwrap_or_default()
             }
-            (Step::Checks, Action::Recheck) => {
+            (Page::Checks, Action::Recheck) => {
                 s.checks = None;
                 task(SetupTask::Checks)
             }
             (
-                Step::Config,
+                Page::Config,
                 Action::Up
                 | Action::Down
                 | Action::PageUp
@@ -285,27 +285,27 @@ impl App {
                 };
                 vec![]
             }
-            (Step::Config, Action::Edit) => {
+            (Page::Config, Action::Edit) => {
                 s.edit();
                 vec![]
             }
-            (Step::Config, Action::AddRow) => {
+            (Page::Config, Action::AddRow) => {
                 s.add_node();
                 vec![]
             }
-            (Step::Config, Action::DeleteRow) => {
+            (Page::Config, Action::DeleteRow) => {
                 s.remove_node();
                 vec![]
             }
-            (Step::Config, Action::RawEditor) => {
+            (Page::Config, Action::RawEditor) => {
                 s.open_raw();
                 vec![]
             }
-            (Step::Config, Action::NextProblem) => {
+            (Page::Config, Action::NextProblem) => {
                 s.next_problem();
                 vec![]
             }
-            (Step::Config, Action::Reveal) => {
+            (Page::Config, Action::Reveal) => {
                 if let Some(Row::Field(f)) = s.rows.get(s.selected).cloned()
                     && f.secret
                     && !s.revealed.remove(&f.ptr)
@@ -314,17 +314,17 @@ impl App {
                 }
                 vec![]
             }
-            (Step::Installer, Action::UseEmbedded) => {
+            (Page::Installer, Action::UseEmbedded) => {
                 s.use_embedded().map(task).unwrap_or_default()
             }
-            (Step::Installer, Action::UseOverride) => {
+            (Page::Installer, Action::UseOverride) => {
                 s.use_override().map(task).unwrap_or_default()
             }
-            (Step::Installer, Action::Recheck) => {
+            (Page::Installer, Action::Recheck) => {
                 s.versions = None;
                 task(SetupTask::Versions)
             }
-            (Step::Tag, Action::Up | Action::Down) => {
+            (Page::Tag, Action::Up | Action::Down) => {
                 let n = s
                     .tags
                     .as_ref()
@@ -338,7 +338,7 @@ impl App {
                 };
                 vec![]
             }
-            (Step::Tag, Action::Edit) => {
+            (Page::Tag, Action::Edit) => {
                 if let Some(Ok(tags)) = &s.tags
                     && let Some((tag, have, all)) = tags.get(s.tag_selected).cloned()
                 {
@@ -353,11 +353,11 @@ impl App {
                 }
                 vec![]
             }
-            (Step::Tag, Action::PullTag) => {
+            (Page::Tag, Action::PullTag) => {
                 s.input = Some((InputFor::PullTag, String::new()));
                 vec![]
             }
-            (Step::Tag, Action::NoTlsVerify) => {
+            (Page::Tag, Action::NoTlsVerify) => {
                 s.tls_verify = false;
                 let again = s.last_pull.clone();
                 s.message = Some(
@@ -370,7 +370,7 @@ impl App {
                 }
                 out
             }
-            (Step::Tag, Action::Recheck) => {
+            (Page::Tag, Action::Recheck) => {
                 s.tags = None;
                 task(SetupTask::Tags)
             }

@@ -11,7 +11,7 @@ mod lock;
 mod runner;
 pub mod spec;
 pub mod state;
-mod window;
+mod window_task;
 
 pub use lock::RunLock;
 pub use runner::{Command, Event, Finish, LiveGate, Plan, Runner, is_tls_error};

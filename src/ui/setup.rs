@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 
 use super::{Hit, Hits, footer};
-use crate::app::setup::{Field, InputFor, Row, Setup, Step};
+use crate::app::setup::{Field, InputFor, Page, Row, Setup};
 use crate::app::{Action, App, Scope};
 use crate::check::Status;
 use crate::config::validate::Severity;
@@ -33,7 +33,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
     .areas(area);
     // Full titles when they fit, short ones otherwise (every step stays visible at 80 columns).
     let full: u16 = 19
-        + Step::ALL
+        + Page::ALL
             .iter()
             .map(|s| s.title().chars().count() as u16 + 3)
             .sum::<u16>();
@@ -46,7 +46,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
         );
         x += 20;
     }
-    for st in Step::ALL {
+    for st in Page::ALL {
         let label = format!(" {} ", if short { st.short() } else { st.title() });
         let w = label.chars().count() as u16;
         if x + w > tabs.x + tabs.width {
@@ -63,11 +63,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
         x += w + 1;
     }
     match s.step {
-        Step::Checks => checks(f, app, s, body),
-        Step::Config => config(f, app, s, body, hits),
-        Step::Installer => installer(f, app, s, body),
-        Step::Tag => tags(f, app, s, body),
-        Step::Review => review(f, app, s, body),
+        Page::Checks => checks(f, app, s, body),
+        Page::Config => config(f, app, s, body, hits),
+        Page::Installer => installer(f, app, s, body),
+        Page::Tag => tags(f, app, s, body),
+        Page::Review => review(f, app, s, body),
     }
     let line = match (&s.input, &s.message) {
         (Some((what, text)), _) => {
@@ -87,20 +87,20 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
     f.render_widget(Paragraph::new(line), msg);
     let fix = s.safe_fix().is_some();
     let wanted: &[Action] = match s.step {
-        Step::Checks if fix => &[
+        Page::Checks if fix => &[
             Action::Fix,
             Action::NextStep,
             Action::Recheck,
             Action::Help,
             Action::Quit,
         ],
-        Step::Checks => &[
+        Page::Checks => &[
             Action::NextStep,
             Action::Recheck,
             Action::Help,
             Action::Quit,
         ],
-        Step::Config => &[
+        Page::Config => &[
             Action::NextStep,
             Action::Edit,
             Action::NextProblem,
@@ -113,21 +113,21 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
             Action::Reveal,
             Action::Help,
         ],
-        Step::Installer => &[
+        Page::Installer => &[
             Action::NextStep,
             Action::UseEmbedded,
             Action::UseOverride,
             Action::Recheck,
             Action::Help,
         ],
-        Step::Tag => &[
+        Page::Tag => &[
             Action::NextStep,
             Action::Edit,
             Action::PullTag,
             Action::Recheck,
             Action::Help,
         ],
-        Step::Review if fix => &[
+        Page::Review if fix => &[
             Action::StartRun,
             Action::Fix,
             Action::SaveOnly,
@@ -136,7 +136,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
             Action::Help,
             Action::Quit,
         ],
-        Step::Review => &[
+        Page::Review => &[
             Action::StartRun,
             Action::SaveOnly,
             Action::PrevStep,

@@ -17,9 +17,9 @@ pub use files::{JsonFile, disabled_override};
 pub use form::{Field, Row, build_rows};
 pub use raw::mask_json_values;
 
-/// The steps of the flow, in order.
+/// The pages of the setup flow, in order (not to be confused with the pipeline's steps).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Step {
+pub enum Page {
     /// Pre-flight checks.
     Checks,
     /// config.json (form or raw) and secrets.
@@ -32,33 +32,33 @@ pub enum Step {
     Review,
 }
 
-impl Step {
+impl Page {
     /// All steps.
-    pub const ALL: [Step; 5] = [
-        Step::Checks,
-        Step::Config,
-        Step::Installer,
-        Step::Tag,
-        Step::Review,
+    pub const ALL: [Page; 5] = [
+        Page::Checks,
+        Page::Config,
+        Page::Installer,
+        Page::Tag,
+        Page::Review,
     ];
     /// Short title, for narrow terminals.
     pub fn short(self) -> &'static str {
         match self {
-            Step::Checks => "1 Checks",
-            Step::Config => "2 Config",
-            Step::Installer => "3 Installer",
-            Step::Tag => "4 Tag",
-            Step::Review => "5 Review",
+            Page::Checks => "1 Checks",
+            Page::Config => "2 Config",
+            Page::Installer => "3 Installer",
+            Page::Tag => "4 Tag",
+            Page::Review => "5 Review",
         }
     }
     /// Title.
     pub fn title(self) -> &'static str {
         match self {
-            Step::Checks => "1 Pre-flight",
-            Step::Config => "2 config.json",
-            Step::Installer => "3 openshift-install",
-            Step::Tag => "4 Image tag",
-            Step::Review => "5 Review & start",
+            Page::Checks => "1 Pre-flight",
+            Page::Config => "2 config.json",
+            Page::Installer => "3 openshift-install",
+            Page::Tag => "4 Image tag",
+            Page::Review => "5 Review & start",
         }
     }
 }
@@ -119,7 +119,7 @@ pub struct Editing {
 /// The whole setup flow.
 pub struct Setup {
     /// Current step.
-    pub step: Step,
+    pub step: Page,
     /// The deployconfig.
     pub dc: Deployconfig,
     /// Pre-flight results (None while running).
@@ -188,7 +188,7 @@ impl Setup {
         let config = JsonFile::load(&dc.config_json());
         let secrets = JsonFile::load(&dc.secrets_json());
         let mut s = Self {
-            step: Step::Checks,
+            step: Page::Checks,
             dc,
             checks: None,
             config,
@@ -218,7 +218,7 @@ impl Setup {
         // A config.json that does not parse is the first thing to fix: straight to the raw
         // editor, at the parser's line and column.
         if s.config.parse_error.is_some() && s.config.loaded.is_some() {
-            s.step = Step::Config;
+            s.step = Page::Config;
             s.open_raw();
         }
         s
@@ -519,7 +519,7 @@ impl Setup {
             }
             return true;
         }
-        if self.raw.is_some() && self.step == Step::Config {
+        if self.raw.is_some() && self.step == Page::Config {
             let reveal =
                 self.keys.action(crate::app::Scope::Setup, &k) == Some(crate::app::Action::Reveal);
             let editing_key = matches!(

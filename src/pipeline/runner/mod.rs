@@ -13,7 +13,7 @@ use super::host;
 use super::lock::RunLock;
 use super::spec::{Kind, Pipeline, Source, Step};
 use super::state::{Attempt, Outcome, RunState, StepStatus};
-use super::window::{self, WindowCtl, WindowReport};
+use super::window_task::{self, WindowCtl, WindowReport};
 use crate::config::{Deployconfig, PipelineConfig};
 use crate::engine::logs::{
     CaptureMode, LiveFn, LogLine, LogSink, Stream, now_ts, parse_saved_line,

@@ -242,13 +242,13 @@ impl Runner {
             .unwrap_or_else(Utc::now);
         let hard_end = started + chrono::Duration::seconds(step.serve_limit_secs() as i64);
         let this = self.live_factory(&step.id);
-        tokio::spawn(window::run(
+        tokio::spawn(window_task::run(
             self.engine.clone(),
             step.id.clone(),
             id.clone(),
             log,
             this,
-            window::Times {
+            window_task::Times {
                 ends_at,
                 hard_end,
                 waiting_for,
