@@ -654,11 +654,19 @@ impl Runner {
                 if let Some(old) = self.state.take() {
                     self.end_old_services(&old).await;
                     let archive = self.dc.state_dir().join("runs");
-                    let _ = crate::safefs::private_dir(&archive);
-                    let _ = std::fs::rename(
-                        self.dc.state_dir().join(super::state::STATE_FILE),
-                        archive.join(format!("{}.json", old.run_id)),
-                    );
+                    let kept = crate::safefs::private_dir(&archive).and_then(|()| {
+                        std::fs::rename(
+                            self.dc.state_dir().join(super::state::STATE_FILE),
+                            archive.join(format!("{}.json", old.run_id)),
+                        )
+                    });
+                    if let Err(e) = kept {
+                        self.emit(Event::Note(format!(
+                            "the state of run {} could not be kept in {} ({e}); the new run replaces it",
+                            old.run_id,
+                            archive.display()
+                        )));
+                    }
                 }
                 self.state = Some(RunState::new(&self.pipeline));
                 Ok(Some("new run".into()))
@@ -710,8 +718,7 @@ impl Runner {
                             .filter(|s| s.status == StepStatus::Serving)
                         {
                             if let Some(name) = s.last().and_then(|a| a.container_id.clone()) {
-                                let _ = self.engine.stop(&name, 10).await;
-                                let _ = self.engine.remove(&name, true).await;
+                                self.end_service(&s.id, &name).await;
                             }
                             s.window_ends_at = None;
                         }
@@ -745,9 +752,22 @@ impl Runner {
     async fn end_old_services(&self, old: &RunState) {
         for s in old.steps.iter().filter(|s| s.status == StepStatus::Serving) {
             if let Some(id) = s.last().and_then(|a| a.container_id.clone()) {
-                let _ = self.engine.stop(&id, 10).await;
-                let _ = self.engine.remove(&id, true).await;
+                self.end_service(&s.id, &id).await;
             }
+        }
+    }
+
+    /// Stops and removes a service's container; a failure is reported (its window guard and the
+    /// engine's own limit still end it), never swallowed.
+    async fn end_service(&self, step: &str, id: &str) {
+        let r = match self.engine.stop(id, 10).await {
+            Ok(()) => self.engine.remove(id, true).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = r {
+            self.emit(Event::Note(format!(
+                "{step}: could not stop and remove its service ({e}); its window guard and the engine's own limit still end it"
+            )));
         }
     }
 
