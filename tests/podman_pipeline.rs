@@ -372,7 +372,7 @@ const SLOW_PIPELINE: &str = r#"
 id = "slow-step"
 kind = "oneshot"
 image = "4.run-installer"
-entrypoint = ["/bin/sh", "-c", "echo run >> /tmp/workingdir/starts; echo begin; sleep 4; seq 1 30000; echo oops >&2; echo end"]
+entrypoint = ["/bin/sh", "-c", "echo run >> /tmp/workingdir/starts; echo begin; i=0; while [ ! -f /tmp/workingdir/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; seq 1 30000; echo oops >&2; echo end"]
 
 [[step]]
 id = "after"
@@ -417,7 +417,17 @@ fn killed_runner_reattaches_without_starting_twice_or_losing_lines() {
         "the step must keep running in the engine"
     );
 
-    let o = run(&["run", "--headless", "--deployconfig", d]);
+    // The step waits for `go` (not a clock, which a loaded machine outruns): it is still running
+    // when the second runner reattaches, and finishes while that one follows it.
+    let second = bin()
+        .args(["run", "--headless", "--deployconfig", d])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    std::fs::write(dir.join("go"), "").unwrap();
+    let o = second.wait_with_output().unwrap();
     let all = text(&o);
     assert!(o.status.success(), "{all}");
     assert!(
