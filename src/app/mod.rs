@@ -547,10 +547,16 @@ impl App {
                 return vec![];
             }
         }
-        match self.keys.action(self.scope(), &k) {
+        let effects = match self.keys.action(self.scope(), &k) {
             Some(a) => self.act(a),
             None => vec![],
+        };
+        // What the views show of the installer files is looked at here, after an action that
+        // may have moved them, not by the views on every frame.
+        if let Some(s) = self.setup.as_mut() {
+            s.look_at_installer();
         }
+        effects
     }
 
     /// Handles a mouse event, given what was clickable in the last frame.

@@ -21,6 +21,7 @@ impl App {
         };
         let ask = matches!(&m, SetupMsg::Candidate(Ok(_)));
         let next = s.on_msg(m);
+        s.look_at_installer();
         if ask && let Some((from, Some(version))) = s.candidate.clone() {
             let dst = s.dc.installer_override();
             let mut body = vec![format!("{from} runs in the installer image:")];

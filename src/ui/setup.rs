@@ -417,8 +417,7 @@ fn version_lines(app: &App, v: &Option<Result<String, String>>) -> Vec<Line<'sta
 
 fn installer(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
     let t = app.theme();
-    let present = s.dc.installer_override().exists();
-    let aside = crate::app::setup::disabled_override(&s.dc).exists();
+    let (present, aside) = (s.override_present, s.override_aside);
     let [a, b] =
         Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
     let (emb, ovr) = match &s.versions {
@@ -536,7 +535,7 @@ fn tags(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
 fn review(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
     let t = app.theme();
     let blocking = s.blocking();
-    let installer = if s.dc.installer_override().exists() {
+    let installer = if s.override_present {
         "the override in the deployconfig folder (disconnected)"
     } else {
         "the one embedded in 4.run-installer"

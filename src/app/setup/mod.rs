@@ -152,6 +152,10 @@ pub struct Setup {
     pub pulling: Option<String>,
     /// Pulls check the registry's certificate (`false`: `--tls-verify=false`).
     pub tls_verify: bool,
+    /// An `openshift-install` override is in the deployconfig (as last looked at).
+    pub override_present: bool,
+    /// One is set aside (`openshift-install.stage2-tui-disabled`).
+    pub override_aside: bool,
     /// The last tag pulled, to pull again without TLS verification.
     pub last_pull: Option<String>,
     /// Status message.
@@ -206,6 +210,8 @@ impl Setup {
             pulling: None,
             tls_verify: true,
             last_pull: None,
+            override_present: false,
+            override_aside: false,
             message: None,
             conflict: false,
             raw_secrets: false,
@@ -256,8 +262,15 @@ impl Setup {
         }
     }
 
+    /// Looks at the installer files (the views only read what this found).
+    pub fn look_at_installer(&mut self) {
+        self.override_present = self.dc.installer_override().exists();
+        self.override_aside = disabled_override(&self.dc).exists();
+    }
+
     /// Re-validates and rebuilds the form.
     pub fn refresh(&mut self) {
+        self.look_at_installer();
         self.problems = if self.config.parse_error.is_none() {
             let secrets = self
                 .secrets
