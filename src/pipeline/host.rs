@@ -147,6 +147,22 @@ fn minutes(d: Duration) -> String {
     crate::text::duration(d)
 }
 
+/// The cluster did not answer: a refusal (credentials) ends the step, anything else is said and
+/// waited out (the caller tries again after `interval`).
+fn not_answered(sink: &mut LogSink, e: OcError, interval: Duration) -> Result<(), String> {
+    if e.fatal {
+        return Err(e.message);
+    }
+    say(
+        sink,
+        Stream::Stderr,
+        &format!(
+            "the cluster did not answer ({e}); trying again in {}",
+            minutes(interval)
+        ),
+    )
+}
+
 /// Approves CSRs, round after round, until every node config.json declares is Ready and none is
 /// pending, or `timeout`. An API that does not answer yet is waited for, not a failure.
 async fn approve_csrs(
@@ -178,15 +194,7 @@ async fn approve_csrs(
         .await;
         let mut progress = None;
         match look {
-            Err(e) if e.fatal => return Err(e.message),
-            Err(e) => say(
-                sink,
-                Stream::Stderr,
-                &format!(
-                    "the cluster did not answer ({e}); trying again in {}",
-                    minutes(interval)
-                ),
-            )?,
+            Err(e) => not_answered(sink, e, interval)?,
             Ok((nodes, pending, approved)) => {
                 let snap = Snapshot {
                     at: chrono::Utc::now(),
@@ -280,15 +288,7 @@ async fn wait_operators(
     let mut progress = "the cluster never answered".to_string();
     loop {
         match oc.operators().await {
-            Err(e) if e.fatal => return Err(e.message),
-            Err(e) => say(
-                sink,
-                Stream::Stderr,
-                &format!(
-                    "the cluster did not answer ({e}); trying again in {}",
-                    minutes(interval)
-                ),
-            )?,
+            Err(e) => not_answered(sink, e, interval)?,
             Ok(o) => {
                 let mut line = format!("operators {}/{} available", o.available, o.total);
                 if o.degraded > 0 {
