@@ -73,8 +73,18 @@ impl Runner {
         for s in services {
             let ttl = s.ttl_secs.unwrap_or(600);
             let ends_at = Utc::now() + chrono::Duration::seconds(ttl as i64);
+            // Both at once: a reader (the window guard, status --json) never sees a counting
+            // window that still ends at the engine's limit.
+            // While it waited, its end was the engine's own limit: the countdown stays under it
+            // (the window's task bounds a re-anchored one the same way and reports the end).
+            let mut ends_at = ends_at;
             if let Some(st) = self.st()?.step_mut(&s.id) {
-                st.window_waiting_for = None;
+                if st.window_waiting_for.take().is_some()
+                    && let Some(limit) = st.window_ends_at
+                {
+                    ends_at = ends_at.min(limit);
+                }
+                st.window_ends_at = Some(ends_at);
             }
             self.save()?;
             self.emit(Event::Note(format!(
