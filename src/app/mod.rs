@@ -485,10 +485,6 @@ impl App {
 
     /// Fills the tail of steps that have a log on disk but nothing in memory (after a restart).
     fn load_missing_tails(&mut self) {
-        if self.cluster.is_none() {
-            // A run driven elsewhere, or finished: its last look at the cluster.
-            self.cluster = crate::pipeline::cluster::load(&self.state_dir);
-        }
         let Some(run) = &self.run else { return };
         for s in &run.steps {
             if self.tails.contains_key(&s.id) {

@@ -321,6 +321,9 @@ pub fn bootstrap_fetches<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<Fe
     };
     lines
         .into_iter()
+        // Every log line of a run can come through here (headless, the dashboard): a plain
+        // substring test first, the regex only for the few lines that name the file.
+        .filter(|l| l.contains("bootstrap.ign"))
         .filter_map(|l| {
             let c = re.captures(l)?;
             Some(Fetch {

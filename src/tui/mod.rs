@@ -312,6 +312,9 @@ fn new_app(
     );
     app.theme = theme_idx;
     app.ascii = std::env::var("TERM").is_ok_and(|t| t == "linux");
+    // The run's last look at the cluster, read once here (a driver's watcher sends fresh ones);
+    // never in the update loop.
+    app.cluster = crate::pipeline::cluster::load(&dc.state_dir());
     app
 }
 
