@@ -3,6 +3,7 @@
 pub mod ansi;
 mod dashboard;
 mod logview;
+#[cfg(feature = "scenes")]
 pub mod scenes;
 mod setup;
 pub mod svg;
