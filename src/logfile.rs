@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Every STRIDE-th line start is remembered.
 const STRIDE: usize = 256;
@@ -44,6 +45,12 @@ impl LineIndex {
     /// Indexes lines appended since the last call; true if there are new ones. A file that
     /// shrank (rewritten on reattach) is indexed again from the start.
     pub fn refresh(&mut self) -> io::Result<bool> {
+        self.refresh_with(&Progress::default())
+    }
+
+    /// [`refresh`](Self::refresh) that reports the bytes read to `progress` and stops early
+    /// (with the lines indexed so far) when it is cancelled.
+    pub fn refresh_with(&mut self, progress: &Progress) -> io::Result<bool> {
         let mut f = match File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
@@ -60,6 +67,7 @@ impl LineIndex {
         let before = self.lines;
         let mut buf = vec![0u8; 1 << 20];
         let mut pos = self.scanned;
+        let before_bytes = self.scanned;
         loop {
             let n = f.read(&mut buf)?;
             if n == 0 {
@@ -74,6 +82,10 @@ impl LineIndex {
                 self.scanned = next;
             }
             pos += n as u64;
+            progress.bytes.store(pos - before_bytes, Ordering::Relaxed);
+            if progress.cancel.load(Ordering::Relaxed) {
+                break;
+            }
         }
         Ok(self.lines > before)
     }
@@ -108,37 +120,81 @@ impl LineIndex {
         Ok(out)
     }
 
+    /// Bytes indexed (the end of the last complete line): what a scan reads.
+    pub fn indexed_bytes(&self) -> u64 {
+        self.scanned
+    }
+
     /// Line numbers whose text contains `needle` (ASCII case-insensitive), at most `limit`.
     pub fn search(&self, needle: &str, limit: usize) -> io::Result<Vec<usize>> {
+        Ok(self
+            .search_with(needle, limit, &Progress::default())?
+            .unwrap_or_default())
+    }
+
+    /// [`search`](Self::search) that reports the bytes read to `progress` and stops (`None`)
+    /// when it is cancelled.
+    pub fn search_with(
+        &self,
+        needle: &str,
+        limit: usize,
+        progress: &Progress,
+    ) -> io::Result<Option<Vec<usize>>> {
         let lower = needle.to_ascii_lowercase();
         let finder = memchr::memmem::Finder::new(lower.as_bytes());
-        self.scan(limit, |text| {
+        let mut buf = Vec::new();
+        self.scan(limit, progress, |text| {
             if text.len() < lower.len() {
                 return false;
             }
-            finder.find(&text.to_ascii_lowercase()).is_some()
+            buf.clear();
+            buf.extend(text.iter().map(u8::to_ascii_lowercase));
+            finder.find(&buf).is_some()
         })
     }
 
     /// The first line that looks like an error in the formats the stages use.
     pub fn first_error(&self) -> io::Result<Option<usize>> {
-        Ok(self.scan(1, looks_like_error)?.first().copied())
+        Ok(self
+            .first_error_with(&Progress::default())?
+            .and_then(|v| v.first().copied()))
     }
 
-    fn scan(&self, limit: usize, mut pred: impl FnMut(&[u8]) -> bool) -> io::Result<Vec<usize>> {
+    /// [`first_error`](Self::first_error) with progress and cancelling: `None` when cancelled,
+    /// else the line found (if any) as a one-element list.
+    pub fn first_error_with(&self, progress: &Progress) -> io::Result<Option<Vec<usize>>> {
+        self.scan(1, progress, looks_like_error)
+    }
+
+    fn scan(
+        &self,
+        limit: usize,
+        progress: &Progress,
+        mut pred: impl FnMut(&[u8]) -> bool,
+    ) -> io::Result<Option<Vec<usize>>> {
         let mut out = Vec::new();
         let f = match File::open(&self.path) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(out)),
             Err(e) => return Err(e),
         };
         let mut reader = io::BufReader::with_capacity(1 << 20, f.take(self.scanned));
         let mut line = Vec::new();
         let mut i = 0;
+        let mut read = 0u64;
         while out.len() < limit {
             line.clear();
-            if io::BufRead::read_until(&mut reader, b'\n', &mut line)? == 0 {
+            let n = io::BufRead::read_until(&mut reader, b'\n', &mut line)?;
+            if n == 0 {
                 break;
+            }
+            read += n as u64;
+            // Every 4,096 lines: say how far, and stop if asked to.
+            if i % 4096 == 0 {
+                progress.bytes.store(read, Ordering::Relaxed);
+                if progress.cancel.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
             }
             let text = crate::engine::logs::parse_saved_line(&line)
                 .map(|(_, _, t)| t)
@@ -148,8 +204,19 @@ impl LineIndex {
             }
             i += 1;
         }
-        Ok(out)
+        progress.bytes.store(read, Ordering::Relaxed);
+        Ok(Some(out))
     }
+}
+
+/// How far a scan has read, and a flag that stops it: shared between the update loop (which
+/// shows the one and sets the other) and the thread that scans.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Bytes read so far.
+    pub bytes: AtomicU64,
+    /// Set to stop the scan.
+    pub cancel: AtomicBool,
 }
 
 /// Error markers of openshift-install, terraform, ansible, nginx and shells.
@@ -213,6 +280,19 @@ mod tests {
             vec![99, 990, 991, 992, 993, 994, 995, 996, 997, 998, 999]
         );
         assert_eq!(idx.first_error().unwrap(), Some(1001));
+        let stop = Progress::default();
+        stop.cancel.store(true, Ordering::Relaxed);
+        assert_eq!(
+            idx.search_with("line", 10, &stop).unwrap(),
+            None,
+            "cancelled"
+        );
+        let prog = Progress::default();
+        assert_eq!(
+            idx.search_with("boom", 10, &prog).unwrap(),
+            Some(vec![1001])
+        );
+        assert_eq!(prog.bytes.load(Ordering::Relaxed), idx.indexed_bytes());
         // Rewritten shorter (reattach re-copies the log): indexed again.
         std::fs::write(&p, "T stdout a\n").unwrap();
         idx.refresh().unwrap();

@@ -66,7 +66,7 @@ fn form_shows_errors_at_the_field_and_an_edit_fixes_them() {
     typ(&mut app, "10.50.1.11");
     insta::assert_snapshot!("setup_form_editing", render(&app, dir.path()));
     app.on_key(key(KeyCode::Enter));
-    let s = app.setup.as_ref().unwrap();
+    let s = app.screen.setup().unwrap();
     assert!(s.problems.is_empty(), "{:?}", s.problems);
     // Secrets are masked until revealed.
     let screen = render(&app, dir.path());
@@ -74,15 +74,15 @@ fn form_shows_errors_at_the_field_and_an_edit_fixes_them() {
     // Nodes can be added and removed.
     app.on_key(key(KeyCode::Char('a')));
     assert_eq!(
-        app.setup.as_ref().unwrap().config.value["masters"]
+        app.screen.setup().unwrap().config.value["masters"]
             .as_array()
             .unwrap()
             .len(),
         4
     );
     assert!(
-        app.setup
-            .as_ref()
+        app.screen
+            .setup()
             .unwrap()
             .problems
             .iter()
@@ -90,7 +90,7 @@ fn form_shows_errors_at_the_field_and_an_edit_fixes_them() {
     );
     app.on_key(key(KeyCode::Char('d')));
     assert_eq!(
-        app.setup.as_ref().unwrap().config.value["masters"]
+        app.screen.setup().unwrap().config.value["masters"]
             .as_array()
             .unwrap()
             .len(),
@@ -103,9 +103,9 @@ fn a_file_that_does_not_parse_opens_in_the_raw_editor_at_the_error() {
     let dir = tempfile::tempdir().unwrap();
     let (mut app, _) = app_on(dir.path(), &fixture("missing-comma.json"));
     // Straight to the raw editor: no Tab needed.
-    assert_eq!(app.setup.as_ref().unwrap().step, Page::Config);
+    assert_eq!(app.screen.setup().unwrap().step, Page::Config);
     insta::assert_snapshot!("setup_raw_parse_error", render(&app, dir.path()));
-    let s = app.setup.as_ref().unwrap();
+    let s = app.screen.setup().unwrap();
     let stage2_tui_cursor = s.raw.as_ref().unwrap().cursor();
     let (row, col) = (stage2_tui_cursor.0, stage2_tui_cursor.1);
     assert_eq!(
@@ -118,7 +118,7 @@ fn a_file_that_does_not_parse_opens_in_the_raw_editor_at_the_error() {
     app.on_key(key(KeyCode::End));
     app.on_key(key(KeyCode::Char(',')));
     app.on_key(key(KeyCode::Esc));
-    let s = app.setup.as_ref().unwrap();
+    let s = app.screen.setup().unwrap();
     assert!(s.raw.is_none() && s.config.parse_error.is_none());
     assert_eq!(s.config.text(), fixture("valid.json"));
 }
@@ -149,7 +149,7 @@ fn installer_and_tag_pickers() {
     app.on_key(key(KeyCode::Enter));
     insta::assert_snapshot!("setup_tags", render(&app, dir.path()));
     assert_eq!(
-        app.setup.as_ref().unwrap().config.value["imagetag"],
+        app.screen.setup().unwrap().config.value["imagetag"],
         "0.6-rc1"
     );
 }
@@ -167,7 +167,7 @@ fn review_shows_the_diff_blocks_on_errors_and_start_saves() {
         vec![],
         "errors block Start"
     );
-    assert_eq!(app.setup.as_ref().unwrap().step, Page::Config);
+    assert_eq!(app.screen.setup().unwrap().step, Page::Config);
     // Fix: add the third master.
     app.on_key(key(KeyCode::Char('a')));
     app.on_key(key(KeyCode::Enter));
@@ -178,9 +178,9 @@ fn review_shows_the_diff_blocks_on_errors_and_start_saves() {
     typ(&mut app, "10.50.1.12");
     app.on_key(key(KeyCode::Enter));
     assert!(
-        app.setup.as_ref().unwrap().problems.is_empty(),
+        app.screen.setup().unwrap().problems.is_empty(),
         "{:?}",
-        app.setup.as_ref().unwrap().problems
+        app.screen.setup().unwrap().problems
     );
     for _ in 0..3 {
         app.on_key(key(KeyCode::Tab));
@@ -193,7 +193,7 @@ fn review_shows_the_diff_blocks_on_errors_and_start_saves() {
     )
     .unwrap();
     assert_eq!(app.on_key(key(KeyCode::Char('S'))), vec![]);
-    assert!(app.setup.as_ref().unwrap().conflict);
+    assert!(app.screen.setup().unwrap().conflict);
     assert_eq!(
         app.on_key(key(KeyCode::Char('O'))),
         vec![Effect::Start(Plan::Continue)]
@@ -203,7 +203,7 @@ fn review_shows_the_diff_blocks_on_errors_and_start_saves() {
             .unwrap();
     assert_eq!(saved["masters"][2]["ipaddress"], "10.50.1.12");
     assert!(dir.path().join(".config.json.stage2-tui.bak").exists());
-    assert!(app.setup.is_none(), "Start opens the dashboard");
+    assert!(app.screen.setup().is_none(), "Start opens the dashboard");
 }
 
 fn ctrl(c: char) -> KeyEvent {
@@ -220,7 +220,7 @@ fn unsaved_edits_are_never_lost_without_a_question_and_w_saves_without_starting(
     app.on_key(key(KeyCode::Enter));
     typ(&mut app, "x");
     app.on_key(key(KeyCode::Enter));
-    assert!(app.setup.as_ref().unwrap().config.changed());
+    assert!(app.screen.setup().unwrap().config.changed());
     // q asks, showing what would be lost; Enter means no.
     assert_eq!(app.on_key(key(KeyCode::Char('q'))), vec![]);
     let screen = render(&app, dir.path());
@@ -232,15 +232,15 @@ fn unsaved_edits_are_never_lost_without_a_question_and_w_saves_without_starting(
     assert!(screen.contains("No (n, Esc, Enter, q)"), "{screen}");
     insta::assert_snapshot!("setup_quit_with_unsaved_edits", screen);
     assert_eq!(app.on_key(key(KeyCode::Enter)), vec![]);
-    assert!(app.overlay.is_none() && app.setup.as_ref().unwrap().config.changed());
+    assert!(app.overlay.is_none() && app.screen.setup().unwrap().config.changed());
     // L asks too; n keeps the edit.
     app.on_key(key(KeyCode::Char('L')));
     assert!(render(&app, dir.path()).contains("Reload and lose your changes?"));
     app.on_key(key(KeyCode::Char('n')));
-    assert!(app.setup.as_ref().unwrap().config.changed());
+    assert!(app.screen.setup().unwrap().config.changed());
     // Undo takes the edit back, Ctrl-Z as the footer says; then redo it and save only.
     app.on_key(ctrl('z'));
-    assert!(!app.setup.as_ref().unwrap().config.changed());
+    assert!(!app.screen.setup().unwrap().config.changed());
     app.on_key(key(KeyCode::Enter));
     typ(&mut app, "y");
     app.on_key(key(KeyCode::Enter));
@@ -250,15 +250,15 @@ fn unsaved_edits_are_never_lost_without_a_question_and_w_saves_without_starting(
         "w saves without starting: {effects:?}"
     );
     let msg = app
-        .setup
-        .as_ref()
+        .screen
+        .setup()
         .unwrap()
         .message
         .clone()
         .unwrap_or_default();
     assert!(msg.starts_with("saved config.json"), "{msg}");
     assert!(dir.path().join(".config.json.stage2-tui.bak").exists());
-    assert!(!app.setup.as_ref().unwrap().config.changed());
+    assert!(!app.screen.setup().unwrap().config.changed());
     // Nothing unsaved: q quits at once.
     assert_eq!(app.on_key(key(KeyCode::Char('q'))), vec![Effect::Quit]);
 }
@@ -278,7 +278,7 @@ fn the_first_node_of_an_empty_group_is_added_from_its_title() {
     v[group.as_str()] = serde_json::json!([]);
     let (mut app, _) = app_on(dir.path(), &serde_json::to_string_pretty(&v).unwrap());
     app.on_key(key(KeyCode::Tab));
-    let s = app.setup.as_mut().unwrap();
+    let s = app.screen.setup_mut().unwrap();
     let title = s
         .rows
         .iter()
@@ -286,7 +286,7 @@ fn the_first_node_of_an_empty_group_is_added_from_its_title() {
         .expect("the empty group has a title row");
     s.selected = title;
     app.on_key(key(KeyCode::Char('a')));
-    let s = app.setup.as_ref().unwrap();
+    let s = app.screen.setup().unwrap();
     assert_eq!(s.config.value[group.as_str()].as_array().unwrap().len(), 1);
     assert!(
         s.config.text().contains("\"hostname\": \"\""),
@@ -295,10 +295,10 @@ fn the_first_node_of_an_empty_group_is_added_from_its_title() {
     );
     // G/End and g/Home move in the form.
     app.on_key(key(KeyCode::Char('G')));
-    let last = app.setup.as_ref().unwrap().rows.len() - 1;
-    assert_eq!(app.setup.as_ref().unwrap().selected, last);
+    let last = app.screen.setup().unwrap().rows.len() - 1;
+    assert_eq!(app.screen.setup().unwrap().selected, last);
     app.on_key(key(KeyCode::Home));
-    assert_eq!(app.setup.as_ref().unwrap().selected, 0);
+    assert_eq!(app.screen.setup().unwrap().selected, 0);
 }
 
 #[test]
@@ -312,7 +312,7 @@ fn a_broken_secrets_json_is_fixed_in_its_own_raw_editor_with_values_masked() {
     .unwrap();
     app.on_key(key(KeyCode::Tab));
     app.on_key(key(KeyCode::Char('L')));
-    assert!(app.setup.as_ref().unwrap().secrets.parse_error.is_some());
+    assert!(app.screen.setup().unwrap().secrets.parse_error.is_some());
     app.on_key(key(KeyCode::F(3)));
     let screen = render(&app, dir.path());
     assert!(!screen.contains("tok-secret-1"), "masked:\n{screen}");
@@ -324,8 +324,8 @@ fn a_broken_secrets_json_is_fixed_in_its_own_raw_editor_with_values_masked() {
     // Typing while masked changes nothing; v reveals; then the comma goes in.
     typ(&mut app, ",");
     assert!(
-        app.setup
-            .as_ref()
+        app.screen
+            .setup()
             .unwrap()
             .message
             .as_deref()
@@ -339,7 +339,7 @@ fn a_broken_secrets_json_is_fixed_in_its_own_raw_editor_with_values_masked() {
     app.on_key(key(KeyCode::End));
     typ(&mut app, ",");
     app.on_key(key(KeyCode::Esc));
-    let s = app.setup.as_ref().unwrap();
+    let s = app.screen.setup().unwrap();
     assert!(
         s.raw.is_none() && s.secrets.parse_error.is_none(),
         "{:?}",
@@ -371,7 +371,7 @@ fn review_lists_every_preflight_error_and_offers_the_safe_fix() {
         .collect();
     app.on_setup_msg(SetupMsg::Checks(checks));
     app.on_key(key(KeyCode::BackTab));
-    assert_eq!(app.setup.as_ref().unwrap().step, Page::Review);
+    assert_eq!(app.screen.setup().unwrap().step, Page::Review);
     app.on_setup_msg(SetupMsg::Checks(
         scenes::setup_checks()
             .into_iter()
@@ -398,9 +398,9 @@ fn review_lists_every_preflight_error_and_offers_the_safe_fix() {
     );
     // A blocked Start leads to the editor; the pre-flight step offers the fix too: x applies it
     // (and the checks run again).
-    assert_eq!(app.setup.as_ref().unwrap().step, Page::Config);
+    assert_eq!(app.screen.setup().unwrap().step, Page::Config);
     app.on_key(key(KeyCode::BackTab));
-    assert_eq!(app.setup.as_ref().unwrap().step, Page::Checks);
+    assert_eq!(app.screen.setup().unwrap().step, Page::Checks);
     let effects = app.on_key(key(KeyCode::Char('x')));
     assert_eq!(
         std::fs::metadata(&pem).unwrap().permissions().mode() & 0o777,
@@ -417,7 +417,7 @@ fn a_copied_in_installer_is_checked_first_and_replaces_nothing_until_yes() {
     let src = dir.path().join("new-openshift-install");
     std::fs::write(&src, "#!/bin/sh\necho v4.14\n").unwrap();
     std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let s = app.setup.as_mut().unwrap();
+    let s = app.screen.setup_mut().unwrap();
     let task = s.copy_override(src.to_str().unwrap());
     assert_eq!(
         task,
@@ -438,8 +438,8 @@ fn a_copied_in_installer_is_checked_first_and_replaces_nothing_until_yes() {
     app.on_key(key(KeyCode::Enter));
     assert!(!dir.path().join("openshift-install").exists());
     // Asked again, y copies it in.
-    app.setup
-        .as_mut()
+    app.screen
+        .setup_mut()
         .unwrap()
         .copy_override(src.to_str().unwrap());
     app.on_setup_msg(SetupMsg::Candidate(Ok("openshift-install 4.14.3".into())));
@@ -450,8 +450,8 @@ fn a_copied_in_installer_is_checked_first_and_replaces_nothing_until_yes() {
     );
     // One that does not run is never copied.
     std::fs::remove_file(dir.path().join("openshift-install")).unwrap();
-    app.setup
-        .as_mut()
+    app.screen
+        .setup_mut()
         .unwrap()
         .copy_override(src.to_str().unwrap());
     app.on_setup_msg(SetupMsg::Candidate(Err(
@@ -460,8 +460,8 @@ fn a_copied_in_installer_is_checked_first_and_replaces_nothing_until_yes() {
     assert!(app.overlay.is_none());
     assert!(!dir.path().join("openshift-install").exists());
     let msg = app
-        .setup
-        .as_ref()
+        .screen
+        .setup()
         .unwrap()
         .message
         .clone()
@@ -481,8 +481,8 @@ fn a_reload_of_a_file_that_does_not_parse_says_so() {
     .unwrap();
     app.on_key(key(KeyCode::Char('L')));
     let msg = app
-        .setup
-        .as_ref()
+        .screen
+        .setup()
         .unwrap()
         .message
         .clone()
@@ -501,7 +501,7 @@ fn a_pull_failing_on_the_certificate_says_so_and_t_pulls_again_without_tls_verif
     for _ in 0..3 {
         app.on_key(key(KeyCode::Tab));
     }
-    assert_eq!(app.setup.as_ref().unwrap().step, Page::Tag);
+    assert_eq!(app.screen.setup().unwrap().step, Page::Tag);
     app.on_key(key(KeyCode::Char('p')));
     typ(&mut app, "0.7");
     assert_eq!(
@@ -511,7 +511,7 @@ fn a_pull_failing_on_the_certificate_says_so_and_t_pulls_again_without_tls_verif
     app.on_setup_msg(SetupMsg::PullDone(Err(
         "registry.example.internal:5002/docker-openshift/4.run-installer:0.7: pinging container registry registry.example.internal:5002: Get \"https://registry.example.internal:5002/v2/\": tls: failed to verify certificate: x509: certificate signed by unknown authority".into(),
     )));
-    let msg = app.setup.as_ref().unwrap().message.clone().unwrap();
+    let msg = app.screen.setup().unwrap().message.clone().unwrap();
     assert!(
         msg.contains("a TLS problem")
             && msg.contains("Press T")
@@ -525,5 +525,5 @@ fn a_pull_failing_on_the_certificate_says_so_and_t_pulls_again_without_tls_verif
             Effect::Setup(SetupTask::Pull("0.7".into()))
         ]
     );
-    assert!(!app.setup.as_ref().unwrap().tls_verify);
+    assert!(!app.screen.setup().unwrap().tls_verify);
 }

@@ -115,6 +115,13 @@ fn log_view_with_search() {
     app.on_key(key('n'));
     app.on_key(key('T'));
     app.on_key(key('E'));
+    // The scan runs off the update: until it answers, the status line says what runs.
+    let waiting = format!("{:?}", render(&app, 120, 30).backend());
+    assert!(
+        waiting.contains("looking for the first error…"),
+        "{waiting}"
+    );
+    app.settle();
     insta::assert_snapshot!("log_first_error", render(&app, 120, 30).backend());
     app.on_key(key('/'));
     for c in "worker-3".chars() {
@@ -227,6 +234,9 @@ fn the_log_view_switches_attempts_and_says_its_toggles_in_words() {
     assert!(steps.contains("7.terraform-deploy ×2"), "{steps}");
     app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
     let text = format!("{:?}", render(&app, 120, 32).backend());
+    assert!(text.contains("(reading the log…)"), "{text}");
+    app.settle();
+    let text = format!("{:?}", render(&app, 120, 32).backend());
     assert!(
         text.contains("attempt 2 of 2") && text.contains("second attempt ok"),
         "{text}"
@@ -237,14 +247,15 @@ fn the_log_view_switches_attempts_and_says_its_toggles_in_words() {
     );
     app.on_key(key('['));
     app.on_key(key('T'));
+    app.settle();
     let text = format!("{:?}", render(&app, 120, 32).backend());
     assert!(text.contains("attempt 1 of 2"), "{text}");
     assert!(text.contains("timestamps: local"), "{text}");
     insta::assert_snapshot!("log_attempt_1_of_2", render(&app, 120, 32).backend());
     app.on_key(key('['));
     assert!(
-        app.log
-            .as_ref()
+        app.screen
+            .log()
             .unwrap()
             .message
             .as_deref()

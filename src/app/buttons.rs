@@ -152,105 +152,137 @@ impl App {
         }
     }
 
-    /// Does what an action asks, if it applies now.
+    /// Does what an action asks, if it applies now: an open overlay takes it first, then the
+    /// actions that mean the same on every screen, then the screen's own handler.
     pub fn act(&mut self, a: Action) -> Vec<Effect> {
         self.dirty = true;
-        if let Some(Overlay::Confirm(c)) = &self.overlay {
-            return match a {
+        if self.overlay.is_some() {
+            return self.act_overlay(a);
+        }
+        if let Some(effects) = self.act_global(a) {
+            return effects;
+        }
+        match self.screen {
+            Screen::Dashboard => self.act_dashboard(a),
+            Screen::Log(_) => self.act_log(a),
+            Screen::Setup(_) => self.act_setup(a),
+        }
+    }
+
+    /// An action while a question, the help or the message history is open.
+    fn act_overlay(&mut self, a: Action) -> Vec<Effect> {
+        match self.overlay.take() {
+            Some(Overlay::Confirm(c)) => match a {
                 Action::Confirm => {
-                    let (then, act) = (c.then.clone(), c.act);
-                    self.overlay = None;
-                    match act {
-                        Some(a) => {
-                            let mut out = then;
-                            out.extend(self.act_confirmed(a));
-                            out
-                        }
-                        None => then,
+                    let mut out = c.then;
+                    if let Some(act) = c.act {
+                        out.extend(self.act_confirmed(act));
                     }
+                    out
                 }
-                Action::Cancel | Action::Quit => {
-                    self.overlay = None;
+                Action::Cancel | Action::Quit => vec![],
+                _ => {
+                    self.overlay = Some(Overlay::Confirm(c));
                     vec![]
                 }
-                _ => vec![],
-            };
-        }
-        if let Some(Overlay::Messages(up)) = self.overlay {
-            self.overlay = match a {
-                Action::Cancel | Action::Messages | Action::Quit | Action::Help => None,
-                Action::Up => Some(Overlay::Messages(
-                    (up + 1).min(self.messages.len().saturating_sub(1)),
-                )),
-                Action::Down => Some(Overlay::Messages(up.saturating_sub(1))),
-                _ => Some(Overlay::Messages(up)),
-            };
-            return vec![];
-        }
-        if a == Action::Messages {
-            self.overlay = Some(Overlay::Messages(0));
-            return vec![];
-        }
-        if self.overlay == Some(Overlay::Help) {
-            if matches!(a, Action::Cancel | Action::Help | Action::Quit) {
-                self.overlay = None;
+            },
+            Some(Overlay::Messages(up)) => {
+                self.overlay = match a {
+                    Action::Cancel | Action::Messages | Action::Quit | Action::Help => None,
+                    Action::Up => Some(Overlay::Messages(
+                        (up + 1).min(self.messages.len().saturating_sub(1)),
+                    )),
+                    Action::Down => Some(Overlay::Messages(up.saturating_sub(1))),
+                    _ => Some(Overlay::Messages(up)),
+                };
+                vec![]
             }
-            return vec![];
+            Some(Overlay::Help) => {
+                self.overlay = match a {
+                    Action::Cancel | Action::Help | Action::Quit => None,
+                    Action::Messages => Some(Overlay::Messages(0)),
+                    _ => Some(Overlay::Help),
+                };
+                vec![]
+            }
+            None => vec![],
         }
-        if self.screen == Screen::Log {
-            return self.act_log(a);
-        }
-        if self.screen == Screen::Setup {
-            return self.act_setup(a);
-        }
-        let applies = |b: &Vec<Action>| b.contains(&a);
-        let buttons = self.buttons();
-        let id = self.step_id();
-        match a {
-            Action::Quit => {
-                // Attached to another process's run: leaving never affects it.
-                if self.driving && self.driven_by.is_none() {
-                    let running: Vec<String> = (0..self.pipeline.steps.len())
-                        .filter(|i| {
-                            matches!(
-                                self.status_of(*i),
-                                StepStatus::Running | StepStatus::Serving
-                            )
-                        })
-                        .map(|i| self.pipeline.steps[i].id.clone())
-                        .collect();
-                    let mut body = if running.is_empty() {
-                        vec![
-                            "The run goes on from where it is when you start stage2-tui again."
-                                .into(),
-                        ]
-                    } else {
-                        vec![
-                            format!(
-                                "{} keep running in the engine (podman).",
-                                running.join(", ")
-                            ),
-                            "Run stage2-tui again to reattach; nothing is lost.".into(),
-                        ]
-                    };
-                    if let Some(w) = self.window_note() {
-                        body.push(w);
-                    }
-                    self.overlay = Some(Overlay::Confirm(Confirm {
-                        title: "Quit stage2-tui?".into(),
-                        body,
-                        then: vec![Effect::Quit],
-                        act: None,
-                    }));
-                    vec![]
-                } else {
-                    vec![Effect::Quit]
-                }
+    }
+
+    /// Actions that mean the same on every screen: help, the message history, mouse, theme.
+    fn act_global(&mut self, a: Action) -> Option<Vec<Effect>> {
+        Some(match a {
+            Action::Messages => {
+                self.overlay = Some(Overlay::Messages(0));
+                vec![]
             }
             Action::Help => {
                 self.overlay = Some(Overlay::Help);
                 vec![]
             }
+            Action::ToggleMouse => {
+                self.mouse = !self.mouse;
+                self.status = Some(if self.mouse {
+                    "mouse on: click buttons and steps".into()
+                } else {
+                    "mouse off: the terminal selects text (m turns it back on)".into()
+                });
+                vec![Effect::SetMouse(self.mouse)]
+            }
+            Action::CycleTheme => {
+                self.theme = (self.theme + 1) % self.themes.len();
+                self.status = Some(format!("theme: {}", self.theme().name));
+                vec![]
+            }
+            _ => return None,
+        })
+    }
+
+    /// Quitting: a question first while this TUI drives a run (attached, leaving never affects
+    /// the run, so no question).
+    fn quit_question(&mut self) -> Vec<Effect> {
+        if !self.driving || self.driven_by.is_some() {
+            return vec![Effect::Quit];
+        }
+        let running: Vec<String> = (0..self.pipeline.steps.len())
+            .filter(|i| {
+                matches!(
+                    self.status_of(*i),
+                    StepStatus::Running | StepStatus::Serving
+                )
+            })
+            .map(|i| self.pipeline.steps[i].id.clone())
+            .collect();
+        let mut body = if running.is_empty() {
+            vec!["The run goes on from where it is when you start stage2-tui again.".into()]
+        } else {
+            vec![
+                format!(
+                    "{} keep running in the engine (podman).",
+                    running.join(", ")
+                ),
+                "Run stage2-tui again to reattach; nothing is lost.".into(),
+            ]
+        };
+        if let Some(w) = self.window_note() {
+            body.push(w);
+        }
+        self.overlay = Some(Overlay::Confirm(Confirm {
+            title: "Quit stage2-tui?".into(),
+            body,
+            then: vec![Effect::Quit],
+            act: None,
+        }));
+        vec![]
+    }
+
+    /// An action on the dashboard.
+    fn act_dashboard(&mut self, a: Action) -> Vec<Effect> {
+        let applies = |b: &Vec<Action>| b.contains(&a);
+        let buttons = self.buttons();
+        let id = self.step_id();
+        match a {
+            Action::Quit => self.quit_question(),
             Action::Bundle => {
                 self.status = Some("writing a support bundle…".into());
                 vec![Effect::Bundle]
@@ -281,20 +313,6 @@ impl App {
                 self.follow_running = false;
                 vec![]
             }
-            Action::ToggleMouse => {
-                self.mouse = !self.mouse;
-                self.status = Some(if self.mouse {
-                    "mouse on: click buttons and steps".into()
-                } else {
-                    "mouse off: the terminal selects text (m turns it back on)".into()
-                });
-                vec![Effect::SetMouse(self.mouse)]
-            }
-            Action::CycleTheme => {
-                self.theme = (self.theme + 1) % self.themes.len();
-                self.status = Some(format!("theme: {}", self.theme().name));
-                vec![]
-            }
             Action::OpenLog if applies(&buttons) => {
                 let run = self.run.as_ref();
                 if let Some(att) = run
@@ -304,8 +322,7 @@ impl App {
                     let rows = super::hit::log_rows(self.rows);
                     let mut v = LogView::open(&id, att.n, &self.state_dir.join(&att.log), rows);
                     v.attempts = att.n;
-                    self.log = Some(v);
-                    self.screen = Screen::Log;
+                    self.screen = Screen::Log(Box::new(v));
                 }
                 vec![]
             }
@@ -422,23 +439,23 @@ impl App {
     }
 
     fn act_log(&mut self, a: Action) -> Vec<Effect> {
-        let Some(v) = self.log.as_mut() else {
-            self.screen = super::Screen::Dashboard;
+        let Some(v) = self.screen.log_mut() else {
             return vec![];
         };
         v.message = None;
         let page = v.height as isize;
         match a {
+            // Esc stops a search first; pressed again, it goes back.
+            Action::Back if v.cancel() => {}
             Action::Back => {
-                self.screen = super::Screen::Dashboard;
-                self.log = None;
+                v.close();
+                self.screen = Screen::Dashboard;
             }
             Action::Quit => {
-                self.screen = super::Screen::Dashboard;
-                self.log = None;
-                return self.act(Action::Quit);
+                v.close();
+                self.screen = Screen::Dashboard;
+                return self.quit_question();
             }
-            Action::Help => self.overlay = Some(Overlay::Help),
             Action::Up => v.scroll(-1),
             Action::Down => v.scroll(1),
             Action::PageUp => v.scroll(-page),
@@ -469,7 +486,7 @@ impl App {
                     .as_ref()
                     .and_then(|r| r.step(&step))
                     .map_or(0, |s| s.attempts.len() as u32);
-                let Some(v) = self.log.as_mut() else {
+                let Some(v) = self.screen.log_mut() else {
                     return vec![];
                 };
                 match found {
@@ -479,6 +496,7 @@ impl App {
                         n.attempts = total;
                         n.wrap = v.wrap;
                         n.timestamps = v.timestamps;
+                        v.close();
                         *v = n;
                     }
                     None => {
@@ -490,14 +508,7 @@ impl App {
                 }
             }
             Action::FirstError => v.first_error(),
-            Action::SaveLog => {
-                let dir = self.export_dir.clone();
-                let root = dir.parent().unwrap_or(&dir).to_path_buf();
-                v.message = Some(match v.save(&root, &dir, &self.secrets) {
-                    Ok(p) => format!("saved to {}", p.display()),
-                    Err(e) => format!("not saved: {e}"),
-                });
-            }
+            Action::SaveLog => v.save(),
             Action::CopyLog => {
                 let text = crate::text::mask(&v.visible_text(), &self.secrets).into_owned();
                 v.message = Some(format!(
@@ -506,21 +517,8 @@ impl App {
                 ));
                 return vec![Effect::Clipboard(text)];
             }
-            Action::ToggleMouse | Action::CycleTheme => {
-                let r = self.act_global(a);
-                return r;
-            }
             _ => {}
         }
         vec![]
-    }
-
-    /// Does an action that means the same on every screen (mouse, theme) from any screen.
-    pub(super) fn act_global(&mut self, a: Action) -> Vec<Effect> {
-        let screen = self.screen;
-        self.screen = Screen::Dashboard;
-        let r = self.act(a);
-        self.screen = screen;
-        r
     }
 }

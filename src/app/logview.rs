@@ -1,10 +1,13 @@
 //! State of the full-screen log view: position, follow, search, toggles.
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::engine::logs::parse_saved_line;
-use crate::logfile::LineIndex;
+use crate::logfile::{LineIndex, Progress};
 
 /// Search results.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,6 +73,151 @@ impl Timestamps {
     }
 }
 
+/// File work the log view asks for. None of it runs in the update: the loop takes it as a
+/// [`LogJob`], runs it on a blocking thread and hands the [`LogDone`] back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogWork {
+    /// Index the lines appended since the last look (the whole file when the view opens).
+    Index,
+    /// Find every line containing this text.
+    Search(String),
+    /// Find the first line that looks like an error.
+    FirstError,
+    /// Write the whole log as text beside the deployconfig's files.
+    Save,
+}
+
+impl LogWork {
+    /// What it is doing, for the status line.
+    fn doing(&self) -> String {
+        match self {
+            LogWork::Index => "reading the log".into(),
+            LogWork::Search(q) => format!("searching for \"{q}\""),
+            LogWork::FirstError => "looking for the first error".into(),
+            LogWork::Save => "saving the log".into(),
+        }
+    }
+}
+
+/// Where a save goes, and what it masks.
+#[derive(Debug, Clone)]
+pub struct SaveTo {
+    /// The deployconfig folder (the save never follows a link inside it).
+    pub root: PathBuf,
+    /// The folder the file goes into.
+    pub dir: PathBuf,
+    /// Secret values to mask.
+    pub secrets: Vec<String>,
+}
+
+/// Work in flight for a view.
+#[derive(Debug, Clone)]
+pub struct Busy {
+    /// What.
+    pub work: LogWork,
+    /// How far, and the flag that stops it.
+    pub progress: Arc<Progress>,
+    /// Bytes it will read in all (for a percentage; 0 when unknown).
+    pub total: u64,
+}
+
+impl Busy {
+    /// "searching for "x"… 43%".
+    pub fn describe(&self) -> String {
+        let done = self.progress.bytes.load(Ordering::Relaxed);
+        if self.total > 0 {
+            format!(
+                "{}… {}%",
+                self.work.doing(),
+                (done.min(self.total) * 100 / self.total)
+            )
+        } else {
+            format!("{}… {} MB", self.work.doing(), done / 1_000_000)
+        }
+    }
+}
+
+/// One piece of file work, detached from the app so it can run on another thread.
+#[derive(Debug)]
+pub struct LogJob {
+    /// The view that asked (a view opened later ignores the answer).
+    pub view: u64,
+    /// A copy of the view's index (cheap: one offset per 256 lines).
+    pub index: LineIndex,
+    /// What to do.
+    pub work: LogWork,
+    /// Shared progress and cancel flag.
+    pub progress: Arc<Progress>,
+    /// For a save: where, and the view's timestamp mode and file name.
+    pub save: Option<(SaveTo, Timestamps, String)>,
+}
+
+/// What a [`LogJob`] found.
+#[derive(Debug)]
+pub enum LogDone {
+    /// The index, brought up to date.
+    Indexed(LineIndex),
+    /// Search results.
+    Found {
+        /// The text searched.
+        query: String,
+        /// Matching lines (at most [`MAX_MATCHES`]).
+        matches: Vec<usize>,
+        /// More matched than were kept.
+        truncated: bool,
+    },
+    /// The first error line, if any.
+    FirstError(Option<usize>),
+    /// Saved to this file.
+    Saved(PathBuf),
+    /// Stopped by the operator.
+    Cancelled(LogWork),
+    /// Failed, with a message that says what.
+    Failed(String),
+}
+
+impl LogJob {
+    /// Does the work (blocking file I/O: run it off the update loop).
+    pub fn run(mut self) -> (u64, LogDone) {
+        let p = &self.progress;
+        let done = match self.work {
+            LogWork::Index => match self.index.refresh_with(p) {
+                Ok(_) => LogDone::Indexed(self.index),
+                Err(e) => LogDone::Failed(format!("cannot read the log: {e}")),
+            },
+            LogWork::Search(ref q) => match self.index.search_with(q, MAX_MATCHES + 1, p) {
+                Ok(Some(mut matches)) => {
+                    let truncated = matches.len() > MAX_MATCHES;
+                    matches.truncate(MAX_MATCHES);
+                    LogDone::Found {
+                        query: q.clone(),
+                        matches,
+                        truncated,
+                    }
+                }
+                Ok(None) => LogDone::Cancelled(self.work),
+                Err(e) => LogDone::Failed(format!("search failed: {e}")),
+            },
+            LogWork::FirstError => match self.index.first_error_with(p) {
+                Ok(Some(v)) => LogDone::FirstError(v.first().copied()),
+                Ok(None) => LogDone::Cancelled(self.work),
+                Err(e) => LogDone::Failed(format!("cannot read the log: {e}")),
+            },
+            LogWork::Save => match &self.save {
+                Some((to, ts, name)) => match save(&self.index, to, *ts, name) {
+                    Ok(path) => LogDone::Saved(path),
+                    Err(e) => LogDone::Failed(format!("not saved: {e}")),
+                },
+                None => LogDone::Failed("not saved: no folder to save into".into()),
+            },
+        };
+        (self.view, done)
+    }
+}
+
+/// Views are numbered so an answer for a closed one is dropped.
+static NEXT_VIEW: AtomicU64 = AtomicU64::new(1);
+
 /// One step attempt's log on screen.
 #[derive(Debug, Clone)]
 pub struct LogView {
@@ -99,12 +247,21 @@ pub struct LogView {
     pub input: Option<String>,
     /// A message for the status line.
     pub message: Option<String>,
+    /// This view's number (answers carry it).
+    pub id: u64,
+    /// File work asked for and not started yet, in order.
+    pub wanted: VecDeque<LogWork>,
+    /// File work running now.
+    pub busy: Option<Busy>,
+    /// The first index has not come back yet.
+    pub opening: bool,
 }
 
 impl LogView {
-    /// Opens a log file (following its end).
+    /// Opens a log file (following its end). Nothing is read here: the index is asked for,
+    /// and the lines appear when it comes back.
     pub fn open(step: &str, attempt: u32, path: &Path, height: usize) -> Self {
-        let mut v = Self {
+        Self {
             step: step.to_string(),
             attempt,
             attempts: attempt,
@@ -118,12 +275,131 @@ impl LogView {
             search: None,
             input: None,
             message: None,
-        };
-        if let Err(e) = v.index.refresh() {
-            v.message = Some(format!("cannot read {}: {e}", path.display()));
+            id: NEXT_VIEW.fetch_add(1, Ordering::Relaxed),
+            wanted: VecDeque::from([LogWork::Index]),
+            busy: None,
+            opening: true,
         }
-        v.reload();
-        v
+    }
+
+    /// The next piece of file work to start, if none is running (one at a time, in order).
+    pub fn next_job(&mut self, save_to: Option<SaveTo>) -> Option<LogJob> {
+        if self.busy.is_some() {
+            return None;
+        }
+        let work = self.wanted.pop_front()?;
+        let progress = Arc::new(Progress::default());
+        let total = match work {
+            LogWork::Index => 0,
+            _ => self.index.indexed_bytes(),
+        };
+        self.busy = Some(Busy {
+            work: work.clone(),
+            progress: progress.clone(),
+            total,
+        });
+        let save = (work == LogWork::Save).then(|| {
+            let name = format!("{}-attempt{}.log", self.step, self.attempt);
+            save_to.map(|to| (to, self.timestamps, name))
+        });
+        Some(LogJob {
+            view: self.id,
+            index: self.index.clone(),
+            work,
+            progress,
+            save: save.flatten(),
+        })
+    }
+
+    /// Takes a job's answer.
+    pub fn apply(&mut self, done: LogDone) {
+        self.busy = None;
+        match done {
+            LogDone::Indexed(index) => {
+                self.index = index;
+                self.opening = false;
+                self.reload();
+            }
+            LogDone::Found {
+                query,
+                matches,
+                truncated,
+            } => {
+                let current = matches.iter().position(|m| *m >= self.top).unwrap_or(0);
+                if let Some(m) = matches.get(current) {
+                    let m = *m;
+                    self.jump(m);
+                    self.message = None;
+                } else {
+                    self.message = Some(format!("no match for \"{query}\""));
+                }
+                self.search = Some(Search {
+                    query,
+                    matches,
+                    current,
+                    truncated,
+                });
+            }
+            LogDone::FirstError(Some(l)) => {
+                self.jump(l);
+                self.message = Some(format!("first error at line {}", l + 1));
+            }
+            LogDone::FirstError(None) => self.message = Some("no error line found".into()),
+            LogDone::Saved(p) => self.message = Some(format!("saved to {}", p.display())),
+            LogDone::Cancelled(w) => self.message = Some(format!("stopped {}", w.doing())),
+            LogDone::Failed(e) => {
+                self.opening = false;
+                self.message = Some(e);
+            }
+        }
+    }
+
+    /// Does every piece of asked-for work here and now (tests, benchmarks and fixed scenes;
+    /// the TUI runs them off its loop).
+    pub fn settle(&mut self, save_to: Option<SaveTo>) {
+        while let Some(job) = self.next_job(save_to.clone()) {
+            let (_, done) = job.run();
+            self.apply(done);
+        }
+    }
+
+    /// Stops a running search or error scan; true if one was running.
+    pub fn cancel(&mut self) -> bool {
+        let had = self
+            .wanted
+            .iter()
+            .any(|w| matches!(w, LogWork::Search(_) | LogWork::FirstError));
+        self.wanted
+            .retain(|w| !matches!(w, LogWork::Search(_) | LogWork::FirstError));
+        match &self.busy {
+            Some(b) if matches!(b.work, LogWork::Search(_) | LogWork::FirstError) => {
+                b.progress.cancel.store(true, Ordering::Relaxed);
+                true
+            }
+            _ => had,
+        }
+    }
+
+    /// Stops whatever runs (the view is closing).
+    pub fn close(&self) {
+        if let Some(b) = &self.busy {
+            b.progress.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// True when what runs can be stopped (a search or an error scan).
+    pub fn stoppable(&self) -> bool {
+        self.busy
+            .as_ref()
+            .is_some_and(|b| matches!(b.work, LogWork::Search(_) | LogWork::FirstError))
+    }
+
+    /// What runs now, for the status line.
+    pub fn working(&self) -> Option<String> {
+        self.busy
+            .as_ref()
+            .map(|b| b.describe())
+            .or_else(|| self.wanted.front().map(|w| format!("{}…", w.doing())))
     }
 
     fn max_top(&self) -> usize {
@@ -142,18 +418,11 @@ impl LogView {
         }
     }
 
-    /// New lines may have arrived.
-    pub fn refresh(&mut self) -> bool {
-        match self.index.refresh() {
-            Ok(true) => {
-                self.reload();
-                true
-            }
-            Ok(false) => false,
-            Err(e) => {
-                self.message = Some(format!("cannot read the log: {e}"));
-                true
-            }
+    /// New lines may have arrived: asks for the index to be brought up to date (once, however
+    /// many batches arrive before it runs).
+    pub fn refresh(&mut self) {
+        if !self.wanted.contains(&LogWork::Index) {
+            self.wanted.push_front(LogWork::Index);
         }
     }
 
@@ -194,32 +463,15 @@ impl LogView {
         self.reload();
     }
 
-    /// Runs a search and jumps to the first match at or after the top.
+    /// Asks for a search (one already running stops); the view jumps to the first match at
+    /// or after the top when it comes back.
     pub fn run_search(&mut self, query: String) {
+        self.cancel();
         if query.is_empty() {
             self.search = None;
             return;
         }
-        match self.index.search(&query, MAX_MATCHES + 1) {
-            Ok(mut matches) => {
-                let truncated = matches.len() > MAX_MATCHES;
-                matches.truncate(MAX_MATCHES);
-                let current = matches.iter().position(|m| *m >= self.top).unwrap_or(0);
-                if let Some(m) = matches.get(current) {
-                    let m = *m;
-                    self.jump(m);
-                } else {
-                    self.message = Some(format!("no match for \"{query}\""));
-                }
-                self.search = Some(Search {
-                    query,
-                    matches,
-                    current,
-                    truncated,
-                });
-            }
-            Err(e) => self.message = Some(format!("search failed: {e}")),
-        }
+        self.wanted.push_back(LogWork::Search(query));
     }
 
     /// Next (`forward`) or previous match, wrapping around.
@@ -241,15 +493,17 @@ impl LogView {
         self.jump(m);
     }
 
-    /// Jumps to the first error line.
+    /// Asks for the first error line (the view jumps there when it is found).
     pub fn first_error(&mut self) {
-        match self.index.first_error() {
-            Ok(Some(l)) => {
-                self.jump(l);
-                self.message = Some(format!("first error at line {}", l + 1));
-            }
-            Ok(None) => self.message = Some("no error line found".into()),
-            Err(e) => self.message = Some(format!("cannot read the log: {e}")),
+        if !self.wanted.contains(&LogWork::FirstError) {
+            self.wanted.push_back(LogWork::FirstError);
+        }
+    }
+
+    /// Asks for the whole log to be saved as text.
+    pub fn save(&mut self) {
+        if !self.wanted.contains(&LogWork::Save) {
+            self.wanted.push_back(LogWork::Save);
         }
     }
 
@@ -263,47 +517,131 @@ impl LogView {
         }
         out
     }
+}
 
-    /// Writes the whole log as plain text (like `podman logs`, timestamps if shown) into `dir`
-    /// (a folder inside the deployconfig `root`): every secret masked, the file written
-    /// atomically without following a link a stage container may have planted.
-    pub fn save(&mut self, root: &Path, dir: &Path, secrets: &[String]) -> Result<PathBuf, String> {
-        let name = format!("{}-attempt{}.log", self.step, self.attempt);
-        let path = dir.join(&name);
-        let rel = dir.strip_prefix(root).unwrap_or(Path::new("stage2-logs"));
-        let folder = crate::safefs::Dir::open(root)
-            .and_then(|d| d.subdir(rel, true))
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let index = &self.index;
-        let timestamps = self.timestamps;
-        folder
-            .write_atomic_with(name.as_ref(), 0o600, |f| {
-                let mut out = std::io::BufWriter::new(f);
-                let mut start = 0;
-                loop {
-                    let chunk = index.read_lines(start, 8192)?;
-                    if chunk.is_empty() {
-                        break;
-                    }
-                    for l in &chunk {
-                        let (ts, _, text) = parse_saved_line(l).unwrap_or((
-                            b"",
-                            crate::engine::logs::Stream::Stdout,
-                            l,
-                        ));
-                        if let Some(ts) = timestamps.show(ts) {
-                            out.write_all(ts.as_bytes())?;
-                            out.write_all(b" ")?;
-                        }
-                        let text = String::from_utf8_lossy(text);
-                        out.write_all(crate::text::mask(&text, secrets).as_bytes())?;
-                        out.write_all(b"\n")?;
-                    }
-                    start += chunk.len();
+/// Writes the whole log as plain text (like `podman logs`, timestamps if shown) into `to.dir`
+/// (a folder inside the deployconfig `to.root`): every secret masked, the file written atomically
+/// without following a link a stage container may have planted.
+fn save(
+    index: &LineIndex,
+    to: &SaveTo,
+    timestamps: Timestamps,
+    name: &str,
+) -> Result<PathBuf, String> {
+    let (root, dir) = (&to.root, &to.dir);
+    let path = dir.join(name);
+    let rel = dir.strip_prefix(root).unwrap_or(Path::new("stage2-logs"));
+    let folder = crate::safefs::Dir::open(root)
+        .and_then(|d| d.subdir(rel, true))
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    folder
+        .write_atomic_with(name.as_ref(), 0o600, |f| {
+            let mut out = std::io::BufWriter::new(f);
+            let mut start = 0;
+            loop {
+                let chunk = index.read_lines(start, 8192)?;
+                if chunk.is_empty() {
+                    break;
                 }
-                out.flush()
-            })
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        Ok(path)
+                for l in &chunk {
+                    let (ts, _, text) = parse_saved_line(l).unwrap_or((
+                        b"",
+                        crate::engine::logs::Stream::Stdout,
+                        l,
+                    ));
+                    if let Some(ts) = timestamps.show(ts) {
+                        out.write_all(ts.as_bytes())?;
+                        out.write_all(b" ")?;
+                    }
+                    let text = String::from_utf8_lossy(text);
+                    out.write_all(crate::text::mask(&text, &to.secrets).as_bytes())?;
+                    out.write_all(b"\n")?;
+                }
+                start += chunk.len();
+            }
+            out.flush()
+        })
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(lines: usize) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.log");
+        let mut text = String::new();
+        for i in 0..lines {
+            text.push_str(&format!("2026-11-27T12:00:00Z stdout line {i}\n"));
+        }
+        text.push_str("2026-11-27T12:00:00Z stderr Error: boom\n");
+        std::fs::write(&p, text).unwrap();
+        (dir, p)
+    }
+
+    #[test]
+    fn opening_reads_nothing_until_the_index_comes_back() {
+        let (_d, p) = log(1000);
+        let mut v = LogView::open("s", 1, &p, 10);
+        assert!(v.opening && v.index.is_empty() && v.visible.is_empty());
+        let job = v.next_job(None).unwrap();
+        assert_eq!(job.work, LogWork::Index);
+        assert!(v.next_job(None).is_none(), "one job at a time");
+        // A search asked for meanwhile waits for the index.
+        v.run_search("line 99".into());
+        let (id, done) = job.run();
+        assert_eq!(id, v.id);
+        v.apply(done);
+        assert_eq!(v.index.len(), 1001);
+        assert_eq!(v.visible.len(), 10);
+        let job = v.next_job(None).unwrap();
+        assert_eq!(job.work, LogWork::Search("line 99".into()));
+        v.apply(job.run().1);
+        assert_eq!(v.search.as_ref().unwrap().matches.len(), 11);
+    }
+
+    #[test]
+    fn a_running_search_is_stopped_and_a_new_one_replaces_a_queued_one() {
+        let (_d, p) = log(5000);
+        let mut v = LogView::open("s", 1, &p, 10);
+        v.settle(None);
+        v.run_search("line 1".into());
+        let job = v.next_job(None).unwrap();
+        assert!(v.stoppable());
+        // Esc while it runs: the flag is set, the scan stops and says so.
+        assert!(v.cancel());
+        let (_, done) = job.run();
+        assert!(
+            matches!(done, LogDone::Cancelled(LogWork::Search(_))),
+            "{done:?}"
+        );
+        v.apply(done);
+        assert!(v.message.as_deref().unwrap().contains("stopped searching"));
+        assert!(v.search.is_none());
+        // Two searches typed before either ran: only the last runs.
+        v.run_search("line 2".into());
+        v.run_search("boom".into());
+        v.settle(None);
+        assert_eq!(v.search.as_ref().unwrap().query, "boom");
+        assert_eq!(v.search.as_ref().unwrap().matches, vec![5000]);
+    }
+
+    #[test]
+    fn progress_counts_the_bytes_read() {
+        let (_d, p) = log(20_000);
+        let mut v = LogView::open("s", 1, &p, 10);
+        v.settle(None);
+        v.first_error();
+        let job = v.next_job(None).unwrap();
+        let progress = job.progress.clone();
+        assert!(v.working().unwrap().contains("0%"), "{:?}", v.working());
+        v.apply(job.run().1);
+        assert_eq!(
+            progress.bytes.load(Ordering::Relaxed),
+            v.index.indexed_bytes()
+        );
+        assert_eq!(v.message.as_deref(), Some("first error at line 20001"));
     }
 }

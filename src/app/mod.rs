@@ -9,6 +9,7 @@ mod logview;
 pub mod setup;
 mod setup_actions;
 pub mod theme;
+pub mod work;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent,
 
 pub use action::Action;
 pub use keymap::{Keymap, Scope};
-pub use logview::{LogView, Search, Timestamps};
+pub use logview::{LogDone, LogJob, LogView, LogWork, SaveTo, Search, Timestamps};
 
 use crate::engine::logs::LogLine;
 use crate::pipeline::{Command, Event, Finish, Pipeline, Plan, RunState, StepStatus};
@@ -51,15 +52,46 @@ pub enum Effect {
     TlsVerify(bool),
 }
 
-/// Which screen is showing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which screen is showing, owning the state only that screen has (so a log view without the
+/// log screen, or setup state behind the dashboard, cannot exist).
 pub enum Screen {
     /// The run dashboard.
     Dashboard,
     /// One step's full log.
-    Log,
+    Log(Box<LogView>),
     /// The setup flow before a run.
-    Setup,
+    Setup(Box<setup::Setup>),
+}
+
+impl Screen {
+    /// The log view, when it is the screen.
+    pub fn log(&self) -> Option<&LogView> {
+        match self {
+            Screen::Log(v) => Some(v),
+            _ => None,
+        }
+    }
+    /// The log view, when it is the screen.
+    pub fn log_mut(&mut self) -> Option<&mut LogView> {
+        match self {
+            Screen::Log(v) => Some(v),
+            _ => None,
+        }
+    }
+    /// The setup flow, when it is the screen.
+    pub fn setup(&self) -> Option<&setup::Setup> {
+        match self {
+            Screen::Setup(s) => Some(s),
+            _ => None,
+        }
+    }
+    /// The setup flow, when it is the screen.
+    pub fn setup_mut(&mut self) -> Option<&mut setup::Setup> {
+        match self {
+            Screen::Setup(s) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 /// A yes/no question before something destructive.
@@ -138,7 +170,7 @@ pub struct App {
     pub run: Option<RunState>,
     /// Header facts.
     pub header: Header,
-    /// Current screen.
+    /// Current screen and its state.
     pub screen: Screen,
     /// Overlay, if any.
     pub overlay: Option<Overlay>,
@@ -156,8 +188,6 @@ pub struct App {
     pub finish: Option<Result<Finish, String>>,
     /// Last note for the status line.
     pub status: Option<String>,
-    /// The log view, when open.
-    pub log: Option<LogView>,
     /// Available themes.
     pub themes: Vec<Theme>,
     /// Index of the theme in use.
@@ -180,8 +210,6 @@ pub struct App {
     pub dirty: bool,
     /// Terminal rows, from the last resize.
     pub rows: u16,
-    /// The setup flow, while it is shown.
-    pub setup: Option<setup::Setup>,
     /// Secret values (from secrets.json) masked wherever logs are shown.
     pub secrets: Vec<String>,
     /// What keeps the run from going on by itself (engine unreachable, disk full): a banner.
@@ -191,6 +219,8 @@ pub struct App {
     /// Every status message, error and engine event so far, whole, with its local time.
     pub messages: Vec<(DateTime<chrono::Local>, String)>,
     last_recorded: [Option<String>; 4],
+    /// The last lines of logs on disk are being read.
+    tails_loading: bool,
     /// The last look at the cluster (nodes, CSRs, operators), once it could be asked.
     pub cluster: Option<crate::pipeline::cluster::Snapshot>,
 }
@@ -221,7 +251,6 @@ impl App {
             driving: false,
             finish: None,
             status: None,
-            log: None,
             themes: if themes.is_empty() {
                 vec![Theme::monochrome()]
             } else {
@@ -237,13 +266,13 @@ impl App {
             ascii: false,
             dirty: true,
             rows: 24,
-            setup: None,
             secrets: Vec::new(),
             trouble: None,
             driven_by: None,
             cluster: None,
             messages: Vec::new(),
             last_recorded: Default::default(),
+            tails_loading: false,
         }
     }
 
@@ -252,8 +281,8 @@ impl App {
     pub fn record_messages(&mut self) {
         let now = [
             self.status.as_deref(),
-            self.setup.as_ref().and_then(|s| s.message.as_deref()),
-            self.log.as_ref().and_then(|v| v.message.as_deref()),
+            self.screen.setup().and_then(|s| s.message.as_deref()),
+            self.screen.log().and_then(|v| v.message.as_deref()),
             self.trouble.as_deref(),
         ];
         // Compared by reference first: this runs on every turn of the loop, so nothing is
@@ -300,16 +329,16 @@ impl App {
 
     /// True when something on screen moves by itself (spinner, countdown, clocks).
     pub fn animating(&self) -> bool {
-        self.driving || self.window.is_some()
+        self.driving || self.window.is_some() || self.working()
     }
 
     /// The scope keys are looked up in.
     pub fn scope(&self) -> Scope {
-        match (&self.overlay, self.screen) {
+        match (&self.overlay, &self.screen) {
             (Some(Overlay::Confirm(_)), _) => Scope::Confirm,
             (Some(Overlay::Help | Overlay::Messages(_)), _) => Scope::Help,
-            (None, Screen::Log) => Scope::Log,
-            (None, Screen::Setup) => Scope::Setup,
+            (None, Screen::Log(_)) => Scope::Log,
+            (None, Screen::Setup(_)) => Scope::Setup,
             (None, Screen::Dashboard) => Scope::Dashboard,
         }
     }
@@ -352,7 +381,7 @@ impl App {
                     }
                     tail.push_back(l);
                 }
-                if let Some(v) = self.log.as_mut().filter(|v| v.step == step) {
+                if let Some(v) = self.screen.log_mut().filter(|v| v.step == step) {
                     v.refresh();
                 }
             }
@@ -380,7 +409,7 @@ impl App {
                 } else {
                     self.status = Some(text);
                 }
-                if let Some(v) = self.log.as_mut().filter(|v| v.step == step) {
+                if let Some(v) = self.screen.log_mut().filter(|v| v.step == step) {
                     v.refresh();
                 }
             }
@@ -443,8 +472,8 @@ impl App {
                         w.opened_at = started;
                     }
                 }
+                // Tails of logs already on disk are read off the loop (see `work`).
                 self.run = Some(*s);
-                self.load_missing_tails();
                 if self.follow_running
                     && let Some(i) = self.running_step()
                 {
@@ -483,37 +512,20 @@ impl App {
         }
     }
 
-    /// Fills the tail of steps that have a log on disk but nothing in memory (after a restart).
-    fn load_missing_tails(&mut self) {
-        let Some(run) = &self.run else { return };
-        for s in &run.steps {
-            if self.tails.contains_key(&s.id) {
-                continue;
-            }
-            let Some(a) = s.last() else { continue };
-            let mut idx = crate::logfile::LineIndex::new(self.state_dir.join(&a.log));
-            if idx.refresh().is_err() {
-                continue;
-            }
-            let start = idx.len().saturating_sub(TAIL_LINES);
-            let lines = idx.read_lines(start, TAIL_LINES).unwrap_or_default();
-            let tail = lines
-                .iter()
-                .filter_map(|l| crate::engine::logs::parse_saved_line(l))
-                .map(|(ts, stream, text)| LogLine {
-                    stream,
-                    ts: String::from_utf8_lossy(ts).into_owned(),
-                    text: String::from_utf8_lossy(text).into_owned(),
-                })
-                .collect();
-            self.tails.insert(s.id.clone(), tail);
-        }
-    }
-
     /// Handles a key.
     pub fn on_key(&mut self, k: KeyEvent) -> Vec<Effect> {
         self.dirty = true;
-        if let Some(v) = self.log.as_mut()
+        let effects = self.key_effects(k);
+        // What the setup views show of the installer files and the pending diffs is worked
+        // out here, after a key that may have changed them, not by the views on every frame.
+        if let Some(s) = self.screen.setup_mut() {
+            s.look_around();
+        }
+        effects
+    }
+
+    fn key_effects(&mut self, k: KeyEvent) -> Vec<Effect> {
+        if let Some(v) = self.screen.log_mut()
             && let Some(input) = v.input.as_mut()
         {
             match k.code {
@@ -532,9 +544,8 @@ impl App {
             }
             return vec![];
         }
-        if self.screen == Screen::Setup
-            && self.overlay.is_none()
-            && let Some(s) = self.setup.as_mut()
+        if self.overlay.is_none()
+            && let Some(s) = self.screen.setup_mut()
         {
             if k.code == KeyCode::Enter && s.input.is_some() {
                 return self.submit_setup_input();
@@ -543,20 +554,26 @@ impl App {
                 return vec![];
             }
         }
-        let effects = match self.keys.action(self.scope(), &k) {
+        match self.keys.action(self.scope(), &k) {
             Some(a) => self.act(a),
             None => vec![],
-        };
-        // What the views show of the installer files is looked at here, after an action that
-        // may have moved them, not by the views on every frame.
-        if let Some(s) = self.setup.as_mut() {
-            s.look_at_installer();
         }
-        effects
     }
 
     /// Handles a mouse event, given what was clickable in the last frame.
     pub fn on_mouse(
+        &mut self,
+        m: MouseEvent,
+        hits: &[(ratatui::layout::Rect, Hit)],
+    ) -> Vec<Effect> {
+        let effects = self.mouse_effects(m, hits);
+        if let Some(s) = self.screen.setup_mut() {
+            s.look_around();
+        }
+        effects
+    }
+
+    fn mouse_effects(
         &mut self,
         m: MouseEvent,
         hits: &[(ratatui::layout::Rect, Hit)],
@@ -586,7 +603,7 @@ impl App {
     /// Sets the log view height from the terminal size.
     pub fn resize(&mut self, _width: u16, height: u16) {
         self.rows = height;
-        if let Some(v) = self.log.as_mut() {
+        if let Some(v) = self.screen.log_mut() {
             v.resize(hit::log_rows(height));
         }
         self.dirty = true;

@@ -7,8 +7,7 @@ use crate::pipeline::{Outcome, Plan};
 impl App {
     /// Opens the setup flow on a deployconfig (and starts the pre-flight checks).
     pub fn open_setup(&mut self, dc: crate::config::Deployconfig) -> Vec<Effect> {
-        self.setup = Some(Setup::open(dc, self.keys.clone()));
-        self.screen = Screen::Setup;
+        self.screen = Screen::Setup(Box::new(Setup::open(dc, self.keys.clone())));
         self.dirty = true;
         vec![Effect::Setup(SetupTask::Checks)]
     }
@@ -16,12 +15,12 @@ impl App {
     /// A background result for the setup flow.
     pub fn on_setup_msg(&mut self, m: SetupMsg) -> Vec<Effect> {
         self.dirty = true;
-        let Some(s) = self.setup.as_mut() else {
+        let Some(s) = self.screen.setup_mut() else {
             return vec![];
         };
         let ask = matches!(&m, SetupMsg::Candidate(Ok(_)));
         let next = s.on_msg(m);
-        s.look_at_installer();
+        s.look_around();
         if ask && let Some((from, Some(version))) = s.candidate.clone() {
             let dst = s.dc.installer_override();
             let mut body = vec![format!("{from} runs in the installer image:")];
@@ -52,7 +51,7 @@ impl App {
     }
 
     fn tags_task(&self) -> Vec<Effect> {
-        if self.setup.is_some() {
+        if self.screen.setup().is_some() {
             vec![Effect::Setup(SetupTask::Tags)]
         } else {
             vec![]
@@ -60,7 +59,7 @@ impl App {
     }
 
     pub(super) fn submit_setup_input(&mut self) -> Vec<Effect> {
-        let Some(s) = self.setup.as_mut() else {
+        let Some(s) = self.screen.setup_mut() else {
             return vec![];
         };
         let Some((what, text)) = s.input.take() else {
@@ -100,7 +99,7 @@ impl App {
 
     fn start_after_setup(&mut self, overwrite: bool) -> Vec<Effect> {
         let (plan, what) = self.plan_after_setup();
-        let Some(s) = self.setup.as_mut() else {
+        let Some(s) = self.screen.setup_mut() else {
             return vec![];
         };
         let blocking = s.blocking();
@@ -126,7 +125,6 @@ impl App {
                     format!("saved {} (backups beside them); {what}", saved.join(", "))
                 });
                 self.secrets = crate::config::secret_values(&s.dc);
-                self.setup = None;
                 self.screen = Screen::Dashboard;
                 vec![Effect::Start(plan)]
             }
@@ -135,7 +133,7 @@ impl App {
 
     /// What a question the setup flow asked does once answered yes.
     pub(super) fn act_confirmed(&mut self, a: Action) -> Vec<Effect> {
-        let Some(s) = self.setup.as_mut() else {
+        let Some(s) = self.screen.setup_mut() else {
             return vec![];
         };
         match a {
@@ -154,7 +152,7 @@ impl App {
 
     /// Asks before `a` would lose unsaved edits (quit, reload); `None` when nothing would be lost.
     fn ask_before_losing(&mut self, a: Action) -> Option<Vec<Effect>> {
-        let s = self.setup.as_ref()?;
+        let s = self.screen.setup()?;
         let lost = s.unsaved();
         if lost.is_empty() {
             return None;
@@ -180,7 +178,7 @@ impl App {
 
     /// Saves the changed files without starting.
     fn save_only(&mut self) -> Vec<Effect> {
-        let Some(s) = self.setup.as_mut() else {
+        let Some(s) = self.screen.setup_mut() else {
             return vec![];
         };
         if s.raw.is_some() && !s.close_raw() {
@@ -211,20 +209,13 @@ impl App {
         if a == Action::SaveOnly {
             return self.save_only();
         }
-        if matches!(a, Action::Help) {
-            self.overlay = Some(Overlay::Help);
-            return vec![];
-        }
-        if matches!(a, Action::ToggleMouse | Action::CycleTheme) {
-            return self.act_global(a);
-        }
         if a == Action::StartRun {
             return self.start_after_setup(false);
         }
-        if a == Action::Overwrite && self.setup.as_ref().is_some_and(|s| s.conflict) {
+        if a == Action::Overwrite && self.screen.setup().is_some_and(|s| s.conflict) {
             return self.start_after_setup(true);
         }
-        let Some(s) = self.setup.as_mut() else {
+        let Some(s) = self.screen.setup_mut() else {
             return vec![];
         };
         s.message = None;

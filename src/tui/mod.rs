@@ -276,7 +276,7 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
     app.secrets = secret_values(&dc);
     let first = if setup {
         let first = app.open_setup(dc.clone());
-        if let Some(s) = app.setup.as_mut() {
+        if let Some(s) = app.screen.setup_mut() {
             s.tls_verify = opts.tls_verify.unwrap_or(true);
         }
         first
@@ -551,6 +551,8 @@ where
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let (url_tx, mut url_rx) = mpsc::unbounded_channel::<(String, UrlCheck)>();
+    // File work (log indexing, search, save; tails of old logs) runs on blocking threads.
+    let (work_tx, mut work_rx) = mpsc::unbounded_channel::<crate::app::work::Done>();
     let (note_tx, mut note_rx) = mpsc::unbounded_channel::<String>();
     let mut url_due = Instant::now();
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
@@ -560,6 +562,12 @@ where
         .map_err(|e| color_eyre::eyre::eyre!("terminal size: {e}"))?;
     app.resize(size.width, size.height);
     loop {
+        while let Some(job) = app.next_job() {
+            let tx = work_tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let _ = tx.send(job.run());
+            });
+        }
         app.record_messages();
         if app.dirty && (now_draw || last_draw.elapsed() >= frame_gap) {
             app.now = chrono::Utc::now();
@@ -599,6 +607,7 @@ where
                 vec![]
             }
             Some((step, c)) = url_rx.recv() => { app.on_url_check(&step, c); vec![] }
+            Some(d) = work_rx.recv() => { app.on_done(d); vec![] }
             Some(m) = setup_rx.recv() => app.on_setup_msg(m),
             Some(n) = note_rx.recv() => { app.on_runner(Event::Note(n)); vec![] }
             _ = tick.tick(), if app.animating() => { app.tick += 1; app.dirty = true; vec![] }

@@ -74,7 +74,7 @@ pub(super) fn spawn_setup_task(
     dc: &Deployconfig,
     tx: &UnboundedSender<SetupMsg>,
 ) {
-    let Some(s) = app.setup.as_ref() else { return };
+    let Some(s) = app.screen.setup() else { return };
     let tls_verify = s.tls_verify;
     let registry = s.registry();
     let tag = s.tag();

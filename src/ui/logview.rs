@@ -90,7 +90,7 @@ pub fn wrap(spans: Vec<Span<'static>>, width: usize, max_rows: usize) -> Vec<Lin
 /// Draws the log view.
 pub fn draw(f: &mut Frame, app: &App, area: Rect, _hits: &mut Hits) {
     let t = app.theme();
-    let Some(v) = &app.log else { return };
+    let Some(v) = app.screen.log() else { return };
     let [head, body, status, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
@@ -198,7 +198,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, _hits: &mut Hits) {
         }
     }
     if total == 0 {
-        lines.push(Line::styled("(no output yet)", t.dim));
+        lines.push(Line::styled(
+            if v.opening {
+                "(reading the log…)"
+            } else {
+                "(no output yet)"
+            },
+            t.dim,
+        ));
     }
     f.render_widget(Paragraph::new(lines), body);
 
@@ -207,6 +214,17 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, _hits: &mut Hits) {
             Span::styled("/", t.key),
             Span::styled(format!("{input}▏"), t.text),
             Span::styled("   Enter search  Esc cancel", t.dim),
+        ]),
+        (None, _) if v.working().is_some() => Line::from(vec![
+            Span::styled(v.working().unwrap_or_default(), t.text),
+            Span::styled(
+                if v.stoppable() {
+                    format!("   {} stops it", app.key(Scope::Log, Action::Back))
+                } else {
+                    String::new()
+                },
+                t.dim,
+            ),
         ]),
         (None, Some(m)) => Line::styled(m.clone(), t.dim),
         (None, None) => Line::default(),

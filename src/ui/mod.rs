@@ -31,10 +31,10 @@ pub fn draw(f: &mut Frame, app: &App, hits: &mut Hits) {
         return;
     }
     // A screen that cannot fit says so instead of drawing empty boxes.
-    let (min_w, min_h) = match app.screen {
+    let (min_w, min_h) = match &app.screen {
         Screen::Dashboard => (40, 8),
-        Screen::Log => (30, 5),
-        Screen::Setup => (60, 14),
+        Screen::Log(_) => (30, 5),
+        Screen::Setup(_) => (60, 14),
     };
     if area.width < min_w || area.height < min_h {
         let msg = format!(
@@ -51,10 +51,10 @@ pub fn draw(f: &mut Frame, app: &App, hits: &mut Hits) {
         );
         return;
     }
-    match app.screen {
+    match &app.screen {
         Screen::Dashboard => dashboard::draw(f, app, area, hits),
-        Screen::Log => logview::draw(f, app, area, hits),
-        Screen::Setup => setup::draw(f, app, area, hits),
+        Screen::Log(_) => logview::draw(f, app, area, hits),
+        Screen::Setup(_) => setup::draw(f, app, area, hits),
     }
     match &app.overlay {
         Some(Overlay::Help) => help(f, app, area),
@@ -181,9 +181,9 @@ fn messages(f: &mut Frame, app: &App, area: Rect, up: usize) {
 
 fn help(f: &mut Frame, app: &App, area: Rect) {
     let t = app.theme();
-    let scope = match app.screen {
-        Screen::Log => Scope::Log,
-        Screen::Setup => Scope::Setup,
+    let scope = match &app.screen {
+        Screen::Log(_) => Scope::Log,
+        Screen::Setup(_) => Scope::Setup,
         Screen::Dashboard => Scope::Dashboard,
     };
     let mut lines = Vec::new();

@@ -488,9 +488,9 @@ pub fn log_search(state_dir: &Path, height: u16) -> App {
     let path = log_file(state_dir, 400).unwrap_or_default();
     let mut v = LogView::open("7.terraform-deploy", 1, &path, crate::ui::log_rows(height));
     v.run_search("master-1".into());
+    v.settle(None);
     v.timestamps = crate::app::Timestamps::Full;
-    app.log = Some(v);
-    app.screen = Screen::Log;
+    app.screen = Screen::Log(Box::new(v));
     app
 }
 

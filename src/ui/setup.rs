@@ -23,7 +23,7 @@ fn block<'a>(app: &App, title: String, focused: bool) -> Block<'a> {
 /// Draws the setup flow.
 pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
     let t = app.theme();
-    let Some(s) = &app.setup else { return };
+    let Some(s) = app.screen.setup() else { return };
     let [tabs, body, msg, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
@@ -273,7 +273,7 @@ fn config(f: &mut Frame, app: &App, s: &Setup, area: Rect, hits: &mut Hits) {
         app,
         format!(
             " config.json{} ",
-            if s.config.changed() || s.secrets.changed() {
+            if s.pending_any {
                 " (changed, not saved)"
             } else {
                 ""
@@ -594,8 +594,10 @@ fn review(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
         ));
     }
     lines.push(Line::default());
-    for (name, secret) in [("config.json", false), ("secrets.json", true)] {
-        let d = s.diff(secret);
+    for (name, d) in [
+        ("config.json", &s.pending[0]),
+        ("secrets.json", &s.pending[1]),
+    ] {
         if d.is_empty() {
             lines.push(Line::styled(format!("{name}: no change"), t.dim));
             continue;

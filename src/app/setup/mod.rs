@@ -154,6 +154,10 @@ pub struct Setup {
     pub tls_verify: bool,
     /// An `openshift-install` override is in the deployconfig (as last looked at).
     pub override_present: bool,
+    /// The unsaved changes of config.json and secrets.json, as diff lines (secrets masked).
+    pub pending: [Vec<String>; 2],
+    /// Saving would change a file.
+    pub pending_any: bool,
     /// One is set aside (`openshift-install.stage2-tui-disabled`).
     pub override_aside: bool,
     /// The last tag pulled, to pull again without TLS verification.
@@ -211,6 +215,8 @@ impl Setup {
             tls_verify: true,
             last_pull: None,
             override_present: false,
+            pending: [Vec::new(), Vec::new()],
+            pending_any: false,
             override_aside: false,
             message: None,
             conflict: false,
@@ -262,15 +268,18 @@ impl Setup {
         }
     }
 
-    /// Looks at the installer files (the views only read what this found).
-    pub fn look_at_installer(&mut self) {
+    /// Looks at the installer files and works out the pending changes' diffs, after each key
+    /// or message (the views only read what this found, never the disk or a diff per frame).
+    pub fn look_around(&mut self) {
         self.override_present = self.dc.installer_override().exists();
         self.override_aside = disabled_override(&self.dc).exists();
+        self.pending = [self.diff(false), self.diff(true)];
+        self.pending_any = self.config.changed() || self.secrets.changed();
     }
 
     /// Re-validates and rebuilds the form.
     pub fn refresh(&mut self) {
-        self.look_at_installer();
+        self.look_around();
         self.problems = if self.config.parse_error.is_none() {
             let secrets = self
                 .secrets

@@ -1,0 +1,144 @@
+//! File work the update asks for and never does itself: indexing, searching and saving the log
+//! on screen, and reading the last lines of logs already on disk when the TUI (re)opens a run.
+//! The loop takes each [`Job`] with [`App::next_job`], runs it on a blocking thread and hands
+//! the [`Done`] back to [`App::on_done`]; tests and fixed scenes call [`App::settle`].
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+use super::logview::{LogDone, LogJob, SaveTo};
+use super::{App, TAIL_LINES};
+use crate::engine::logs::LogLine;
+
+/// A piece of file work.
+#[derive(Debug)]
+pub enum Job {
+    /// For the log view.
+    Log(LogJob),
+    /// The last lines of these steps' logs (step id, log file).
+    Tails(Vec<(String, PathBuf)>),
+}
+
+/// What a [`Job`] found.
+#[derive(Debug)]
+pub enum Done {
+    /// For the log view with this number.
+    Log(u64, LogDone),
+    /// Recent lines per step.
+    Tails(Vec<(String, VecDeque<LogLine>)>),
+}
+
+impl Job {
+    /// Does the work (blocking file I/O).
+    pub fn run(self) -> Done {
+        match self {
+            Job::Log(j) => {
+                let (view, done) = j.run();
+                Done::Log(view, done)
+            }
+            Job::Tails(steps) => Done::Tails(
+                steps
+                    .into_iter()
+                    .map(|(id, path)| (id, read_tail(path)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// The last [`TAIL_LINES`] lines of a saved log (empty when it cannot be read).
+fn read_tail(path: PathBuf) -> VecDeque<LogLine> {
+    let mut idx = crate::logfile::LineIndex::new(path);
+    if idx.refresh().is_err() {
+        return VecDeque::new();
+    }
+    let start = idx.len().saturating_sub(TAIL_LINES);
+    idx.read_lines(start, TAIL_LINES)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|l| crate::engine::logs::parse_saved_line(l))
+        .map(|(ts, stream, text)| LogLine {
+            stream,
+            ts: String::from_utf8_lossy(ts).into_owned(),
+            text: String::from_utf8_lossy(text).into_owned(),
+        })
+        .collect()
+}
+
+impl App {
+    /// The next piece of file work to start, if any.
+    pub fn next_job(&mut self) -> Option<Job> {
+        if !self.tails_loading {
+            let missing = self.missing_tails();
+            if !missing.is_empty() {
+                self.tails_loading = true;
+                return Some(Job::Tails(missing));
+            }
+        }
+        let save_to = SaveTo {
+            root: self
+                .export_dir
+                .parent()
+                .unwrap_or(&self.export_dir)
+                .to_path_buf(),
+            dir: self.export_dir.clone(),
+            secrets: self.secrets.clone(),
+        };
+        let wants_save = self
+            .screen
+            .log()
+            .is_some_and(|v| v.busy.is_none() && v.wanted.front() == Some(&super::LogWork::Save));
+        self.screen
+            .log_mut()?
+            .next_job(wants_save.then_some(save_to))
+            .map(Job::Log)
+    }
+
+    /// Takes a job's answer.
+    pub fn on_done(&mut self, done: Done) {
+        self.dirty = true;
+        match done {
+            Done::Log(view, d) => {
+                if let Some(v) = self.screen.log_mut().filter(|v| v.id == view) {
+                    v.apply(d);
+                }
+            }
+            Done::Tails(tails) => {
+                self.tails_loading = false;
+                for (id, tail) in tails {
+                    // Lines that arrived live meanwhile are newer: keep them.
+                    self.tails.entry(id).or_insert(tail);
+                }
+            }
+        }
+    }
+
+    /// Does all asked-for file work here and now (tests and fixed scenes).
+    pub fn settle(&mut self) {
+        while let Some(job) = self.next_job() {
+            let done = job.run();
+            self.on_done(done);
+        }
+    }
+
+    /// True while file work runs or waits (its progress is on screen).
+    pub fn working(&self) -> bool {
+        self.tails_loading
+            || self
+                .screen
+                .log()
+                .is_some_and(|v| v.busy.is_some() || !v.wanted.is_empty())
+    }
+
+    /// Steps that have a log on disk but nothing in memory (after a restart or an attach).
+    fn missing_tails(&self) -> Vec<(String, PathBuf)> {
+        let Some(run) = &self.run else {
+            return Vec::new();
+        };
+        run.steps
+            .iter()
+            .filter(|s| !self.tails.contains_key(&s.id))
+            .filter_map(|s| Some((s.id.clone(), self.state_dir.join(&s.last()?.log))))
+            .collect()
+    }
+}
