@@ -125,14 +125,9 @@ impl Busy {
     /// "searching for "x"… 43%".
     pub fn describe(&self) -> String {
         let done = self.progress.bytes.load(Ordering::Relaxed);
-        if self.total > 0 {
-            format!(
-                "{}… {}%",
-                self.work.doing(),
-                (done.min(self.total) * 100 / self.total)
-            )
-        } else {
-            format!("{}… {} MB", self.work.doing(), done / 1_000_000)
+        match (done.min(self.total) * 100).checked_div(self.total) {
+            Some(pct) => format!("{}… {pct}%", self.work.doing()),
+            None => format!("{}… {} MB", self.work.doing(), done / 1_000_000),
         }
     }
 }
