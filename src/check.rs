@@ -485,7 +485,7 @@ pub async fn run_with(
             out.push(c(
                 "stage2-pipeline.toml",
                 Status::Error,
-                e,
+                e.to_string(),
                 Some("fix or remove the override file"),
             ));
             None

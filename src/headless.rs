@@ -223,7 +223,7 @@ pub async fn run(
         Err(e) => {
             eprintln!(
                 "stage2-tui: {}",
-                redact(&e, &crate::config::secret_values(&dc))
+                redact(&e.to_string(), &crate::config::secret_values(&dc))
             );
             return Ok(crate::exit::CANNOT_START);
         }
@@ -327,7 +327,7 @@ pub async fn run(
     let finish = match finish {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("stage2-tui: {}", redact(&e, &secrets));
+            eprintln!("stage2-tui: {}", redact(&e.to_string(), &secrets));
             return Ok(crate::exit::CANNOT_START);
         }
     };

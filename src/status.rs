@@ -9,7 +9,7 @@ use crate::pipeline::RunLock;
 use crate::pipeline::state::{Outcome, RunState};
 
 /// The run's status as JSON (`None` when there is no run).
-pub fn report(dc: &Deployconfig) -> Result<Option<Value>, String> {
+pub fn report(dc: &Deployconfig) -> Result<Option<Value>, crate::pipeline::PipelineError> {
     let mut dir = dc.state_dir();
     let mut state = RunState::load(&dir)?;
     if state.is_none() && !dir.join("migrated-from-deployconfig").exists() {

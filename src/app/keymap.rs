@@ -56,7 +56,7 @@ pub struct Key {
 
 impl Key {
     /// Parses `r`, `G`, `ctrl-d`, `pagedown`, `f1`, …
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, KeymapError> {
         let mut mods = KeyModifiers::NONE;
         let mut rest = s;
         loop {
@@ -89,7 +89,7 @@ impl Key {
                 KeyCode::F(f[1..].parse().unwrap_or(1))
             }
             c if c.chars().count() == 1 => KeyCode::Char(c.chars().next().unwrap_or(' ')),
-            _ => return Err(format!("\"{s}\" is not a key")),
+            _ => return Err(KeymapError::NotAKey(s.to_string())),
         };
         Ok(Self { code, mods })
     }
@@ -149,29 +149,61 @@ pub struct Keymap {
 
 type Sections = BTreeMap<String, toml::Table>;
 
-fn parse_sections(text: &str, origin: &str) -> Result<Vec<(Scope, Action, Vec<Key>)>, String> {
-    let sections: Sections = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
+/// What is wrong with a key map file; each names the file (`origin`) and the entry.
+#[derive(Debug, thiserror::Error)]
+pub enum KeymapError {
+    /// Not a key this map understands.
+    #[error("\"{0}\" is not a key")]
+    NotAKey(String),
+    /// Not TOML.
+    #[error("{origin}: {source}")]
+    Toml {
+        /// The file.
+        origin: String,
+        /// What the parser said.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A section, action or key list that is not right.
+    #[error("{origin}: {what}")]
+    Entry {
+        /// The file.
+        origin: String,
+        /// What is wrong, and where.
+        what: String,
+    },
+}
+
+fn parse_sections(text: &str, origin: &str) -> Result<Vec<(Scope, Action, Vec<Key>)>, KeymapError> {
+    let entry = |what: String| KeymapError::Entry {
+        origin: origin.to_string(),
+        what,
+    };
+    let sections: Sections = toml::from_str(text).map_err(|source| KeymapError::Toml {
+        origin: origin.to_string(),
+        source,
+    })?;
     let mut out = Vec::new();
     for (name, table) in sections {
         let scope = Scope::ALL
             .into_iter()
             .find(|s| s.section() == name)
             .ok_or_else(|| {
-                format!(
-                    "{origin}: unknown section [{name}] (use global, dashboard, log, setup, confirm, help)"
-                )
+                entry(format!(
+                    "unknown section [{name}] (use global, dashboard, log, setup, confirm, help)"
+                ))
             })?;
         for (action, keys) in table {
             let a: Action = toml::Value::String(action.clone())
                 .try_into()
-                .map_err(|_| format!("{origin}: [{name}] `{action}` is not an action"))?;
+                .map_err(|_| entry(format!("[{name}] `{action}` is not an action")))?;
             let keys = keys
                 .as_array()
-                .ok_or_else(|| format!("{origin}: [{name}] `{action}` must be a list of keys"))?
+                .ok_or_else(|| entry(format!("[{name}] `{action}` must be a list of keys")))?
                 .iter()
                 .map(|k| {
                     k.as_str()
-                        .ok_or_else(|| format!("{origin}: [{name}] `{action}`: keys are strings"))
+                        .ok_or_else(|| entry(format!("[{name}] `{action}`: keys are strings")))
                         .and_then(Key::parse)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -188,7 +220,7 @@ pub fn config_dir() -> Option<PathBuf> {
 
 impl Keymap {
     /// The built-in key map with `overrides` (the user's file text) applied on top.
-    pub fn load(overrides: Option<(&str, &str)>) -> Result<Self, String> {
+    pub fn load(overrides: Option<(&str, &str)>) -> Result<Self, KeymapError> {
         let mut scopes: BTreeMap<Scope, Vec<(Action, Vec<Key>)>> = BTreeMap::new();
         // File order is the help's and the hints' order: toml keeps it (`preserve_order`).
         for (scope, action, keys) in parse_sections(DEFAULT, "built-in keys")? {
@@ -214,7 +246,7 @@ impl Keymap {
     }
 
     /// The built-in map plus `<config dir>/keys.toml` if present.
-    pub fn load_user() -> Result<Self, String> {
+    pub fn load_user() -> Result<Self, KeymapError> {
         let path = config_dir().map(|d| d.join("keys.toml"));
         match path.as_ref().map(std::fs::read_to_string) {
             Some(Ok(text)) => {
@@ -322,10 +354,13 @@ mod tests {
             Some("R")
         );
         let e = Keymap::load(Some(("[dashboard]\nfly = [\"x\"]\n", "keys.toml"))).unwrap_err();
-        assert_eq!(e, "keys.toml: [dashboard] `fly` is not an action");
+        assert_eq!(
+            e.to_string(),
+            "keys.toml: [dashboard] `fly` is not an action"
+        );
         let e =
             Keymap::load(Some(("[dashboard]\nretry = [\"hyper-x\"]\n", "keys.toml"))).unwrap_err();
-        assert_eq!(e, "\"hyper-x\" is not a key");
+        assert_eq!(e.to_string(), "\"hyper-x\" is not a key");
     }
 
     #[test]

@@ -91,21 +91,41 @@ pub struct Theme {
     pub colored: bool,
 }
 
-fn color(field: &str, v: &str) -> Result<Color, String> {
-    Color::from_str(v).map_err(|_| {
-        format!(
-            "`{field}`: \"{v}\" is not a colour (use a name like \"red\", \"#rrggbb\" or \"reset\")"
-        )
+/// What is wrong with a theme file.
+#[derive(Debug, thiserror::Error)]
+pub enum ThemeError {
+    /// It cannot be read.
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    /// Not TOML, or a field is missing.
+    #[error(transparent)]
+    Toml(#[from] toml::de::Error),
+    /// A colour that is not one.
+    #[error(
+        "`{field}`: \"{value}\" is not a colour (use a name like \"red\", \"#rrggbb\" or \"reset\")"
+    )]
+    Colour {
+        /// The field.
+        field: String,
+        /// What it says.
+        value: String,
+    },
+}
+
+fn color(field: &str, v: &str) -> Result<Color, ThemeError> {
+    Color::from_str(v).map_err(|_| ThemeError::Colour {
+        field: field.to_string(),
+        value: v.to_string(),
     })
 }
 
 impl Theme {
     /// Parses a theme file; messages name the field and quote the bad value.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let f: ThemeFile = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<Self, ThemeError> {
+        let f: ThemeFile = toml::from_str(text)?;
         let fg = color("fg", &f.fg)?;
         let bg = color("bg", &f.bg)?;
-        let s = |field: &str, v: &str| -> Result<Style, String> {
+        let s = |field: &str, v: &str| -> Result<Style, ThemeError> {
             Ok(Style::new().fg(color(field, v)?))
         };
         Ok(Self {
@@ -201,7 +221,7 @@ impl Theme {
             paths.sort();
             for p in paths {
                 match std::fs::read_to_string(&p)
-                    .map_err(|e| e.to_string())
+                    .map_err(ThemeError::from)
                     .and_then(|t| Theme::parse(&t))
                 {
                     Ok(t) => match themes.iter_mut().find(|x| x.name == t.name) {
@@ -264,7 +284,7 @@ mod tests {
             .1
             .replace("failed = \"#ff5f5f\"", "failed = \"blood\"");
         assert_eq!(
-            Theme::parse(&text).unwrap_err(),
+            Theme::parse(&text).unwrap_err().to_string(),
             "`failed`: \"blood\" is not a colour (use a name like \"red\", \"#rrggbb\" or \"reset\")"
         );
     }

@@ -64,7 +64,7 @@ pub async fn run(
             Ok(Some(st)) => st,
             Ok(None) => return 0,
             Err(e) => {
-                say(&e);
+                say(&e.to_string());
                 return crate::exit::CANNOT_START;
             }
         };

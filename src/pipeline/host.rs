@@ -1,5 +1,6 @@
 //! Host steps: the parts of stage 2 that run on the bastion itself, not in a container.
 
+use crate::pipeline::error::PipelineError;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -7,9 +8,9 @@ use super::cluster::{Oc, OcError, Snapshot};
 use super::spec::{HostAction, Step, WaitFor};
 use crate::engine::logs::{LogSink, Stream, now_ts};
 
-fn say(sink: &mut LogSink, stream: Stream, text: &str) -> Result<(), String> {
+fn say(sink: &mut LogSink, stream: Stream, text: &str) -> Result<(), PipelineError> {
     sink.line(stream, now_ts().as_bytes(), text.as_bytes())
-        .map_err(|e| format!("writing the step log: {e}"))
+        .map_err(PipelineError::Log)
 }
 
 fn expand(s: &str, dc: &Path) -> PathBuf {
@@ -17,7 +18,7 @@ fn expand(s: &str, dc: &Path) -> PathBuf {
 }
 
 /// Runs a host step to completion, writing its output to `sink`.
-pub async fn run(step: &Step, dc: &Path, sink: &mut LogSink) -> Result<(), String> {
+pub async fn run(step: &Step, dc: &Path, sink: &mut LogSink) -> Result<(), PipelineError> {
     let bin_dir = expand(step.bin_dir.as_deref().unwrap_or("/usr/local/bin"), dc);
     match step.action {
         Some(HostAction::InstallClients) => {
@@ -30,7 +31,10 @@ pub async fn run(step: &Step, dc: &Path, sink: &mut LogSink) -> Result<(), Strin
             let timeout = Duration::from_secs(step.timeout_secs.unwrap_or(3600));
             approve_csrs(dc, &bin_dir, interval, timeout, sink).await
         }
-        None => Err(format!("host step {} has no action", step.id)),
+        None => Err(PipelineError::Step(format!(
+            "host step {} has no action",
+            step.id
+        ))),
     }
 }
 
@@ -39,13 +43,14 @@ fn install_clients(
     bin_dir: &Path,
     profile_dir: &Path,
     sink: &mut LogSink,
-) -> Result<(), String> {
+) -> Result<(), PipelineError> {
     use crate::safefs::Dir;
     std::fs::create_dir_all(bin_dir)
-        .map_err(|e| format!("cannot create {}: {e}", bin_dir.display()))?;
-    let src_dir = Dir::open(dc).map_err(|e| format!("cannot open {}: {e}", dc.display()))?;
-    let dst_dir =
-        Dir::open(bin_dir).map_err(|e| format!("cannot open {}: {e}", bin_dir.display()))?;
+        .map_err(|e| PipelineError::Step(format!("cannot create {}: {e}", bin_dir.display())))?;
+    let src_dir = Dir::open(dc)
+        .map_err(|e| PipelineError::Step(format!("cannot open {}: {e}", dc.display())))?;
+    let dst_dir = Dir::open(bin_dir)
+        .map_err(|e| PipelineError::Step(format!("cannot open {}: {e}", bin_dir.display())))?;
     for tool in ["oc", "kubectl"] {
         let src = dc.join(tool);
         // By descriptor, regular files only: a link planted as <deployconfig>/oc (to a root-only
@@ -53,12 +58,12 @@ fn install_clients(
         let mut from = match src_dir.open_file(tool.as_ref()) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(format!(
+                return Err(PipelineError::Step(format!(
                     "{} is missing: 4.run-installer puts oc and kubectl in the deployconfig; rerun it",
                     src.display()
-                ));
+                )));
             }
-            Err(e) => return Err(format!("cannot install {tool}: {e}")),
+            Err(e) => return Err(PipelineError::Step(format!("cannot install {tool}: {e}"))),
         };
         let dst = bin_dir.join(tool);
         // Written beside the target, then renamed: a running `oc` is never overwritten in place.
@@ -66,15 +71,16 @@ fn install_clients(
             .write_atomic_with(tool.as_ref(), 0o755, |to| {
                 std::io::copy(&mut from, to).map(|_| ())
             })
-            .map_err(|e| format!("cannot install {}: {e}", dst.display()))?;
+            .map_err(|e| PipelineError::Step(format!("cannot install {}: {e}", dst.display())))?;
         say(
             sink,
             Stream::Stdout,
             &format!("installed {} -> {}", src.display(), dst.display()),
         )?;
     }
-    std::fs::create_dir_all(profile_dir)
-        .map_err(|e| format!("cannot create {}: {e}", profile_dir.display()))?;
+    std::fs::create_dir_all(profile_dir).map_err(|e| {
+        PipelineError::Step(format!("cannot create {}: {e}", profile_dir.display()))
+    })?;
     let profile = profile_dir.join("stage2-kubeconfig.sh");
     let kubeconfig = dc.join("auth/kubeconfig");
     let text = format!(
@@ -83,7 +89,7 @@ fn install_clients(
     );
     Dir::open(profile_dir)
         .and_then(|d| d.write_atomic("stage2-kubeconfig.sh".as_ref(), text.as_bytes(), 0o644))
-        .map_err(|e| format!("cannot write {}: {e}", profile.display()))?;
+        .map_err(|e| PipelineError::Step(format!("cannot write {}: {e}", profile.display())))?;
     say(
         sink,
         Stream::Stdout,
@@ -97,7 +103,7 @@ fn install_clients(
 
 /// Lets `user` (the bastion's `core`) read `auth/kubeconfig`: group `user`'s group, 0640, and
 /// `auth/` 0750, by descriptor (a link planted there is refused). The script made them 0755/0666.
-fn share_kubeconfig(dc: &Path, user: &str, sink: &mut LogSink) -> Result<(), String> {
+fn share_kubeconfig(dc: &Path, user: &str, sink: &mut LogSink) -> Result<(), PipelineError> {
     use crate::safefs::Dir;
     use std::os::unix::fs::PermissionsExt;
     let Some((_, gid)) = crate::safefs::lookup_user(user) else {
@@ -109,18 +115,18 @@ fn share_kubeconfig(dc: &Path, user: &str, sink: &mut LogSink) -> Result<(), Str
     };
     let auth = Dir::open(dc)
         .and_then(|d| d.subdir(Path::new("auth"), false))
-        .map_err(|e| format!("cannot open {}/auth: {e}", dc.display()))?;
-    let file = auth
-        .open_file("kubeconfig".as_ref())
-        .map_err(|e| format!("cannot open {}/auth/kubeconfig: {e}", dc.display()))?;
+        .map_err(|e| PipelineError::Step(format!("cannot open {}/auth: {e}", dc.display())))?;
+    let file = auth.open_file("kubeconfig".as_ref()).map_err(|e| {
+        PipelineError::Step(format!("cannot open {}/auth/kubeconfig: {e}", dc.display()))
+    })?;
     std::os::unix::fs::fchown(&file, None, Some(gid))
         .and_then(|()| file.set_permissions(std::fs::Permissions::from_mode(0o640)))
         .and_then(|()| auth.set_group_mode(gid, 0o750))
         .map_err(|e| {
-            format!(
+            PipelineError::Step(format!(
                 "cannot let {user} read {}/auth/kubeconfig: {e}",
                 dc.display()
-            )
+            ))
         })?;
     say(
         sink,
@@ -131,14 +137,14 @@ fn share_kubeconfig(dc: &Path, user: &str, sink: &mut LogSink) -> Result<(), Str
     )
 }
 
-fn config_nodes(dc: &Path) -> Result<Vec<String>, String> {
+fn config_nodes(dc: &Path) -> Result<Vec<String>, PipelineError> {
     let cfg = crate::config::read_json(&dc.join("config.json"))
-        .map_err(|e| format!("reading the nodes config.json declares: {e}"))?;
+        .map_err(|e| PipelineError::Step(format!("reading the nodes config.json declares: {e}")))?;
     let nodes = super::cluster::declared_nodes(&cfg);
     if nodes.is_empty() {
-        return Err(
+        return Err(PipelineError::Step(
             "config.json declares no nodes (masters, infras, workers): nothing to wait for".into(),
-        );
+        ));
     }
     Ok(nodes)
 }
@@ -149,9 +155,9 @@ fn minutes(d: Duration) -> String {
 
 /// The cluster did not answer: a refusal (credentials) ends the step, anything else is said and
 /// waited out (the caller tries again after `interval`).
-fn not_answered(sink: &mut LogSink, e: OcError, interval: Duration) -> Result<(), String> {
+fn not_answered(sink: &mut LogSink, e: OcError, interval: Duration) -> Result<(), PipelineError> {
     if e.fatal {
-        return Err(e.message);
+        return Err(PipelineError::Step(e.message));
     }
     say(
         sink,
@@ -171,7 +177,7 @@ async fn approve_csrs(
     interval: Duration,
     timeout: Duration,
     sink: &mut LogSink,
-) -> Result<(), String> {
+) -> Result<(), PipelineError> {
     let oc = Oc::new(bin_dir, dc);
     let declared = config_nodes(dc)?;
     let started = std::time::Instant::now();
@@ -229,7 +235,7 @@ async fn approve_csrs(
                                 say(sink, Stream::Stdout, l)?;
                             }
                         }
-                        Err(e) if e.fatal => return Err(e.message),
+                        Err(e) if e.fatal => return Err(PipelineError::Step(e.message)),
                         Err(e) => say(sink, Stream::Stderr, &e.message)?,
                     }
                 }
@@ -240,20 +246,19 @@ async fn approve_csrs(
             }
         }
         if started.elapsed() >= timeout {
-            return Err(format!(
+            return Err(PipelineError::Step(format!(
                 "gave up after {}: {}",
                 minutes(timeout),
                 progress.unwrap_or_else(|| "the cluster never answered".into())
-            ));
+            )));
         }
-        sink.idle()
-            .map_err(|e| format!("writing the step log: {e}"))?;
+        sink.idle().map_err(PipelineError::Log)?;
         tokio::time::sleep(interval).await;
     }
 }
 
 /// Runs a wait step that waits on a condition (`until`), writing its progress to `sink`.
-pub async fn wait_until(step: &Step, dc: &Path, sink: &mut LogSink) -> Result<(), String> {
+pub async fn wait_until(step: &Step, dc: &Path, sink: &mut LogSink) -> Result<(), PipelineError> {
     let bin_dir = expand(step.bin_dir.as_deref().unwrap_or("/usr/local/bin"), dc);
     let interval = Duration::from_secs(step.interval_secs.unwrap_or(15).max(1));
     match step.until {
@@ -262,7 +267,10 @@ pub async fn wait_until(step: &Step, dc: &Path, sink: &mut LogSink) -> Result<()
             let timeout = Duration::from_secs(step.timeout_secs.unwrap_or(2700));
             wait_operators(&Oc::new(&bin_dir, dc), interval, stable, timeout, sink).await
         }
-        None => Err(format!("wait step {} has no condition", step.id)),
+        None => Err(PipelineError::Step(format!(
+            "wait step {} has no condition",
+            step.id
+        ))),
     }
 }
 
@@ -272,7 +280,7 @@ async fn wait_operators(
     stable: Duration,
     timeout: Duration,
     sink: &mut LogSink,
-) -> Result<(), String> {
+) -> Result<(), PipelineError> {
     say(
         sink,
         Stream::Stdout,
@@ -321,13 +329,12 @@ async fn wait_operators(
             }
         }
         if started.elapsed() >= timeout {
-            return Err(format!(
+            return Err(PipelineError::Step(format!(
                 "operators did not settle in {}: {progress}",
                 minutes(timeout)
-            ));
+            )));
         }
-        sink.idle()
-            .map_err(|e| format!("writing the step log: {e}"))?;
+        sink.idle().map_err(PipelineError::Log)?;
         let left = settled_since
             .map(|s| stable.saturating_sub(s.elapsed()))
             .unwrap_or(interval);

@@ -1,5 +1,6 @@
 //! One runner per deployconfig: an advisory file lock that says who holds it.
 
+use crate::pipeline::error::PipelineError;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -31,9 +32,10 @@ fn holder_description() -> String {
 
 impl RunLock {
     /// Takes the lock in `state_dir`, or says who holds it.
-    pub fn acquire(state_dir: &Path) -> Result<Self, String> {
-        crate::safefs::private_dir(state_dir)
-            .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
+    pub fn acquire(state_dir: &Path) -> Result<Self, PipelineError> {
+        crate::safefs::private_dir(state_dir).map_err(|e| {
+            PipelineError::Locked(format!("cannot create {}: {e}", state_dir.display()))
+        })?;
         let path = state_dir.join("lock");
         let mut file = OpenOptions::new()
             .read(true)
@@ -43,7 +45,7 @@ impl RunLock {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&path)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            .map_err(|e| PipelineError::Locked(format!("cannot open {}: {e}", path.display())))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -55,13 +57,16 @@ impl RunLock {
                 } else {
                     holder
                 };
-                return Err(format!(
+                return Err(PipelineError::Locked(format!(
                     "another stage2-tui is already driving {}: {holder}. Wait for it to finish, or stop it, then try again.",
                     state_dir.parent().unwrap_or(state_dir).display()
-                ));
+                )));
             }
             Err(TryLockError::Error(e)) => {
-                return Err(format!("cannot lock {}: {e}", path.display()));
+                return Err(PipelineError::Locked(format!(
+                    "cannot lock {}: {e}",
+                    path.display()
+                )));
             }
         }
         let _ = file.set_len(0);
@@ -114,7 +119,8 @@ mod tests {
         let first = RunLock::acquire(&state).unwrap();
         let err = RunLock::acquire(&state).unwrap_err();
         assert!(
-            err.contains(&format!("pid {}", std::process::id())),
+            err.to_string()
+                .contains(&format!("pid {}", std::process::id())),
             "{err}"
         );
         drop(first);

@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod diagnosis;
+pub mod error;
 pub mod guard;
 mod host;
 mod lock;
@@ -13,6 +14,7 @@ pub mod spec;
 pub mod state;
 mod window_task;
 
+pub use error::PipelineError;
 pub use lock::RunLock;
 pub use runner::{Command, Event, Finish, LiveGate, Plan, Runner, is_tls_error};
 pub use spec::{Kind, Pipeline};

@@ -1,5 +1,6 @@
 //! The pipeline as data: a list of steps, built in by default and overridable by a file.
 
+use crate::pipeline::error::PipelineError;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -197,19 +198,21 @@ pub enum Source {
 
 impl Pipeline {
     /// The built-in pipeline.
-    pub fn default_pipeline() -> Result<Self, String> {
+    pub fn default_pipeline() -> Result<Self, PipelineError> {
         Self::parse(DEFAULT_PIPELINE, "built-in pipeline")
     }
 
     /// Parses and validates pipeline TOML; `origin` names it in messages.
-    pub fn parse(text: &str, origin: &str) -> Result<Self, String> {
-        let p: Pipeline = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
-        p.validate().map_err(|e| format!("{origin}: {e}"))?;
+    pub fn parse(text: &str, origin: &str) -> Result<Self, PipelineError> {
+        let p: Pipeline = toml::from_str(text)
+            .map_err(|e| PipelineError::Definition(format!("{origin}: {e}")))?;
+        p.validate()
+            .map_err(|e| PipelineError::Definition(format!("{origin}: {e}")))?;
         Ok(p)
     }
 
     /// The override file if present, else the built-in pipeline.
-    pub fn load(override_file: &Path) -> Result<(Self, Source), String> {
+    pub fn load(override_file: &Path) -> Result<(Self, Source), PipelineError> {
         // Inside the deployconfig, where a stage container can write: never follow a link.
         let read = || -> std::io::Result<String> {
             let bytes = crate::safefs::read_file(override_file)?;
@@ -225,14 +228,19 @@ impl Pipeline {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Ok((Self::default_pipeline()?, Source::Default))
             }
-            Err(e) => Err(format!("cannot read {}: {e}", override_file.display())),
+            Err(e) => Err(PipelineError::Definition(format!(
+                "cannot read {}: {e}",
+                override_file.display()
+            ))),
         }
     }
 
     /// Checks ids are unique and each step has the fields its kind needs.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), PipelineError> {
         if self.steps.is_empty() {
-            return Err("the pipeline has no steps".into());
+            return Err(PipelineError::Definition(
+                "the pipeline has no steps".into(),
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, s) in self.steps.iter().enumerate() {
@@ -243,16 +251,21 @@ impl Pipeline {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
             {
-                return Err(format!("{at}: id must be letters, digits, '.', '_' or '-'"));
+                return Err(PipelineError::Definition(format!(
+                    "{at}: id must be letters, digits, '.', '_' or '-'"
+                )));
             }
             if !seen.insert(&s.id) {
-                return Err(format!("{at}: duplicate id"));
+                return Err(PipelineError::Definition(format!("{at}: duplicate id")));
             }
             let need = |ok: bool, what: &str| {
                 if ok {
                     Ok(())
                 } else {
-                    Err(format!("{at}: a {:?} step needs {what}", s.kind))
+                    Err(PipelineError::Definition(format!(
+                        "{at}: a {:?} step needs {what}",
+                        s.kind
+                    )))
                 }
             };
             for (name, v, max) in [
@@ -268,27 +281,29 @@ impl Pipeline {
                 if let Some(v) = v
                     && v > max
                 {
-                    return Err(format!(
+                    return Err(PipelineError::Definition(format!(
                         "{at}: `{name} = {v}` is too large (at most {max}{})",
                         if max == MAX_SECS {
                             " seconds, 7 days"
                         } else {
                             ""
                         }
-                    ));
+                    )));
                 }
             }
             if let Some(anchor) = &s.window_starts_after {
                 let later = self.steps.iter().skip(i + 1).any(|x| &x.id == anchor);
                 if s.kind != Kind::Service || !later {
-                    return Err(format!(
+                    return Err(PipelineError::Definition(format!(
                         "{at}: `window_starts_after = \"{anchor}\"` must name a step after this service step (steps: {})",
                         self.ids()
-                    ));
+                    )));
                 }
             }
             if s.ttl_secs == Some(0) {
-                return Err(format!("{at}: `ttl_secs` must be at least 1"));
+                return Err(PipelineError::Definition(format!(
+                    "{at}: `ttl_secs` must be at least 1"
+                )));
             }
             match s.kind {
                 Kind::Pull => need(!s.images.is_empty(), "`images`")?,
@@ -395,15 +410,17 @@ mod tests {
             "[[step]]\nid = \"a\"\nkind = \"service\"\nimage = \"x\"\n",
             "f.toml",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert_eq!(e, "f.toml: step[0] `a`: a Service step needs `ttl_secs`");
-        let e = Pipeline::parse("[[step]]\nid = \"a\"\nkind = \"wait\"\nsecs = 1\n[[step]]\nid = \"a\"\nkind = \"wait\"\nsecs = 1\n", "f").unwrap_err();
+        let e = Pipeline::parse("[[step]]\nid = \"a\"\nkind = \"wait\"\nsecs = 1\n[[step]]\nid = \"a\"\nkind = \"wait\"\nsecs = 1\n", "f").unwrap_err().to_string();
         assert!(e.contains("duplicate id"), "{e}");
         let e = Pipeline::parse(
             "[[step]]\nid = \"a\"\nkind = \"wait\"\nsecs = 10000000000000\n",
             "f",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("`secs = 10000000000000` is too large"), "{e}");
         assert!(
             Pipeline::parse(
@@ -415,7 +432,9 @@ mod tests {
             )
             .is_err()
         );
-        let e = Pipeline::parse("[[step]]\nid = \"a\"\nkind = \"sleep\"\n", "f").unwrap_err();
+        let e = Pipeline::parse("[[step]]\nid = \"a\"\nkind = \"sleep\"\n", "f")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown variant `sleep`"), "{e}");
     }
 }

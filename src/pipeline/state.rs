@@ -1,5 +1,6 @@
 //! The run's state: what each step did, saved atomically in the deployconfig's state folder.
 
+use crate::pipeline::error::PipelineError;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -184,17 +185,20 @@ impl RunState {
     }
 
     /// Loads the state from `state_dir`, `None` if there is none yet.
-    pub fn load(state_dir: &Path) -> Result<Option<Self>, String> {
+    pub fn load(state_dir: &Path) -> Result<Option<Self>, PipelineError> {
         let path = state_dir.join(STATE_FILE);
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                format!(
+                PipelineError::State(format!(
                     "{} is damaged ({e}); move it aside to start a new run",
                     path.display()
-                )
+                ))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+            Err(e) => Err(PipelineError::State(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
         }
     }
 

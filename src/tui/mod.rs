@@ -82,7 +82,7 @@ async fn supervise(
             Some(Control::Skip(id)) => match runner.skip_step(&id) {
                 Ok(()) => next = Some(Plan::Continue),
                 Err(e) => {
-                    let _ = events.send(Event::Note(e));
+                    let _ = events.send(Event::Note(e.to_string()));
                 }
             },
             None => return,
@@ -384,7 +384,7 @@ async fn attached(
         Control::Skip(id) => match runner.skip_step(&id) {
             Ok(()) => Some(Plan::Continue),
             Err(e) => {
-                let _ = events.send(Event::Note(e));
+                let _ = events.send(Event::Note(e.to_string()));
                 None
             }
         },

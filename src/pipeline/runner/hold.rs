@@ -2,6 +2,7 @@
 //! full): the step keeps running in the engine; the runner waits, says so, and reattaches.
 
 use super::*;
+use crate::pipeline::error::PipelineError;
 
 impl Runner {
     /// Waits out an engine that went away or a full disk, keeping windows and commands live.
@@ -12,7 +13,7 @@ impl Runner {
         why: StepFail,
         cmds: &mut UnboundedReceiver<Command>,
         requested: &mut Option<StepStatus>,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, PipelineError> {
         let state_dir = self.dc.state_dir();
         let (banner, disk) = match &why {
             StepFail::DiskFull(e) => (
@@ -22,7 +23,13 @@ impl Runner {
                 ),
                 true,
             ),
-            StepFail::Unreachable(e) | StepFail::Error(e) => (
+            StepFail::Unreachable(e) => (
+                format!(
+                    "engine unreachable, retrying ({e}). {step} keeps running in the engine; stage2-tui reattaches when the engine answers"
+                ),
+                false,
+            ),
+            StepFail::Error(e) => (
                 format!(
                     "engine unreachable, retrying ({e}). {step} keeps running in the engine; stage2-tui reattaches when the engine answers"
                 ),

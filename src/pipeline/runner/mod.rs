@@ -1,5 +1,6 @@
 //! Drives the steps: start, follow, record, reattach; obeys operator commands.
 
+use crate::pipeline::error::PipelineError;
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
@@ -171,28 +172,28 @@ pub enum Finish {
 #[derive(Debug)]
 pub(super) enum StepFail {
     /// A real failure of the step (or of starting it).
-    Error(String),
+    Error(PipelineError),
     /// The engine went away: the step keeps running there; reconnect and reattach.
     Unreachable(String),
     /// The disk holding the log filled up: the step keeps running; wait for space, re-read.
     DiskFull(String),
 }
 
-impl From<String> for StepFail {
-    fn from(s: String) -> Self {
-        StepFail::Error(s)
-    }
-}
-
-impl From<crate::engine::EngineError> for StepFail {
-    fn from(e: crate::engine::EngineError) -> Self {
+impl From<PipelineError> for StepFail {
+    fn from(e: PipelineError) -> Self {
         if e.is_unreachable() {
             StepFail::Unreachable(e.to_string())
         } else if e.is_disk_full() {
             StepFail::DiskFull(e.to_string())
         } else {
-            StepFail::Error(e.to_string())
+            StepFail::Error(e)
         }
+    }
+}
+
+impl From<crate::engine::EngineError> for StepFail {
+    fn from(e: crate::engine::EngineError) -> Self {
+        PipelineError::from(e).into()
     }
 }
 
@@ -287,18 +288,17 @@ impl Runner {
         engine: Engine,
         dc: Deployconfig,
         events: UnboundedSender<Event>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, PipelineError> {
         if !dc.dir.is_dir() {
-            return Err(format!(
+            return Err(PipelineError::Refused(format!(
                 "deployconfig folder {} does not exist: pass --deployconfig DIR (or set STAGE2_DEPLOYCONFIG)",
                 dc.dir.display()
-            ));
+            )));
         }
-        let state_dir = dc.prepare_state_dir().map_err(|e| {
-            format!(
-                "cannot prepare the state folder {}: {e}",
-                dc.state_dir().display()
-            )
+        let state_dir = dc.prepare_state_dir().map_err(|source| PipelineError::Io {
+            action: "prepare the state folder",
+            path: dc.state_dir(),
+            source,
         })?;
         let lock = RunLock::acquire(&state_dir)?;
         let (pipeline, source) = Pipeline::load(&dc.pipeline_file())?;
@@ -421,18 +421,24 @@ impl Runner {
         let _ = self.events.send(e);
     }
 
-    fn st(&mut self) -> Result<&mut RunState, String> {
+    fn st(&mut self) -> Result<&mut RunState, PipelineError> {
         self.state
             .as_mut()
-            .ok_or_else(|| "no run state".to_string())
+            .ok_or_else(|| PipelineError::State("no run state".into()))
     }
 
-    fn save(&mut self) -> Result<(), String> {
+    fn save(&mut self) -> Result<(), PipelineError> {
         let dir = self.dc.state_dir();
-        let state = self.state.as_ref().ok_or("no run state")?;
-        state
-            .save(&dir)
-            .map_err(|e| format!("cannot save the run state in {}: {e}", dir.display()))?;
+        let state = self
+            .state
+            .as_ref()
+            .ok_or(PipelineError::State("no run state".into()))?;
+        state.save(&dir).map_err(|e| {
+            PipelineError::Refused(format!(
+                "cannot save the run state in {}: {e}",
+                dir.display()
+            ))
+        })?;
         self.emit(Event::State(Box::new(state.clone())));
         Ok(())
     }
@@ -463,11 +469,15 @@ impl Runner {
     }
 
     /// Marks a step skipped so the run can go on past it (it must not be running).
-    pub fn skip_step(&mut self, id: &str) -> Result<(), String> {
+    pub fn skip_step(&mut self, id: &str) -> Result<(), PipelineError> {
         let st = self.st()?;
-        let s = st.step_mut(id).ok_or_else(|| format!("no step {id}"))?;
+        let s = st
+            .step_mut(id)
+            .ok_or_else(|| PipelineError::Refused(format!("no step {id}")))?;
         if matches!(s.status, StepStatus::Running | StepStatus::Serving) {
-            return Err(format!("{id} is running; stop it first"));
+            return Err(PipelineError::Refused(format!(
+                "{id} is running; stop it first"
+            )));
         }
         s.status = StepStatus::Skipped;
         if st.halted_at().is_none() {
@@ -483,9 +493,11 @@ impl Runner {
         &mut self,
         plan: Plan,
         cmds: &mut UnboundedReceiver<Command>,
-    ) -> Result<Finish, String> {
+    ) -> Result<Finish, PipelineError> {
         let r = self.run_inner(plan, cmds).await;
-        self.emit(Event::Finished(r.clone()));
+        self.emit(Event::Finished(
+            r.as_ref().map(Clone::clone).map_err(ToString::to_string),
+        ));
         r
     }
 
@@ -555,11 +567,11 @@ impl Runner {
         &mut self,
         plan: Plan,
         cmds: &mut UnboundedReceiver<Command>,
-    ) -> Result<Finish, String> {
+    ) -> Result<Finish, PipelineError> {
         // A service that died while no run was driven is already recorded as failed.
         self.halt = None;
         self.secrets = crate::config::secret_values(&self.dc);
-        let cfg = PipelineConfig::load(&self.dc).map_err(|e| e.to_string())?;
+        let cfg = PipelineConfig::load(&self.dc)?;
         let how = self.prepare(&plan).await?;
         let Some(how) = how else {
             return Ok(Finish::AlreadyDone);
@@ -619,7 +631,7 @@ impl Runner {
         Finish::Detached { running }
     }
 
-    fn halted(&mut self, f: Finish) -> Result<Finish, String> {
+    fn halted(&mut self, f: Finish) -> Result<Finish, PipelineError> {
         let st = self.st()?;
         st.outcome = match f {
             Finish::Stopped { .. } => Outcome::Stopped,
@@ -631,7 +643,7 @@ impl Runner {
     }
 
     /// Sets up the state for `plan`; `None` when there is nothing to do.
-    async fn prepare(&mut self, plan: &Plan) -> Result<Option<String>, String> {
+    async fn prepare(&mut self, plan: &Plan) -> Result<Option<String>, PipelineError> {
         if plan != &Plan::Restart
             && let Some(st) = &self.state
             && st.outcome != Outcome::Succeeded
@@ -644,10 +656,10 @@ impl Runner {
                 Source::File(f) => f.clone(),
                 Source::Default => "the pipeline".into(),
             };
-            return Err(format!(
+            return Err(PipelineError::Refused(format!(
                 "{file} changed since run {} started. Stage containers can write the deployconfig, so stage2-tui does not take a changed pipeline in the middle of a run: review the file, then start a new run with --restart (or put the old file back to go on)",
                 st.run_id
-            ));
+            )));
         }
         match (plan, &self.state) {
             (Plan::Restart, _) | (Plan::Continue, None) => {
@@ -676,22 +688,22 @@ impl Runner {
                 Outcome::Succeeded => Ok(None),
                 Outcome::Failed | Outcome::Stopped => {
                     let at = st.halted_at().map(|s| s.id.clone()).unwrap_or_default();
-                    Err(format!(
+                    Err(PipelineError::Refused(format!(
                         "the last run {} at {at}. Fix the cause, then resume with `--from {at}` (or start over with `--restart`).",
                         if st.outcome == Outcome::Failed {
                             "failed"
                         } else {
                             "was stopped"
                         }
-                    ))
+                    )))
                 }
             },
             (Plan::From(id), _) => {
                 let idx = self.pipeline.index_of(id).ok_or_else(|| {
-                    format!(
+                    PipelineError::Refused(format!(
                         "no step `{id}` in the pipeline; steps are: {}",
                         self.pipeline.ids()
-                    )
+                    ))
                 })?;
                 match self.state.take() {
                     None => {
@@ -708,7 +720,7 @@ impl Runner {
                                 r.id
                             );
                             self.state = Some(st);
-                            return Err(msg);
+                            return Err(PipelineError::Refused(msg));
                         }
                         // A service window inside the rerun range restarts with fresh inputs.
                         for s in st
@@ -779,7 +791,7 @@ impl Runner {
         i: usize,
         cfg: &PipelineConfig,
         cmds: &mut UnboundedReceiver<Command>,
-    ) -> Result<StepEnd, String> {
+    ) -> Result<StepEnd, PipelineError> {
         let step = self.pipeline.steps[i].clone();
         let mut reattach = self.st()?.steps[i].status == StepStatus::Running;
         let mut requested: Option<StepStatus> = None;
@@ -821,7 +833,7 @@ impl Runner {
                                         self.emit(Event::Note(format!("{}: the stop did not go through ({e}); it is sent again once the engine answers", step.id)));
                                     }
                                 }
-                                None => break Err(StepFail::Error("stopped by the operator".into())),
+                                None => break Err(StepFail::Error(PipelineError::Step("stopped by the operator".into()))),
                             }
                         }
                         Some(Command::Stop | Command::Skip) => {}
@@ -847,15 +859,15 @@ impl Runner {
     fn finish_step(
         &mut self,
         i: usize,
-        result: Result<Option<i64>, String>,
+        result: Result<Option<i64>, PipelineError>,
         requested: Option<StepStatus>,
-    ) -> Result<StepEnd, String> {
+    ) -> Result<StepEnd, PipelineError> {
         let state_dir = self.dc.state_dir();
         let st = self.st()?;
         let s = &mut st.steps[i];
         let id = s.id.clone();
         let Some(a) = s.attempts.last_mut() else {
-            return Err(format!("{id}: no attempt recorded"));
+            return Err(PipelineError::Refused(format!("{id}: no attempt recorded")));
         };
         a.finished_at = Some(Utc::now());
         let (status, error) = match (&result, requested) {
@@ -867,14 +879,17 @@ impl Runner {
                     .unwrap_or_default();
                 (StepStatus::Failed, Some(format!("exit code {code}{tail}")))
             }
-            (Err(e), None) => (StepStatus::Failed, Some(e.clone())),
+            (Err(e), None) => (StepStatus::Failed, Some(e.to_string())),
         };
         // The error is stored in state.json and shown everywhere: never a secret in it.
         let error = error.map(|e| self.redact(&e));
-        let st = self.state.as_mut().ok_or("no run state")?;
+        let st = self
+            .state
+            .as_mut()
+            .ok_or(PipelineError::State("no run state".into()))?;
         let s = &mut st.steps[i];
         let Some(a) = s.attempts.last_mut() else {
-            return Err(format!("{id}: no attempt recorded"));
+            return Err(PipelineError::Refused(format!("{id}: no attempt recorded")));
         };
         if let Ok(code) = result {
             a.exit_code = code;
@@ -884,15 +899,21 @@ impl Runner {
         if status == StepStatus::Failed {
             let log = state_dir.join(&a.log);
             let diagnosis = self.diagnose(&id, &log, error.as_deref());
-            let st = self.state.as_mut().ok_or("no run state")?;
+            let st = self
+                .state
+                .as_mut()
+                .ok_or(PipelineError::State("no run state".into()))?;
             if let Some(a) = st.steps[i].attempts.last_mut() {
                 a.diagnosis = diagnosis;
             }
         }
-        let st = self.state.as_mut().ok_or("no run state")?;
+        let st = self
+            .state
+            .as_mut()
+            .ok_or(PipelineError::State("no run state".into()))?;
         let s = &mut st.steps[i];
         let Some(a) = s.attempts.last_mut() else {
-            return Err(format!("{id}: no attempt recorded"));
+            return Err(PipelineError::Refused(format!("{id}: no attempt recorded")));
         };
         let exit_code = a.exit_code;
         let duration = a

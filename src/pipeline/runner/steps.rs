@@ -1,5 +1,6 @@
 //! Starting steps: containers (new or reattached), pulls, waits, host actions.
 
+use crate::pipeline::error::PipelineError;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -12,8 +13,13 @@ impl Runner {
         &self,
         step: &str,
         attempt: u32,
-    ) -> Result<HashMap<String, String>, String> {
-        let run = self.state.as_ref().ok_or("no run state")?.run_id.clone();
+    ) -> Result<HashMap<String, String>, PipelineError> {
+        let run = self
+            .state
+            .as_ref()
+            .ok_or(PipelineError::State("no run state".into()))?
+            .run_id
+            .clone();
         Ok(HashMap::from([
             (labels::TOOL.to_string(), "stage2-tui".to_string()),
             (labels::RUN.to_string(), run),
@@ -36,7 +42,7 @@ impl Runner {
         step: &Step,
         cfg: &PipelineConfig,
         attempt: u32,
-    ) -> Result<ContainerSpec, String> {
+    ) -> Result<ContainerSpec, PipelineError> {
         let mut mounts = vec![workdir_mount(&self.dc)];
         mounts.extend(step.mounts.iter().map(|m| Mount {
             source: self.expand(&m.source, cfg),
@@ -88,7 +94,7 @@ impl Runner {
         i: usize,
         container: Option<String>,
         image: Option<String>,
-    ) -> Result<(u32, PathBuf), String> {
+    ) -> Result<(u32, PathBuf), PipelineError> {
         let st = self.st()?;
         let run = st.run_id.clone();
         let s = &mut st.steps[i];
@@ -111,7 +117,7 @@ impl Runner {
         Ok((n, self.dc.state_dir().join(log)))
     }
 
-    pub(super) fn set_container_id(&mut self, i: usize, id: &str) -> Result<(), String> {
+    pub(super) fn set_container_id(&mut self, i: usize, id: &str) -> Result<(), PipelineError> {
         if let Some(a) = self.st()?.steps[i].attempts.last_mut() {
             a.container_id = Some(id.to_string());
         }
@@ -140,7 +146,7 @@ impl Runner {
                 });
                 let engine = self.engine.clone();
                 let images: Vec<String> = step.images.iter().map(|s| cfg.image(s)).collect();
-                let creds = cfg.credentials(&self.dc).map_err(|e| e.to_string())?.map(
+                let creds = cfg.credentials(&self.dc).map_err(PipelineError::from)?.map(
                     |(username, password)| crate::engine::PullCredentials { username, password },
                 );
                 let always = step.always;
@@ -192,20 +198,19 @@ impl Runner {
                 Ok(Some((
                     Box::pin(async move {
                         let mut sink =
-                            LogSink::create(&log, Some(live)).map_err(|e| e.to_string())?;
+                            LogSink::create(&log, Some(live)).map_err(PipelineError::Log)?;
                         let write = |sink: &mut LogSink, t: &str| -> Result<(), StepFail> {
                             sink.line(Stream::Stdout, now_ts().as_bytes(), t.as_bytes())
-                                .map_err(|e| StepFail::Error(e.to_string()))
+                                .map_err(|e| StepFail::Error(PipelineError::Log(e)))
                         };
                         write(
                             &mut sink,
                             &format!("waiting {} s: {reason}", left.as_secs_f64().ceil()),
                         )?;
-                        sink.idle()
-                            .map_err(|e| format!("writing the step log: {e}"))?;
+                        sink.idle().map_err(PipelineError::Log)?;
                         tokio::time::sleep(left).await;
                         write(&mut sink, "done")?;
-                        sink.finish().map_err(|e| e.to_string())?;
+                        sink.finish().map_err(PipelineError::Log)?;
                         Ok::<_, StepFail>(None)
                     }),
                     None,
@@ -241,13 +246,13 @@ impl Runner {
         let live = self.live(&step.id);
         Ok(Some((
             Box::pin(async move {
-                let mut sink = LogSink::create(&log, Some(live)).map_err(|e| e.to_string())?;
+                let mut sink = LogSink::create(&log, Some(live)).map_err(PipelineError::Log)?;
                 let r = if condition {
                     host::wait_until(&step, &dc, &mut sink).await
                 } else {
                     host::run(&step, &dc, &mut sink).await
                 };
-                sink.finish().map_err(|e| e.to_string())?;
+                sink.finish().map_err(PipelineError::Log)?;
                 r.map(|()| None).map_err(StepFail::Error)
             }),
             None,
@@ -269,10 +274,10 @@ impl Runner {
             match self.find_container(&step.id, a.n).await? {
                 Some(id) => existing = Some((a.n, id, self.dc.state_dir().join(&a.log))),
                 None if a.container_id.is_some() => {
-                    return Err(StepFail::Error(format!(
+                    return Err(StepFail::Error(PipelineError::Step(format!(
                         "its container {} was removed behind stage2-tui's back (by hand, or by another tool) while it ran, and its exit code is lost; retry the step",
                         a.container.unwrap_or_default()
-                    )));
+                    ))));
                 }
                 None => unstarted = Some((a.n, self.dc.state_dir().join(&a.log))),
             }
@@ -394,9 +399,9 @@ impl Runner {
                 Err(e) if e.is_unreachable() || e.is_disk_full() => Err(StepFail::from(e)),
                 // Say it plainly when the container itself is gone.
                 Err(e) => match engine.inspect(&cid).await {
-                    Ok(None) => Err(StepFail::Error(format!(
+                    Ok(None) => Err(StepFail::Error(PipelineError::Step(format!(
                         "its container {name} was removed while it ran (by hand, or by another tool), so its exit code is lost; retry the step"
-                    ))),
+                    )))),
                     _ => Err(StepFail::from(e)),
                 },
             }
@@ -422,14 +427,11 @@ async fn pull_images(
     tls_verify: bool,
     log: PathBuf,
     live: LiveFn,
-) -> Result<Option<i64>, String> {
-    let mut sink = LogSink::create(&log, Some(live)).map_err(|e| e.to_string())?;
+) -> Result<Option<i64>, PipelineError> {
+    let mut sink = LogSink::create(&log, Some(live)).map_err(PipelineError::Log)?;
     let mut failed = Vec::new();
     for image in &images {
-        let present = engine
-            .image_exists(image)
-            .await
-            .map_err(|e| e.to_string())?;
+        let present = engine.image_exists(image).await?;
         let say = |sink: &mut LogSink, stream: Stream, t: &str| {
             let _ = sink.line(stream, now_ts().as_bytes(), t.as_bytes());
         };
@@ -442,8 +444,7 @@ async fn pull_images(
             continue;
         }
         say(&mut sink, Stream::Stdout, &format!("{image}: pulling"));
-        sink.idle()
-            .map_err(|e| format!("writing the step log: {e}"))?;
+        sink.idle().map_err(PipelineError::Log)?;
         let r = engine
             .pull(image, creds.as_ref(), tls_verify, |l| {
                 say(&mut sink, Stream::Stdout, l)
@@ -463,17 +464,16 @@ async fn pull_images(
                 failed.push(image.clone());
             }
         }
-        sink.idle()
-            .map_err(|e| format!("writing the step log: {e}"))?;
+        sink.idle().map_err(PipelineError::Log)?;
     }
-    sink.finish().map_err(|e| e.to_string())?;
+    sink.finish().map_err(PipelineError::Log)?;
     if failed.is_empty() {
         Ok(None)
     } else {
-        Err(format!(
+        Err(PipelineError::Refused(format!(
             "could not pull {}: check registryurl/imagetag in config.json and that the registry is reachable (log has the engine's message)",
             failed.join(", ")
-        ))
+        )))
     }
 }
 

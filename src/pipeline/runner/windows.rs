@@ -1,5 +1,6 @@
 //! Service windows (the ign-webserver): opening, reattaching, extending, closing.
 
+use crate::pipeline::error::PipelineError;
 use std::path::PathBuf;
 
 use chrono::Utc;
@@ -18,7 +19,7 @@ impl Runner {
     pub async fn serve_windows(
         &mut self,
         cmds: &mut UnboundedReceiver<Command>,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, PipelineError> {
         self.serve_windows_until_closed(cmds, false).await
     }
 
@@ -28,7 +29,7 @@ impl Runner {
         &mut self,
         cmds: &mut UnboundedReceiver<Command>,
         stop_ends: bool,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, PipelineError> {
         while !self.windows.is_empty() {
             tokio::select! {
                 Some((step, rep)) = self.win_rx.recv() => self.on_window(&step, rep)?,
@@ -48,7 +49,7 @@ impl Runner {
     }
 
     /// The anchor a service's window still waits for (`window_starts_after` not succeeded yet).
-    pub(super) fn anchor_pending(&mut self, step: &Step) -> Result<Option<String>, String> {
+    pub(super) fn anchor_pending(&mut self, step: &Step) -> Result<Option<String>, PipelineError> {
         let Some(anchor) = &step.window_starts_after else {
             return Ok(None);
         };
@@ -61,7 +62,7 @@ impl Runner {
 
     /// `anchor` succeeded: the windows that waited for it (or counted from an earlier success of
     /// it, before a retry) count their `ttl_secs` from now.
-    pub(super) fn start_anchored_windows(&mut self, anchor: &str) -> Result<(), String> {
+    pub(super) fn start_anchored_windows(&mut self, anchor: &str) -> Result<(), PipelineError> {
         let services: Vec<Step> = self
             .pipeline
             .steps
@@ -142,7 +143,7 @@ impl Runner {
         }
     }
 
-    pub(super) fn on_window(&mut self, step: &str, rep: WindowReport) -> Result<(), String> {
+    pub(super) fn on_window(&mut self, step: &str, rep: WindowReport) -> Result<(), PipelineError> {
         let url = self
             .pipeline
             .steps
@@ -231,7 +232,7 @@ impl Runner {
         id: String,
         log: PathBuf,
         ends_at: chrono::DateTime<Utc>,
-    ) -> Result<(), String> {
+    ) -> Result<(), PipelineError> {
         let st = self.st()?;
         st.steps[i].status = StepStatus::Serving;
         st.steps[i].window_ends_at = Some(ends_at);
@@ -275,7 +276,7 @@ impl Runner {
         &mut self,
         i: usize,
         cfg: &PipelineConfig,
-    ) -> Result<(), String> {
+    ) -> Result<(), PipelineError> {
         let step = self.pipeline.steps[i].clone();
         // Already watched by this runner (a retry after a halt, in the same process): a second
         // watcher would take the first one's stop for the service dying.
@@ -286,17 +287,9 @@ impl Runner {
             return Ok(());
         };
         let ends_at = self.st()?.steps[i].window_ends_at.unwrap_or_else(Utc::now);
-        let found = self
-            .find_container(&step.id, a.n)
-            .await
-            .map_err(|e| e.to_string())?;
+        let found = self.find_container(&step.id, a.n).await?;
         let running = match &found {
-            Some(id) => self
-                .engine
-                .inspect(id)
-                .await
-                .map_err(|e| e.to_string())?
-                .is_some_and(|s| s.running),
+            Some(id) => self.engine.inspect(id).await?.is_some_and(|s| s.running),
             None => false,
         };
         match found {

@@ -1,0 +1,93 @@
+//! The pipeline's errors, typed: the runner can tell an engine that went away (hold and
+//! reattach) from a missing image or a name clash (fail the step), and every message still says
+//! what to do.
+
+use std::path::PathBuf;
+
+use crate::config::ConfigError;
+use crate::engine::EngineError;
+
+/// Why the pipeline could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The engine said no, or went away (see [`EngineError::is_unreachable`]).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// config.json or secrets.json cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A file or folder of the run could not be read or written.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("save the run state in", "create").
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The step's log could not be written.
+    #[error("writing the step log: {0}")]
+    Log(#[source] std::io::Error),
+    /// The pipeline file is wrong (the message names the file and the field).
+    #[error("{0}")]
+    Definition(String),
+    /// Another process drives this deployconfig, or its lock cannot be taken.
+    #[error("{0}")]
+    Locked(String),
+    /// The saved run state is damaged or missing.
+    #[error("{0}")]
+    State(String),
+    /// The run cannot go on as asked; the message says what to do instead.
+    #[error("{0}")]
+    Refused(String),
+    /// A host step or a wait failed; the message says why.
+    #[error("{0}")]
+    Step(String),
+}
+
+impl PipelineError {
+    /// True when the engine went away (the step keeps running there: hold, then reattach).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, PipelineError::Engine(e) if e.is_unreachable())
+    }
+    /// True when a disk filled up.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, PipelineError::Engine(e) if e.is_disk_full())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_engine_that_went_away_is_told_from_a_missing_image_or_a_name_clash() {
+        let gone = PipelineError::from(EngineError::Unreachable {
+            context: "waiting".into(),
+            detail: "connection refused".into(),
+        });
+        let missing = PipelineError::from(EngineError::MissingImage {
+            image: "r/4.run-installer:1".into(),
+        });
+        let clash = PipelineError::from(EngineError::NameInUse {
+            name: "ign-webserver".into(),
+        });
+        assert!(gone.is_unreachable());
+        assert!(!missing.is_unreachable() && !clash.is_unreachable());
+        assert!(matches!(
+            missing,
+            PipelineError::Engine(EngineError::MissingImage { .. })
+        ));
+        assert!(matches!(
+            clash,
+            PipelineError::Engine(EngineError::NameInUse { .. })
+        ));
+        // The message still says what to do.
+        assert!(
+            clash.to_string().contains("podman stop ign-webserver"),
+            "{clash}"
+        );
+    }
+}
