@@ -231,6 +231,7 @@ pub async fn run(
     if let Some(v) = tls_verify {
         runner.set_tls_verify(v);
     }
+    announce(&engine, &dc, &runner);
     let width = runner
         .pipeline()
         .steps
@@ -238,17 +239,6 @@ pub async fn run(
         .map(|s| s.id.len())
         .max()
         .unwrap_or(8);
-    println!("{} engine: {}", clock(), engine.describe());
-    let source = match runner.pipeline_source() {
-        crate::pipeline::spec::Source::Default => "built-in pipeline".to_string(),
-        crate::pipeline::spec::Source::File(f) => format!("pipeline from {f}"),
-    };
-    println!(
-        "{} deployconfig {} ({source}, {} steps)",
-        clock(),
-        dc.dir.display(),
-        runner.pipeline().steps.len()
-    );
     // At most ~20,000 lines in flight to the printer: memory stays flat under a flood.
     let gate = LiveGate::new(20_000);
     runner.set_live_gate(gate.clone());
@@ -271,46 +261,10 @@ pub async fn run(
         },
     );
     drop(raw_tx);
-    let signals = tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let wait = |kind: SignalKind| {
-            let mut s = signal(kind).ok();
-            async move {
-                match s.as_mut() {
-                    Some(s) => {
-                        s.recv().await;
-                    }
-                    None => std::future::pending().await,
-                }
-            }
-        };
-        // SIGHUP (the SSH session dropped) detaches like SIGTERM: the stages run on.
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = wait(SignalKind::terminate()) => {}
-            _ = wait(SignalKind::hangup()) => {}
-        }
-        let _ = cmd_tx.send(Command::Detach);
-    });
+    let signals = tokio::spawn(detach_on_signals(cmd_tx));
     let finish = runner.run(plan, &mut cmd_rx).await;
     if let Ok(Finish::Failed { .. } | Finish::Stopped { .. }) = &finish {
-        // A window still waiting for its anchor would wait for nothing: it ends now.
-        runner.end_waiting_windows();
-    }
-    if let Ok(Finish::Failed { .. } | Finish::Stopped { .. }) = &finish
-        && runner.has_windows()
-    {
-        // The web server holds bootstrap.ign: keep it up for its window, never longer.
-        println!(
-            "{} --- the halted run still has a service window open; it is stopped when the window ends (after Ctrl-C the window guard still stops it on time)",
-            clock()
-        );
-        if let Ok(true) = runner.serve_windows(&mut cmd_rx).await {
-            println!(
-                "{} --- left the service window to its guard, which stops it when the window ends",
-                clock()
-            );
-        }
+        serve_halted_windows(&mut runner, &mut cmd_rx).await;
     }
     signals.abort();
     let state = runner.state().cloned();
@@ -318,12 +272,6 @@ pub async fn run(
     drop(runner);
     drop(server);
     let _ = tokio::time::timeout(Duration::from_secs(3), printer).await;
-    let resume = |step: &str| {
-        format!(
-            "stage2-tui run --headless --deployconfig {} --from {step}",
-            dc.dir.display()
-        )
-    };
     let finish = match finish {
         Ok(f) => f,
         Err(e) => {
@@ -336,7 +284,74 @@ pub async fn run(
     {
         print!("\n{}", summary(st, &pipeline));
     }
-    Ok(match finish {
+    Ok(conclude(&dc, finish, state.as_ref()))
+}
+
+/// The first lines: which engine, which deployconfig, which pipeline.
+fn announce(engine: &Engine, dc: &Deployconfig, runner: &Runner) {
+    println!("{} engine: {}", clock(), engine.describe());
+    let source = match runner.pipeline_source() {
+        crate::pipeline::spec::Source::Default => "built-in pipeline".to_string(),
+        crate::pipeline::spec::Source::File(f) => format!("pipeline from {f}"),
+    };
+    println!(
+        "{} deployconfig {} ({source}, {} steps)",
+        clock(),
+        dc.dir.display(),
+        runner.pipeline().steps.len()
+    );
+}
+
+/// Ctrl-C, SIGTERM and SIGHUP (the SSH session dropped) detach: the stages run on.
+async fn detach_on_signals(cmd_tx: mpsc::UnboundedSender<Command>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let wait = |kind: SignalKind| {
+        let mut s = signal(kind).ok();
+        async move {
+            match s.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = wait(SignalKind::terminate()) => {}
+        _ = wait(SignalKind::hangup()) => {}
+    }
+    let _ = cmd_tx.send(Command::Detach);
+}
+
+/// After the run halted: a window still waiting for its anchor ends now; an open one is kept
+/// up for its window (it holds bootstrap.ign), never longer.
+async fn serve_halted_windows(runner: &mut Runner, cmd_rx: &mut mpsc::UnboundedReceiver<Command>) {
+    runner.end_waiting_windows();
+    if !runner.has_windows() {
+        return;
+    }
+    println!(
+        "{} --- the halted run still has a service window open; it is stopped when the window ends (after Ctrl-C the window guard still stops it on time)",
+        clock()
+    );
+    if let Ok(true) = runner.serve_windows(cmd_rx).await {
+        println!(
+            "{} --- left the service window to its guard, which stops it when the window ends",
+            clock()
+        );
+    }
+}
+
+/// The last lines (what happened, what to do next) and the exit code.
+fn conclude(dc: &Deployconfig, finish: Finish, state: Option<&RunState>) -> i32 {
+    let resume = |step: &str| {
+        format!(
+            "stage2-tui run --headless --deployconfig {} --from {step}",
+            dc.dir.display()
+        )
+    };
+    match finish {
         Finish::Succeeded => {
             println!("stage 2 completed successfully");
             0
@@ -358,7 +373,6 @@ pub async fn run(
         Finish::Failed { step, error } => {
             println!("stage 2 FAILED at {step}: {}", visible(&error));
             let diagnosis = state
-                .as_ref()
                 .and_then(|s| s.step(&step))
                 .and_then(|s| s.last())
                 .and_then(|a| a.diagnosis.as_ref());
@@ -395,5 +409,5 @@ pub async fn run(
             }
             EXIT_DETACHED
         }
-    })
+    }
 }

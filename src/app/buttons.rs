@@ -314,16 +314,7 @@ impl App {
                 vec![]
             }
             Action::OpenLog if applies(&buttons) => {
-                let run = self.run.as_ref();
-                if let Some(att) = run
-                    .and_then(|r| r.steps.get(self.selected))
-                    .and_then(|s| s.last())
-                {
-                    let rows = super::hit::log_rows(self.rows);
-                    let mut v = LogView::open(&id, att.n, &self.state_dir.join(&att.log), rows);
-                    v.attempts = att.n;
-                    self.screen = Screen::Log(Box::new(v));
-                }
+                self.open_log();
                 vec![]
             }
             Action::Retry if applies(&buttons) => {
@@ -335,57 +326,12 @@ impl App {
                 self.ask(c, vec![Effect::Start(Plan::From(id))])
             }
             Action::Skip if applies(&buttons) => {
-                let next = self
-                    .pipeline
-                    .steps
-                    .get(self.selected + 1)
-                    .map(|s| s.id.clone())
-                    .unwrap_or_else(|| "the end of the run".into());
-                let (body, then) = if self.driving {
-                    (
-                        vec![
-                            format!("Its container is stopped and the run goes on with {next}."),
-                            "Later steps may fail if they need its output.".into(),
-                        ],
-                        vec![Effect::Send(Command::Skip)],
-                    )
-                } else {
-                    (
-                        vec![
-                            format!("The run goes on with {next} as if {id} had succeeded."),
-                            "Later steps may fail if they need its output.".into(),
-                        ],
-                        vec![Effect::SkipThenContinue(id.clone())],
-                    )
-                };
-                self.ask(
-                    Some(Confirm {
-                        title: format!("Skip {id}?"),
-                        body,
-                        then,
-                        act: None,
-                    }),
-                    vec![],
-                )
+                let c = self.skip_question(&id);
+                self.ask(Some(c), vec![])
             }
             Action::Stop if applies(&buttons) => {
-                let body = vec![
-                    format!("Its container is killed and the run halts at {id}."),
-                    format!(
-                        "You can retry it ({}) or skip it ({}) afterwards.",
-                        self.key(super::Scope::Dashboard, Action::Retry),
-                        self.key(super::Scope::Dashboard, Action::Skip)
-                    ),
-                ];
-                self.ask(
-                    Some(Confirm {
-                        title: format!("Stop {id}?"),
-                        body,
-                        then: vec![Effect::Send(Command::Stop)],
-                        act: None,
-                    }),
-                    vec![],
-                )
+                let c = self.stop_question(&id);
+                self.ask(Some(c), vec![])
             }
             Action::ExtendWindow
                 if self
@@ -415,26 +361,94 @@ impl App {
                 })]
             }
             Action::EndWindow if applies(&buttons) => {
-                let step = self
-                    .window
-                    .as_ref()
-                    .map(|w| w.step.clone())
-                    .unwrap_or_default();
-                let body = vec![
-                    format!("The web server ({step}) is stopped and removed now."),
-                    "A bootstrap VM that has not fetched bootstrap.ign yet cannot boot.".into(),
-                ];
-                self.ask(
-                    Some(Confirm {
-                        title: "End the ign-webserver window now?".into(),
-                        body,
-                        then: vec![Effect::Send(Command::EndWindow { step })],
-                        act: None,
-                    }),
-                    vec![],
-                )
+                let c = self.end_window_question();
+                self.ask(Some(c), vec![])
             }
             _ => vec![],
+        }
+    }
+
+    /// Opens the selected step's latest log (its lines come when the index does).
+    fn open_log(&mut self) {
+        let Some(att) = self
+            .run
+            .as_ref()
+            .and_then(|r| r.steps.get(self.selected))
+            .and_then(|s| s.last())
+        else {
+            return;
+        };
+        let rows = super::hit::log_rows(self.rows);
+        let mut v = LogView::open(&self.step_id(), att.n, &self.state_dir.join(&att.log), rows);
+        v.attempts = att.n;
+        self.screen = Screen::Log(Box::new(v));
+    }
+
+    /// The question before skipping step `id`.
+    fn skip_question(&self, id: &str) -> Confirm {
+        let next = self
+            .pipeline
+            .steps
+            .get(self.selected + 1)
+            .map(|s| s.id.clone())
+            .unwrap_or_else(|| "the end of the run".into());
+        let (body, then) = if self.driving {
+            (
+                vec![
+                    format!("Its container is stopped and the run goes on with {next}."),
+                    "Later steps may fail if they need its output.".into(),
+                ],
+                vec![Effect::Send(Command::Skip)],
+            )
+        } else {
+            (
+                vec![
+                    format!("The run goes on with {next} as if {id} had succeeded."),
+                    "Later steps may fail if they need its output.".into(),
+                ],
+                vec![Effect::SkipThenContinue(id.to_string())],
+            )
+        };
+        Confirm {
+            title: format!("Skip {id}?"),
+            body,
+            then,
+            act: None,
+        }
+    }
+
+    /// The question before stopping the running step `id`.
+    fn stop_question(&self, id: &str) -> Confirm {
+        Confirm {
+            title: format!("Stop {id}?"),
+            body: vec![
+                format!("Its container is killed and the run halts at {id}."),
+                format!(
+                    "You can retry it ({}) or skip it ({}) afterwards.",
+                    self.key(super::Scope::Dashboard, Action::Retry),
+                    self.key(super::Scope::Dashboard, Action::Skip)
+                ),
+            ],
+            then: vec![Effect::Send(Command::Stop)],
+            act: None,
+        }
+    }
+
+    /// The question before ending the web server's window early.
+    fn end_window_question(&self) -> Confirm {
+        let step = self
+            .window
+            .as_ref()
+            .map(|w| w.step.clone())
+            .unwrap_or_default();
+        Confirm {
+            title: "End the ign-webserver window now?".into(),
+            body: vec![
+                format!("The web server ({step}) is stopped and removed now."),
+                "A bootstrap VM that has not fetched bootstrap.ign yet cannot boot.".into(),
+            ],
+            then: vec![Effect::Send(Command::EndWindow { step })],
+            act: None,
         }
     }
 

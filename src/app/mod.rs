@@ -502,6 +502,36 @@ impl App {
         }
     }
 
+    /// Shows how the last run ended when the TUI opens on it without driving (halted,
+    /// failed, completed): the outcome, what to press, and the step where it halted selected.
+    pub fn show_last_run(&mut self, st: &RunState) {
+        self.finish = Some(Ok(match st.halted_at() {
+            Some(s) if st.outcome == crate::pipeline::Outcome::Failed => Finish::Failed {
+                step: s.id.clone(),
+                error: s.last().and_then(|a| a.error.clone()).unwrap_or_default(),
+            },
+            Some(s) => Finish::Stopped { step: s.id.clone() },
+            None => Finish::Succeeded,
+        }));
+        let k = |a| self.key(Scope::Dashboard, a);
+        self.status = Some(match st.halted_at() {
+            Some(s) => format!(
+                "the last run halted at {}: press {} to retry it, {} to skip it, {} to change the configuration first",
+                s.id,
+                k(Action::Retry),
+                k(Action::Skip),
+                k(Action::Setup)
+            ),
+            None => format!(
+                "stage 2 completed; {} on a step runs again from there",
+                k(Action::ResumeFrom)
+            ),
+        });
+        if let Some(i) = st.halted_at().and_then(|s| self.pipeline.index_of(&s.id)) {
+            self.selected = i;
+        }
+    }
+
     /// The web server check answered.
     pub fn on_url_check(&mut self, step: &str, check: UrlCheck) {
         if let Some(w) = self.window.as_mut().filter(|w| w.step == step)

@@ -219,35 +219,14 @@ impl App {
             return vec![];
         };
         s.message = None;
-        let task = |t| vec![Effect::Setup(t)];
         match (s.step, a) {
-            (_, Action::NextStep | Action::PrevStep) => {
-                let i = Page::ALL.iter().position(|x| *x == s.step).unwrap_or(0);
-                let n = Page::ALL.len();
-                s.step = Page::ALL[if a == Action::NextStep {
-                    (i + 1) % n
-                } else {
-                    (i + n - 1) % n
-                }];
-                match s.step {
-                    Page::Checks if s.checks.is_none() => task(SetupTask::Checks),
-                    // The review judges the edits as they are now.
-                    Page::Review => task(SetupTask::Checks),
-                    Page::Installer if s.versions.is_none() => task(SetupTask::Versions),
-                    Page::Tag if s.tags.is_none() => task(SetupTask::Tags),
-                    _ => vec![],
-                }
-            }
+            (_, Action::NextStep | Action::PrevStep) => s.turn_page(a == Action::NextStep),
             (_, Action::Reload) => {
                 s.reload();
                 vec![]
             }
             (_, Action::Undo) => {
                 s.undo();
-                vec![]
-            }
-            (Page::Config, Action::RawSecrets) => {
-                s.open_raw_secrets();
                 vec![]
             }
             (Page::Checks | Page::Review, Action::Fix) => {
@@ -257,85 +236,113 @@ impl App {
                 s.checks = None;
                 task(SetupTask::Checks)
             }
-            (
-                Page::Config,
-                Action::Up
-                | Action::Down
-                | Action::PageUp
-                | Action::PageDown
-                | Action::Top
-                | Action::Bottom,
-            ) => {
-                let last = s.rows.len().saturating_sub(1);
-                s.selected = match a {
-                    Action::Up => s.selected.saturating_sub(1),
-                    Action::Down => (s.selected + 1).min(last),
-                    Action::PageUp => s.selected.saturating_sub(10),
-                    Action::PageDown => (s.selected + 10).min(last),
+            (Page::Config, _) => s.act_config(a),
+            (Page::Installer, _) => s.act_installer(a),
+            (Page::Tag, _) => s.act_tag(a),
+            _ => vec![],
+        }
+    }
+}
+
+fn task(t: SetupTask) -> Vec<Effect> {
+    vec![Effect::Setup(t)]
+}
+
+/// The setup flow's own actions, page by page.
+impl Setup {
+    /// The next (or previous) page, starting the work it shows.
+    fn turn_page(&mut self, forward: bool) -> Vec<Effect> {
+        let i = Page::ALL.iter().position(|x| *x == self.step).unwrap_or(0);
+        let n = Page::ALL.len();
+        self.step = Page::ALL[if forward {
+            (i + 1) % n
+        } else {
+            (i + n - 1) % n
+        }];
+        match self.step {
+            Page::Checks if self.checks.is_none() => task(SetupTask::Checks),
+            // The review judges the edits as they are now.
+            Page::Review => task(SetupTask::Checks),
+            Page::Installer if self.versions.is_none() => task(SetupTask::Versions),
+            Page::Tag if self.tags.is_none() => task(SetupTask::Tags),
+            _ => vec![],
+        }
+    }
+
+    /// An action on the config.json form.
+    fn act_config(&mut self, a: Action) -> Vec<Effect> {
+        match a {
+            Action::RawSecrets => self.open_raw_secrets(),
+            Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Top
+            | Action::Bottom => {
+                let last = self.rows.len().saturating_sub(1);
+                self.selected = match a {
+                    Action::Up => self.selected.saturating_sub(1),
+                    Action::Down => (self.selected + 1).min(last),
+                    Action::PageUp => self.selected.saturating_sub(10),
+                    Action::PageDown => (self.selected + 10).min(last),
                     Action::Top => 0,
                     _ => last,
                 };
-                vec![]
             }
-            (Page::Config, Action::Edit) => {
-                s.edit();
-                vec![]
-            }
-            (Page::Config, Action::AddRow) => {
-                s.add_node();
-                vec![]
-            }
-            (Page::Config, Action::DeleteRow) => {
-                s.remove_node();
-                vec![]
-            }
-            (Page::Config, Action::RawEditor) => {
-                s.open_raw();
-                vec![]
-            }
-            (Page::Config, Action::NextProblem) => {
-                s.next_problem();
-                vec![]
-            }
-            (Page::Config, Action::Reveal) => {
-                if let Some(Row::Field(f)) = s.rows.get(s.selected).cloned()
+            Action::Edit => self.edit(),
+            Action::AddRow => self.add_node(),
+            Action::DeleteRow => self.remove_node(),
+            Action::RawEditor => self.open_raw(),
+            Action::NextProblem => self.next_problem(),
+            Action::Reveal => {
+                if let Some(Row::Field(f)) = self.rows.get(self.selected).cloned()
                     && f.secret
-                    && !s.revealed.remove(&f.ptr)
+                    && !self.revealed.remove(&f.ptr)
                 {
-                    s.revealed.insert(f.ptr);
+                    self.revealed.insert(f.ptr);
                 }
-                vec![]
             }
-            (Page::Installer, Action::UseEmbedded) => {
-                s.use_embedded().map(task).unwrap_or_default()
-            }
-            (Page::Installer, Action::UseOverride) => {
-                s.use_override().map(task).unwrap_or_default()
-            }
-            (Page::Installer, Action::Recheck) => {
-                s.versions = None;
+            _ => {}
+        }
+        vec![]
+    }
+
+    /// An action on the installer page.
+    fn act_installer(&mut self, a: Action) -> Vec<Effect> {
+        match a {
+            Action::UseEmbedded => self.use_embedded().map(task).unwrap_or_default(),
+            Action::UseOverride => self.use_override().map(task).unwrap_or_default(),
+            Action::Recheck => {
+                self.versions = None;
                 task(SetupTask::Versions)
             }
-            (Page::Tag, Action::Up | Action::Down) => {
-                let n = s
+            _ => vec![],
+        }
+    }
+
+    /// An action on the image tag page.
+    fn act_tag(&mut self, a: Action) -> Vec<Effect> {
+        match a {
+            Action::Up | Action::Down => {
+                let n = self
                     .tags
                     .as_ref()
                     .and_then(|t| t.as_ref().ok())
                     .map(Vec::len)
                     .unwrap_or(0);
-                s.tag_selected = if a == Action::Up {
-                    s.tag_selected.saturating_sub(1)
+                self.tag_selected = if a == Action::Up {
+                    self.tag_selected.saturating_sub(1)
                 } else {
-                    (s.tag_selected + 1).min(n.saturating_sub(1))
+                    (self.tag_selected + 1).min(n.saturating_sub(1))
                 };
                 vec![]
             }
-            (Page::Tag, Action::Edit) => {
-                if let Some(Ok(tags)) = &s.tags
-                    && let Some((tag, have, all)) = tags.get(s.tag_selected).cloned()
+            Action::Edit => {
+                if let Some(Ok(tags)) = &self.tags
+                    && let Some((tag, have, all)) = tags.get(self.tag_selected).cloned()
                 {
-                    s.set_tag(&tag);
-                    s.message = Some(if have == all {
+                    self.set_tag(&tag);
+                    self.message = Some(if have == all {
                         format!("imagetag set to {tag}")
                     } else {
                         format!(
@@ -345,25 +352,25 @@ impl App {
                 }
                 vec![]
             }
-            (Page::Tag, Action::PullTag) => {
-                s.input = Some((InputFor::PullTag, String::new()));
+            Action::PullTag => {
+                self.input = Some((InputFor::PullTag, String::new()));
                 vec![]
             }
-            (Page::Tag, Action::NoTlsVerify) => {
-                s.tls_verify = false;
-                let again = s.last_pull.clone();
-                s.message = Some(
+            Action::NoTlsVerify => {
+                self.tls_verify = false;
+                let again = self.last_pull.clone();
+                self.message = Some(
                     "pulls skip the registry's certificate check from now on (--tls-verify=false), for this run".into(),
                 );
                 let mut out = vec![Effect::TlsVerify(false)];
                 if let Some(tag) = again {
-                    s.pulling = Some(format!("pulling {tag} without TLS verification…"));
+                    self.pulling = Some(format!("pulling {tag} without TLS verification…"));
                     out.push(Effect::Setup(SetupTask::Pull(tag)));
                 }
                 out
             }
-            (Page::Tag, Action::Recheck) => {
-                s.tags = None;
+            Action::Recheck => {
+                self.tags = None;
                 task(SetupTask::Tags)
             }
             _ => vec![],

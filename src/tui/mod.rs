@@ -150,52 +150,17 @@ pub fn themes(wanted: Option<&str>) -> Result<(Vec<Theme>, usize, Vec<String>), 
 
 /// Runs the TUI on a deployconfig. Returns the process exit code.
 pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_eyre::Result<i32> {
-    let (themes, theme_idx, problems) = match themes(opts.theme.as_deref()) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("stage2-tui: {e}");
-            return Ok(crate::exit::CANNOT_START);
-        }
+    let Some(looks) = Looks::load(opts.theme.as_deref()) else {
+        return Ok(crate::exit::CANNOT_START);
     };
-    let (keys, key_problem) = match Keymap::load_user() {
-        Ok(k) => (k, None),
-        Err(e) => (
-            Keymap::builtin(),
-            Some(format!("key map not loaded ({e}); using the defaults")),
-        ),
-    };
-    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
     let state_dir = dc.state_dir();
     // Another process drives this run (the systemd unit, a colleague's TUI): attach to it.
     if let Some(holder) = crate::pipeline::RunLock::holder(&state_dir) {
-        let att = match crate::control::attach(&state_dir).await {
-            Ok(a) => a,
-            Err(e) => {
-                eprintln!(
-                    "stage2-tui: another stage2-tui is driving {}: {holder}. {e}",
-                    dc.dir.display()
-                );
-                return Ok(crate::exit::CANNOT_START);
-            }
-        };
-        let mut app = new_app(att.pipeline.clone(), &engine, &dc, keys, themes, theme_idx);
-        app.status = key_problem.or(problems.into_iter().next());
-        app.driven_by = Some(att.driver.describe());
-        app.secrets = secret_values(&dc);
-        let task = tokio::spawn(attached(
-            att,
-            app.keys.clone(),
-            engine.clone(),
-            dc.clone(),
-            cmd_rx,
-            ctl_rx,
-            ev_tx.clone(),
-        ));
-        drop(ev_tx);
-        return finish_tui(app, engine, dc, ev_rx, cmd_tx, ctl_tx, vec![], task).await;
+        return run_attached(engine, dc, looks, holder).await;
     }
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
     let (raw_tx, raw_rx) = mpsc::unbounded_channel();
     let mut runner = match Runner::open(engine.clone(), dc.clone(), raw_tx.clone()) {
         Ok(r) => r,
@@ -234,46 +199,13 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
                 Some(_) => None,
             })
     };
-    let mut app = new_app(
-        runner.pipeline().clone(),
-        &engine,
-        &dc,
-        keys,
-        themes,
-        theme_idx,
-    );
-    app.status = key_problem.or(problems.into_iter().next());
+    let mut app = looks.app(runner.pipeline().clone(), &engine, &dc);
     runner.announce();
     if initial.is_none()
         && let Some(st) = runner.state()
     {
-        app.finish = Some(Ok(match st.halted_at() {
-            Some(s) if st.outcome == Outcome::Failed => Finish::Failed {
-                step: s.id.clone(),
-                error: s.last().and_then(|a| a.error.clone()).unwrap_or_default(),
-            },
-            Some(s) => Finish::Stopped { step: s.id.clone() },
-            None => Finish::Succeeded,
-        }));
-        let k = |a| app.key(crate::app::Scope::Dashboard, a);
-        app.status = Some(match st.halted_at() {
-            Some(s) => format!(
-                "the last run halted at {}: press {} to retry it, {} to skip it, {} to change the configuration first",
-                s.id,
-                k(crate::app::Action::Retry),
-                k(crate::app::Action::Skip),
-                k(crate::app::Action::Setup)
-            ),
-            None => format!(
-                "stage 2 completed; {} on a step runs again from there",
-                k(crate::app::Action::ResumeFrom)
-            ),
-        });
-        if let Some(i) = st.halted_at().and_then(|s| app.pipeline.index_of(&s.id)) {
-            app.selected = i;
-        }
+        app.show_last_run(st);
     }
-    app.secrets = secret_values(&dc);
     let first = if setup {
         let first = app.open_setup(dc.clone());
         if let Some(s) = app.screen.setup_mut() {
@@ -288,6 +220,83 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
         drop(server);
     });
     finish_tui(app, engine, dc, ev_rx, cmd_tx, ctl_tx, first, supervisor).await
+}
+
+/// The themes and the key map, and the first problem loading them (shown in the status line).
+struct Looks {
+    themes: Vec<Theme>,
+    theme: usize,
+    keys: Keymap,
+    problem: Option<String>,
+}
+
+impl Looks {
+    /// Loads them; `None` (after saying why) when the asked-for theme does not exist.
+    fn load(wanted: Option<&str>) -> Option<Self> {
+        let (themes, theme, problems) = match themes(wanted) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("stage2-tui: {e}");
+                return None;
+            }
+        };
+        let (keys, key_problem) = match Keymap::load_user() {
+            Ok(k) => (k, None),
+            Err(e) => (
+                Keymap::builtin(),
+                Some(format!("key map not loaded ({e}); using the defaults")),
+            ),
+        };
+        Some(Self {
+            themes,
+            theme,
+            keys,
+            problem: key_problem.or(problems.into_iter().next()),
+        })
+    }
+
+    /// A new app with these looks.
+    fn app(self, pipeline: crate::pipeline::Pipeline, engine: &Engine, dc: &Deployconfig) -> App {
+        let mut app = new_app(pipeline, engine, dc, self.keys, self.themes, self.theme);
+        app.status = self.problem;
+        app.secrets = secret_values(dc);
+        app
+    }
+}
+
+/// The TUI attached to the process that drives the run (the systemd unit, a colleague's TUI).
+async fn run_attached(
+    engine: Engine,
+    dc: Deployconfig,
+    looks: Looks,
+    holder: String,
+) -> color_eyre::Result<i32> {
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+    let att = match crate::control::attach(&dc.state_dir()).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!(
+                "stage2-tui: another stage2-tui is driving {}: {holder}. {e}",
+                dc.dir.display()
+            );
+            return Ok(crate::exit::CANNOT_START);
+        }
+    };
+    let mut app = looks.app(att.pipeline.clone(), &engine, &dc);
+    app.driven_by = Some(att.driver.describe());
+    let task = tokio::spawn(attached(
+        att,
+        app.keys.clone(),
+        engine.clone(),
+        dc.clone(),
+        cmd_rx,
+        ctl_rx,
+        ev_tx.clone(),
+    ));
+    drop(ev_tx);
+    finish_tui(app, engine, dc, ev_rx, cmd_tx, ctl_tx, vec![], task).await
 }
 
 fn new_app(

@@ -229,28 +229,8 @@ fn masked(s: &Setup, f: &Field, value: &str) -> String {
 }
 
 fn config(f: &mut Frame, app: &App, s: &Setup, area: Rect, hits: &mut Hits) {
-    let t = app.theme();
-    if let Some(area_ta) = &s.raw {
-        let (name, file) = if s.raw_secrets {
-            ("secrets.json", &s.secrets)
-        } else {
-            ("config.json", &s.config)
-        };
-        let masked = if s.raw_masked { ", values masked" } else { "" };
-        let title = match &file.parse_error {
-            Some((l, c, m)) => {
-                format!(" {name} (raw{masked}) — invalid JSON at line {l}, column {c}: {m} ")
-            }
-            None => format!(" {name} (raw{masked}) "),
-        };
-        let b = block(app, title, true).border_style(if file.parse_error.is_some() {
-            t.failed
-        } else {
-            t.border_focused
-        });
-        let inner = b.inner(area);
-        f.render_widget(b, area);
-        f.render_widget(area_ta, inner);
+    if let Some(editor) = &s.raw {
+        raw_editor(f, app, s, editor, area);
         return;
     }
     let errors = s
@@ -283,6 +263,47 @@ fn config(f: &mut Frame, app: &App, s: &Setup, area: Rect, hits: &mut Hits) {
     );
     let inner = b.inner(form);
     f.render_widget(b, form);
+    form_rows(f, app, s, inner, hits);
+    problems(f, app, s, errors, warnings, summary);
+    if let Some(ed) = &s.editing {
+        field_editor(f, app, s, ed, area);
+    }
+}
+
+/// The raw JSON editor of config.json or (masked) secrets.json.
+fn raw_editor(
+    f: &mut Frame,
+    app: &App,
+    s: &Setup,
+    area_ta: &ratatui_textarea::TextArea<'static>,
+    area: Rect,
+) {
+    let t = app.theme();
+    let (name, file) = if s.raw_secrets {
+        ("secrets.json", &s.secrets)
+    } else {
+        ("config.json", &s.config)
+    };
+    let masked = if s.raw_masked { ", values masked" } else { "" };
+    let title = match &file.parse_error {
+        Some((l, c, m)) => {
+            format!(" {name} (raw{masked}) — invalid JSON at line {l}, column {c}: {m} ")
+        }
+        None => format!(" {name} (raw{masked}) "),
+    };
+    let b = block(app, title, true).border_style(if file.parse_error.is_some() {
+        t.failed
+    } else {
+        t.border_focused
+    });
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    f.render_widget(area_ta, inner);
+}
+
+/// The form's rows around the selected one.
+fn form_rows(f: &mut Frame, app: &App, s: &Setup, inner: Rect, hits: &mut Hits) {
+    let t = app.theme();
     let rows = inner.height as usize;
     let first = s
         .selected
@@ -315,7 +336,11 @@ fn config(f: &mut Frame, app: &App, s: &Setup, area: Rect, hits: &mut Hits) {
         f.render_widget(Paragraph::new(line).style(base), r);
         hits.push((r, Hit::Action(Action::Edit)));
     }
-    // The totals, then every problem: the selected field's first (marked ▸).
+}
+
+/// The totals, then every problem: the selected field's first (marked ▸).
+fn problems(f: &mut Frame, app: &App, s: &Setup, errors: usize, warnings: usize, summary: Rect) {
+    let t = app.theme();
     let mut lines = Vec::new();
     let totals = match &s.config.parse_error {
         Some((l, c, m)) => format!(
@@ -366,27 +391,30 @@ fn config(f: &mut Frame, app: &App, s: &Setup, area: Rect, hits: &mut Hits) {
     let inner_s = b.inner(summary);
     f.render_widget(b, summary);
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner_s);
-    if let Some(ed) = &s.editing
-        && let Some(Row::Field(fl)) = s.rows.get(ed.row)
-    {
-        let h = if ed.multiline {
-            (area.height * 2 / 3).max(5)
-        } else {
-            3
-        };
-        let w = (area.width * 4 / 5).max(20).min(area.width);
-        let r = Rect::new(
-            area.x + (area.width - w) / 2,
-            area.y + (area.height.saturating_sub(h)) / 2,
-            w,
-            h,
-        );
-        f.render_widget(Clear, r);
-        let b = block(app, format!(" {} ", fl.path), true);
-        let inner = b.inner(r);
-        f.render_widget(b, r);
-        f.render_widget(&ed.area, inner);
-    }
+}
+
+/// The editor of one field, over the form.
+fn field_editor(f: &mut Frame, app: &App, s: &Setup, ed: &crate::app::setup::Editing, area: Rect) {
+    let Some(Row::Field(fl)) = s.rows.get(ed.row) else {
+        return;
+    };
+    let h = if ed.multiline {
+        (area.height * 2 / 3).max(5)
+    } else {
+        3
+    };
+    let w = (area.width * 4 / 5).max(20).min(area.width);
+    let r = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height.saturating_sub(h)) / 2,
+        w,
+        h,
+    );
+    f.render_widget(Clear, r);
+    let b = block(app, format!(" {} ", fl.path), true);
+    let inner = b.inner(r);
+    f.render_widget(b, r);
+    f.render_widget(&ed.area, inner);
 }
 
 fn version_lines(app: &App, v: &Option<Result<String, String>>) -> Vec<Line<'static>> {

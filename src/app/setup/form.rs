@@ -47,29 +47,9 @@ fn label_of(path: &str) -> String {
 /// The form rows for a config (and secrets) value, grouped as an operator thinks.
 pub fn build_rows(config: &Value, secrets: &Value) -> Vec<Row> {
     let mut rows = Vec::new();
-    let field = |label: &str, ptr: String, path: String| Field {
-        label: label.into(),
-        ptr,
-        path,
-        secret: false,
-        multiline: false,
-        readonly: false,
-        group: None,
-    };
-    let section = |rows: &mut Vec<Row>, title: &str, keys: &[&str]| {
-        rows.push(Row::Header(title.into()));
-        for k in keys {
-            if config.get(*k).is_some_and(|v| v.is_string()) {
-                let multiline = matches!(*k, "additionalca" | "imagesources" | "sshpubkey");
-                rows.push(Row::Field(Field {
-                    multiline,
-                    ..field(&label_of(k), format!("/{k}"), (*k).to_string())
-                }));
-            }
-        }
-    };
     section(
         &mut rows,
+        config,
         "Cluster",
         &["clusterid", "basedomain", "useletsencrypt", "sshpubkey"],
     );
@@ -85,6 +65,83 @@ pub fn build_rows(config: &Value, secrets: &Value) -> Vec<Row> {
             }
         }
     }
+    node_rows(&mut rows, config);
+    section(
+        &mut rows,
+        config,
+        "Registry",
+        &["registryurl", "registryusername", "imagetag"],
+    );
+    section(
+        &mut rows,
+        config,
+        "Additional CA and image sources",
+        &["additionalca", "imagesources"],
+    );
+    section(
+        &mut rows,
+        config,
+        "Satellite",
+        &["satellitefqdn", "rhnorgid", "rhnactivationkey"],
+    );
+    zone_rows(&mut rows, config);
+    if let Some(map) = config.get("ignition").and_then(Value::as_object) {
+        rows.push(Row::Header("Ignition (filled by 6.add-ignition)".into()));
+        for k in map.keys() {
+            rows.push(Row::Field(Field {
+                readonly: true,
+                ..field(
+                    &label_of(&format!("ignition.{k}")),
+                    format!("/ignition/{}", escape_token(k)),
+                    format!("ignition.{k}"),
+                )
+            }));
+        }
+    }
+    if secrets.is_object() {
+        rows.push(Row::Header(
+            "Secrets (secrets.json; masked, v reveals)".into(),
+        ));
+        secret_leaves(
+            secrets,
+            String::new(),
+            String::new(),
+            &mut Vec::new(),
+            &mut rows,
+        );
+    }
+    rows
+}
+
+/// A plain, editable field.
+fn field(label: &str, ptr: String, path: String) -> Field {
+    Field {
+        label: label.into(),
+        ptr,
+        path,
+        secret: false,
+        multiline: false,
+        readonly: false,
+        group: None,
+    }
+}
+
+/// A header and the top-level string fields `keys` that config.json has.
+fn section(rows: &mut Vec<Row>, config: &Value, title: &str, keys: &[&str]) {
+    rows.push(Row::Header(title.into()));
+    for k in keys {
+        if config.get(*k).is_some_and(|v| v.is_string()) {
+            let multiline = matches!(*k, "additionalca" | "imagesources" | "sshpubkey");
+            rows.push(Row::Field(Field {
+                multiline,
+                ..field(&label_of(k), format!("/{k}"), (*k).to_string())
+            }));
+        }
+    }
+}
+
+/// Each node group: a header with its size and network, then hostname and address per node.
+fn node_rows(rows: &mut Vec<Row>, config: &Value) {
     for (group, zone) in NODE_GROUPS {
         let Some(list) = config.get(*group).and_then(Value::as_array) else {
             continue;
@@ -107,21 +164,10 @@ pub fn build_rows(config: &Value, secrets: &Value) -> Vec<Row> {
             }
         }
     }
-    section(
-        &mut rows,
-        "Registry",
-        &["registryurl", "registryusername", "imagetag"],
-    );
-    section(
-        &mut rows,
-        "Additional CA and image sources",
-        &["additionalca", "imagesources"],
-    );
-    section(
-        &mut rows,
-        "Satellite",
-        &["satellitefqdn", "rhnorgid", "rhnactivationkey"],
-    );
+}
+
+/// vSphere and each network zone: their string fields.
+fn zone_rows(rows: &mut Vec<Row>, config: &Value) {
     for obj in std::iter::once("vsphere").chain(ZONES.iter().copied()) {
         let Some(map) = config.get(obj).and_then(Value::as_object) else {
             continue;
@@ -141,80 +187,47 @@ pub fn build_rows(config: &Value, secrets: &Value) -> Vec<Row> {
             }
         }
     }
-    if let Some(map) = config.get("ignition").and_then(Value::as_object) {
-        rows.push(Row::Header("Ignition (filled by 6.add-ignition)".into()));
-        for k in map.keys() {
-            rows.push(Row::Field(Field {
-                readonly: true,
-                ..field(
-                    &label_of(&format!("ignition.{k}")),
-                    format!("/ignition/{}", escape_token(k)),
-                    format!("ignition.{k}"),
-                )
-            }));
-        }
-    }
-    // Keys are kept whole in labels (a registry host in the pull secret has dots): the schema's
-    // label for the top of the path, then "›" and the rest.
-    fn secret_leaves(
-        v: &Value,
-        ptr: String,
-        path: String,
-        keys: &mut Vec<String>,
-        out: &mut Vec<Row>,
-    ) {
-        match v {
-            Value::Object(m) => {
-                for (k, x) in m {
-                    let p = if path.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{path}.{k}")
-                    };
-                    keys.push(k.clone());
-                    secret_leaves(x, format!("{ptr}/{}", escape_token(k)), p, keys, out);
-                    keys.pop();
-                }
+}
+
+/// Every string in secrets.json, masked. Keys are kept whole in labels (a registry host in the
+/// pull secret has dots): the schema's label for the top of the path, then "›" and the rest.
+fn secret_leaves(v: &Value, ptr: String, path: String, keys: &mut Vec<String>, out: &mut Vec<Row>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                keys.push(k.clone());
+                secret_leaves(x, format!("{ptr}/{}", escape_token(k)), p, keys, out);
+                keys.pop();
             }
-            Value::String(_) => out.push(Row::Field(Field {
-                label: {
-                    let whole = keys.join(".");
-                    match crate::config::schema::label(&whole) {
-                        Some(l) => l.to_string(),
-                        None => {
-                            let top = crate::config::schema::label(&keys[0])
-                                .map(str::to_string)
-                                .unwrap_or_else(|| label_for(&keys[0]));
-                            std::iter::once(top)
-                                .chain(keys[1..].iter().cloned())
-                                .collect::<Vec<_>>()
-                                .join(" › ")
-                        }
-                    }
-                },
-                ptr,
-                path,
-                secret: true,
-                multiline: false,
-                readonly: false,
-                group: None,
-            })),
-            _ => {}
+        }
+        Value::String(_) => out.push(Row::Field(Field {
+            secret: true,
+            ..field(&secret_label(keys), ptr, path)
+        })),
+        _ => {}
+    }
+}
+
+/// The label of a secret at the key path `keys`.
+fn secret_label(keys: &[String]) -> String {
+    let whole = keys.join(".");
+    match crate::config::schema::label(&whole) {
+        Some(l) => l.to_string(),
+        None => {
+            let top = crate::config::schema::label(&keys[0])
+                .map(str::to_string)
+                .unwrap_or_else(|| label_for(&keys[0]));
+            std::iter::once(top)
+                .chain(keys[1..].iter().cloned())
+                .collect::<Vec<_>>()
+                .join(" › ")
         }
     }
-    if secrets.is_object() {
-        rows.push(Row::Header(
-            "Secrets (secrets.json; masked, v reveals)".into(),
-        ));
-        secret_leaves(
-            secrets,
-            String::new(),
-            String::new(),
-            &mut Vec::new(),
-            &mut rows,
-        );
-    }
-    rows
 }
 
 #[cfg(test)]
