@@ -22,113 +22,12 @@ use crate::engine::logs::{
 use crate::engine::{ContainerSpec, Engine, Mount, labels};
 
 mod hold;
+mod prepare;
 mod steps;
+mod types;
 mod windows;
 pub use steps::is_tls_error;
-
-/// Where a run should start.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Plan {
-    /// Reattach to a run in progress, or start the first run.
-    Continue,
-    /// Run this step and everything after it again (retry / resume from here).
-    From(String),
-    /// Start a brand-new run.
-    Restart,
-}
-
-/// Operator commands while a run is being driven.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Command {
-    /// Stop the running step (kills its container); the run halts there.
-    Stop,
-    /// Stop the running step and go on with the next.
-    Skip,
-    /// Add seconds to a service step's window.
-    ExtendWindow {
-        /// The service step.
-        step: String,
-        /// Seconds to add.
-        secs: u64,
-    },
-    /// End a service step's window now.
-    EndWindow {
-        /// The service step.
-        step: String,
-    },
-    /// Leave; running steps keep running in the engine.
-    Detach,
-}
-
-/// What the runner reports while it works (also what a driver streams to attached TUIs).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Event {
-    /// The run is being driven (new, resumed or reattached).
-    RunStarted {
-        /// Run id.
-        run_id: String,
-        /// How it started, for display.
-        how: String,
-    },
-    /// A step started (or was reattached).
-    StepStarted {
-        /// Step id.
-        step: String,
-        /// Attempt number.
-        attempt: u32,
-        /// What runs, for display.
-        detail: String,
-    },
-    /// Captured log lines of a step.
-    Log {
-        /// Step id.
-        step: String,
-        /// The lines.
-        lines: Vec<LogLine>,
-    },
-    /// A step finished.
-    StepFinished {
-        /// Step id.
-        step: String,
-        /// New status.
-        status: StepStatus,
-        /// Exit code, if any.
-        exit_code: Option<i64>,
-        /// How long it ran.
-        duration: std::time::Duration,
-        /// What went wrong.
-        error: Option<String>,
-    },
-    /// A service window opened or changed.
-    Window {
-        /// Step id.
-        step: String,
-        /// What it serves.
-        url: Option<String>,
-        /// When it closes (while it waits for its anchor: the engine's own limit).
-        ends_at: chrono::DateTime<Utc>,
-        /// The step whose success starts the countdown, while it has not succeeded.
-        #[serde(default)]
-        waiting_for: Option<String>,
-    },
-    /// Something the operator should know.
-    Note(String),
-    /// Something keeps the run from going on by itself (the engine is unreachable, the disk is
-    /// full): shown as a banner until `None` clears it. The steps keep running in the engine.
-    Trouble(Option<String>),
-    /// A fresh copy of the run state after each save.
-    State(Box<RunState>),
-    /// Driving ended (or could not start: the error says why).
-    Finished(Result<Finish, String>),
-    /// Who drives the run, for a TUI attached to another process's run (`None`: nobody now;
-    /// this TUI can take over).
-    Driver(Option<String>),
-    /// A fresh look at the cluster (nodes, CSRs, operators), once it can be asked.
-    Cluster(Box<super::cluster::Snapshot>),
-}
+pub use types::{Command, Event, Finish, LiveGate, Plan};
 
 /// A task stopped when this is dropped.
 struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
@@ -139,33 +38,6 @@ impl Drop for AbortOnDrop {
             h.abort();
         }
     }
-}
-
-/// How driving the run ended.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Finish {
-    /// Every step succeeded or was skipped.
-    Succeeded,
-    /// A step failed; the run halted there.
-    Failed {
-        /// Step id.
-        step: String,
-        /// What went wrong.
-        error: String,
-    },
-    /// The operator stopped a step.
-    Stopped {
-        /// Step id.
-        step: String,
-    },
-    /// We detached; these steps keep running in the engine.
-    Detached {
-        /// Steps still running.
-        running: Vec<String>,
-    },
-    /// The last run already completed; nothing to do.
-    AlreadyDone,
 }
 
 /// Why a step's body ended without a result.
@@ -220,37 +92,6 @@ pub struct Runner {
     live_gate: Option<LiveGate>,
     tls_verify: Option<bool>,
     _lock: RunLock,
-}
-
-/// Bounds the log lines in flight to a slow consumer (headless printing to a pipe): the capture
-/// waits while more than `limit` lines are queued, so memory stays flat under a flood and no line
-/// is dropped. The consumer calls [`LiveGate::done`] for each batch it has handled.
-#[derive(Clone, Debug)]
-pub struct LiveGate {
-    queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    limit: usize,
-}
-
-impl LiveGate {
-    /// A gate that holds at most `limit` lines in flight.
-    pub fn new(limit: usize) -> Self {
-        Self {
-            queued: Default::default(),
-            limit,
-        }
-    }
-    /// The consumer handled `n` lines.
-    pub fn done(&self, n: usize) {
-        self.queued
-            .fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
-    }
-    fn wait_room(&self, n: usize) {
-        use std::sync::atomic::Ordering;
-        while self.queued.load(Ordering::Acquire) > self.limit {
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-        self.queued.fetch_add(n, Ordering::AcqRel);
-    }
 }
 
 /// The line of a saved log to quote in failure messages: the last one that looks like an error
@@ -640,147 +481,6 @@ impl Runner {
         st.finished_at = Some(Utc::now());
         self.save()?;
         Ok(f)
-    }
-
-    /// Sets up the state for `plan`; `None` when there is nothing to do.
-    async fn prepare(&mut self, plan: &Plan) -> Result<Option<String>, PipelineError> {
-        if plan != &Plan::Restart
-            && let Some(st) = &self.state
-            && st.outcome != Outcome::Succeeded
-            && st
-                .pipeline_hash
-                .as_ref()
-                .is_some_and(|h| *h != self.pipeline.hash())
-        {
-            let file = match &self.source {
-                Source::File(f) => f.clone(),
-                Source::Default => "the pipeline".into(),
-            };
-            return Err(PipelineError::Refused(format!(
-                "{file} changed since run {} started. Stage containers can write the deployconfig, so stage2-tui does not take a changed pipeline in the middle of a run: review the file, then start a new run with --restart (or put the old file back to go on)",
-                st.run_id
-            )));
-        }
-        match (plan, &self.state) {
-            (Plan::Restart, _) | (Plan::Continue, None) => {
-                if let Some(old) = self.state.take() {
-                    self.end_old_services(&old).await;
-                    let archive = self.dc.state_dir().join("runs");
-                    let kept = crate::safefs::private_dir(&archive).and_then(|()| {
-                        std::fs::rename(
-                            self.dc.state_dir().join(super::state::STATE_FILE),
-                            archive.join(format!("{}.json", old.run_id)),
-                        )
-                    });
-                    if let Err(e) = kept {
-                        self.emit(Event::Note(format!(
-                            "the state of run {} could not be kept in {} ({e}); the new run replaces it",
-                            old.run_id,
-                            archive.display()
-                        )));
-                    }
-                }
-                self.state = Some(RunState::new(&self.pipeline));
-                Ok(Some("new run".into()))
-            }
-            (Plan::Continue, Some(st)) => match st.outcome {
-                Outcome::InProgress => Ok(Some("reattached to the run in progress".into())),
-                Outcome::Succeeded => Ok(None),
-                Outcome::Failed | Outcome::Stopped => {
-                    let at = st.halted_at().map(|s| s.id.clone()).unwrap_or_default();
-                    Err(PipelineError::Refused(format!(
-                        "the last run {} at {at}. Fix the cause, then resume with `--from {at}` (or start over with `--restart`).",
-                        if st.outcome == Outcome::Failed {
-                            "failed"
-                        } else {
-                            "was stopped"
-                        }
-                    )))
-                }
-            },
-            (Plan::From(id), _) => {
-                let idx = self.pipeline.index_of(id).ok_or_else(|| {
-                    PipelineError::Refused(format!(
-                        "no step `{id}` in the pipeline; steps are: {}",
-                        self.pipeline.ids()
-                    ))
-                })?;
-                match self.state.take() {
-                    None => {
-                        let mut st = RunState::new(&self.pipeline);
-                        for s in st.steps.iter_mut().take(idx) {
-                            s.status = StepStatus::Skipped;
-                        }
-                        self.state = Some(st);
-                    }
-                    Some(mut st) => {
-                        if let Some(r) = st.steps.iter().find(|s| s.status == StepStatus::Running) {
-                            let msg = format!(
-                                "{} is still running in the engine; reattach without --from (or stop it first)",
-                                r.id
-                            );
-                            self.state = Some(st);
-                            return Err(PipelineError::Refused(msg));
-                        }
-                        // A service window inside the rerun range restarts with fresh inputs.
-                        for s in st
-                            .steps
-                            .iter_mut()
-                            .skip(idx)
-                            .filter(|s| s.status == StepStatus::Serving)
-                        {
-                            if let Some(name) = s.last().and_then(|a| a.container_id.clone()) {
-                                self.end_service(&s.id, &name).await;
-                            }
-                            s.window_ends_at = None;
-                        }
-                        // A service whose window closed while its anchor runs again (terraform
-                        // makes the bootstrap VM again): it serves again, for a new window.
-                        for (k, spec) in self.pipeline.steps.iter().enumerate().take(idx) {
-                            let anchor_again = spec
-                                .window_starts_after
-                                .as_ref()
-                                .and_then(|a| self.pipeline.index_of(a))
-                                .is_some_and(|ai| ai >= idx);
-                            let s = &mut st.steps[k];
-                            if anchor_again
-                                && !s.attempts.is_empty()
-                                && !matches!(s.status, StepStatus::Serving | StepStatus::Pending)
-                            {
-                                s.status = StepStatus::Stale;
-                                s.window_ends_at = None;
-                                s.window_waiting_for = None;
-                            }
-                        }
-                        st.rewind_to(idx);
-                        self.state = Some(st);
-                    }
-                }
-                Ok(Some(format!("resuming from {id}")))
-            }
-        }
-    }
-
-    async fn end_old_services(&self, old: &RunState) {
-        for s in old.steps.iter().filter(|s| s.status == StepStatus::Serving) {
-            if let Some(id) = s.last().and_then(|a| a.container_id.clone()) {
-                self.end_service(&s.id, &id).await;
-            }
-        }
-    }
-
-    /// Stops and removes a service's container; a failure is reported (its window guard and the
-    /// engine's own limit still end it), never swallowed.
-    async fn end_service(&self, step: &str, id: &str) {
-        let r = match self.engine.stop(id, 10).await {
-            Ok(()) => self.engine.remove(id, true).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = r {
-            self.emit(Event::Note(format!(
-                "{step}: could not stop and remove its service ({e}); its window guard and the engine's own limit still end it"
-            )));
-        }
     }
 
     /// Runs (or reattaches to) step `i`, handling operator commands while it runs. When the

@@ -21,6 +21,12 @@ use tokio::sync::{broadcast, mpsc};
 use crate::config::Deployconfig;
 use crate::pipeline::{Command, Event, Pipeline, Plan};
 
+mod client;
+mod pointer;
+pub use client::{Attached, Relay, attach, attach_at};
+use pointer::write_pointer;
+pub use pointer::{Pointer, not_yours, pointer_path};
+
 /// Protocol version. A peer speaking another one is told so, never misread.
 pub const PROTO: u32 = 1;
 
@@ -229,86 +235,6 @@ impl Drop for Server {
         self.accept.abort();
         let _ = std::fs::remove_file(&self.path);
     }
-}
-
-/// Where a driver's world-readable pointer lives (`/run/stage2-tui/<id>`).
-pub fn pointer_path(dc: &Deployconfig) -> PathBuf {
-    let root = std::env::var_os("STAGE2_POINTER_DIR")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/run/stage2-tui"));
-    root.join(dc.id())
-}
-
-/// The pointer a driver left: whose run this deployconfig is.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Pointer {
-    /// Driver's uid.
-    pub uid: u32,
-    /// Driver's user name.
-    pub user: String,
-    /// Driver's pid (it may have exited since).
-    pub pid: u32,
-    /// The deployconfig.
-    pub deployconfig: String,
-}
-
-fn write_pointer(dc: &Deployconfig, info: &DriverInfo) {
-    use std::os::unix::fs::DirBuilderExt;
-    let path = pointer_path(dc);
-    let Some(dir) = path.parent() else { return };
-    let _ = std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(dir);
-    // Readable by every user (that is its point), writable by root only.
-    if euid() == 0 {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
-    }
-    let p = Pointer {
-        uid: info.uid,
-        user: info.user.clone(),
-        pid: info.pid,
-        deployconfig: dc.dir.display().to_string(),
-    };
-    if let Ok(d) = crate::safefs::Dir::open(dir) {
-        let _ = d.write_atomic(
-            path.file_name().unwrap_or_default(),
-            line(&p).as_bytes(),
-            0o644,
-        );
-    }
-}
-
-/// For a user who is not the one whose stage 2 this is: the message that stops them (`None`:
-/// go ahead). Root may always go ahead.
-pub fn not_yours(dc: &Deployconfig) -> Option<String> {
-    let me = euid();
-    if me == 0 {
-        return None;
-    }
-    let text = std::fs::read_to_string(pointer_path(dc)).ok()?;
-    let p: Pointer = serde_json::from_str(&text).ok()?;
-    if p.uid == me {
-        return None;
-    }
-    let alive = Path::new(&format!("/proc/{}", p.pid)).exists();
-    let how = if alive {
-        format!("is driven by {} (pid {})", p.user, p.pid)
-    } else {
-        format!("belongs to {} (last driven by pid {})", p.user, p.pid)
-    };
-    let sudo = if p.uid == 0 {
-        "sudo stage2-tui".to_string()
-    } else {
-        format!("sudo -u {} stage2-tui", p.user)
-    };
-    Some(format!(
-        "stage 2 for {} {how}; attach with `{sudo}`. Starting stages as {} would run a second install against the same VMs, so this stage2-tui starts nothing.",
-        dc.dir.display(),
-        user_name(me)
-    ))
 }
 
 /// Everything a driver hands the server.
@@ -573,126 +499,6 @@ fn describe_control(c: &Control) -> String {
         Control::Skip(step) => format!("skip of {step}"),
         Control::TlsVerify(v) => format!("pulls with --tls-verify={v}"),
     }
-}
-
-/// A connection of an attached TUI to a driver.
-pub struct Attached {
-    /// Who drives, and the pipeline.
-    pub driver: DriverInfo,
-    /// The pipeline.
-    pub pipeline: Pipeline,
-    lines: tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
-    write: tokio::net::unix::OwnedWriteHalf,
-}
-
-/// Connects to the driver of the run in `state_dir`. Err: a message for the operator.
-pub async fn attach(state_dir: &Path) -> Result<Attached, String> {
-    attach_at(&state_dir.join(SOCKET)).await
-}
-
-/// Connects to the control socket at `path`.
-pub async fn attach_at(path: &Path) -> Result<Attached, String> {
-    let conn = UnixStream::connect(&path).await.map_err(|e| {
-        format!(
-            "cannot reach the driver's control socket {} ({e})",
-            path.display()
-        )
-    })?;
-    let (read, mut write) = conn.into_split();
-    let tty = std::fs::read_link("/proc/self/fd/0")
-        .ok()
-        .map(|p| {
-            p.display()
-                .to_string()
-                .trim_start_matches("/dev/")
-                .to_string()
-        })
-        .filter(|t| t.starts_with("pts/") || t.starts_with("tty"));
-    let hello = ClientMsg::Hello {
-        proto: PROTO,
-        version: env!("CARGO_PKG_VERSION").into(),
-        tty,
-    };
-    // A refusal may already be waiting (the driver closes after saying why): read it either way.
-    let sent = write.write_all(line(&hello).as_bytes()).await;
-    let mut lines = BufReader::new(read).lines();
-    if let Err(e) = sent {
-        return Err(match lines.next_line().await {
-            Ok(Some(l)) => match serde_json::from_str::<ServerMsg>(&l) {
-                Ok(ServerMsg::Refused { reason }) => format!("the driver refused: {reason}"),
-                _ => format!("cannot talk to the driver: {e}"),
-            },
-            _ => format!("cannot talk to the driver: {e}"),
-        });
-    }
-    let first = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
-        .await
-        .map_err(|_| "the driver did not answer within 10 s".to_string())?
-        .map_err(|e| format!("cannot read from the driver: {e}"))?
-        .ok_or("the driver closed the connection")?;
-    match serde_json::from_str::<ServerMsg>(&first) {
-        Ok(ServerMsg::Hello {
-            proto: PROTO,
-            driver,
-            pipeline,
-        }) => Ok(Attached {
-            driver,
-            pipeline,
-            lines,
-            write,
-        }),
-        Ok(ServerMsg::Hello { proto, driver, .. }) => Err(format!(
-            "the driver (stage2-tui {}) speaks protocol {proto}, this stage2-tui {} speaks {PROTO}: use the same version",
-            driver.version,
-            env!("CARGO_PKG_VERSION")
-        )),
-        Ok(ServerMsg::Refused { reason }) => Err(format!("the driver refused: {reason}")),
-        _ => Err(format!(
-            "the driver answered something this stage2-tui (protocol {PROTO}) does not understand; is it another version? ({})",
-            first.chars().take(120).collect::<String>()
-        )),
-    }
-}
-
-impl Attached {
-    /// Relays events to `events` and requests from `commands`/`control` until the driver goes
-    /// away. A `Detach` is never sent: leaving an attached TUI never affects the run.
-    pub async fn relay(
-        mut self,
-        events: &mpsc::UnboundedSender<Event>,
-        commands: &mut mpsc::UnboundedReceiver<Command>,
-        control: &mut mpsc::UnboundedReceiver<Control>,
-    ) -> Relay {
-        loop {
-            tokio::select! {
-                l = self.lines.next_line() => match l {
-                    Ok(Some(l)) => {
-                        if let Ok(ServerMsg::Event { event }) = serde_json::from_str::<ServerMsg>(&l) {
-                            let _ = events.send(event);
-                        }
-                    }
-                    _ => return Relay::DriverGone,
-                },
-                c = commands.recv() => match c {
-                    Some(Command::Detach) | None => return Relay::Left,
-                    Some(command) => { let _ = self.write.write_all(line(&ClientMsg::Command { command }).as_bytes()).await; }
-                },
-                c = control.recv() => match c {
-                    Some(control) => { let _ = self.write.write_all(line(&ClientMsg::Control { control }).as_bytes()).await; }
-                    None => return Relay::Left,
-                },
-            }
-        }
-    }
-}
-
-/// How relaying ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Relay {
-    /// The driver exited (or its socket closed).
-    DriverGone,
-    /// This TUI is leaving.
-    Left,
 }
 
 #[cfg(test)]
