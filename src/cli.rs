@@ -122,6 +122,9 @@ pub enum Cmd {
         /// Read through the engine API even when the log file is readable
         #[arg(long)]
         api: bool,
+        /// Forward every batch to a live listener, as the runner does for its panes and output
+        #[arg(long)]
+        live: bool,
     },
 }
 
@@ -253,6 +256,7 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
             container,
             out,
             api,
+            live,
         }) => {
             let engine = connect(&cli).await?;
             let mode = if *api {
@@ -260,12 +264,31 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
             } else {
                 engine::logs::CaptureMode::Auto
             };
+            // The live sink the runner uses: each batch goes to a channel whose reader (the
+            // dashboard or the headless printer there; a counter here) takes it.
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let listener = tokio::spawn(async move {
+                let mut n = 0usize;
+                while let Some(crate::pipeline::Event::Log { lines, .. }) = rx.recv().await {
+                    n += lines.len();
+                }
+                n
+            });
+            let sink: Option<engine::logs::LiveFn> = live.then(|| {
+                Box::new(move |lines| {
+                    let _ = tx.send(crate::pipeline::Event::Log {
+                        step: "capture".into(),
+                        lines,
+                    });
+                }) as engine::logs::LiveFn
+            });
             let started = std::time::Instant::now();
-            let c = engine.capture(container, out, None, mode).await?;
+            let c = engine.capture(container, out, sink, mode).await?;
             let secs = started.elapsed().as_secs_f64();
+            let live_lines = listener.await.unwrap_or(0);
             let lines = c.lines[0] + c.lines[1];
             println!(
-                "via={} lines={lines} stdout={} stderr={} bytes={} secs={secs:.3} lines_per_sec={:.0} exit={} peak_rss_kib={}",
+                "via={} lines={lines} live_lines={live_lines} stdout={} stderr={} bytes={} secs={secs:.3} lines_per_sec={:.0} exit={} peak_rss_kib={}",
                 c.via,
                 c.lines[0],
                 c.lines[1],

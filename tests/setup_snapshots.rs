@@ -417,12 +417,14 @@ fn a_copied_in_installer_is_checked_first_and_replaces_nothing_until_yes() {
     let src = dir.path().join("new-openshift-install");
     std::fs::write(&src, "#!/bin/sh\necho v4.14\n").unwrap();
     std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o755)).unwrap();
+    use stage2_tui::app::setup::{SetupTask, adopt_candidate_file, stage_candidate};
     let s = app.screen.setup_mut().unwrap();
     let task = s.copy_override(src.to_str().unwrap());
-    assert_eq!(
-        task,
-        Some(stage2_tui::app::setup::SetupTask::CheckCandidate)
-    );
+    // The copy (hundreds of MB for a real one) is background work, not the update's.
+    assert_eq!(task, Some(SetupTask::CheckCandidate(src.clone())));
+    let (dc, cand) = (s.dc.clone(), s.candidate_path());
+    assert!(!cand.exists(), "nothing copied in the update");
+    stage_candidate(&dc, &src, &cand).unwrap();
     assert!(
         !dir.path().join("openshift-install").exists(),
         "nothing replaced yet"
@@ -442,8 +444,24 @@ fn a_copied_in_installer_is_checked_first_and_replaces_nothing_until_yes() {
         .setup_mut()
         .unwrap()
         .copy_override(src.to_str().unwrap());
+    stage_candidate(&dc, &src, &cand).unwrap();
     app.on_setup_msg(SetupMsg::Candidate(Ok("openshift-install 4.14.3".into())));
-    app.on_key(key(KeyCode::Char('y')));
+    let effects = app.on_key(key(KeyCode::Char('y')));
+    let from = src.display().to_string();
+    assert_eq!(
+        effects,
+        vec![Effect::Setup(SetupTask::AdoptCandidate(from.clone()))]
+    );
+    assert!(
+        !dir.path().join("openshift-install").exists(),
+        "copied off the loop"
+    );
+    let done = adopt_candidate_file(&dc, &from, &cand);
+    assert!(!cand.exists(), "the candidate is removed");
+    assert_eq!(
+        app.on_setup_msg(SetupMsg::Adopted(done)),
+        vec![Effect::Setup(SetupTask::Versions)]
+    );
     assert_eq!(
         std::fs::read(dir.path().join("openshift-install")).unwrap(),
         std::fs::read(&src).unwrap()

@@ -46,6 +46,7 @@ impl App {
         }
         match next {
             Some(SetupTask::Tags) => self.tags_task(),
+            Some(t @ SetupTask::Versions) => vec![Effect::Setup(t)],
             _ => vec![],
         }
     }

@@ -154,7 +154,27 @@ pub(super) fn spawn_setup_task(
                     overridden,
                 }
             }
-            SetupTask::CheckCandidate => {
+            SetupTask::AdoptCandidate(from) => {
+                let (dc, cand) = (dc.clone(), candidate.clone());
+                SetupMsg::Adopted(
+                    tokio::task::spawn_blocking(move || {
+                        crate::app::setup::adopt_candidate_file(&dc, &from, &cand)
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(format!("the copy stopped: {e}"))),
+                )
+            }
+            SetupTask::CheckCandidate(src) => {
+                let (dc2, cand) = (dc.clone(), candidate.clone());
+                let staged = tokio::task::spawn_blocking(move || {
+                    crate::app::setup::stage_candidate(&dc2, &src, &cand)
+                })
+                .await
+                .unwrap_or_else(|e| Err(format!("the copy stopped: {e}")));
+                if let Err(e) = staged {
+                    let _ = tx.send(SetupMsg::Candidate(Err(e)));
+                    return;
+                }
                 let image = format!("{registry}/4.run-installer:{tag}");
                 let m = crate::engine::Mount {
                     source: candidate.display().to_string(),

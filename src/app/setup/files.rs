@@ -132,50 +132,27 @@ impl Setup {
                 ))
             }
             Ok(true) => {
-                let cand = self.candidate_path();
-                let copy = std::fs::read(src).and_then(|bytes| {
-                    let dir = self.dc.state_dir();
-                    crate::safefs::private_dir(&dir)?;
-                    crate::safefs::Dir::open(&dir)?.write_atomic(
-                        cand.file_name().unwrap_or_default(),
-                        &bytes,
-                        0o755,
-                    )
-                });
-                match copy {
-                    Ok(()) => {
-                        self.candidate = Some((src.display().to_string(), None));
-                        self.message = Some(format!(
-                            "checking {}: running its `version` in the installer image…",
-                            src.display()
-                        ));
-                        return Some(SetupTask::CheckCandidate);
-                    }
-                    Err(e) => self.message = Some(format!("cannot read {}: {e}", src.display())),
-                }
+                // The copy (hundreds of MB) and the check run in the background.
+                self.candidate = Some((src.display().to_string(), None));
+                self.message = Some(format!(
+                    "checking {}: copying it aside and running its `version` in the installer image…",
+                    src.display()
+                ));
+                return Some(SetupTask::CheckCandidate(src.to_path_buf()));
             }
         }
         None
     }
 
-    /// The checked candidate becomes the override (the operator said yes).
+    /// The checked candidate becomes the override (the operator said yes); the copy runs in
+    /// the background ([`adopt`]).
     pub fn adopt_candidate(&mut self) -> Option<SetupTask> {
         let (from, _) = self.candidate.take()?;
-        let cand = self.candidate_path();
-        let dst = self.dc.installer_override();
-        let copy = std::fs::read(&cand).and_then(|bytes| {
-            crate::safefs::Dir::open(&self.dc.dir)?.write_atomic(
-                "openshift-install".as_ref(),
-                &bytes,
-                0o755,
-            )
-        });
-        let _ = std::fs::remove_file(&cand);
-        self.message = Some(match copy {
-            Ok(()) => format!("copied {from} to {}", dst.display()),
-            Err(e) => format!("cannot copy to {}: {e}", dst.display()),
-        });
-        Some(SetupTask::Versions)
+        self.message = Some(format!(
+            "copying {from} to {}…",
+            self.dc.installer_override().display()
+        ));
+        Some(SetupTask::AdoptCandidate(from))
     }
 
     /// Drops the candidate (the operator said no, or it did not run).
@@ -281,5 +258,39 @@ impl Setup {
             out.push(format!("{sign} {line}"));
         }
         out
+    }
+}
+
+/// Copies an openshift-install aside into the private state folder (blocking file work: run it
+/// off the update loop).
+pub fn stage_candidate(
+    dc: &Deployconfig,
+    src: &std::path::Path,
+    cand: &std::path::Path,
+) -> Result<(), String> {
+    std::fs::read(src)
+        .and_then(|bytes| {
+            let dir = dc.state_dir();
+            crate::safefs::private_dir(&dir)?;
+            crate::safefs::Dir::open(&dir)?.write_atomic(
+                cand.file_name().unwrap_or_default(),
+                &bytes,
+                0o755,
+            )
+        })
+        .map_err(|e| format!("cannot copy {} aside: {e}", src.display()))
+}
+
+/// Copies the checked candidate in as the override, without following a link a stage may have
+/// planted, and removes the candidate (blocking file work: run it off the update loop).
+pub fn adopt(dc: &Deployconfig, from: &str, cand: &std::path::Path) -> Result<String, String> {
+    let dst = dc.installer_override();
+    let copy = std::fs::read(cand).and_then(|bytes| {
+        crate::safefs::Dir::open(&dc.dir)?.write_atomic("openshift-install".as_ref(), &bytes, 0o755)
+    });
+    let _ = std::fs::remove_file(cand);
+    match copy {
+        Ok(()) => Ok(format!("copied {from} to {}", dst.display())),
+        Err(e) => Err(format!("cannot copy to {}: {e}", dst.display())),
     }
 }

@@ -1,6 +1,7 @@
 //! The setup flow's state: pre-flight checks → config → openshift-install → image tag → review.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui_textarea::{CursorMove, TextArea};
@@ -13,7 +14,7 @@ mod files;
 mod form;
 mod raw;
 use crate::config::Deployconfig;
-pub use files::{JsonFile, disabled_override};
+pub use files::{JsonFile, adopt as adopt_candidate_file, disabled_override, stage_candidate};
 pub use form::{Field, Row, build_rows};
 pub use raw::mask_json_values;
 
@@ -81,6 +82,8 @@ pub enum SetupMsg {
     PullProgress(String),
     /// `version` of an openshift-install to copy in.
     Candidate(Result<String, String>),
+    /// The checked candidate was copied in as the override (or not, and why).
+    Adopted(Result<String, String>),
     /// The pull ended.
     PullDone(Result<String, String>),
 }
@@ -96,8 +99,10 @@ pub enum SetupTask {
     Tags,
     /// Pull every stage image of this tag.
     Pull(String),
-    /// Run `version` of the openshift-install about to be copied in.
-    CheckCandidate,
+    /// Copy this openshift-install aside (to the private state folder) and run its `version`.
+    CheckCandidate(PathBuf),
+    /// Copy the checked candidate in as the override (from where the operator named).
+    AdoptCandidate(String),
 }
 
 /// `openshift-install version` outputs: the embedded binary, and the override if present.
@@ -602,6 +607,12 @@ impl Setup {
                 self.message = Some(format!(
                     "not copied: {from} does not run in the installer image ({e}); nothing was changed"
                 ));
+            }
+            SetupMsg::Adopted(r) => {
+                self.message = Some(match r {
+                    Ok(m) | Err(m) => m,
+                });
+                return Some(SetupTask::Versions);
             }
             SetupMsg::PullDone(r) => {
                 self.pulling = None;
