@@ -383,9 +383,27 @@ impl PipelineConfig {
         }
         let path = dc.secrets_json();
         let secrets = read_json(&path)?;
-        let token = field(&path, &secrets, "/registrytoken", "registrytoken")?;
-        Ok(Some((self.registry_user.clone(), token.to_string())))
+        // A missing token is an error here (the run needs it); then read as everywhere.
+        field(&path, &secrets, REGISTRY_TOKEN, "registrytoken")?;
+        let config = serde_json::json!({ "registryusername": self.registry_user });
+        Ok(registry_credentials(&config, &secrets))
     }
+}
+
+const REGISTRY_TOKEN: &str = "/registrytoken";
+
+/// Registry credentials from config.json's and secrets.json's values (user, token): `None`
+/// without a `registryusername`. The one place that knows where they live.
+pub fn registry_credentials(config: &Value, secrets: &Value) -> Option<(String, String)> {
+    let user = config
+        .get("registryusername")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())?;
+    let token = secrets
+        .pointer(REGISTRY_TOKEN)
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Some((user.to_string(), token.to_string()))
 }
 
 /// The user's config folder for stage2-tui (`$XDG_CONFIG_HOME/stage2-tui`, or

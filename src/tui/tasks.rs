@@ -79,26 +79,9 @@ pub(super) fn spawn_setup_task(
     let registry = s.registry();
     let tag = s.tag();
     let stages = app.pipeline.stage_images();
-    let creds = {
-        let user = s
-            .config
-            .value
-            .get("registryusername")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string();
-        let token = s
-            .secrets
-            .value
-            .get("registrytoken")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string();
-        (!user.is_empty()).then_some(crate::engine::PullCredentials {
-            username: user,
-            password: token,
-        })
-    };
+    // The edited (maybe unsaved) values, read the way the runner reads the saved ones.
+    let creds = crate::config::registry_credentials(&s.config.value, &s.secrets.value)
+        .map(|(username, password)| crate::engine::PullCredentials { username, password });
     // Pre-flight judges what the operator edited, not what is on disk.
     let edited = crate::check::Edited {
         config: if s.raw.is_some() && !s.raw_secrets {
