@@ -39,6 +39,7 @@ async fn print_events(
 ) -> Option<RunState> {
     let mut last_state = None;
     let mut last_cluster: Option<String> = None;
+    let masker = crate::text::Masker::new(&secrets);
     let stdout = std::io::stdout();
     while let Some(ev) = rx.recv().await {
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
@@ -69,7 +70,7 @@ async fn print_events(
                         out,
                         "{step:<width$} {mark} {}",
                         // Borrowed when nothing needs masking: no allocation per line.
-                        visible(&crate::text::mask(&l.text, &secrets))
+                        visible(&masker.mask(&l.text))
                     );
                 }
                 let _ = out.flush();

@@ -5,7 +5,13 @@ use std::borrow::Cow;
 /// Replaces control characters (except tab) with visible caret or `\u{..}` forms, so a log line
 /// can never move the cursor, clear the screen or retitle the terminal.
 pub fn visible(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(is_control) {
+    // Fast path for the common line: a control character needs a byte below 0x20, 0x7f, or
+    // the lead byte of a C1 control (0xc2) or of a bidi override (0xe2).
+    if !s
+        .bytes()
+        .any(|b| (b < 0x20 && b != b'\t') || b == 0x7f || b == 0xc2 || b == 0xe2)
+        || !s.chars().any(is_control)
+    {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -53,6 +59,41 @@ pub fn duration(d: std::time::Duration) -> String {
         0..60 => format!("{:.1}s", d.as_secs_f64()),
         60..3600 => format!("{}m{:02}s", s / 60, s % 60),
         _ => format!("{}h{:02}m{:02}s", s / 3600, (s / 60) % 60, s % 60),
+    }
+}
+
+/// Masks secret values, with each value's searcher built once (for the paths every log line
+/// takes: headless printing). Same result as [`mask`].
+pub struct Masker {
+    finders: Vec<(memchr::memmem::Finder<'static>, String)>,
+}
+
+impl Masker {
+    /// A masker of these values (empty ones ignored).
+    pub fn new(secrets: &[String]) -> Self {
+        Self {
+            finders: secrets
+                .iter()
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    (
+                        memchr::memmem::Finder::new(s.as_bytes()).into_owned(),
+                        s.clone(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Replaces every occurrence of a secret value with `••••••`.
+    pub fn mask<'a>(&self, s: &'a str) -> Cow<'a, str> {
+        let mut out: Cow<'a, str> = Cow::Borrowed(s);
+        for (finder, secret) in &self.finders {
+            if finder.find(out.as_bytes()).is_some() {
+                out = Cow::Owned(out.replace(secret.as_str(), "••••••"));
+            }
+        }
+        out
     }
 }
 

@@ -323,7 +323,11 @@ pub fn bootstrap_fetches<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<Fe
         .into_iter()
         // Every log line of a run can come through here (headless, the dashboard): a plain
         // substring test first, the regex only for the few lines that name the file.
-        .filter(|l| l.contains("bootstrap.ign"))
+        .filter(|l| {
+            static NAME: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+                std::sync::LazyLock::new(|| memchr::memmem::Finder::new("bootstrap.ign"));
+            NAME.find(l.as_bytes()).is_some()
+        })
         .filter_map(|l| {
             let c = re.captures(l)?;
             Some(Fetch {
