@@ -75,7 +75,12 @@ impl App {
                 return Some(Job::Tails(missing));
             }
         }
-        let save_to = SaveTo {
+        // Called on every turn of the loop: where a save goes is worked out only for a save.
+        let wants_save = self
+            .screen
+            .log()
+            .is_some_and(|v| v.busy.is_none() && v.wanted.front() == Some(&super::LogWork::Save));
+        let save_to = wants_save.then(|| SaveTo {
             root: self
                 .export_dir
                 .parent()
@@ -83,15 +88,8 @@ impl App {
                 .to_path_buf(),
             dir: self.export_dir.clone(),
             secrets: self.secrets.clone(),
-        };
-        let wants_save = self
-            .screen
-            .log()
-            .is_some_and(|v| v.busy.is_none() && v.wanted.front() == Some(&super::LogWork::Save));
-        self.screen
-            .log_mut()?
-            .next_job(wants_save.then_some(save_to))
-            .map(Job::Log)
+        });
+        self.screen.log_mut()?.next_job(save_to).map(Job::Log)
     }
 
     /// Takes a job's answer.

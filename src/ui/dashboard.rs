@@ -218,8 +218,14 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
     if (area.width as usize) >= used {
         f.render_widget(right(right_text, right_style), area);
     } else if let Some(d) = &app.driven_by {
-        let short = format!("{} ", crate::text::visible(d));
-        if (area.width as usize) >= left_w + short.chars().count() + 2 {
+        // Narrower: without "actions here are requests to it", then only who drives.
+        let who = d.split(", pid").next().unwrap_or(d);
+        let fits = |t: &str| (area.width as usize) >= left_w + t.chars().count() + 3;
+        if let Some(short) = [d.as_str(), who]
+            .into_iter()
+            .map(|t| format!("{} ", crate::text::visible(t)))
+            .find(|t| fits(t))
+        {
             f.render_widget(right(short, right_style), area);
         }
     }
