@@ -193,11 +193,13 @@ fn review_shows_the_diff_blocks_on_errors_and_start_saves() {
     )
     .unwrap();
     assert_eq!(app.on_key(key(KeyCode::Char('S'))), vec![]);
+    // The files are written off the update loop: nothing until the save job runs.
+    assert!(!app.screen.setup().unwrap().conflict);
+    assert_eq!(app.settle(), vec![]);
     assert!(app.screen.setup().unwrap().conflict);
-    assert_eq!(
-        app.on_key(key(KeyCode::Char('O'))),
-        vec![Effect::Start(Plan::Continue)]
-    );
+    assert_eq!(app.on_key(key(KeyCode::Char('O'))), vec![]);
+    assert!(app.screen.setup().is_some(), "still saving");
+    assert_eq!(app.settle(), vec![Effect::Start(Plan::Continue)]);
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
             .unwrap();
@@ -244,7 +246,12 @@ fn unsaved_edits_are_never_lost_without_a_question_and_w_saves_without_starting(
     app.on_key(key(KeyCode::Enter));
     typ(&mut app, "y");
     app.on_key(key(KeyCode::Enter));
-    let effects = app.on_key(key(KeyCode::Char('w')));
+    let mut effects = app.on_key(key(KeyCode::Char('w')));
+    assert!(
+        !dir.path().join(".config.json.stage2-tui.bak").exists(),
+        "written off the update loop"
+    );
+    effects.extend(app.settle());
     assert!(
         !effects.iter().any(|e| matches!(e, Effect::Start(_))),
         "w saves without starting: {effects:?}"
@@ -346,6 +353,7 @@ fn a_broken_secrets_json_is_fixed_in_its_own_raw_editor_with_values_masked() {
         s.message
     );
     app.on_key(key(KeyCode::Char('w')));
+    app.settle();
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("secrets.json")).unwrap())
             .unwrap();

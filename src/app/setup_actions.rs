@@ -1,6 +1,8 @@
 //! What setup-flow actions do.
 
-use super::setup::{InputFor, Page, Row, Setup, SetupMsg, SetupTask};
+use super::setup::{
+    AfterSave, InputFor, Page, Row, SaveRequest, Saved, Setup, SetupMsg, SetupTask,
+};
 use super::{Action, App, Effect, Overlay, Screen};
 use crate::pipeline::{Outcome, Plan};
 
@@ -114,18 +116,44 @@ impl App {
             s.next_problem();
             return vec![];
         }
-        match s.save_all(overwrite) {
-            Err(e) => {
+        s.ask_to_save(overwrite, AfterSave::Start { plan, what });
+        vec![]
+    }
+
+    /// A save came back: say so, and start the run when that was asked for.
+    pub(super) fn on_saved(&mut self, r: Saved) -> Vec<Effect> {
+        let Some(s) = self.screen.setup_mut() else {
+            return vec![];
+        };
+        let after = s.saving.take().unwrap_or(AfterSave::Nothing);
+        let result = s.saved(r);
+        // What the loop masks: the secrets as saved (from memory, not read back).
+        let secrets = crate::config::secret_values_in(&s.secrets.value);
+        s.look_around();
+        match (result, after) {
+            (Err(e), _) => {
                 s.message = Some(e);
                 vec![]
             }
-            Ok(saved) => {
+            (Ok(saved), AfterSave::Nothing) => {
+                s.message = Some(if saved.is_empty() {
+                    "nothing to save: no file changed".into()
+                } else {
+                    format!(
+                        "saved {} (atomically, with a backup beside each); nothing was started",
+                        saved.join(", ")
+                    )
+                });
+                self.secrets = secrets;
+                vec![Effect::Setup(SetupTask::Checks)]
+            }
+            (Ok(saved), AfterSave::Start { plan, what }) => {
                 self.status = Some(if saved.is_empty() {
                     what
                 } else {
                     format!("saved {} (backups beside them); {what}", saved.join(", "))
                 });
-                self.secrets = crate::config::secret_values(&s.dc);
+                self.secrets = secrets;
                 self.screen = Screen::Dashboard;
                 vec![Effect::Start(plan)]
             }
@@ -185,16 +213,8 @@ impl App {
         if s.raw.is_some() && !s.close_raw() {
             return vec![];
         }
-        s.message = Some(match s.save_all(false) {
-            Ok(saved) if saved.is_empty() => "nothing to save: no file changed".into(),
-            Ok(saved) => format!(
-                "saved {} (atomically, with a backup beside each); nothing was started",
-                saved.join(", ")
-            ),
-            Err(e) => e,
-        });
-        self.secrets = crate::config::secret_values(&s.dc);
-        vec![Effect::Setup(SetupTask::Checks)]
+        s.ask_to_save(false, AfterSave::Nothing);
+        vec![]
     }
 
     /// Does a setup-flow action.
@@ -251,6 +271,20 @@ fn task(t: SetupTask) -> Vec<Effect> {
 
 /// The setup flow's own actions, page by page.
 impl Setup {
+    /// Asks for the changed files to be saved (the loop writes them off the update and hands
+    /// the result to [`App::on_saved`]); one save at a time.
+    fn ask_to_save(&mut self, overwrite: bool, after: AfterSave) {
+        if self.saving.is_some() || self.save_request.is_some() {
+            self.message = Some("saving…".into());
+            return;
+        }
+        self.message = Some(match after {
+            AfterSave::Nothing => "saving…".into(),
+            AfterSave::Start { .. } => "saving, then starting…".into(),
+        });
+        self.save_request = Some(SaveRequest { overwrite, after });
+    }
+
     /// The next (or previous) page, starting the work it shows.
     fn turn_page(&mut self, forward: bool) -> Vec<Effect> {
         let i = Page::ALL.iter().position(|x| *x == self.step).unwrap_or(0);

@@ -17,6 +17,13 @@ pub enum Job {
     Log(LogJob),
     /// The last lines of these steps' logs (step id, log file).
     Tails(Vec<(String, PathBuf)>),
+    /// Write the setup flow's changed files (over files changed on disk when `overwrite`).
+    Save {
+        /// The files.
+        files: Vec<crate::app::setup::SaveFile>,
+        /// Write over a file changed on disk.
+        overwrite: bool,
+    },
 }
 
 /// What a [`Job`] found.
@@ -26,6 +33,8 @@ pub enum Done {
     Log(u64, LogDone),
     /// Recent lines per step.
     Tails(Vec<(String, VecDeque<LogLine>)>),
+    /// The setup flow's files were saved (or not).
+    Saved(crate::app::setup::Saved),
 }
 
 impl Job {
@@ -35,6 +44,9 @@ impl Job {
             Job::Log(j) => {
                 let (view, done) = j.run();
                 Done::Log(view, done)
+            }
+            Job::Save { files, overwrite } => {
+                Done::Saved(crate::app::setup::write_files(files, overwrite))
             }
             Job::Tails(steps) => Done::Tails(
                 steps
@@ -68,6 +80,16 @@ fn read_tail(path: PathBuf) -> VecDeque<LogLine> {
 impl App {
     /// The next piece of file work to start, if any.
     pub fn next_job(&mut self) -> Option<Job> {
+        if let Some(s) = self.screen.setup_mut()
+            && s.saving.is_none()
+            && let Some(req) = s.save_request.take()
+        {
+            s.saving = Some(req.after);
+            return Some(Job::Save {
+                files: s.files_to_save(),
+                overwrite: req.overwrite,
+            });
+        }
         if !self.tails_loading {
             let missing = self.missing_tails();
             if !missing.is_empty() {
@@ -92,10 +114,11 @@ impl App {
         self.screen.log_mut()?.next_job(save_to).map(Job::Log)
     }
 
-    /// Takes a job's answer.
-    pub fn on_done(&mut self, done: Done) {
+    /// Takes a job's answer; a save may go on to start the run.
+    pub fn on_done(&mut self, done: Done) -> Vec<super::Effect> {
         self.dirty = true;
         match done {
+            Done::Saved(r) => return self.on_saved(r),
             Done::Log(view, d) => {
                 if let Some(v) = self.screen.log_mut().filter(|v| v.id == view) {
                     v.apply(d);
@@ -109,19 +132,27 @@ impl App {
                 }
             }
         }
+        vec![]
     }
 
-    /// Does all asked-for file work here and now (tests and fixed scenes).
-    pub fn settle(&mut self) {
+    /// Does all asked-for file work here and now (tests and fixed scenes), returning what the
+    /// answers asked for.
+    pub fn settle(&mut self) -> Vec<super::Effect> {
+        let mut effects = Vec::new();
         while let Some(job) = self.next_job() {
             let done = job.run();
-            self.on_done(done);
+            effects.extend(self.on_done(done));
         }
+        effects
     }
 
     /// True while file work runs or waits (its progress is on screen).
     pub fn working(&self) -> bool {
         self.tails_loading
+            || self
+                .screen
+                .setup()
+                .is_some_and(|s| s.saving.is_some() || s.save_request.is_some())
             || self
                 .screen
                 .log()

@@ -133,6 +133,14 @@ impl Deployconfig {
 /// (a pull secret), its strings too; and the user and password inside a base64 `user:password`
 /// registry `auth`.
 pub fn secret_values(dc: &Deployconfig) -> Vec<String> {
+    match read_json(&dc.secrets_json()) {
+        Ok(v) => secret_values_in(&v),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The values [`secret_values`] masks, from secrets.json's content already in memory.
+pub fn secret_values_in(secrets: &Value) -> Vec<String> {
     use base64::Engine as _;
     fn walk(v: &Value, out: &mut Vec<String>) {
         match v {
@@ -162,9 +170,7 @@ pub fn secret_values(dc: &Deployconfig) -> Vec<String> {
         }
     }
     let mut out = Vec::new();
-    if let Ok(v) = read_json(&dc.secrets_json()) {
-        walk(&v, &mut out);
-    }
+    walk(secrets, &mut out);
     out.sort_by_key(|s| std::cmp::Reverse(s.len()));
     out.dedup();
     out

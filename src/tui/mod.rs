@@ -616,7 +616,7 @@ where
                 vec![]
             }
             Some((step, c)) = url_rx.recv() => { app.on_url_check(&step, c); vec![] }
-            Some(d) = work_rx.recv() => { app.on_done(d); vec![] }
+            Some(d) = work_rx.recv() => app.on_done(d),
             Some(m) = setup_rx.recv() => app.on_setup_msg(m),
             Some(n) = note_rx.recv() => { app.on_runner(Event::Note(n)); vec![] }
             _ = tick.tick(), if app.animating() => { app.tick += 1; app.dirty = true; vec![] }

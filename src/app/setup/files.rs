@@ -161,38 +161,53 @@ impl Setup {
         let _ = std::fs::remove_file(self.candidate_path());
     }
 
-    /// Saves changed files. Err: a message (conflicts included).
-    pub fn save_all(&mut self, overwrite: bool) -> Result<Vec<String>, String> {
-        let (k_over, k_reload) = (
-            self.key(crate::app::Action::Overwrite),
-            self.key(crate::app::Action::Reload),
-        );
-        let mut saved = Vec::new();
-        for (name, file) in [
-            ("config.json", &mut self.config),
-            ("secrets.json", &mut self.secrets),
-        ] {
-            if !file.changed() {
-                continue;
+    /// The changed files, detached from the setup state so they can be written off the update
+    /// loop ([`write_files`]).
+    pub fn files_to_save(&self) -> Vec<SaveFile> {
+        [
+            ("config.json", &self.config),
+            ("secrets.json", &self.secrets),
+        ]
+        .into_iter()
+        .filter(|(_, f)| f.changed())
+        .filter_map(|(name, f)| {
+            Some(SaveFile {
+                name,
+                loaded: f.loaded.clone()?,
+                text: f.text(),
+            })
+        })
+        .collect()
+    }
+
+    /// Takes what saving found: the new stamps of the files written. Err: a message (a file
+    /// changed on disk meanwhile names the keys that resolve it).
+    pub fn saved(&mut self, r: Saved) -> Result<Vec<String>, String> {
+        let mut names = Vec::new();
+        for (name, nl) in r.saved {
+            let file = if name == "config.json" {
+                &mut self.config
+            } else {
+                &mut self.secrets
+            };
+            file.loaded = Some(nl);
+            names.push(name.to_string());
+        }
+        match r.failed {
+            Some((name, save::SaveError::ChangedOnDisk(_))) => {
+                self.conflict = true;
+                Err(format!(
+                    "{name} changed on disk since it was loaded (a stage rewrites it): press {} to save yours over it, {} to reload it from disk",
+                    self.key(crate::app::Action::Overwrite),
+                    self.key(crate::app::Action::Reload)
+                ))
             }
-            let Some(l) = &file.loaded else { continue };
-            let text = file.text();
-            match save::save(l, &text, overwrite) {
-                Ok(nl) => {
-                    file.loaded = Some(nl);
-                    saved.push(name.to_string());
-                }
-                Err(save::SaveError::ChangedOnDisk(_)) => {
-                    self.conflict = true;
-                    return Err(format!(
-                        "{name} changed on disk since it was loaded (a stage rewrites it): press {k_over} to save yours over it, {k_reload} to reload it from disk"
-                    ));
-                }
-                Err(e) => return Err(e.to_string()),
+            Some((_, e)) => Err(e.to_string()),
+            None => {
+                self.conflict = false;
+                Ok(names)
             }
         }
-        self.conflict = false;
-        Ok(saved)
     }
 
     /// Reloads both files from disk (dropping unsaved edits).
@@ -293,4 +308,43 @@ pub fn adopt(dc: &Deployconfig, from: &str, cand: &std::path::Path) -> Result<St
         Ok(()) => Ok(format!("copied {from} to {}", dst.display())),
         Err(e) => Err(format!("cannot copy to {}: {e}", dst.display())),
     }
+}
+
+/// A file to save: where, its stamp when loaded, and the new text.
+#[derive(Debug, Clone)]
+pub struct SaveFile {
+    /// "config.json" or "secrets.json".
+    pub name: &'static str,
+    /// The file as loaded (its path and stamp: a file changed since is not clobbered).
+    pub loaded: Loaded,
+    /// The text to write.
+    pub text: String,
+}
+
+/// What saving found: the files written (with their new stamps), and the first that was not.
+#[derive(Debug)]
+pub struct Saved {
+    /// Written, in order.
+    pub saved: Vec<(&'static str, Loaded)>,
+    /// The first file not written, and why (the ones after it were not tried).
+    pub failed: Option<(&'static str, save::SaveError)>,
+}
+
+/// Writes the files atomically, each with a backup beside it (blocking file work with fsync:
+/// run it off the update loop). `overwrite` writes over a file that changed on disk.
+pub fn write_files(files: Vec<SaveFile>, overwrite: bool) -> Saved {
+    let mut out = Saved {
+        saved: Vec::new(),
+        failed: None,
+    };
+    for f in files {
+        match save::save(&f.loaded, &f.text, overwrite) {
+            Ok(nl) => out.saved.push((f.name, nl)),
+            Err(e) => {
+                out.failed = Some((f.name, e));
+                break;
+            }
+        }
+    }
+    out
 }

@@ -14,7 +14,10 @@ mod files;
 mod form;
 mod raw;
 use crate::config::Deployconfig;
-pub use files::{JsonFile, adopt as adopt_candidate_file, disabled_override, stage_candidate};
+pub use files::{
+    JsonFile, SaveFile, Saved, adopt as adopt_candidate_file, disabled_override, stage_candidate,
+    write_files,
+};
 pub use form::{Field, Row, build_rows};
 pub use raw::mask_json_values;
 
@@ -111,6 +114,29 @@ pub type Versions = (Result<String, String>, Option<Result<String, String>>);
 /// A local tag: (tag, stage images present, stage images in all).
 pub type TagInfo = (String, usize, usize);
 
+/// What a save is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterSave {
+    /// Only saving (`w`).
+    Nothing,
+    /// Saving, then starting the run with this plan (Start), saying `what` it does.
+    Start {
+        /// The plan.
+        plan: crate::pipeline::Plan,
+        /// What it does, for the status line.
+        what: String,
+    },
+}
+
+/// A save asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaveRequest {
+    /// Write over a file that changed on disk.
+    pub overwrite: bool,
+    /// What follows.
+    pub after: AfterSave,
+}
+
 /// A field being edited.
 pub struct Editing {
     /// Which row.
@@ -123,6 +149,10 @@ pub struct Editing {
 
 /// The whole setup flow.
 pub struct Setup {
+    /// A save asked for and not started yet (the loop writes the files off the update).
+    pub save_request: Option<SaveRequest>,
+    /// A save is being written; what follows it.
+    pub saving: Option<AfterSave>,
     /// Current step.
     pub step: Page,
     /// The deployconfig.
@@ -222,6 +252,8 @@ impl Setup {
             override_present: false,
             pending: [Vec::new(), Vec::new()],
             pending_any: false,
+            save_request: None,
+            saving: None,
             override_aside: false,
             message: None,
             conflict: false,
