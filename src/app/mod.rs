@@ -6,6 +6,7 @@ mod buttons;
 pub mod hit;
 pub mod keymap;
 mod logview;
+mod logwork;
 pub mod setup;
 mod setup_actions;
 pub mod theme;
@@ -19,7 +20,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent,
 
 pub use action::Action;
 pub use keymap::{Keymap, Scope};
-pub use logview::{LogDone, LogJob, LogView, LogWork, SaveTo, Search, Timestamps};
+pub use logview::{LogView, Search, Timestamps};
+pub use logwork::{LogDone, LogJob, LogWork, SaveTo};
 
 use crate::engine::logs::LogLine;
 use crate::pipeline::{Command, Event, Finish, Pipeline, Plan, RunState, StepStatus};

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 
-use super::logview::{LogDone, LogJob, SaveTo};
+use super::logwork::{LogDone, LogJob, SaveTo};
 use super::{App, TAIL_LINES};
 use crate::engine::logs::LogLine;
 
