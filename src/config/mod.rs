@@ -389,10 +389,9 @@ impl PipelineConfig {
         }
         let path = dc.secrets_json();
         let secrets = read_json(&path)?;
-        // A missing token is an error here (the run needs it); then read as everywhere.
-        field(&path, &secrets, REGISTRY_TOKEN, "registrytoken")?;
-        let config = serde_json::json!({ "registryusername": self.registry_user });
-        Ok(registry_credentials(&config, &secrets))
+        // A missing token is an error here (the run needs it).
+        let token = field(&path, &secrets, REGISTRY_TOKEN, "registrytoken")?;
+        Ok(Some((self.registry_user.clone(), token.to_string())))
     }
 }
 

@@ -169,13 +169,11 @@ impl Setup {
             ("secrets.json", &self.secrets),
         ]
         .into_iter()
-        .filter(|(_, f)| f.changed())
         .filter_map(|(name, f)| {
-            Some(SaveFile {
-                name,
-                loaded: f.loaded.clone()?,
-                text: f.text(),
-            })
+            // Rendered once: what `changed` compares is what is written.
+            let loaded = f.loaded.clone()?;
+            let text = f.text();
+            (loaded.text != text).then_some(SaveFile { name, loaded, text })
         })
         .collect()
     }

@@ -15,6 +15,11 @@ impl Runner {
         requested: &mut Option<StepStatus>,
     ) -> Result<bool, PipelineError> {
         let state_dir = self.dc.state_dir();
+        let unreachable = |e: &dyn std::fmt::Display| {
+            format!(
+                "engine unreachable, retrying ({e}). {step} keeps running in the engine; stage2-tui reattaches when the engine answers"
+            )
+        };
         let (banner, disk) = match &why {
             StepFail::DiskFull(e) => (
                 format!(
@@ -23,18 +28,8 @@ impl Runner {
                 ),
                 true,
             ),
-            StepFail::Unreachable(e) => (
-                format!(
-                    "engine unreachable, retrying ({e}). {step} keeps running in the engine; stage2-tui reattaches when the engine answers"
-                ),
-                false,
-            ),
-            StepFail::Error(e) => (
-                format!(
-                    "engine unreachable, retrying ({e}). {step} keeps running in the engine; stage2-tui reattaches when the engine answers"
-                ),
-                false,
-            ),
+            StepFail::Unreachable(e) => (unreachable(e), false),
+            StepFail::Error(e) => (unreachable(e), false),
         };
         self.emit(Event::Trouble(Some(banner.clone())));
         self.emit(Event::Note(banner));
