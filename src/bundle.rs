@@ -10,6 +10,9 @@ use crate::engine::{Engine, labels};
 use crate::pipeline::Pipeline;
 use crate::pipeline::state::RunState;
 
+/// The most of one step log a bundle carries (its end): a real log is far smaller.
+pub const MAX_LOG_BYTES: u64 = 64 << 20;
+
 /// What went into a bundle.
 #[derive(Debug)]
 pub struct Written {
@@ -156,12 +159,15 @@ pub async fn write(
         // Every attempt's log, masked line by line.
         for s in &st.steps {
             for a in &s.attempts {
+                // RunState::load checked that the path is inside logs/; the file is read
+                // without following a link, and only its last MAX_LOG_BYTES.
                 let path = state_dir.join(&a.log);
-                match std::fs::read(&path) {
-                    Ok(b) => {
+                match crate::safefs::read_private(&path, MAX_LOG_BYTES, true) {
+                    Ok(Some(b)) => {
                         let entry = a.log.display().to_string();
                         tar.add(&entry, &red.bytes(&b)).map_err(io(&entry))?;
                     }
+                    Ok(None) => missing.push(format!("{}: no such file", path.display())),
                     Err(e) => missing.push(format!("{}: {e}", path.display())),
                 }
             }
@@ -230,7 +236,7 @@ pub async fn write(
         Ok((p, source)) => {
             let from = match source {
                 crate::pipeline::spec::Source::Default => "the built-in pipeline".to_string(),
-                crate::pipeline::spec::Source::File(f) => format!("from {f}"),
+                crate::pipeline::spec::Source::File { path: f, .. } => format!("from {f}"),
             };
             let text = format!("# the pipeline in use: {from}\n{}", p.to_toml());
             tar.add("pipeline.toml", red.text(&text).as_bytes())
@@ -329,13 +335,34 @@ pub async fn write(
     })
 }
 
+/// `<state folder>/bundles` (0700): where the dashboard's `B` writes, out of every container's
+/// reach.
+pub fn private_bundle_dir(dc: &Deployconfig) -> std::io::Result<PathBuf> {
+    let d = dc.state_dir().join("bundles");
+    crate::safefs::private_dir(&d)?;
+    Ok(d)
+}
+
 /// Runs `stage2-tui bundle`; returns the exit code.
 pub async fn command(
     engine: Result<Engine, String>,
     dc: &Deployconfig,
     out: Option<PathBuf>,
 ) -> i32 {
-    let out = out.unwrap_or_else(|| default_path(dc, Path::new(".")));
+    let out = out.unwrap_or_else(|| {
+        // Never into the deployconfig by default: every stage container reads it.
+        let here = std::env::current_dir()
+            .map(|d| crate::config::canonical(&d))
+            .unwrap_or_default();
+        if here.starts_with(&dc.dir) {
+            private_bundle_dir(dc).map_or_else(
+                |_| default_path(dc, Path::new(".")),
+                |d| default_path(dc, &d),
+            )
+        } else {
+            default_path(dc, Path::new("."))
+        }
+    });
     if let Err(e) = &engine {
         eprintln!("stage2-tui: {e}; the bundle goes without the engine's view");
     }

@@ -35,6 +35,17 @@ pub struct Cli {
     pub command: Option<Cmd>,
 }
 
+/// `stage2-tui pipeline …`.
+#[derive(Debug, Subcommand)]
+pub enum PipelineCmd {
+    /// Show what stage2-pipeline.toml changes and record it as accepted
+    Accept {
+        /// Accept without asking (for scripts that wrote the file themselves)
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
@@ -74,6 +85,13 @@ pub enum Cmd {
         /// Install under this root instead of / (packaging and tests)
         #[arg(long, hide = true, value_name = "DIR")]
         root: Option<PathBuf>,
+    },
+    /// Review and accept the deployconfig's stage2-pipeline.toml (prints what it changes
+    /// against the built-in pipeline; a file is used only once accepted)
+    Pipeline {
+        /// What to do
+        #[command(subcommand)]
+        action: PipelineCmd,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
@@ -185,6 +203,9 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
         }
         Some(Cmd::Demo(args)) => crate::demo::run(&cli, args).await,
         Some(Cmd::Status { .. }) => Ok(crate::status::command(&cli.deployconfig())),
+        Some(Cmd::Pipeline {
+            action: PipelineCmd::Accept { yes },
+        }) => Ok(crate::pipeline::accept::command(&cli.deployconfig(), *yes)),
         Some(Cmd::InstallService { dry_run, root }) => {
             let root = root.clone().unwrap_or_else(|| PathBuf::from("/"));
             let exe = std::env::current_exe()

@@ -293,7 +293,7 @@ fn announce(engine: &Engine, dc: &Deployconfig, runner: &Runner) {
     println!("{} engine: {}", clock(), engine.describe());
     let source = match runner.pipeline_source() {
         crate::pipeline::spec::Source::Default => "built-in pipeline".to_string(),
-        crate::pipeline::spec::Source::File(f) => format!("pipeline from {f}"),
+        crate::pipeline::spec::Source::File { path: f, .. } => format!("pipeline from {f}"),
     };
     println!(
         "{} deployconfig {} ({source}, {} steps)",

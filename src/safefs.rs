@@ -382,6 +382,61 @@ pub fn create_private_file(path: &Path) -> io::Result<File> {
     Ok(f)
 }
 
+/// Reads a file of stage2-tui's own private state (run state, cluster snapshot, a step log for
+/// the bundle) without trusting it: opened with `O_NOFOLLOW|O_NONBLOCK` (a link is refused, a
+/// named pipe cannot hang the reader), it must be a regular file owned by us, and at most `cap`
+/// bytes are read (`Ok(None)` when it does not exist). A longer file is an error when
+/// `tail_ok` is false, else its last `cap` bytes are returned.
+pub fn read_private(path: &Path, cap: u64, tail_ok: bool) -> io::Result<Option<Vec<u8>>> {
+    use std::io::Seek;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(refused(path, "a symbolic link"));
+        }
+        Err(e) => return Err(e),
+    };
+    let meta = f.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(refused(path, kind_of(meta.mode())));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} belongs to uid {}, not to stage2-tui's user: it is not stage2-tui's own; move it aside",
+                path.display(),
+                meta.uid()
+            ),
+        ));
+    }
+    let mut f = f;
+    if meta.len() > cap {
+        if !tail_ok {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} is {} bytes, more than the {cap} stage2-tui ever writes there: move it aside",
+                    path.display(),
+                    meta.len()
+                ),
+            ));
+        }
+        f.seek(io::SeekFrom::Start(meta.len() - cap))?;
+    }
+    let mut bytes = Vec::new();
+    f.take(cap).read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
+}
+
 /// Quotes a value for a POSIX shell (`'…'`, with `'` written as `'\''`).
 pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))

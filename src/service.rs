@@ -76,6 +76,33 @@ fn systemctl(
     Ok(())
 }
 
+/// The unit runs `exe` as root at every boot: the binary and every folder above it must belong
+/// to root and be writable by no one else, or whoever owns them could make root run anything.
+fn trusted_binary(exe: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut at = Some(exe);
+    while let Some(p) = at {
+        let meta =
+            std::fs::metadata(p).map_err(|e| format!("cannot inspect {}: {e}", p.display()))?;
+        let others_write =
+            meta.mode() & 0o022 != 0 && !(meta.is_dir() && meta.mode() & 0o1000 != 0);
+        if meta.uid() != 0 || others_write {
+            let why = if meta.uid() != 0 {
+                format!("belongs to uid {}", meta.uid())
+            } else {
+                format!("can be written by others (mode {:o})", meta.mode() & 0o7777)
+            };
+            return Err(format!(
+                "{} {why}: a root unit must not run a binary that someone else can replace. Install the RPM, or copy it: `sudo install -o root -g root -m 0755 {} /usr/local/bin/stage2-tui` and run `sudo /usr/local/bin/stage2-tui install-service`",
+                p.display(),
+                exe.display()
+            ));
+        }
+        at = p.parent().filter(|q| !q.as_os_str().is_empty());
+    }
+    Ok(())
+}
+
 /// Writes the unit under `root` (normally `/`), reloads systemd, enables it, and disables the old
 /// script's unit when it is there. With `dry_run` nothing changes: the lines say what would.
 pub fn install(
@@ -85,6 +112,7 @@ pub fn install(
     dry_run: bool,
 ) -> Result<Plan, String> {
     let mut lines = Vec::new();
+    trusted_binary(exe)?;
     let dir = root.join("etc/systemd/system");
     let path = dir.join(UNIT_NAME);
     let text = unit_text(exe, deployconfig);

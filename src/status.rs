@@ -10,17 +10,10 @@ use crate::pipeline::state::{Outcome, RunState};
 
 /// The run's status as JSON (`None` when there is no run).
 pub fn report(dc: &Deployconfig) -> Result<Option<Value>, crate::pipeline::PipelineError> {
-    let mut dir = dc.state_dir();
-    let mut state = RunState::load(&dir)?;
-    if state.is_none() && !dir.join("migrated-from-deployconfig").exists() {
-        // Not carried over yet from an older version's folder: read it there.
-        let legacy = dc.legacy_state_dir();
-        if let Ok(Some(s)) = RunState::load(&legacy) {
-            state = Some(s);
-            dir = legacy;
-        }
-    }
-    let Some(st) = state else { return Ok(None) };
+    let dir = dc.state_dir();
+    let Some(st) = RunState::load(&dir)? else {
+        return Ok(None);
+    };
     let driver = RunLock::holder(&dir);
     let status = match st.outcome {
         Outcome::InProgress if driver.is_some() => "running",

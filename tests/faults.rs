@@ -274,11 +274,21 @@ fn secrets_printed_by_a_failing_stage_never_leave_the_raw_log() {
     );
     assert_eq!(std::fs::metadata(&log).unwrap().mode() & 0o777, 0o600);
 
-    // A pipeline file rewritten mid-run (a stage could do it) is not taken without a new run.
-    set_pipeline(&dir, &oneshot("leaky", "cat /etc/shadow"));
+    // A pipeline file rewritten mid-run (a stage could do it) is not taken until accepted.
+    std::fs::write(
+        dir.join("stage2-pipeline.toml"),
+        oneshot("leaky", "cat /etc/shadow"),
+    )
+    .unwrap();
     let o = run(&["run", "--headless", "--from", "leaky", "--deployconfig", d]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("changed since run"), "{}", text(&o));
+    assert!(text(&o).contains("is not accepted"), "{}", text(&o));
+    assert!(text(&o).contains("cat /etc/shadow"), "{}", text(&o));
+    assert!(
+        text(&o).contains("stage2-tui pipeline accept --deployconfig"),
+        "{}",
+        text(&o)
+    );
     podman(&["rm", "-f", "leaky"]);
 }
 

@@ -200,6 +200,7 @@ fn operators_that_never_settle_fail_the_wait_on_time_with_a_diagnosis() {
             .replace("timeout_secs = 60", "timeout_secs = 2"),
     )
     .unwrap();
+    accept_pipeline(&dir);
     let o = run(&["run", "--headless", "--deployconfig", dir.to_str().unwrap()]);
     let all = text(&o);
     assert_eq!(o.status.code(), Some(1), "{all}");

@@ -66,12 +66,25 @@ fn an_operator_watches_a_failure_retries_and_finishes() {
             && s.contains("operators 31/31 available"),
         "{s}"
     );
-    // A support bundle from the dashboard, beside the deployconfig's files.
+    // A support bundle from the dashboard, in the private state folder: never into the
+    // deployconfig, which every stage container reads.
     t.keys(&["B"]);
-    let b = t.wait_for("support bundle written to", Duration::from_secs(30));
+    t.wait_for("support bundle written to", Duration::from_secs(30));
+    let bundles: Vec<_> = std::fs::read_dir(state_dir(&dir).join("bundles"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert!(
-        b.contains(&format!("{}/stage2-bundle-ocp4demo-", dir.display())),
-        "{b}"
+        bundles.len() == 1 && bundles[0].starts_with("stage2-bundle-ocp4demo-"),
+        "{bundles:?}"
+    );
+    assert!(
+        !std::fs::read_dir(&dir).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("stage2-bundle")),
+        "a bundle was written into the deployconfig"
     );
     let st = state(&dir);
     assert_eq!(st["outcome"], "succeeded");

@@ -58,11 +58,14 @@ pub struct Deployconfig {
 }
 
 impl Deployconfig {
-    /// Wraps a folder path, made absolute.
+    /// Wraps a folder path in its one canonical spelling: absolute, links resolved (as the
+    /// user running stage2-tui resolves them), no `.`/`..` and no trailing slash. The state
+    /// folder, lock, pointer, unit and labels all come from this spelling, so
+    /// `/home/core/deployconfig/` and `/home/core/./deployconfig` are the same deployconfig.
     pub fn new(dir: impl AsRef<Path>) -> Self {
-        let dir = dir.as_ref();
-        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-        Self { dir }
+        Self {
+            dir: canonical(dir.as_ref()),
+        }
     }
     /// `config.json`.
     pub fn config_json(&self) -> PathBuf {
@@ -80,7 +83,8 @@ impl Deployconfig {
     pub fn state_dir(&self) -> PathBuf {
         state_root().join(self.id())
     }
-    /// The state folder older versions kept inside the deployconfig (carried over once).
+    /// The state folder older versions kept inside the deployconfig. It is never read: a
+    /// stage container can write there, so nothing in it can be trusted.
     pub fn legacy_state_dir(&self) -> PathBuf {
         self.dir.join(".stage2-tui")
     }
@@ -107,15 +111,15 @@ impl Deployconfig {
             fnv1a(path.as_bytes())
         )
     }
-    /// Creates the state folder (0700) and carries over a state an older version left in the
-    /// deployconfig. Returns the folder.
+    /// Creates the state folder (0700). Returns the folder. A state an older version left in
+    /// the deployconfig ([`Self::legacy_state_dir`]) is not carried over: any stage container
+    /// could have written it.
     pub fn prepare_state_dir(&self) -> std::io::Result<PathBuf> {
         let dir = self.state_dir();
         if let Some(root) = dir.parent() {
             crate::safefs::private_dir(root)?;
         }
         crate::safefs::private_dir(&dir)?;
-        migrate_legacy(&self.dir, &dir)?;
         Ok(dir)
     }
     /// The optional pipeline override file.
@@ -126,6 +130,36 @@ impl Deployconfig {
     pub fn installer_override(&self) -> PathBuf {
         self.dir.join("openshift-install")
     }
+}
+
+/// `path` made canonical: `realpath` where it exists; else its longest existing ancestor's
+/// real path with the rest normalised lexically (`.` dropped, `..` taking a part off).
+pub fn canonical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    if let Ok(real) = std::fs::canonicalize(&abs) {
+        return real;
+    }
+    let mut out = PathBuf::from("/");
+    let mut resolved = true;
+    for c in abs.components() {
+        match c {
+            Component::RootDir | Component::Prefix(_) | Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => {
+                out.push(n);
+                if resolved {
+                    match std::fs::canonicalize(&out) {
+                        Ok(real) => out = real,
+                        Err(_) => resolved = false,
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Every secret value in `secrets.json`, longest first, to mask wherever text is shown, printed,
@@ -198,50 +232,6 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
-}
-
-/// Copies a state an older version kept in `<deployconfig>/.stage2-tui` into `to`, once:
-/// `state.json`, `runs/` and `logs/`, regular files only (no link is followed). The old folder
-/// is then renamed `.stage2-tui.migrated`.
-fn migrate_legacy(dc: &Path, to: &Path) -> std::io::Result<()> {
-    use crate::safefs::Dir;
-    let marker = to.join("migrated-from-deployconfig");
-    if marker.exists() || to.join("state.json").exists() {
-        return Ok(());
-    }
-    let root = Dir::open(dc)?;
-    let old = match root.subdir(Path::new(".stage2-tui"), false) {
-        Ok(d) => d,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    if old.entry_kind("state.json".as_ref())?.is_none() {
-        return Ok(());
-    }
-    fn copy_tree(from: &Dir, to: &Path) -> std::io::Result<()> {
-        crate::safefs::private_dir(to)?;
-        for entry in std::fs::read_dir(from.path())? {
-            let name = entry?.file_name();
-            match from.entry_kind(&name)? {
-                Some(m) if m & libc::S_IFMT == libc::S_IFDIR => {
-                    copy_tree(&from.subdir(Path::new(&name), false)?, &to.join(&name))?;
-                }
-                Some(m) if m & libc::S_IFMT == libc::S_IFREG => {
-                    let bytes = from.read(&name)?;
-                    let mut f = crate::safefs::create_private_file(&to.join(&name))?;
-                    std::io::Write::write_all(&mut f, &bytes)?;
-                }
-                // Links and anything else are left behind.
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-    copy_tree(&old, to)?;
-    drop(old);
-    let _ = root.rename(".stage2-tui".as_ref(), ".stage2-tui.migrated".as_ref());
-    std::fs::write(&marker, format!("{}\n", dc.display()))?;
-    Ok(())
 }
 
 /// Reads and parses a JSON file, reporting parse errors with line and column.

@@ -186,12 +186,11 @@ pub fn write_all(
     write(dc, "deploy.pem", DEPLOY_PEM.as_bytes(), 0o600)?;
     let header =
         "# Demo pipeline written by `stage2-tui demo`: the built-in one with short timings.\n\n";
-    write(
-        dc,
-        "stage2-pipeline.toml",
-        (header.to_string() + &pipeline.to_toml()).as_bytes(),
-        0o644,
-    )?;
+    let text = header.to_string() + &pipeline.to_toml();
+    write(dc, "stage2-pipeline.toml", text.as_bytes(), 0o644)?;
+    // The demo wrote this file itself: it accepts it (any later change needs accepting again).
+    crate::pipeline::accept::record(dc, &crate::pipeline::accept::digest(text.as_bytes()))
+        .wrap_err("recording the demo pipeline as accepted")?;
     write(
         dc,
         ".demo/marker",

@@ -360,8 +360,11 @@ pub fn snapshot_file(state_dir: &Path) -> PathBuf {
 
 /// The last look saved in the state folder, if any.
 pub fn load(state_dir: &Path) -> Option<Snapshot> {
-    let text = std::fs::read_to_string(snapshot_file(state_dir)).ok()?;
-    serde_json::from_str(&text).ok()
+    // Our own file, but read as untrusted: no link, no pipe, bounded.
+    let bytes = crate::safefs::read_private(&snapshot_file(state_dir), 16 << 20, false)
+        .ok()
+        .flatten()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 #[cfg(test)]

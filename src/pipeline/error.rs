@@ -42,6 +42,18 @@ pub enum PipelineError {
     /// The run cannot go on as asked; the message says what to do instead.
     #[error("{0}")]
     Refused(String),
+    /// The deployconfig's pipeline file is not the one the operator accepted.
+    #[error("{file} is not accepted: a stage container can write the deployconfig, so stage2-tui uses a pipeline file only once you have reviewed it. What it changes against the built-in pipeline:{}\nReview it, then accept it with `{command}` (or remove the file to use the built-in pipeline).", if changes.is_empty() { "\n  no difference".to_string() } else { changes.iter().map(|c| format!("\n  {c}")).collect::<String>() })]
+    NotAccepted {
+        /// The file.
+        file: String,
+        /// What it changes, one line each.
+        changes: Vec<String>,
+        /// The command that accepts it.
+        command: String,
+        /// SHA-256 of the bytes reviewed.
+        digest: String,
+    },
     /// A host step or a wait failed; the message says why.
     #[error("{0}")]
     Step(String),

@@ -3,6 +3,7 @@
 //! No terminal code lives here: the headless runner and the TUI both drive a [`Runner`] through
 //! [`Command`]s and watch its [`Event`]s.
 
+pub mod accept;
 pub mod cluster;
 pub mod diagnosis;
 pub mod error;

@@ -192,8 +192,13 @@ pub struct Pipeline {
 pub enum Source {
     /// Built in.
     Default,
-    /// Loaded from this override file.
-    File(String),
+    /// Loaded from this override file, whose bytes had this SHA-256 (hex).
+    File {
+        /// The file.
+        path: String,
+        /// SHA-256 of the bytes parsed.
+        digest: String,
+    },
 }
 
 impl Pipeline {
@@ -214,16 +219,24 @@ impl Pipeline {
     /// The override file if present, else the built-in pipeline.
     pub fn load(override_file: &Path) -> Result<(Self, Source), PipelineError> {
         // Inside the deployconfig, where a stage container can write: never follow a link.
-        let read = || -> std::io::Result<String> {
+        let read = || -> std::io::Result<(String, String)> {
             let bytes = crate::safefs::read_file(override_file)?;
-            String::from_utf8(bytes).map_err(|_| {
+            let digest = super::accept::digest(&bytes);
+            let text = String::from_utf8(bytes).map_err(|_| {
                 std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text")
-            })
+            })?;
+            Ok((text, digest))
         };
         match read() {
-            Ok(text) => {
+            Ok((text, digest)) => {
                 let origin = override_file.display().to_string();
-                Ok((Self::parse(&text, &origin)?, Source::File(origin)))
+                Ok((
+                    Self::parse(&text, &origin)?,
+                    Source::File {
+                        path: origin,
+                        digest,
+                    },
+                ))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Ok((Self::default_pipeline()?, Source::Default))
@@ -245,14 +258,9 @@ impl Pipeline {
         let mut seen = std::collections::HashSet::new();
         for (i, s) in self.steps.iter().enumerate() {
             let at = format!("step[{i}] `{}`", s.id);
-            if s.id.is_empty()
-                || !s
-                    .id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-            {
+            if !super::state::is_name(&s.id, true) {
                 return Err(PipelineError::Definition(format!(
-                    "{at}: id must be letters, digits, '.', '_' or '-'"
+                    "{at}: id must be 1 to 128 letters, digits, '.', '_' or '-', not starting with '.' or '-'"
                 )));
             }
             if !seen.insert(&s.id) {

@@ -158,6 +158,51 @@ pub struct RunState {
     pub tls_verify: Option<bool>,
 }
 
+/// The largest state.json stage2-tui reads (a real one is a few KB).
+pub const MAX_STATE_BYTES: u64 = 16 << 20;
+/// The most steps a run state may hold.
+pub const MAX_STEPS: usize = 1000;
+/// The most attempts of one step a run state may hold (rounds are bounded at 10,000).
+pub const MAX_ATTEMPTS: usize = 10_000;
+/// The earliest time a state may hold.
+pub const EARLIEST: &str = "2000-01-01T00:00:00Z";
+/// The latest time a state may hold.
+pub const LATEST: &str = "2200-01-01T00:00:00Z";
+
+fn check_time(what: &str, t: DateTime<Utc>) -> Result<(), String> {
+    let bound = |s: &str| s.parse::<DateTime<Utc>>().unwrap_or_default();
+    if t < bound(EARLIEST) || t > bound(LATEST) {
+        return Err(format!("{what}: time {t} is outside {EARLIEST}..{LATEST}"));
+    }
+    Ok(())
+}
+
+fn cut(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
+/// A run id, step id or container name: 1–128 of letters, digits, `_`, `-` (and `.` when
+/// `dots`), not starting with `.` or `-`, and never `.` or `..`.
+pub fn is_name(s: &str, dots: bool) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && !s.starts_with(['.', '-'])
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || (dots && c == '.'))
+}
+
+/// A step log's path as the runner makes it: `logs/<run id>/<file>`, relative, each part a
+/// plain name.
+pub fn is_log_path(p: &Path) -> bool {
+    let parts: Vec<_> = p.components().collect();
+    parts.len() == 3
+        && parts[0] == std::path::Component::Normal("logs".as_ref())
+        && parts[1..].iter().all(|c| match c {
+            std::path::Component::Normal(n) => n.to_str().is_some_and(|n| is_name(n, true)),
+            _ => false,
+        })
+}
+
 /// File name of the state inside the state folder.
 pub const STATE_FILE: &str = "state.json";
 
@@ -185,16 +230,27 @@ impl RunState {
     }
 
     /// Loads the state from `state_dir`, `None` if there is none yet.
+    ///
+    /// Nothing in it is trusted: the file is read with [`crate::safefs::read_private`] (no
+    /// link, no pipe, ours, at most [`MAX_STATE_BYTES`]) and then [`RunState::check`]ed, so no
+    /// state file can make stage2-tui touch a path outside `state_dir`, overflow a time
+    /// computation or name a container by something that is not a name.
     pub fn load(state_dir: &Path) -> Result<Option<Self>, PipelineError> {
         let path = state_dir.join(STATE_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                PipelineError::State(format!(
-                    "{} is damaged ({e}); move it aside to start a new run",
-                    path.display()
-                ))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        let damaged = |why: String| {
+            PipelineError::State(format!(
+                "{} is damaged ({why}); move it aside to start a new run",
+                path.display()
+            ))
+        };
+        match crate::safefs::read_private(&path, MAX_STATE_BYTES, false) {
+            Ok(Some(bytes)) => {
+                let st: Self =
+                    serde_json::from_slice(&bytes).map_err(|e| damaged(e.to_string()))?;
+                st.check().map_err(damaged)?;
+                Ok(Some(st))
+            }
+            Ok(None) => Ok(None),
             Err(e) => Err(PipelineError::State(format!(
                 "cannot read {}: {e}",
                 path.display()
@@ -202,6 +258,72 @@ impl RunState {
         }
     }
 
+    /// Checks every value a path, a name or a computation is built from: ids by pattern, log
+    /// paths relative and inside `logs/`, times within [`EARLIEST`]..[`LATEST`], counts bounded.
+    pub fn check(&self) -> Result<(), String> {
+        if self.version != 1 {
+            return Err(format!("format version {} is not 1", self.version));
+        }
+        if !is_name(&self.run_id, false) {
+            return Err(format!("run id {:?} is not a run id", cut(&self.run_id)));
+        }
+        if self.steps.len() > MAX_STEPS {
+            return Err(format!("{} steps (at most {MAX_STEPS})", self.steps.len()));
+        }
+        check_time("created_at", self.created_at)?;
+        if let Some(t) = self.finished_at {
+            check_time("finished_at", t)?;
+        }
+        for s in &self.steps {
+            if !is_name(&s.id, true) {
+                return Err(format!("step id {:?} is not a step id", cut(&s.id)));
+            }
+            if s.attempts.len() > MAX_ATTEMPTS {
+                return Err(format!(
+                    "{}: {} attempts (at most {MAX_ATTEMPTS})",
+                    s.id,
+                    s.attempts.len()
+                ));
+            }
+            if let Some(t) = s.window_ends_at {
+                check_time("window_ends_at", t)?;
+            }
+            if let Some(w) = &s.window_waiting_for
+                && !is_name(w, true)
+            {
+                return Err(format!("{}: window_waiting_for {:?}", s.id, cut(w)));
+            }
+            for (k, a) in s.attempts.iter().enumerate() {
+                let at = format!("{} attempt {}", s.id, k + 1);
+                if a.n as usize != k + 1 {
+                    return Err(format!("{at}: numbered {}", a.n));
+                }
+                check_time(&at, a.started_at)?;
+                if let Some(t) = a.finished_at {
+                    check_time(&at, t)?;
+                }
+                if let Some(c) = &a.container
+                    && !is_name(c, true)
+                {
+                    return Err(format!("{at}: container name {:?}", cut(c)));
+                }
+                if let Some(c) = &a.container_id
+                    && !(c.len() <= 128
+                        && !c.is_empty()
+                        && c.bytes().all(|b| b.is_ascii_hexdigit()))
+                {
+                    return Err(format!("{at}: container id {:?}", cut(c)));
+                }
+                if !is_log_path(&a.log) {
+                    return Err(format!(
+                        "{at}: log {:?} is not a file inside the state folder's logs/",
+                        cut(&a.log.to_string_lossy())
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
     /// Saves atomically: temp file, fsync, rename, fsync of the folder.
     /// The file is 0600 in a 0700 folder; a failed save leaves no temp file behind.
     pub fn save(&self, state_dir: &Path) -> std::io::Result<()> {
@@ -231,7 +353,9 @@ impl RunState {
             .filter(|s| !service(&s.id))
             .flat_map(|s| &s.attempts)
             .map(|a| (a.finished_at.unwrap_or(now) - a.started_at).max(chrono::Duration::zero()))
-            .fold(chrono::Duration::zero(), |t, d| t + d);
+            .fold(chrono::Duration::zero(), |t, d| {
+                t.checked_add(&d).unwrap_or(chrono::Duration::MAX)
+            });
         let wall =
             (self.finished_at.unwrap_or(now) - self.created_at).max(chrono::Duration::zero());
         (work, wall)

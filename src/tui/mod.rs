@@ -162,7 +162,7 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
     let (raw_tx, raw_rx) = mpsc::unbounded_channel();
-    let mut runner = match Runner::open(engine.clone(), dc.clone(), raw_tx.clone()) {
+    let mut runner = match crate::pipeline::accept::open_asking(&engine, &dc, raw_tx.clone()) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("stage2-tui: {e}");
@@ -661,8 +661,14 @@ where
                     };
                     let tx = note_tx.clone();
                     tokio::spawn(async move {
-                        let path = crate::bundle::default_path(&dc, &dc.dir);
-                        let note = match crate::bundle::write(Some(&engine), &dc, &path).await {
+                        let written = match crate::bundle::private_bundle_dir(&dc) {
+                            Ok(d) => {
+                                let path = crate::bundle::default_path(&dc, &d);
+                                crate::bundle::write(Some(&engine), &dc, &path).await
+                            }
+                            Err(e) => Err(format!("cannot make its folder: {e}")),
+                        };
+                        let note = match written {
                             Ok(w) => format!(
                                 "support bundle written to {} ({} files, {} KB; every secrets.json value masked)",
                                 w.path.display(),

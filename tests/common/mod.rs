@@ -194,8 +194,22 @@ pub fn assert_log_matches_podman(dir: &Path, state: &Value, id: &str) {
 }
 
 /// Replaces the deployconfig's pipeline with `toml`.
+/// The test wrote it, so it accepts it (as an operator would with `pipeline accept`).
 pub fn set_pipeline(dir: &Path, toml: &str) {
     std::fs::write(dir.join("stage2-pipeline.toml"), toml).unwrap();
+    accept_pipeline(dir);
+}
+
+/// `stage2-tui pipeline accept --yes` for a deployconfig.
+pub fn accept_pipeline(dir: &Path) {
+    let o = run(&[
+        "pipeline",
+        "accept",
+        "--yes",
+        "--deployconfig",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "pipeline accept\n{}", text(&o));
 }
 
 pub const DEMO_IMAGE: &str = "4.run-installer";

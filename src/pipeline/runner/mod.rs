@@ -143,6 +143,7 @@ impl Runner {
         })?;
         let lock = RunLock::acquire(&state_dir)?;
         let (pipeline, source) = Pipeline::load(&dc.pipeline_file())?;
+        crate::pipeline::accept::require(&dc, &pipeline, &source)?;
         let state = RunState::load(&dc.state_dir())?;
         let (win_tx, win_rx) = mpsc::unbounded_channel();
         let secrets = crate::config::secret_values(&dc);

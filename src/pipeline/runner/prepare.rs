@@ -9,22 +9,25 @@ use crate::pipeline::state::{Outcome, RunState, StepStatus};
 impl Runner {
     /// Sets up the state for `plan`; `None` when there is nothing to do.
     pub(super) async fn prepare(&mut self, plan: &Plan) -> Result<Option<String>, PipelineError> {
+        // A pipeline that changed since the run started: the file was accepted again (Runner::open
+        // refuses one that is not), or removed (the built-in one is trusted). Say so, and go on
+        // with it.
+        let now = self.pipeline.hash();
         if plan != &Plan::Restart
-            && let Some(st) = &self.state
-            && st.outcome != Outcome::Succeeded
-            && st
-                .pipeline_hash
-                .as_ref()
-                .is_some_and(|h| *h != self.pipeline.hash())
+            && let Some(st) = &mut self.state
+            && st.pipeline_hash.as_ref().is_some_and(|h| *h != now)
         {
-            let file = match &self.source {
-                Source::File(f) => f.clone(),
-                Source::Default => "the pipeline".into(),
+            let what = match &self.source {
+                Source::File { path, .. } => format!("{path} (accepted)"),
+                Source::Default => "the built-in pipeline".into(),
             };
-            return Err(PipelineError::Refused(format!(
-                "{file} changed since run {} started. Stage containers can write the deployconfig, so stage2-tui does not take a changed pipeline in the middle of a run: review the file, then start a new run with --restart (or put the old file back to go on)",
+            let note = format!(
+                "the pipeline changed since run {} started: it goes on with {what}",
                 st.run_id
-            )));
+            );
+            st.pipeline_hash = Some(now);
+            st.align(&self.pipeline);
+            self.emit(Event::Note(note));
         }
         match (plan, &self.state) {
             (Plan::Restart, _) | (Plan::Continue, None) => {

@@ -1,0 +1,402 @@
+//! Trust, second pass (issue 18), against the real engine: nothing a stage container can plant is
+//! adopted, no state file reaches a path outside the state folder, one deployconfig has one
+//! identity, and a pipeline file runs only once accepted.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+/// Every file under `root` with its bytes and mode, and every folder with its mode: a decoy tree
+/// that must not change.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
+    fn walk(p: &Path, out: &mut BTreeMap<PathBuf, (Vec<u8>, u32)>) {
+        let m = std::fs::symlink_metadata(p).unwrap();
+        if m.is_dir() {
+            out.insert(p.to_path_buf(), (Vec::new(), m.mode()));
+            for e in std::fs::read_dir(p).unwrap() {
+                walk(&e.unwrap().path(), out);
+            }
+        } else {
+            out.insert(p.to_path_buf(), (std::fs::read(p).unwrap(), m.mode()));
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, &mut out);
+    out
+}
+
+/// A decoy tree standing in for /etc: a 0640 `shadow`, a 0600 `secret`, an empty `profile.d/`
+/// (0755), each with content that must never be read, truncated, chmodded or written.
+fn decoy(tmp: &Path) -> PathBuf {
+    let d = tmp.join("decoy");
+    std::fs::create_dir_all(d.join("profile.d")).unwrap();
+    std::fs::set_permissions(d.join("profile.d"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(d.join("shadow"), "root:DECOY-SHADOW-HASH:19000::::::\n").unwrap();
+    std::fs::set_permissions(d.join("shadow"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::write(d.join("secret"), "DECOY-PRIVATE-KEY\n").unwrap();
+    std::fs::set_permissions(d.join("secret"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    d
+}
+
+fn attempt(n: u32, log: &str, at: &str) -> Value {
+    json!({"n": n, "started_at": at, "container": "trust-x", "log": log})
+}
+
+/// A state as a hostile container would write it, with `attempts` on a running wait step and
+/// on 4.run-installer.
+fn planted_state(run_id: &str, attempts: Vec<Value>) -> Value {
+    json!({
+        "version": 1,
+        "run_id": run_id,
+        "created_at": "2026-11-30T08:00:00Z",
+        "outcome": "in-progress",
+        "steps": [
+            {"id": "4.run-installer", "status": "failed", "attempts": attempts.clone()},
+            {"id": "wait-svcs", "status": "running", "attempts": attempts},
+        ]
+    })
+}
+
+/// `stage2-tui bundle --out` into `tmp`; the extracted files' text, all of it.
+fn bundle_text(dir: &Path, tmp: &Path, name: &str) -> (std::process::Output, String) {
+    let out = tmp.join(format!("{name}.tar.gz"));
+    let o = run(&[
+        "bundle",
+        "--deployconfig",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let x = tmp.join(format!("{name}-x"));
+    std::fs::create_dir_all(&x).unwrap();
+    if out.exists() {
+        let ok = std::process::Command::new("tar")
+            .args(["xzf", out.to_str().unwrap(), "-C", x.to_str().unwrap()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+    let mut all = String::new();
+    fn walk(p: &Path, all: &mut String) {
+        for e in std::fs::read_dir(p).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, all);
+            } else {
+                all.push_str(&String::from_utf8_lossy(&std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    walk(&x, &mut all);
+    (o, all)
+}
+
+fn quick_pipeline(dir: &Path, name: &str) {
+    set_pipeline(dir, &oneshot(name, "echo quick step done"));
+}
+
+#[test]
+fn a_state_planted_in_the_deployconfig_is_never_adopted() {
+    let _g = engine_lock();
+    let (tmp, dir) = demo_dc(&[]);
+    let d = dir.to_str().unwrap();
+    let decoy = decoy(tmp.path());
+    let before = snapshot(&decoy);
+    let name = format!("trust-legacy-{}", std::process::id());
+    quick_pipeline(&dir, &name);
+    // What an older stage2-tui kept in the deployconfig, where any stage can write it.
+    let legacy = dir.join(".stage2-tui");
+    std::fs::create_dir_all(legacy.join("logs")).unwrap();
+    let s = planted_state(
+        "20261130-080000-0001",
+        vec![attempt(
+            1,
+            &decoy.join("shadow").to_string_lossy(),
+            "2026-11-30T08:00:00Z",
+        )],
+    );
+    std::fs::write(legacy.join("state.json"), s.to_string()).unwrap();
+    std::os::unix::fs::symlink(decoy.join("secret"), legacy.join("logs/x.log")).unwrap();
+
+    // status: no run (the planted one is not this deployconfig's run).
+    let (code, st) = status(&dir);
+    assert_eq!(code, 2, "{st}");
+    assert_eq!(st["status"], "none");
+    // A run starts afresh and completes; the bundle carries nothing of the decoy.
+    let o = run(&["run", "--headless", "--deployconfig", d]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (code, st) = status(&dir);
+    assert_eq!(code, 0);
+    assert_ne!(st["run"], "20261130-080000-0001");
+    let (o, all) = bundle_text(&dir, tmp.path(), "legacy");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!all.contains("DECOY"), "the bundle holds a decoy file");
+    assert_eq!(
+        snapshot(&decoy),
+        before,
+        "a file outside the state folder changed"
+    );
+    assert!(
+        legacy.join("state.json").is_file(),
+        "the planted file is left alone"
+    );
+    podman(&["rm", "-f", &name]);
+}
+
+#[test]
+fn a_hostile_private_state_is_refused_and_touches_nothing_outside_its_folder() {
+    let _g = engine_lock();
+    let (tmp, dir) = demo_dc(&[]);
+    let d = dir.to_str().unwrap();
+    let decoy = decoy(tmp.path());
+    let before = snapshot(&decoy);
+    let name = format!("trust-private-{}", std::process::id());
+    quick_pipeline(&dir, &name);
+    let sd = state_dir(&dir);
+    std::fs::create_dir_all(&sd).unwrap();
+    let shadow = decoy.join("shadow").to_string_lossy().into_owned();
+    let up = "../".repeat(sd.components().count() + 2);
+    let profile = format!("logs/r/{up}{}", decoy.join("profile.d/x.sh").display());
+    let far: Vec<Value> = (1..=700)
+        .map(|n| {
+            let t = if n % 2 == 0 {
+                "9999-12-31T23:59:59Z"
+            } else {
+                "0001-01-01T00:00:00Z"
+            };
+            attempt(n, &format!("logs/r/x.{n}.log"), t)
+        })
+        .collect();
+    let cases: Vec<(&str, Value)> = vec![
+        (
+            "an absolute log path",
+            planted_state("r1", vec![attempt(1, &shadow, "2026-11-30T08:00:00Z")]),
+        ),
+        (
+            "a log path climbing out with ..",
+            planted_state("r2", vec![attempt(1, &profile, "2026-11-30T08:00:00Z")]),
+        ),
+        (
+            "a run id climbing out",
+            planted_state(
+                &format!("{up}{}", decoy.display()),
+                vec![attempt(1, "logs/r/x.1.log", "2026-11-30T08:00:00Z")],
+            ),
+        ),
+        ("700 attempts at ±8000 years", planted_state("r4", far)),
+    ];
+    let state_file = sd.join("state.json");
+    for (what, s) in &cases {
+        std::fs::write(&state_file, s.to_string()).unwrap();
+        let o = run(&["status", "--json", "--deployconfig", d]);
+        assert_eq!(o.status.code(), Some(1), "{what}: {}", text(&o));
+        assert!(text(&o).contains("is damaged"), "{what}: {}", text(&o));
+        let o = run(&["run", "--headless", "--deployconfig", d]);
+        assert_eq!(o.status.code(), Some(2), "{what}: {}", text(&o));
+        assert!(text(&o).contains("is damaged"), "{what}: {}", text(&o));
+        let (o, all) = bundle_text(&dir, tmp.path(), "private");
+        assert!(o.status.success(), "{what}: {}", text(&o));
+        assert!(
+            !all.contains("DECOY"),
+            "{what}: the bundle holds a decoy file"
+        );
+        assert_eq!(
+            snapshot(&decoy),
+            before,
+            "{what}: a file outside the state folder changed"
+        );
+    }
+
+    // A named pipe as state.json: status and bundle answer at once instead of hanging.
+    std::fs::remove_file(&state_file).unwrap();
+    let fifo = std::ffi::CString::new(state_file.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let started = Instant::now();
+    let o = run(&["status", "--json", "--deployconfig", d]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("named pipe"), "{}", text(&o));
+    let (o, _) = bundle_text(&dir, tmp.path(), "fifo");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // A 1 GiB sparse state.json is not read.
+    std::fs::remove_file(&state_file).unwrap();
+    let f = std::fs::File::create(&state_file).unwrap();
+    f.set_len(1 << 30).unwrap();
+    drop(f);
+    let o = run(&["status", "--json", "--deployconfig", d]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("bytes, more than"), "{}", text(&o));
+    std::fs::remove_file(&state_file).unwrap();
+
+    // Back to a real run: a valid state whose log became a 1 GiB sparse file is bundled by
+    // its last 64 MiB, not read whole.
+    let o = run(&["run", "--headless", "--deployconfig", d]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let st = state(&dir);
+    let log = sd.join(step(&st, &name)["attempts"][0]["log"].as_str().unwrap());
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let out = tmp.path().join("sparse.tar.gz");
+    let o = run(&[
+        "bundle",
+        "--deployconfig",
+        d,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let listing = std::process::Command::new("tar")
+        .args(["tzvf", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    let size: u64 = listing
+        .lines()
+        .find(|l| l.contains(&format!("{name}.1.log")))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no log in {listing}"));
+    assert_eq!(size, 64 << 20, "{listing}");
+    assert_eq!(snapshot(&decoy), before);
+    podman(&["rm", "-f", &name]);
+}
+
+#[test]
+fn one_deployconfig_has_one_identity_however_it_is_spelled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dc");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(&dir, tmp.path().join("link")).unwrap();
+    let want = state_dir(&dir);
+    for spelling in [
+        format!("{}/", dir.display()),
+        format!("{}/.", dir.display()),
+        format!("{}/../dc//", dir.display()),
+        format!("{}/link", tmp.path().display()),
+    ] {
+        let (code, st) = status(Path::new(&spelling));
+        assert_eq!(code, 2);
+        assert_eq!(
+            st["state_dir"].as_str().map(PathBuf::from),
+            Some(want.clone()),
+            "{spelling}"
+        );
+        assert_eq!(
+            st["deployconfig"],
+            dir.canonicalize().unwrap().to_str().unwrap(),
+            "{spelling}"
+        );
+    }
+    // The unit names the canonical path, whatever was typed.
+    let root = tmp.path().join("root");
+    let o = run(&[
+        "install-service",
+        "--dry-run",
+        "--root",
+        root.to_str().unwrap(),
+        "--deployconfig",
+        &format!("{}/", dir.display()),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!(
+            "deployconfig {})",
+            dir.canonicalize().unwrap().display()
+        )),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn install_service_refuses_a_binary_someone_else_can_replace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = tmp.path().join("stage2-tui");
+    std::fs::copy(env!("CARGO_BIN_EXE_stage2-tui"), &exe).unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Owned by a user (nobody) instead of root.
+    let chown = std::process::Command::new("chown")
+        .args(["65534", exe.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let root = tmp.path().join("root");
+    let o = std::process::Command::new(&exe)
+        .args(["install-service", "--root", root.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("belongs to uid 65534"), "{}", text(&o));
+    assert!(!root.join("etc/systemd/system/stage2-tui.service").exists());
+}
+
+#[test]
+fn a_pipeline_file_runs_only_once_accepted_and_again_after_any_change() {
+    let _g = engine_lock();
+    let (tmp, dir) = demo_dc(&[]);
+    let d = dir.to_str().unwrap();
+    let name = format!("trust-accept-{}", std::process::id());
+    quick_pipeline(&dir, &name);
+    let o = run(&["run", "--headless", "--deployconfig", d]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // A container (here: the test) rewrites the file after a completed run: the next run,
+    // --from included, refuses it and says what it changes and how to accept it.
+    let victim = tmp.path().join("written-by-root");
+    let evil = format!(
+        "{}mounts = [{{ source = \"/\", target = \"/host\", options = \"rw\" }}]\n",
+        oneshot(&name, &format!("echo pwned > /host{}", victim.display()))
+    );
+    std::fs::write(dir.join("stage2-pipeline.toml"), &evil).unwrap();
+    for args in [
+        vec!["run", "--headless", "--from", name.as_str()],
+        vec!["run", "--headless"],
+    ] {
+        let mut a = args.clone();
+        a.extend(["--deployconfig", d]);
+        let o = run(&a);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{t}");
+        assert!(t.contains("stage2-pipeline.toml is not accepted"), "{t}");
+        assert!(t.contains("mounts"), "{t}");
+        assert!(t.contains("/host"), "{t}");
+        assert!(
+            t.contains(&format!(
+                "stage2-tui pipeline accept --deployconfig '{}'",
+                dir.display()
+            )),
+            "{t}"
+        );
+    }
+    assert!(!victim.exists());
+    // `pipeline accept` without --yes and without a typed yes accepts nothing.
+    let o = bin()
+        .args(["pipeline", "accept", "--deployconfig", d])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("step"), "{}", text(&o));
+    let o = run(&["run", "--headless", "--deployconfig", d]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // Accepted, it runs (the operator's choice); changed again by one byte, it is refused again.
+    let safe = oneshot(&name, "echo accepted");
+    std::fs::write(dir.join("stage2-pipeline.toml"), &safe).unwrap();
+    accept_pipeline(&dir);
+    let o = run(&["run", "--headless", "--restart", "--deployconfig", d]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    std::fs::write(dir.join("stage2-pipeline.toml"), format!("{safe}\n")).unwrap();
+    let o = run(&["run", "--headless", "--restart", "--deployconfig", d]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    podman(&["rm", "-f", &name]);
+}
