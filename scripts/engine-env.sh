@@ -16,6 +16,8 @@ stage2_engine_install() {
     command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
     command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+    # A storage-only (buildah) container holding a stage's name, for the ownership tests.
+    command -v buildah >/dev/null 2>&1 || missing+=(buildah)
     [ ${#missing[@]} -eq 0 ] && return 0
     command -v apt-get >/dev/null 2>&1 || stage2_engine_die "missing ${missing[*]}; install them with your package manager" || return 1
     echo "engine-env: installing ${missing[*]}" >&2

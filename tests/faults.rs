@@ -434,6 +434,7 @@ fn a_hangup_mid_window_detaches_and_the_window_still_ends_on_time() {
         .as_str()
         .unwrap()
         .to_string();
+    let web_name = container_of(&dir, "5.ign-webserver");
     unsafe_kill(runner.id(), "HUP");
     let out = runner.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", text(&out));
@@ -452,13 +453,11 @@ fn a_hangup_mid_window_detaches_and_the_window_still_ends_on_time() {
         "ign-webserver to stop after its window",
         Duration::from_secs(15),
         || {
-            let v = podman(&["inspect", "--format", "{{.State.Running}}", "ign-webserver"]);
+            let v = podman(&["inspect", "--format", "{{.State.Running}}", &web_name]);
             !v.status.success() || String::from_utf8_lossy(&v.stdout).trim() == "false"
         },
     );
-    for name in podman_names() {
-        podman(&["rm", "-f", &name]);
-    }
+    remove_containers_of(&dir);
 }
 
 fn unsafe_kill(pid: u32, sig: &str) {
@@ -466,23 +465,6 @@ fn unsafe_kill(pid: u32, sig: &str) {
         .args([&format!("-{sig}"), &pid.to_string()])
         .status()
         .unwrap();
-}
-
-fn podman_names() -> Vec<String> {
-    let o = podman(&["ps", "-a", "--format", "{{.Names}}"]);
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .filter(|n| {
-            [
-                "ign-webserver",
-                "4.run-installer",
-                "6.add-ignition",
-                "7.terraform-deploy",
-            ]
-            .contains(n)
-        })
-        .map(str::to_string)
-        .collect()
 }
 
 #[test]
@@ -667,12 +649,15 @@ fn the_web_server_window_survives_an_api_restart_and_still_ends_on_time() {
             s["id"]
         );
     }
-    let gone = podman(&["inspect", "--format", "{{.State.Running}}", "ign-webserver"]);
+    let gone = podman(&[
+        "inspect",
+        "--format",
+        "{{.State.Running}}",
+        &container_of(&dir, "5.ign-webserver"),
+    ]);
     assert!(
         !gone.status.success() || String::from_utf8_lossy(&gone.stdout).trim() == "false",
         "the window was closed"
     );
-    for n in podman_names() {
-        podman(&["rm", "-f", &n]);
-    }
+    remove_containers_of(&dir);
 }

@@ -124,7 +124,5 @@ fn a_failed_run_exits_1_says_how_to_come_back_and_reopens_on_its_dashboard() {
     t.wait_for("Pre-flight", Duration::from_secs(30));
     t.keys(&["q"]);
     assert_eq!(wait_code(&code), 1, "{}", t.screen());
-    for n in ["ign-webserver", "4.run-installer", "6.add-ignition"] {
-        podman(&["rm", "-f", n]);
-    }
+    remove_containers_of(&dir);
 }

@@ -48,8 +48,14 @@ fn demo_runs_end_to_end_and_matches_the_real_script() {
     });
     let served = http_get(port, "/bootstrap.ign");
     assert_eq!(served, std::fs::read(dir.join("bootstrap.ign")).unwrap());
-    let web = podman_inspect("ign-webserver");
-    assert_eq!(web["Name"], "ign-webserver");
+    // The demo's names never clash with a real install's (or another demo's).
+    let web_name = container_of(&dir, "5.ign-webserver");
+    assert!(
+        web_name.starts_with("stage2-demo-") && web_name.ends_with("-ign-webserver"),
+        "{web_name}"
+    );
+    let web = podman_inspect(&web_name);
+    assert_eq!(web["Name"], web_name.as_str());
     assert_eq!(web["HostConfig"]["NetworkMode"], "host");
     let binds: Vec<String> = serde_json::from_value(web["HostConfig"]["Binds"].clone()).unwrap();
     assert!(
@@ -150,9 +156,13 @@ fn demo_runs_end_to_end_and_matches_the_real_script() {
 
     // The web server is stopped and removed when its window ends.
     assert!(
-        !podman(&["container", "exists", "ign-webserver"])
-            .status
-            .success(),
+        !podman(&[
+            "container",
+            "exists",
+            &container_of(&dir, "5.ign-webserver")
+        ])
+        .status
+        .success(),
         "ign-webserver was not removed"
     );
 
@@ -165,7 +175,7 @@ fn demo_runs_end_to_end_and_matches_the_real_script() {
         ),
         ("remove-bootstrap", Some("./removebootstrap.sh")),
     ] {
-        let c = podman_inspect(id);
+        let c = podman_inspect(&container_of(&dir, id));
         let binds: Vec<String> = serde_json::from_value(c["HostConfig"]["Binds"].clone()).unwrap();
         // (`:z` relabels and is then not listed by podman; the bind string is unit-tested.)
         assert!(

@@ -400,3 +400,94 @@ fn a_pipeline_file_runs_only_once_accepted_and_again_after_any_change() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     podman(&["rm", "-f", &name]);
 }
+
+#[test]
+fn a_run_never_touches_another_deployconfigs_container_nor_a_storage_only_one() {
+    let _g = engine_lock();
+    let name = format!("trust-shared-{}", std::process::id());
+    // Deployconfig A runs a step that keeps its container busy.
+    let (_ta, a) = demo_dc(&[]);
+    set_pipeline(&a, &oneshot(&name, "sleep 60"));
+    let mut driver = bin()
+        .args(["run", "--headless", "--deployconfig", a.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_running(&a, &name);
+    let id = step(&state(&a), &name)["attempts"][0]["container_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Deployconfig B's pipeline gives a step the same container name, as a service (which
+    // replaces its own running containers) and as a oneshot.
+    let (_tb, b) = demo_dc(&[]);
+    for kind in ["service", "oneshot"] {
+        let toml = match kind {
+            "service" => oneshot(&name, "sleep 5")
+                .replace("kind = \"oneshot\"", "kind = \"service\"\nttl_secs = 5"),
+            _ => oneshot(&name, "echo b"),
+        };
+        set_pipeline(&b, &toml);
+        let o = run(&[
+            "run",
+            "--headless",
+            "--restart",
+            "--deployconfig",
+            b.to_str().unwrap(),
+        ]);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{kind}: {t}");
+        assert!(
+            t.contains(&format!("container {name} belongs to the run"))
+                && t.contains(&format!("of another deployconfig, {}", a.display()))
+                && t.contains("running now"),
+            "{kind}: {t}"
+        );
+        // A's container is the same one, still running.
+        let v = podman(&["inspect", "--format", "{{.Id}} {{.State.Running}}", &name]);
+        assert_eq!(
+            String::from_utf8_lossy(&v.stdout).trim(),
+            format!("{id} true"),
+            "{kind}"
+        );
+    }
+    let _ = driver.kill();
+    let _ = driver.wait();
+    remove_containers_of(&a);
+
+    // A container that exists only in podman's storage (buildah's) holding a stage's name is
+    // not "the leftover of an interrupted create": it is left alone, and the error says so.
+    let image = format!("localhost/stage2-demo/{DEMO_IMAGE}:demo");
+    let o = std::process::Command::new("buildah")
+        .args(["from", "--name", &name, &image])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "buildah from: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    set_pipeline(&b, &oneshot(&name, "echo b"));
+    let o = run(&[
+        "run",
+        "--headless",
+        "--restart",
+        "--deployconfig",
+        b.to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    let listed = std::process::Command::new("buildah")
+        .args(["containers", "--format", "{{.ContainerName}}"])
+        .output()
+        .unwrap();
+    let still = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .any(|l| l == name);
+    let _ = std::process::Command::new("buildah")
+        .args(["rm", &name])
+        .output();
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(!t.contains("removed the leftover"), "{t}");
+    assert!(still, "the buildah container was removed\n{t}");
+}

@@ -88,7 +88,12 @@ fn free_port() -> color_eyre::Result<u16> {
 /// inside the demo folder.
 pub fn demo_pipeline(args: &DemoArgs, port: u16) -> color_eyre::Result<Pipeline> {
     let mut p = Pipeline::default_pipeline().map_err(color_eyre::eyre::Error::msg)?;
+    let dir = crate::config::canonical(&args.dir.clone().unwrap_or_else(default_dir));
+    let prefix = container_prefix(&dir);
     for s in &mut p.steps {
+        if matches!(s.kind, Kind::Oneshot | Kind::Service) {
+            s.name = Some(format!("{prefix}{}", s.container_name()));
+        }
         match (s.kind, s.id.as_str()) {
             (Kind::Service, _) => {
                 s.ttl_secs = Some(args.window);
@@ -116,6 +121,15 @@ pub fn demo_pipeline(args: &DemoArgs, port: u16) -> color_eyre::Result<Pipeline>
         }
     }
     Ok(p)
+}
+
+/// What the demo's container names start with: `stage2-demo-` and a hash of its folder, so a
+/// demo never touches a real install's `ign-webserver` (or another demo's containers).
+pub fn container_prefix(dir: &Path) -> String {
+    format!(
+        "stage2-demo-{:06x}-",
+        crate::config::fnv1a(dir.to_string_lossy().as_bytes()) & 0xff_ffff
+    )
 }
 
 /// Steps a demo can make fail.

@@ -132,6 +132,18 @@ impl Engine {
                     name: spec.name.clone(),
                 });
             }
+            // Another deployconfig's run (a real install while a demo runs, or the reverse):
+            // never stopped, replaced or removed from here.
+            let ours = spec.labels.get(labels::DEPLOYCONFIG);
+            let theirs = old.labels.get(labels::DEPLOYCONFIG);
+            if theirs != ours {
+                return Err(EngineError::OwnedElsewhere {
+                    name: spec.name.clone(),
+                    deployconfig: theirs.cloned().unwrap_or_else(|| "(none recorded)".into()),
+                    run: old.labels.get(labels::RUN).cloned().unwrap_or_default(),
+                    running: old.running,
+                });
+            }
             if old.running && !may_replace(&old) {
                 return Err(EngineError::NameInUse {
                     name: spec.name.clone(),
@@ -141,8 +153,22 @@ impl Engine {
         }
         // An engine without an init binary (catatonit missing on RHEL 8) refuses `init`: the
         // container is created without one, and every later one too.
-        match self.create_once(spec).await {
+        let created = match self.create_once(spec).await {
             Err(e) if !self.without_init() && self.note_no_init(&e) => self.create_once(spec).await,
+            r => r,
+        };
+        match created {
+            // The name is held, yet the API knows no container of that name: one that exists
+            // only in podman's storage (buildah's, or half of an interrupted create).
+            Err(e)
+                if self.info().is_podman
+                    && e.to_string().contains("already in use")
+                    && matches!(self.inspect(&spec.name).await, Ok(None)) =>
+            {
+                Err(EngineError::StorageOnly {
+                    name: spec.name.clone(),
+                })
+            }
             r => r,
         }
     }

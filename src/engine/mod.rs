@@ -68,6 +68,30 @@ pub enum EngineError {
         /// The container name.
         name: String,
     },
+    /// The name is held by a container that exists only in podman's storage (no API object,
+    /// so no labels): buildah's, or the half of a create the engine lost.
+    #[error(
+        "the name {name} is held by a container that exists only in podman's storage (a buildah container, or what an interrupted create left); stage2-tui does not remove what it cannot tell is its own. If it is not needed: `buildah rm {name}` (or `podman rm --storage {name}`), then retry"
+    )]
+    StorageOnly {
+        /// The container name.
+        name: String,
+    },
+    /// A container of that name belongs to another deployconfig's run: it is left alone.
+    #[error(
+        "container {name} belongs to the run {run} of another deployconfig, {deployconfig} ({}); stage2-tui never stops, replaces or removes another deployconfig's containers. Finish or stop that run first (`stage2-tui status --deployconfig {deployconfig}`), or give this pipeline's step another `name`",
+        if *running { "running now" } else { "exited" }
+    )]
+    OwnedElsewhere {
+        /// The container name.
+        name: String,
+        /// The deployconfig its labels name.
+        deployconfig: String,
+        /// Its run id.
+        run: String,
+        /// Whether it runs now.
+        running: bool,
+    },
     /// Any other API failure, with what we were doing.
     #[error("{context}: {source}")]
     Api {

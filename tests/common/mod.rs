@@ -108,6 +108,31 @@ pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// The container name of step `id`'s last attempt (the demo prefixes its names).
+pub fn container_of(dir: &Path, id: &str) -> String {
+    let st = state(dir);
+    let a = step(&st, id)["attempts"].as_array().unwrap().clone();
+    a.last()
+        .and_then(|a| a["container"].as_str())
+        .unwrap_or_else(|| panic!("{id} has no container"))
+        .to_string()
+}
+
+/// Removes every container of a deployconfig's runs (found by its label), whatever state.
+pub fn remove_containers_of(dir: &Path) {
+    let canon = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let o = podman(&[
+        "ps",
+        "-a",
+        "-q",
+        "--filter",
+        &format!("label=stage2-tui.deployconfig={}", canon.display()),
+    ]);
+    for id in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+        podman(&["rm", "-f", id]);
+    }
+}
+
 pub fn podman(args: &[&str]) -> Output {
     Command::new("podman")
         .args(args)

@@ -320,6 +320,7 @@ impl Runner {
                 (n, id, log)
             }
             None => {
+                let was_unstarted = unstarted.is_some();
                 let (n, log) = match unstarted {
                     Some(x) => x,
                     None => self.new_attempt(
@@ -333,8 +334,10 @@ impl Runner {
                 let id = match self.engine.create_container(&spec, |_| service).await {
                     // An API restart in the middle of a create can leave the name held by a
                     // container that exists only in podman's storage: clear it once, create again.
-                    Err(e)
-                        if e.to_string().contains("already in use")
+                    // Only for an attempt stage2-tui began creating and never got an id for:
+                    // any other storage-only container (buildah's) is not ours to remove.
+                    Err(crate::engine::EngineError::StorageOnly { .. })
+                        if was_unstarted
                             && self
                                 .engine
                                 .remove_storage_leftover(&spec.name)
