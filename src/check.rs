@@ -124,6 +124,17 @@ fn parse_problem(name: &str, e: &ConfigError) -> Check {
     }
 }
 
+/// The config.json and secrets.json problems that block a run (parse errors and validation
+/// errors), as `check` reports them: `run` refuses to start on any of them.
+pub fn blocking_config_problems(dc: &Deployconfig) -> Vec<String> {
+    let mut out = Vec::new();
+    config(dc, None, &mut out);
+    out.into_iter()
+        .filter(|c| c.status == Status::Error)
+        .map(|c| format!("{}: {}", c.check, c.message))
+        .collect()
+}
+
 fn config(dc: &Deployconfig, edited: Option<&Edited>, out: &mut Vec<Check>) {
     let missing = |e: &ConfigError| matches!(e, ConfigError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound);
     let read = |path: std::path::PathBuf, text: Option<&String>| match text {

@@ -60,6 +60,9 @@ pub enum Cmd {
         /// Start a new run from the first step
         #[arg(long)]
         restart: bool,
+        /// Run even though config.json or secrets.json has validation errors
+        #[arg(long)]
+        force: bool,
     },
     /// Pre-flight checks of a deployconfig (exit 0: nothing blocks a run; 1: errors)
     Check {
@@ -156,6 +159,39 @@ impl Cli {
     }
 }
 
+/// `run` starts nothing on a config.json or secrets.json with validation errors (the ones
+/// `check` reports as errors), unless `--force`; reattaching to a run in progress is never
+/// refused. Returns the exit code when it refuses.
+fn refuse_invalid_config(dc: &Deployconfig, plan: &Plan) -> Option<i32> {
+    let in_progress = crate::pipeline::RunState::load(&dc.state_dir())
+        .ok()
+        .flatten()
+        .is_some_and(|s| s.outcome == crate::pipeline::Outcome::InProgress);
+    if (in_progress && *plan == Plan::Continue) || !dc.dir.is_dir() {
+        return None;
+    }
+    let problems = crate::check::blocking_config_problems(dc);
+    if problems.is_empty() {
+        return None;
+    }
+    let secrets = crate::config::secret_values(dc);
+    eprintln!(
+        "stage2-tui: nothing started: {} problem{} in the deployconfig would fail a stage:",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for p in &problems {
+        eprintln!(
+            "  {}",
+            crate::text::visible(&crate::text::mask(p, &secrets))
+        );
+    }
+    eprintln!(
+        "Fix them (`stage2-tui` opens the form at each one; `stage2-tui check` lists them), or run anyway with --force."
+    );
+    Some(crate::exit::CANNOT_START)
+}
+
 /// Connects to the engine the way every subcommand does.
 pub async fn connect(cli: &Cli) -> color_eyre::Result<engine::Engine> {
     let opts = ConnectOptions {
@@ -185,8 +221,12 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
             headless,
             from,
             restart,
+            force,
         }) => {
             let plan = plan_of(from, *restart);
+            if !*force && let Some(code) = refuse_invalid_config(&cli.deployconfig(), &plan) {
+                return Ok(code);
+            }
             if *headless {
                 return with_engine(&cli, |engine, dc| {
                     crate::headless::run(engine, dc, plan, cli.tls_verify)

@@ -78,7 +78,7 @@ async fn print_events(
                 Ok(())
             }
             Event::Trouble(Some(t)) => writeln!(out, "{} !!! {t}", clock()),
-            Event::Trouble(None) | Event::Driver(_) => Ok(()),
+            Event::Trouble(None) | Event::Driver(_) | Event::Resync => Ok(()),
             Event::StepFinished {
                 step,
                 status,

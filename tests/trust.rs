@@ -491,3 +491,252 @@ fn a_run_never_touches_another_deployconfigs_container_nor_a_storage_only_one() 
     assert!(!t.contains("removed the leftover"), "{t}");
     assert!(still, "the buildah container was removed\n{t}");
 }
+
+#[test]
+fn run_refuses_what_check_refuses_unless_forced() {
+    let _g = engine_lock();
+    let (_tmp, dir) = demo_dc(&[]);
+    let d = dir.to_str().unwrap();
+    let name = format!("trust-valid-{}", std::process::id());
+    quick_pipeline(&dir, &name);
+    let good = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    let edit = |f: &dyn Fn(&mut Value)| {
+        let mut v: Value = serde_json::from_str(&good).unwrap();
+        f(&mut v);
+        std::fs::write(
+            dir.join("config.json"),
+            serde_json::to_string_pretty(&v).unwrap(),
+        )
+        .unwrap();
+    };
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
+        (
+            "masters[0].ipaddress",
+            Box::new(|v: &mut Value| v["masters"][0]["ipaddress"] = json!("10.50.1.999")),
+        ),
+        (
+            "imagetag",
+            Box::new(|v: &mut Value| v["imagetag"] = json!(4.14)),
+        ),
+    ];
+    for (path, f) in &cases {
+        edit(f.as_ref());
+        let c = run(&["check", "--deployconfig", d]);
+        assert_eq!(c.status.code(), Some(1), "{path}: {}", text(&c));
+        assert!(text(&c).contains(path), "{path}: {}", text(&c));
+        let o = run(&["run", "--headless", "--deployconfig", d]);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{path}: {t}");
+        assert!(
+            t.contains("nothing started") && t.contains(path) && t.contains("--force"),
+            "{t}"
+        );
+        assert_eq!(status(&dir).0, 2, "{path}: a run was started");
+    }
+    // --force runs anyway (an address the stages do not use here).
+    edit(cases[0].1.as_ref());
+    let o = run(&["run", "--headless", "--force", "--deployconfig", d]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    podman(&["rm", "-f", &name]);
+}
+
+/// A raw control-socket client, as a hostile or broken peer would be.
+struct Peer {
+    r: std::io::BufReader<std::os::unix::net::UnixStream>,
+    w: std::os::unix::net::UnixStream,
+}
+
+impl Peer {
+    fn connect(dir: &Path) -> Self {
+        let s =
+            std::os::unix::net::UnixStream::connect(state_dir(dir).join("control.sock")).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut p = Peer {
+            r: std::io::BufReader::new(s.try_clone().unwrap()),
+            w: s,
+        };
+        // A refused peer may find the connection closed already: the refusal is still there.
+        use std::io::Write;
+        let hello = json!({"type": "hello", "proto": 2, "version": "test", "tty": null});
+        let _ = writeln!(p.w, "{hello}");
+        p
+    }
+    fn send(&mut self, v: &Value) {
+        use std::io::Write;
+        writeln!(self.w, "{v}").unwrap();
+    }
+    fn first_line(&mut self) -> String {
+        use std::io::BufRead;
+        let mut l = String::new();
+        self.r.read_line(&mut l).unwrap();
+        l
+    }
+}
+
+fn window_end(dir: &Path, step_id: &str) -> chrono::DateTime<chrono::Utc> {
+    step(&state(dir), step_id)["window_ends_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn the_control_socket_bounds_every_request_and_the_driver_still_exits() {
+    let _g = engine_lock();
+    let (tmp, dir) = demo_dc(&[]);
+    let pid = std::process::id();
+    let (web, long) = (format!("trust-web-{pid}"), format!("trust-long-{pid}"));
+    let service = oneshot(&web, "sleep 600")
+        .replace("kind = \"oneshot\"", "kind = \"service\"\nttl_secs = 60");
+    set_pipeline(&dir, &format!("{service}\n{}", oneshot(&long, "sleep 600")));
+    let out = tmp.path().join("driver.txt");
+    let mut driver = bin()
+        .args(["run", "--headless", "--deployconfig", dir.to_str().unwrap()])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_running(&dir, &long);
+    let before = window_end(&dir, &web);
+    let mut p = Peer::connect(&dir);
+    assert!(p.first_line().contains("\"hello\""));
+    // 2^64 - 100 seconds: bounded, never wrapped round to a shorter window.
+    p.send(&json!({"type": "command", "command": {"extend_window": {"step": web, "secs": u64::MAX - 100}}}));
+    wait_for("the extension", Duration::from_secs(20), || {
+        window_end(&dir, &web) > before
+    });
+    let extended = window_end(&dir, &web);
+    assert!(
+        extended <= before + chrono::Duration::seconds(60 + 1800),
+        "{extended}"
+    );
+    // 10^15 seconds: no panic, the window is where it was.
+    p.send(&json!({"type": "command", "command": {"extend_window": {"step": web, "secs": 1_000_000_000_000_000u64}}}));
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(driver.try_wait().unwrap().is_none(), "the driver died");
+    assert_eq!(window_end(&dir, &web), extended);
+    // A request line of 8 MiB with no end: the connection is closed, the driver's memory stays.
+    let mut big = Peer::connect(&dir);
+    big.first_line();
+    let chunk = vec![b'x'; 1 << 20];
+    for _ in 0..8 {
+        use std::io::Write;
+        if big.w.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    wait_for(
+        "the long line's connection to close",
+        Duration::from_secs(20),
+        || {
+            use std::io::Read;
+            let mut b = [0u8; 65536];
+            matches!(big.r.read(&mut b), Ok(0) | Err(_))
+        },
+    );
+    let rss: u64 = std::fs::read_to_string(format!("/proc/{}/status", driver.id()))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap();
+    assert!(rss < 64 * 1024, "driver peak RSS {rss} kB");
+    // More terminals than the driver takes are told so, not left hanging.
+    let mut many: Vec<_> = (0..31).map(|_| Peer::connect(&dir)).collect();
+    for m in &mut many {
+        assert!(m.first_line().contains("\"hello\""));
+    }
+    let mut extra = Peer::connect(&dir);
+    let l = extra.first_line();
+    assert!(
+        l.contains("refused") && l.contains("attached already"),
+        "{l}"
+    );
+    drop(many);
+    // Stop the running step, then end the window: the driver exits (1: a stopped run).
+    p.send(&json!({"type": "command", "command": "stop"}));
+    wait_for("the step to stop", Duration::from_secs(30), || {
+        step(&state(&dir), &long)["status"] == "stopped"
+    });
+    p.send(&json!({"type": "command", "command": {"end_window": {"step": web}}}));
+    let started = Instant::now();
+    let code = loop {
+        if let Some(s) = driver.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the driver did not exit:\n{}",
+            std::fs::read_to_string(&out).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(code, Some(1), "{}", std::fs::read_to_string(&out).unwrap());
+    remove_containers_of(&dir);
+}
+
+#[test]
+fn three_attached_terminals_that_never_read_keep_the_driver_under_64_mb_and_catch_up() {
+    let _g = engine_lock();
+    let (tmp, dir) = demo_dc(&[]);
+    let name = format!("trust-flood-{}", std::process::id());
+    let after = format!("{name}-after");
+    let flood = "sleep 2; seq 1 1000000 | sed 's/^/flood line padded to look like terraform output number /'";
+    set_pipeline(
+        &dir,
+        &format!("{}\n{}", oneshot(&name, flood), oneshot(&after, "sleep 8")),
+    );
+    let out = tmp.path().join("out.txt");
+    let rss = tmp.path().join("rss.txt");
+    let mut driver = std::process::Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&rss)
+        .arg(env!("CARGO_BIN_EXE_stage2-tui"))
+        .env("STAGE2_ENGINE", engine_url())
+        .args(["run", "--headless", "--deployconfig", dir.to_str().unwrap()])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .spawn()
+        .unwrap();
+    wait_running(&dir, &name);
+    wait_for("the control socket", Duration::from_secs(20), || {
+        state_dir(&dir).join("control.sock").exists()
+    });
+    // Three terminals attach and do not read (Ctrl-Z, a frozen SSH session) during the flood.
+    let mut stalled: Vec<Peer> = (0..3).map(|_| Peer::connect(&dir)).collect();
+    wait_running(&dir, &after);
+    // Reading again, each is told to catch up from the run state and the log files (a resync)
+    // instead of being fed every line it missed.
+    for p in &mut stalled {
+        use std::io::BufRead;
+        let mut resync = false;
+        let mut l = String::new();
+        while !resync && p.r.read_line(&mut l).unwrap_or(0) > 0 {
+            resync |= l.contains("\"resync\"");
+            l.clear();
+        }
+        assert!(resync, "no resync sent to a terminal that fell behind");
+    }
+    assert!(
+        driver.wait().unwrap().success(),
+        "{}",
+        std::fs::read_to_string(&out).unwrap_or_default()
+    );
+    let kib: u64 = std::fs::read_to_string(&rss)
+        .unwrap()
+        .trim()
+        .lines()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap();
+    eprintln!(
+        "peak RSS of the driver with 3 stalled terminals over 1,000,000 lines: {} MB",
+        kib / 1024
+    );
+    assert!(kib < 64 * 1024, "peak RSS {kib} KiB");
+    remove_containers_of(&dir);
+}

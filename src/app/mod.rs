@@ -458,6 +458,14 @@ impl App {
             Event::Note(n) => self.status = Some(n),
             Event::Trouble(t) => self.trouble = t,
             Event::Driver(d) => self.driven_by = d,
+            // Lines were dropped while this terminal did not read: the panes re-read their
+            // tails from the log files (see `work`).
+            Event::Resync => {
+                self.tails.clear();
+                if let Some(v) = self.screen.log_mut() {
+                    v.refresh();
+                }
+            }
             Event::Cluster(c) => self.cluster = Some(*c),
             Event::State(s) => {
                 let anchored = |id: &str| {

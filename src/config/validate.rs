@@ -272,6 +272,16 @@ impl<'a> V<'a> {
 
     fn registry(&mut self) {
         let r = self.root;
+        // stage2-tui builds image references from these: a JSON number is not read back as it
+        // was typed (4.10 is the number 4.1), so they must be strings, as `run` requires.
+        for key in ["registryurl", "imagetag"] {
+            if let Some(n @ Value::Number(_)) = r.get(key) {
+                self.err(
+                    key,
+                    format!("must be a string in quotes (\"{n}\"), found the number {n}: a number loses trailing zeros"),
+                );
+            }
+        }
         if let Some(u) = self.string(r.get("registryurl"), "registryurl", true) {
             let u = u.trim_end_matches('/');
             if !is_registry_prefix(u) {

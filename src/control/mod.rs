@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 use crate::config::Deployconfig;
 use crate::pipeline::{Command, Event, Pipeline, Plan};
@@ -28,7 +28,7 @@ use pointer::write_pointer;
 pub use pointer::{Pointer, not_yours, pointer_path};
 
 /// Protocol version. A peer speaking another one is told so, never misread.
-pub const PROTO: u32 = 1;
+pub const PROTO: u32 = 2;
 
 /// File name of the socket in the state folder.
 pub const SOCKET: &str = "control.sock";
@@ -269,7 +269,7 @@ pub fn serve(
         Err(e) => return Err((e, wiring)),
     };
     write_pointer(dc, &info);
-    let (bcast, _) = broadcast::channel::<Event>(4096);
+    let fanout = std::sync::Arc::new(Fanout::default());
     let snapshot = std::sync::Arc::new(std::sync::Mutex::new(Snapshot::default()));
     let Wiring {
         mut events,
@@ -283,16 +283,17 @@ pub fn serve(
     // The tee: every event to the driver's own consumer and to every client, in order. It ends
     // when the runner's senders are gone, after forwarding everything.
     let tee = {
-        let bcast = bcast.clone();
+        let fanout = fanout.clone();
         let snapshot = snapshot.clone();
         tokio::spawn(async move {
             while let Some(e) = events.recv().await {
                 if let Ok(mut s) = snapshot.lock() {
                     s.note(&e);
                 }
-                let _ = bcast.send(e.clone());
+                fanout.send(&e);
                 let _ = local.send(e);
             }
+            fanout.close();
         })
     };
     let hello = ServerMsg::Hello {
@@ -301,14 +302,37 @@ pub fn serve(
         pipeline,
     };
     let accept = tokio::spawn(async move {
+        let mut backoff = std::time::Duration::from_millis(50);
         loop {
-            let Ok((conn, _)) = listener.accept().await else {
+            let conn = match listener.accept().await {
+                Ok((conn, _)) => {
+                    backoff = std::time::Duration::from_millis(50);
+                    conn
+                }
+                // Out of file descriptors (EMFILE) or another passing error: wait instead of
+                // spinning, and let the run go on.
+                Err(_) => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(2));
+                    continue;
+                }
+            };
+            let Some(queue) = fanout.join() else {
+                // Too many clients already: say so and close.
+                tokio::spawn(async move {
+                    let (_, mut w) = conn.into_split();
+                    let reason =
+                        format!("{MAX_CLIENTS} terminals are attached already; close one first");
+                    let _ = w
+                        .write_all(line(&ServerMsg::Refused { reason }).as_bytes())
+                        .await;
+                });
                 continue;
             };
             let client = Client {
                 hello: hello.clone(),
                 snapshot: snapshot.clone(),
-                events: bcast.subscribe(),
+                queue,
                 inject: inject.clone(),
                 commands: commands.clone(),
                 control: control.clone(),
@@ -351,10 +375,124 @@ pub fn serve_or_forward(
     }
 }
 
+/// The most terminals attached to one driver at once.
+pub const MAX_CLIENTS: usize = 32;
+/// The most bytes of events queued for one attached terminal that does not read (stopped by
+/// Ctrl-Z, a frozen SSH session): past it, its queue is dropped and it catches up from the run
+/// state and the log files instead ([`Event::Resync`]), so the driver's memory stays bounded.
+pub const CLIENT_QUEUE_BYTES: usize = 4 << 20;
+/// The longest request line a client may send.
+pub const MAX_REQUEST_LINE: usize = 64 << 10;
+
+/// One attached terminal's queue of serialized event lines.
+#[derive(Default)]
+struct Queue {
+    inner: std::sync::Mutex<QueueInner>,
+    ready: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct QueueInner {
+    lines: std::collections::VecDeque<std::sync::Arc<str>>,
+    bytes: usize,
+    lagged: bool,
+    closed: bool,
+}
+
+/// Every attached terminal's queue: each event is serialized once and shared.
+#[derive(Default)]
+struct Fanout {
+    queues: std::sync::Mutex<Vec<std::sync::Arc<Queue>>>,
+}
+
+impl Fanout {
+    fn join(&self) -> Option<std::sync::Arc<Queue>> {
+        let mut qs = self.queues.lock().ok()?;
+        qs.retain(|q| std::sync::Arc::strong_count(q) > 1);
+        if qs.len() >= MAX_CLIENTS {
+            return None;
+        }
+        let q = std::sync::Arc::new(Queue::default());
+        qs.push(q.clone());
+        Some(q)
+    }
+    fn send(&self, e: &Event) {
+        let Ok(mut qs) = self.queues.lock() else {
+            return;
+        };
+        // Terminals that left.
+        qs.retain(|q| std::sync::Arc::strong_count(q) > 1);
+        if qs.is_empty() {
+            return;
+        }
+        let text: std::sync::Arc<str> = line(&ServerMsg::Event { event: e.clone() }).into();
+        for q in qs.iter() {
+            if let Ok(mut i) = q.inner.lock() {
+                if i.lagged {
+                    continue;
+                }
+                if i.bytes + text.len() > CLIENT_QUEUE_BYTES {
+                    i.lines.clear();
+                    i.bytes = 0;
+                    i.lagged = true;
+                } else {
+                    i.bytes += text.len();
+                    i.lines.push_back(text.clone());
+                }
+            }
+            q.ready.notify_one();
+        }
+    }
+    fn close(&self) {
+        let Ok(qs) = self.queues.lock() else { return };
+        for q in qs.iter() {
+            if let Ok(mut i) = q.inner.lock() {
+                i.closed = true;
+            }
+            q.ready.notify_one();
+        }
+    }
+}
+
+/// Reads one request line of at most `max` bytes (without the newline); `None` at the end.
+async fn read_request<R: tokio::io::AsyncBufRead + Unpin>(
+    r: &mut R,
+    max: usize,
+) -> std::io::Result<Option<String>> {
+    let mut buf = Vec::new();
+    loop {
+        let avail = r.fill_buf().await?;
+        if avail.is_empty() {
+            return Ok((!buf.is_empty()).then(|| String::from_utf8_lossy(&buf).into_owned()));
+        }
+        if let Some(i) = avail.iter().position(|b| *b == b'\n') {
+            buf.extend_from_slice(&avail[..i]);
+            r.consume(i + 1);
+            break;
+        }
+        let n = avail.len();
+        buf.extend_from_slice(avail);
+        r.consume(n);
+        if buf.len() > max {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("a request line longer than {max} bytes"),
+            ));
+        }
+    }
+    if buf.len() > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("a request line longer than {max} bytes"),
+        ));
+    }
+    Ok(Some(String::from_utf8_lossy(&buf).into_owned()))
+}
+
 struct Client {
     hello: ServerMsg,
     snapshot: std::sync::Arc<std::sync::Mutex<Snapshot>>,
-    events: broadcast::Receiver<Event>,
+    queue: std::sync::Arc<Queue>,
     inject: mpsc::WeakUnboundedSender<Event>,
     commands: mpsc::UnboundedSender<Command>,
     control: Option<mpsc::UnboundedSender<Control>>,
@@ -370,7 +508,7 @@ impl Client {
 }
 
 impl Client {
-    async fn serve(mut self, conn: UnixStream) {
+    async fn serve(self, conn: UnixStream) {
         let uid = conn.peer_cred().map(|c| c.uid()).unwrap_or(u32::MAX);
         let (read, mut write) = conn.into_split();
         let refuse = |reason: String| line(&ServerMsg::Refused { reason });
@@ -386,11 +524,28 @@ impl Client {
                 .await;
             return;
         }
-        let mut lines = BufReader::new(read).lines();
-        let first =
-            tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line()).await;
+        // Requests are read by a task of their own, line by line, each bounded: the loop below
+        // never waits on a half-read line, and a huge line ends the connection.
+        let (req_tx, mut requests) = mpsc::channel::<Result<String, String>>(16);
+        let reader = tokio::spawn(async move {
+            let mut r = BufReader::new(read);
+            loop {
+                let l = read_request(&mut r, MAX_REQUEST_LINE).await;
+                let stop = !matches!(l, Ok(Some(_)));
+                let msg = match l {
+                    Ok(Some(l)) => Ok(l),
+                    Ok(None) => return,
+                    Err(e) => Err(e.to_string()),
+                };
+                if req_tx.send(msg).await.is_err() || stop {
+                    return;
+                }
+            }
+        });
+        let _reader = AbortOnDrop(reader);
+        let first = tokio::time::timeout(std::time::Duration::from_secs(10), requests.recv()).await;
         let tty = match first {
-            Ok(Ok(Some(l))) => match serde_json::from_str::<ClientMsg>(&l) {
+            Ok(Some(Ok(l))) => match serde_json::from_str::<ClientMsg>(&l) {
                 Ok(ClientMsg::Hello { proto, tty, .. }) if proto == PROTO => tty,
                 Ok(ClientMsg::Hello { proto, version, .. }) => {
                     let _ = write
@@ -413,6 +568,8 @@ impl Client {
             },
             _ => return,
         };
+        let tty =
+            tty.map(|t| crate::text::visible(&t.chars().take(64).collect::<String>()).into_owned());
         let who = format!(
             "uid {uid}{}",
             tty.map(|t| format!(" on {t}")).unwrap_or_default()
@@ -434,25 +591,43 @@ impl Client {
         }
         loop {
             tokio::select! {
-                e = self.events.recv() => {
-                    let event = match e {
-                        Ok(e) => e,
-                        // A slow client missed some lines: send the state again (its log view
-                        // reads the files) and go on.
-                        Err(broadcast::error::RecvError::Lagged(_)) => {
-                            match self.snapshot.lock().ok().and_then(|s| s.state.clone()) {
-                                Some(e) => e,
-                                None => continue,
-                            }
+                () = self.queue.ready.notified() => {
+                    let (batch, lagged, closed) = match self.queue.inner.lock() {
+                        Ok(mut i) => {
+                            i.bytes = 0;
+                            (std::mem::take(&mut i.lines), std::mem::replace(&mut i.lagged, false), i.closed)
                         }
-                        Err(broadcast::error::RecvError::Closed) => return,
+                        Err(_) => return,
                     };
-                    if write.write_all(line(&ServerMsg::Event { event }).as_bytes()).await.is_err() {
+                    let mut out = String::new();
+                    for l in &batch {
+                        out.push_str(l);
+                    }
+                    if lagged {
+                        // Events were dropped while this terminal did not read: it gets the
+                        // run state now and re-reads its log panes from the files.
+                        if let Some(state) = self.snapshot.lock().ok().and_then(|s| s.state.clone()) {
+                            out += &line(&ServerMsg::Event { event: state });
+                        }
+                        out += &line(&ServerMsg::Event { event: Event::Resync });
+                    }
+                    drop(batch);
+                    if !out.is_empty() && write.write_all(out.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    if closed {
                         return;
                     }
                 }
-                l = lines.next_line() => {
-                    let Ok(Some(l)) = l else { return };
+                r = requests.recv() => {
+                    let l = match r {
+                        Some(Ok(l)) => l,
+                        Some(Err(e)) => {
+                            self.audit(format!("a request from {who} was refused and its connection closed: {e}"));
+                            return;
+                        }
+                        None => return,
+                    };
                     match serde_json::from_str::<ClientMsg>(&l) {
                         Ok(ClientMsg::Command { command }) => {
                             if command == Command::Detach {
@@ -478,6 +653,15 @@ impl Client {
                 }
             }
         }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -108,7 +108,13 @@ pub async fn run(
                         let _ = report.send((step.clone(), WindowReport::Extended(ends_at)));
                     }
                     Some(WindowCtl::Extend(secs)) => {
-                        let want = ends_at.max(Utc::now()) + chrono::Duration::seconds(secs as i64);
+                        // Any number a request carries: bounded (7 days) and added without
+                        // overflow, so a huge one cannot wrap round or panic.
+                        let secs = secs.min(crate::pipeline::spec::MAX_SECS) as i64;
+                        let want = ends_at
+                            .max(Utc::now())
+                            .checked_add_signed(chrono::Duration::seconds(secs))
+                            .unwrap_or(hard_end);
                         if want > hard_end {
                             say(format!(
                                 "the window cannot go past {} (the engine's own limit for this service, ttl_secs + max_extend_secs)",

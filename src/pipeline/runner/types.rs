@@ -107,6 +107,9 @@ pub enum Event {
     Driver(Option<String>),
     /// A fresh look at the cluster (nodes, CSRs, operators), once it can be asked.
     Cluster(Box<crate::pipeline::cluster::Snapshot>),
+    /// Events were dropped for this attached terminal (it did not read for a while): it must
+    /// re-read its log panes from the files.
+    Resync,
 }
 
 /// How driving the run ended.
