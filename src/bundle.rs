@@ -24,6 +24,9 @@ pub struct Written {
     pub bytes: u64,
     /// Parts that could not be added, and why (they are listed in the bundle's README too).
     pub missing: Vec<String>,
+    /// What was masked, truthfully: "every secrets.json value is masked", or what was done
+    /// instead when secrets.json does not parse.
+    pub masking: String,
 }
 
 /// Masks every secret value, as written and as it appears inside a JSON string.
@@ -300,10 +303,18 @@ pub async fn write(
         None => missing.push("engine.json and inspect/: the engine did not answer".into()),
     }
 
+    let masking = match crate::config::read_json(&dc.secrets_json()) {
+        Ok(_) => "every secrets.json value is masked".to_string(),
+        Err(crate::config::ConfigError::Parse { .. }) => format!(
+            "secrets.json does not parse, so its values cannot be told apart: every string found in its text ({} of them) is masked instead, and the file itself is left out",
+            red.values.len()
+        ),
+        Err(_) => "there is no readable secrets.json, so there was nothing to mask".to_string(),
+    };
     let mut readme = format!(
         "stage2-tui support bundle\n\ndeployconfig: {}\nwritten: {}\nby: stage2-tui {}\n\n\
-         Every value of secrets.json is masked (••••••) wherever it appears, stage output\n\
-         included; secrets.json itself is kept with its values replaced by <redacted>.\n",
+         Masking: {masking} (••••••), wherever it appears, stage output included;\n\
+         secrets.json itself is kept (when it parses) with its values replaced by <redacted>.\n",
         dc.dir.display(),
         chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
         env!("CARGO_PKG_VERSION"),
@@ -332,6 +343,7 @@ pub async fn write(
         files,
         bytes,
         missing,
+        masking,
     })
 }
 
@@ -369,10 +381,11 @@ pub async fn command(
     match write(engine.as_ref().ok(), dc, &out).await {
         Ok(w) => {
             println!(
-                "support bundle written to {} ({} files, {} KB); every secrets.json value is masked",
+                "support bundle written to {} ({} files, {} KB); {}",
                 w.path.display(),
                 w.files,
-                w.bytes.div_ceil(1024)
+                w.bytes.div_ceil(1024),
+                w.masking
             );
             for m in &w.missing {
                 println!("  not included: {m}");

@@ -87,23 +87,98 @@ impl Masker {
 
     /// Replaces every occurrence of a secret value with `••••••`.
     pub fn mask<'a>(&self, s: &'a str) -> Cow<'a, str> {
-        let mut out: Cow<'a, str> = Cow::Borrowed(s);
-        for (finder, secret) in &self.finders {
-            if finder.find(out.as_bytes()).is_some() {
-                out = Cow::Owned(out.replace(secret.as_str(), "••••••"));
+        let once = |t: &'a str| {
+            let mut out: Cow<'a, str> = Cow::Borrowed(t);
+            for (finder, secret) in &self.finders {
+                if finder.find(out.as_bytes()).is_some() {
+                    out = Cow::Owned(out.replace(secret.as_str(), "••••••"));
+                }
             }
+            out
+        };
+        let out = once(s);
+        match split_by_controls(&out) {
+            Some(plain)
+                if self
+                    .finders
+                    .iter()
+                    .any(|(f, _)| f.find(plain.as_bytes()).is_some()) =>
+            {
+                Cow::Owned(mask(&plain, &self.secrets()).into_owned())
+            }
+            _ => out,
         }
-        out
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        self.finders.iter().map(|(_, s)| s.clone()).collect()
     }
 }
 
-/// Replaces every occurrence of a secret value with `••••••`.
+/// `s` without its escape sequences and control bytes, when it has any: a secret split by an
+/// escape sequence (`p@s\x1b[1msword`) is drawn whole on a terminal, so it is looked for in
+/// this text too. `None` when `s` has no control byte.
+fn split_by_controls(s: &str) -> Option<String> {
+    if !s.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        return None;
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => match chars.peek() {
+                // CSI: parameters and intermediates, then one final byte.
+                Some('[') => {
+                    chars.next();
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                // OSC / DCS / APC…: up to BEL or ST.
+                Some(']' | 'P' | '_' | '^' | 'X') => {
+                    chars.next();
+                    while let Some(c) = chars.next() {
+                        if c == '\x07' || (c == '\x1b' && chars.peek() == Some(&'\\')) {
+                            if c == '\x1b' {
+                                chars.next();
+                            }
+                            break;
+                        }
+                    }
+                }
+                Some(_) => {
+                    chars.next();
+                }
+                None => {}
+            },
+            c if (c as u32) < 0x20 || c == '\x7f' => {}
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+/// Replaces every occurrence of a secret value with `••••••`; a line where a secret shows only
+/// once its escape sequences are taken out is given without them, masked.
 pub fn mask<'a>(s: &'a str, secrets: &[String]) -> Cow<'a, str> {
     let mut out: Cow<'a, str> = Cow::Borrowed(s);
     for secret in secrets {
         if !secret.is_empty() && out.contains(secret.as_str()) {
             out = Cow::Owned(out.replace(secret.as_str(), "••••••"));
         }
+    }
+    if let Some(plain) = split_by_controls(&out)
+        && secrets
+            .iter()
+            .any(|x| !x.is_empty() && plain.contains(x.as_str()))
+    {
+        let mut p = plain;
+        for secret in secrets.iter().filter(|x| !x.is_empty()) {
+            p = p.replace(secret.as_str(), "••••••");
+        }
+        return Cow::Owned(p);
     }
     out
 }
@@ -118,6 +193,20 @@ mod duration_and_mask_tests {
         assert_eq!(hms(Duration::from_millis(1500)), "1.5s");
         assert_eq!(hms(Duration::from_secs(125)), "2m05s");
         assert_eq!(hms(Duration::from_secs(3725)), "1h02m05s");
+    }
+
+    #[test]
+    fn a_secret_split_by_escape_sequences_is_masked_too() {
+        let secrets = vec!["p@ssword".to_string()];
+        let split = "login p@s\x1b[1msword and p@s\x1b]0;t\x07sword";
+        assert_eq!(super::mask(split, &secrets), "login •••••• and ••••••");
+        let m = super::Masker::new(&secrets);
+        assert_eq!(m.mask(split), "login •••••• and ••••••");
+        // Colours without a secret stay.
+        assert!(matches!(
+            super::mask("\x1b[1mok\x1b[0m", &secrets),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -740,3 +740,87 @@ fn three_attached_terminals_that_never_read_keep_the_driver_under_64_mb_and_catc
     assert!(kib < 64 * 1024, "peak RSS {kib} KiB");
     remove_containers_of(&dir);
 }
+
+#[test]
+fn a_secret_is_masked_in_every_form_it_takes_everywhere_it_goes() {
+    let _g = engine_lock();
+    let (tmp, dir) = demo_dc(&[]);
+    let d = dir.to_str().unwrap();
+    let secret = "p@ss\"w\\rd-Zq9 x";
+    let mut secrets: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("secrets.json")).unwrap()).unwrap();
+    secrets["vsphere_password"] = json!(secret);
+    std::fs::write(
+        dir.join("secrets.json"),
+        serde_json::to_string_pretty(&secrets).unwrap(),
+    )
+    .unwrap();
+    let forms = stage2_tui::config::encoded_forms(secret);
+    let split = "p@ss\x1b[1m\"w\\rd-Zq9 x";
+    let mut printed = format!("raw {secret}\nsplit {split}\n");
+    for f in &forms {
+        printed.push_str(&format!("form {f}\n"));
+    }
+    // The last line carries it too: it goes into the step's error and the diagnosis.
+    printed.push_str(&format!("Error: login failed for {secret}\n"));
+    std::fs::write(dir.join("forms.txt"), &printed).unwrap();
+    let name = format!("trust-mask-{}", std::process::id());
+    set_pipeline(
+        &dir,
+        &oneshot(
+            &name,
+            "cat /tmp/workingdir/forms.txt; cat /tmp/workingdir/forms.txt >&2; exit 3",
+        ),
+    );
+    let o = run(&["run", "--headless", "--deployconfig", d]);
+    let headless = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{headless}");
+    let status_text = run(&["status", "--json", "--deployconfig", d]);
+    let state_text = std::fs::read_to_string(state_dir(&dir).join("state.json")).unwrap();
+    let (bo, bundle) = bundle_text(&dir, tmp.path(), "mask");
+    assert!(bo.status.success(), "{}", text(&bo));
+    let mut needles: Vec<String> = forms.clone();
+    needles.push(secret.into());
+    needles.push("rd-Zq9".into());
+    for (what, hay) in [
+        ("headless output", headless.as_str()),
+        ("status --json", &text(&status_text)),
+        ("state.json", &state_text),
+        ("the bundle", &bundle),
+    ] {
+        for n in &needles {
+            assert!(!hay.contains(n.as_str()), "{what} shows {n:?}:\n{hay}");
+        }
+    }
+    assert!(
+        headless.contains("raw ••••••") && headless.contains("split ••••••"),
+        "{headless}"
+    );
+    // The raw log keeps the exact bytes (root only).
+    let st = state(&dir);
+    let log = state_dir(&dir).join(step(&st, &name)["attempts"][0]["log"].as_str().unwrap());
+    assert!(std::fs::read_to_string(log).unwrap().contains(secret));
+
+    // A secrets.json that does not parse: the bundle masks every string it finds in it and
+    // says so, instead of claiming every value is masked.
+    let broken = serde_json::to_string_pretty(&secrets)
+        .unwrap()
+        .replacen(",", "", 1);
+    std::fs::write(dir.join("secrets.json"), broken).unwrap();
+    let (bo, bundle) = bundle_text(&dir, tmp.path(), "broken");
+    assert!(bo.status.success(), "{}", text(&bo));
+    assert!(
+        text(&bo).contains("secrets.json does not parse"),
+        "{}",
+        text(&bo)
+    );
+    assert!(
+        !text(&bo).contains("every secrets.json value is masked"),
+        "{}",
+        text(&bo)
+    );
+    for n in &needles {
+        assert!(!bundle.contains(n.as_str()), "the bundle shows {n:?}");
+    }
+    podman(&["rm", "-f", &name]);
+}

@@ -166,11 +166,54 @@ pub fn canonical(path: &Path) -> PathBuf {
 /// stored or exported: each string of 4 characters or more; inside a string that is itself JSON
 /// (a pull secret), its strings too; and the user and password inside a base64 `user:password`
 /// registry `auth`.
+///
+/// A secrets.json that does not parse still has secrets in it: then every string found in its
+/// text (quoted, or a bare word of 6 characters or more) is masked.
 pub fn secret_values(dc: &Deployconfig) -> Vec<String> {
     match read_json(&dc.secrets_json()) {
         Ok(v) => secret_values_in(&v),
+        Err(ConfigError::Parse { .. }) => match read_text(&dc.secrets_json()) {
+            Ok(t) => secret_values_in(&Value::Array(
+                strings_in_broken_json(&t)
+                    .into_iter()
+                    .map(Value::String)
+                    .collect(),
+            )),
+            Err(_) => Vec::new(),
+        },
         Err(_) => Vec::new(),
     }
+}
+
+/// Every string in a text that should be JSON but does not parse: each quoted string (as
+/// written and unescaped) and each bare word of 6 characters or more that is not a JSON word.
+pub fn strings_in_broken_json(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'"' {
+            let start = i + 1;
+            let mut j = start;
+            while j < b.len() && b[j] != b'"' && b[j] != b'\n' {
+                j += if b[j] == b'\\' { 2 } else { 1 };
+            }
+            let raw = &text[start..j.min(b.len())];
+            out.push(raw.to_string());
+            if let Ok(v) = serde_json::from_str::<String>(&format!("\"{raw}\"")) {
+                out.push(v);
+            }
+            i = j + 1;
+        } else {
+            i += 1;
+        }
+    }
+    for w in text.split(|c: char| c.is_whitespace() || "{}[],:\"".contains(c)) {
+        if w.chars().count() >= 6 && !matches!(w, "true" | "false" | "null") {
+            out.push(w.to_string());
+        }
+    }
+    out
 }
 
 /// The values [`secret_values`] masks, from secrets.json's content already in memory.
@@ -205,8 +248,54 @@ pub fn secret_values_in(secrets: &Value) -> Vec<String> {
     }
     let mut out = Vec::new();
     walk(secrets, &mut out);
+    let forms: Vec<String> = out.iter().flat_map(|v| encoded_forms(v)).collect();
+    out.extend(forms);
+    out.retain(|s| s.chars().count() >= 4);
     out.sort_by_key(|s| std::cmp::Reverse(s.len()));
     out.dedup();
+    out
+}
+
+/// The other ways a value shows up in text: JSON-escaped (once, and twice as in JSON inside
+/// JSON), URL-encoded (upper- and lowercase hex, `+` or `%20` for a space), and base64 (standard
+/// and URL-safe, with and without padding).
+pub fn encoded_forms(v: &str) -> Vec<String> {
+    use base64::Engine as _;
+    fn json_escaped(s: &str) -> String {
+        let q = serde_json::to_string(s).unwrap_or_default();
+        q.get(1..q.len().saturating_sub(1))
+            .unwrap_or_default()
+            .to_string()
+    }
+    fn url(s: &str, lower: bool, plus: bool) -> String {
+        let mut o = String::new();
+        for b in s.bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    o.push(b as char)
+                }
+                b' ' if plus => o.push('+'),
+                _ if lower => o.push_str(&format!("%{b:02x}")),
+                _ => o.push_str(&format!("%{b:02X}")),
+            }
+        }
+        o
+    }
+    let once = json_escaped(v);
+    let twice = json_escaped(&once);
+    let b = v.as_bytes();
+    let mut out = vec![
+        once,
+        twice,
+        url(v, false, false),
+        url(v, true, false),
+        url(v, false, true),
+        base64::engine::general_purpose::STANDARD.encode(b),
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(b),
+        base64::engine::general_purpose::URL_SAFE.encode(b),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b),
+    ];
+    out.retain(|f| f != v);
     out
 }
 

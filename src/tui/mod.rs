@@ -670,10 +670,11 @@ where
                         };
                         let note = match written {
                             Ok(w) => format!(
-                                "support bundle written to {} ({} files, {} KB; every secrets.json value masked)",
+                                "support bundle written to {} ({} files, {} KB; {})",
                                 w.path.display(),
                                 w.files,
-                                w.bytes.div_ceil(1024)
+                                w.bytes.div_ceil(1024),
+                                w.masking
                             ),
                             Err(e) => format!("support bundle not written: {e}"),
                         };
