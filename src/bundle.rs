@@ -380,7 +380,7 @@ pub async fn command(
     }
     match write(engine.as_ref().ok(), dc, &out).await {
         Ok(w) => {
-            println!(
+            crate::outln!(
                 "support bundle written to {} ({} files, {} KB); {}",
                 w.path.display(),
                 w.files,
@@ -388,7 +388,7 @@ pub async fn command(
                 w.masking
             );
             for m in &w.missing {
-                println!("  not included: {m}");
+                crate::outln!("  not included: {m}");
             }
             0
         }

@@ -550,9 +550,9 @@ pub async fn command(
     let errors = checks.iter().any(|c| c.status == Status::Error);
     if json {
         let doc = serde_json::json!({ "ok": !errors, "deployconfig": dc.dir.display().to_string(), "checks": checks });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
-        print!("{}", render(&checks));
+        crate::out!("{}", render(&checks));
     }
     i32::from(errors)
 }

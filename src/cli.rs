@@ -255,7 +255,7 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
             match crate::service::install(&root, &exe, &dc_dir, *dry_run) {
                 Ok(plan) => {
                     for l in plan.lines {
-                        println!("{l}");
+                        crate::outln!("{l}");
                     }
                     Ok(0)
                 }
@@ -287,7 +287,7 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
         }
         Some(Cmd::ControlProbe { socket }) => Ok(match crate::control::attach_at(socket).await {
             Ok(a) => {
-                println!("{}", a.driver.describe());
+                crate::outln!("{}", a.driver.describe());
                 0
             }
             Err(e) => {
@@ -348,7 +348,7 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
             let secs = started.elapsed().as_secs_f64();
             let live_lines = listener.await.unwrap_or(0);
             let lines = c.lines[0] + c.lines[1];
-            println!(
+            crate::outln!(
                 "via={} lines={lines} live_lines={live_lines} stdout={} stderr={} bytes={} secs={secs:.3} lines_per_sec={:.0} exit={} peak_rss_kib={}",
                 c.via,
                 c.lines[0],

@@ -41,6 +41,10 @@ async fn print_events(
     let mut last_cluster: Option<String> = None;
     let masker = crate::text::Masker::new(&secrets);
     let stdout = std::io::stdout();
+    // Lines printed of each step's attempt: a reattach of the same attempt (after the engine
+    // went away, or the disk filled) reads its log again from the start, and those lines were
+    // printed already.
+    let mut printed: std::collections::HashMap<String, (u32, usize, usize)> = Default::default();
     while let Some(ev) = rx.recv().await {
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
         let _ = match ev {
@@ -50,6 +54,12 @@ async fn print_events(
                 attempt,
                 detail,
             } => {
+                let e = printed.entry(step.clone()).or_insert((attempt, 0, 0));
+                *e = if e.0 == attempt {
+                    (attempt, e.1, e.1)
+                } else {
+                    (attempt, 0, 0)
+                };
                 let again = if attempt > 1 {
                     format!(" (attempt {attempt})")
                 } else {
@@ -58,13 +68,19 @@ async fn print_events(
                 writeln!(out, "{} ==> {step}{again}: {detail}", clock())
             }
             Event::Log { step, lines } => {
+                let n = lines.len();
+                let (_, count, skip) = printed.entry(step.clone()).or_insert((0, 0, 0));
+                let drop_first = (*skip).min(n);
+                *skip -= drop_first;
+                *count += n - drop_first;
+                let lines = &lines[drop_first..];
                 // The web server's own evidence: who fetched bootstrap.ign, when.
                 for f in crate::pipeline::diagnosis::bootstrap_fetches(
                     lines.iter().map(|l| l.text.as_str()),
                 ) {
                     let _ = writeln!(out, "{} --- {step}: {}", clock(), f.describe());
                 }
-                for l in &lines {
+                for l in lines {
                     let mark = if l.stream == Stream::Stderr { '!' } else { '|' };
                     let _ = writeln!(
                         out,
@@ -74,7 +90,7 @@ async fn print_events(
                     );
                 }
                 let _ = out.flush();
-                gate.done(lines.len());
+                gate.done(n);
                 Ok(())
             }
             Event::Trouble(Some(t)) => writeln!(out, "{} !!! {t}", clock()),
@@ -283,19 +299,19 @@ pub async fn run(
     if let Some(st) = &state
         && !matches!(finish, Finish::Detached { .. } | Finish::AlreadyDone)
     {
-        print!("\n{}", summary(st, &pipeline));
+        crate::out!("\n{}", summary(st, &pipeline));
     }
     Ok(conclude(&dc, finish, state.as_ref()))
 }
 
 /// The first lines: which engine, which deployconfig, which pipeline.
 fn announce(engine: &Engine, dc: &Deployconfig, runner: &Runner) {
-    println!("{} engine: {}", clock(), engine.describe());
+    crate::outln!("{} engine: {}", clock(), engine.describe());
     let source = match runner.pipeline_source() {
         crate::pipeline::spec::Source::Default => "built-in pipeline".to_string(),
         crate::pipeline::spec::Source::File { path: f, .. } => format!("pipeline from {f}"),
     };
-    println!(
+    crate::outln!(
         "{} deployconfig {} ({source}, {} steps)",
         clock(),
         dc.dir.display(),
@@ -332,12 +348,12 @@ async fn serve_halted_windows(runner: &mut Runner, cmd_rx: &mut mpsc::UnboundedR
     if !runner.has_windows() {
         return;
     }
-    println!(
+    crate::outln!(
         "{} --- the halted run still has a service window open; it is stopped when the window ends (after Ctrl-C the window guard still stops it on time)",
         clock()
     );
     if let Ok(true) = runner.serve_windows(cmd_rx).await {
-        println!(
+        crate::outln!(
             "{} --- left the service window to its guard, which stops it when the window ends",
             clock()
         );
@@ -354,7 +370,7 @@ fn conclude(dc: &Deployconfig, finish: Finish, state: Option<&RunState>) -> i32 
     };
     match finish {
         Finish::Succeeded => {
-            println!("stage 2 completed successfully");
+            crate::outln!("stage 2 completed successfully");
             0
         }
         Finish::AlreadyDone => {
@@ -366,13 +382,13 @@ fn conclude(dc: &Deployconfig, finish: Finish, state: Option<&RunState>) -> i32 
                         .to_string()
                 })
                 .unwrap_or_default();
-            println!(
+            crate::outln!(
                 "stage 2 already completed{when}; nothing to do (use --restart to run it again, or --from STEP)"
             );
             0
         }
         Finish::Failed { step, error } => {
-            println!("stage 2 FAILED at {step}: {}", visible(&error));
+            crate::outln!("stage 2 FAILED at {step}: {}", visible(&error));
             let diagnosis = state
                 .and_then(|s| s.step(&step))
                 .and_then(|s| s.last())
@@ -382,15 +398,15 @@ fn conclude(dc: &Deployconfig, finish: Finish, state: Option<&RunState>) -> i32 
                     .line
                     .map(|n| format!(" (log line {n})"))
                     .unwrap_or_default();
-                println!("diagnosis{at}: {}", visible(&d.cause));
-                println!("what to do: {}", visible(&d.fix));
+                crate::outln!("diagnosis{at}: {}", visible(&d.cause));
+                crate::outln!("what to do: {}", visible(&d.fix));
             }
-            println!("fix the cause, then resume with: {}", resume(&step));
-            println!("stage 2 failed at step {step}");
+            crate::outln!("fix the cause, then resume with: {}", resume(&step));
+            crate::outln!("stage 2 failed at step {step}");
             1
         }
         Finish::Stopped { step } => {
-            println!(
+            crate::outln!(
                 "stage 2 stopped at step {step}; resume with: {}",
                 resume(&step)
             );
@@ -398,11 +414,11 @@ fn conclude(dc: &Deployconfig, finish: Finish, state: Option<&RunState>) -> i32 
         }
         Finish::Detached { running } => {
             if running.is_empty() {
-                println!(
+                crate::outln!(
                     "detached; no step is running. `stage2-tui run --headless` continues the run"
                 );
             } else {
-                println!(
+                crate::outln!(
                     "detached; {} keep{} running in the engine. `stage2-tui run --headless` reattaches",
                     running.join(", "),
                     if running.len() == 1 { "s" } else { "" }

@@ -3,6 +3,25 @@
 //! Layers: [`engine`] talks to podman/Docker; [`pipeline`] runs the steps and keeps their state
 //! and logs; [`config`] reads the deployconfig; [`headless`] and the TUI ([`tui`], [`app`], [`ui`]) drive it.
 
+/// `println!` that never panics: standard output may be a pipe that closed (`status --json |
+/// head`) or a terminal that hung up; what could not be written is dropped.
+#[macro_export]
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `print!` that never panics (see [`outln!`]).
+#[macro_export]
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
 pub mod app;
 pub mod bundle;
 pub mod check;

@@ -437,6 +437,31 @@ pub fn read_private(path: &Path, cap: u64, tail_ok: bool) -> io::Result<Option<V
     Ok(Some(bytes))
 }
 
+/// Reads one of the user's own settings files (key map, theme): links are followed (dotfiles
+/// are often links), but it must be a regular file (a named pipe would hang the start) of at
+/// most 1 MiB.
+pub fn read_settings_file(path: &Path) -> io::Result<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    const CAP: u64 = 1 << 20;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    let meta = f.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(refused(path, kind_of(meta.mode())));
+    }
+    if meta.len() > CAP {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is larger than 1 MiB", path.display()),
+        ));
+    }
+    let mut text = String::new();
+    f.take(CAP).read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// Quotes a value for a POSIX shell (`'…'`, with `'` written as `'\''`).
 pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))

@@ -77,11 +77,11 @@ pub fn report(dc: &Deployconfig) -> Result<Option<Value>, crate::pipeline::Pipel
 pub fn command(dc: &Deployconfig) -> i32 {
     match report(dc) {
         Ok(Some(v)) => {
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            crate::outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             0
         }
         Ok(None) => {
-            println!(
+            crate::outln!(
                 "{}",
                 json!({"run": null, "state_dir": dc.state_dir().display().to_string(), "deployconfig": dc.dir.display().to_string(), "status": "none", "steps": []})
             );

@@ -114,6 +114,16 @@ fn killing_the_api_service_mid_step_neither_fails_nor_restarts_the_step() {
     let (saved, _) = saved_log(&dir, &st, "long-step", 1);
     assert_eq!(saved.len(), 301, "the saved log is complete");
     assert_log_matches_podman(&dir, &st, "long-step");
+    // Every line printed once: the re-read after the reconnect prints none again.
+    let once: Vec<&str> = printed
+        .lines()
+        .filter(|l| l.starts_with("long-step | line "))
+        .collect();
+    assert_eq!(
+        once.len(),
+        301,
+        "lines printed again after the reconnect:\n{printed}"
+    );
     podman(&["rm", "-f", "long-step"]);
 }
 

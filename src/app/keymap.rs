@@ -234,6 +234,17 @@ impl Keymap {
                     None => list.push((action, keys)),
                 }
             }
+            // A map with no way out is refused (the defaults are used instead).
+            let quit = scopes
+                .get(&Scope::Global)
+                .and_then(|l| l.iter().find(|(a, _)| *a == Action::Quit))
+                .is_some_and(|(_, k)| !k.is_empty());
+            if !quit {
+                return Err(KeymapError::Entry {
+                    origin: origin.to_string(),
+                    what: "[global] quit has no key: there would be no way out; give it at least one (q, ctrl-c)".into(),
+                });
+            }
         }
         Ok(Self { scopes })
     }
@@ -248,7 +259,14 @@ impl Keymap {
     /// The built-in map plus `<config dir>/keys.toml` if present.
     pub fn load_user() -> Result<Self, KeymapError> {
         let path = config_dir().map(|d| d.join("keys.toml"));
-        match path.as_ref().map(std::fs::read_to_string) {
+        match path.as_deref().map(crate::safefs::read_settings_file) {
+            Some(Err(e)) if e.kind() != std::io::ErrorKind::NotFound => Err(KeymapError::Entry {
+                origin: path
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                what: e.to_string(),
+            }),
             Some(Ok(text)) => {
                 let origin = path
                     .as_ref()

@@ -278,6 +278,16 @@ impl App {
         }
     }
 
+    /// Problems found while starting (a key map or theme that did not load): every one goes
+    /// into the message history (`M`), and the first shows at once.
+    pub fn startup_problems(&mut self, problems: Vec<String>) {
+        for p in &problems {
+            self.messages.push((chrono::Local::now(), p.clone()));
+        }
+        self.status = problems.into_iter().next();
+        self.last_recorded[0] = self.status.clone();
+    }
+
     /// Adds any new status, setup, log-view or banner message to the history (called by the
     /// loop after each update; cheap when nothing changed).
     pub fn record_messages(&mut self) {

@@ -220,7 +220,7 @@ impl Theme {
                 .collect();
             paths.sort();
             for p in paths {
-                match std::fs::read_to_string(&p)
+                match crate::safefs::read_settings_file(&p)
                     .map_err(ThemeError::from)
                     .and_then(|t| Theme::parse(&t))
                 {

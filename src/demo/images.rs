@@ -246,7 +246,7 @@ pub async fn build_all(engine: &Engine, registry: &str, tag: &str) -> color_eyre
         let image = format!("{registry}/{stage}:{tag}");
         let (tar, hash) = context(stage, files, &busybox, &applets)?;
         if engine.image_label(&image, HASH_LABEL).await?.as_deref() == Some(hash.as_str()) {
-            println!("demo image {image}: up to date");
+            crate::outln!("demo image {image}: up to date");
             continue;
         }
         let started = std::time::Instant::now();
@@ -255,7 +255,7 @@ pub async fn build_all(engine: &Engine, registry: &str, tag: &str) -> color_eyre
             .build(&image, BuildContext { tar }, |l| last = l.to_string())
             .await
             .map_err(|e| eyre!("building demo image {image}: {e} (last build output: {last})"))?;
-        println!(
+        crate::outln!(
             "demo image {image}: built in {:.1}s",
             started.elapsed().as_secs_f64()
         );

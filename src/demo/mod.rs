@@ -202,14 +202,14 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> color_eyre::Result<i32> {
     }
     images::find_static_busybox()?;
     let engine = crate::cli::connect(cli).await?;
-    println!("engine: {}", engine.describe());
+    crate::outln!("engine: {}", engine.describe());
     reset_dir(&engine, &dir).await?;
     let dc = Deployconfig::new(&dir);
     files::write_all(&dc, args, &pipeline)?;
-    println!("demo deployconfig written to {}", dc.dir.display());
+    crate::outln!("demo deployconfig written to {}", dc.dir.display());
     images::build_all(&engine, DEMO_REGISTRY, DEMO_TAG).await?;
     if args.prepare_only {
-        println!(
+        crate::outln!(
             "prepared; run it with: stage2-tui run --headless --deployconfig {}",
             dc.dir.display()
         );

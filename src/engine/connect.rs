@@ -28,10 +28,37 @@ pub struct PrivateService {
 
 impl Drop for PrivateService {
     fn drop(&mut self) {
+        // The whole process group: a rootless service re-executes itself in a user namespace,
+        // and killing only the first process would leave that child serving.
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: kill has no memory effects; -pid is the group made at spawn.
+            unsafe {
+                libc::kill(-pid, libc::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                // Reaped, the leader no longer counts as a member of its group.
+                let _ = self.child.try_wait();
+                if !group_alive(pid) || Instant::now() >= deadline {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // SAFETY: as above.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.socket);
     }
+}
+
+/// True while any process of group `pgid` lives (the reaped leader aside).
+fn group_alive(pgid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the group exists.
+    unsafe { libc::kill(-pgid, 0) == 0 }
 }
 
 fn socket_path(endpoint: &str) -> Option<&str> {

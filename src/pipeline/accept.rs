@@ -149,23 +149,23 @@ pub fn command(dc: &Deployconfig, yes: bool) -> i32 {
         }
     };
     let Source::File { path, digest } = &source else {
-        println!(
+        crate::outln!(
             "no {} here: the built-in pipeline is used, nothing to accept",
             dc.pipeline_file().display()
         );
         return crate::exit::OK;
     };
     if accepted(&dc.state_dir()).as_deref() == Some(digest.as_str()) {
-        println!("{path} is already accepted (sha256 {digest})");
+        crate::outln!("{path} is already accepted (sha256 {digest})");
         return crate::exit::OK;
     }
-    println!("{path} (sha256 {digest}) against the built-in pipeline:");
+    crate::outln!("{path} (sha256 {digest}) against the built-in pipeline:");
     let ch = changes(&pipeline);
     if ch.is_empty() {
-        println!("  no difference");
+        crate::outln!("  no difference");
     }
     for c in &ch {
-        println!("  {c}");
+        crate::outln!("  {c}");
     }
     if !yes
         && !ask_yes(&format!(
@@ -177,7 +177,7 @@ pub fn command(dc: &Deployconfig, yes: bool) -> i32 {
     }
     match record(dc, digest) {
         Ok(()) => {
-            println!(
+            crate::outln!(
                 "accepted: runs of {} use {path} until it changes",
                 dc.dir.display()
             );
@@ -206,14 +206,14 @@ pub fn open_asking(
             command,
             digest,
         }) if std::io::stdin().is_terminal() => {
-            println!(
+            crate::outln!(
                 "{file} (sha256 {digest}) is not accepted yet. What it changes against the built-in pipeline:"
             );
             if changes.is_empty() {
-                println!("  no difference");
+                crate::outln!("  no difference");
             }
             for c in &changes {
-                println!("  {c}");
+                crate::outln!("  {c}");
             }
             if !ask_yes(&format!(
                 "use {file} for this deployconfig's runs? type yes: "
@@ -236,7 +236,7 @@ pub fn open_asking(
 /// Asks on the terminal; only a typed `yes` (or `y`) accepts — Enter alone refuses.
 pub fn ask_yes(question: &str) -> bool {
     use std::io::Write as _;
-    print!("{question}");
+    crate::out!("{question}");
     let _ = std::io::stdout().flush();
     let mut line = String::new();
     if std::io::stdin().read_line(&mut line).is_err() {

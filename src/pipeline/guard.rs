@@ -53,6 +53,7 @@ pub async fn run(
     }
     let mut engine: Option<Engine> = None;
     let mut told = false;
+    let mut looked = std::time::Instant::now();
     loop {
         // Past the engine's own run limit the service has ended anyway: a guard never retries
         // for ever.
@@ -102,6 +103,29 @@ pub async fn run(
             }
             tokio::time::sleep(Duration::from_secs(5)).await;
             continue;
+        }
+        // Every 10 s: is the service still there? A guard whose container is gone (it ended,
+        // someone removed it) has nothing left to guard.
+        if looked.elapsed() >= Duration::from_secs(10) {
+            looked = std::time::Instant::now();
+            if engine.is_none() {
+                engine = connect(endpoint.clone()).await;
+            }
+            if let Some(e) = &engine {
+                match e.inspect(container).await {
+                    Ok(None) => {
+                        say("the service's container is gone; the guard leaves");
+                        return 0;
+                    }
+                    Ok(Some(c)) if !c.running && !c.never_started => {
+                        say("the service has exited; the guard leaves");
+                        return 0;
+                    }
+                    Ok(Some(_)) => {}
+                    Err(err) if err.is_unreachable() => engine = None,
+                    Err(_) => {}
+                }
+            }
         }
         let left = (ends - Utc::now()).to_std().unwrap_or_default();
         tokio::time::sleep(left.min(Duration::from_secs(2))).await;

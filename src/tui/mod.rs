@@ -227,7 +227,7 @@ struct Looks {
     themes: Vec<Theme>,
     theme: usize,
     keys: Keymap,
-    problem: Option<String>,
+    problems: Vec<String>,
 }
 
 impl Looks {
@@ -251,14 +251,14 @@ impl Looks {
             themes,
             theme,
             keys,
-            problem: key_problem.or(problems.into_iter().next()),
+            problems: key_problem.into_iter().chain(problems).collect(),
         })
     }
 
     /// A new app with these looks.
     fn app(self, pipeline: crate::pipeline::Pipeline, engine: &Engine, dc: &Deployconfig) -> App {
         let mut app = new_app(pipeline, engine, dc, self.keys, self.themes, self.theme);
-        app.status = self.problem;
+        app.startup_problems(self.problems);
         app.secrets = secret_values(dc);
         app
     }
@@ -450,18 +450,27 @@ async fn finish_tui(
     drop(ctl_tx);
     drop(cmd_tx);
     let _ = tokio::time::timeout(Duration::from_secs(5), supervisor).await;
-    let running: Vec<String> = app
-        .run
-        .iter()
-        .flat_map(|r| &r.steps)
-        .filter(|s| {
-            matches!(
-                s.status,
-                crate::pipeline::StepStatus::Running | crate::pipeline::StepStatus::Serving
-            )
-        })
-        .map(|s| s.id.clone())
-        .collect();
+    // Steps the state calls running, whose container the engine still runs (a step whose
+    // container exited a moment ago does not "keep running"). A host step or wait has no
+    // container: it stops with this process and is not listed.
+    let mut running: Vec<String> = Vec::new();
+    for s in app.run.iter().flat_map(|r| &r.steps).filter(|s| {
+        matches!(
+            s.status,
+            crate::pipeline::StepStatus::Running | crate::pipeline::StepStatus::Serving
+        )
+    }) {
+        let Some(id) = s.last().and_then(|a| a.container_id.clone()) else {
+            continue;
+        };
+        let alive = tokio::time::timeout(Duration::from_secs(3), engine.inspect(&id))
+            .await
+            .map(|r| r.map(|c| c.is_some_and(|c| c.running)).unwrap_or(true))
+            .unwrap_or(true);
+        if alive {
+            running.push(s.id.clone());
+        }
+    }
     // The exact command that comes back to this run.
     let again = {
         let mut c = format!("stage2-tui --deployconfig {}", dc.dir.display());

@@ -336,12 +336,17 @@ impl Runner {
             return;
         }
         let state_dir = self.dc.state_dir();
-        let stderr = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(state_dir.join("window-guard.log"))
-            .map(std::process::Stdio::from)
-            .unwrap_or_else(|_| std::process::Stdio::null());
+        let stderr = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(state_dir.join("window-guard.log"))
+        }
+        .map(std::process::Stdio::from)
+        .unwrap_or_else(|_| std::process::Stdio::null());
         let mut cmd = std::process::Command::new(exe);
         cmd.arg("window-guard")
             .arg("--state-dir")
