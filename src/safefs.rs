@@ -525,6 +525,20 @@ mod tests {
     }
 
     #[test]
+    fn a_settings_file_that_is_a_pipe_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("dark.toml");
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: a valid path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = read_settings_file(&p).unwrap_err();
+        assert!(e.to_string().contains("named pipe"), "{e}");
+        std::fs::remove_file(&p).unwrap();
+        std::fs::write(&p, "x").unwrap();
+        assert_eq!(read_settings_file(&p).unwrap(), "x");
+    }
+
+    #[test]
     fn shell_quoting() {
         assert_eq!(shell_quote("/a b/it's"), "'/a b/it'\\''s'");
     }

@@ -824,3 +824,76 @@ fn a_secret_is_masked_in_every_form_it_takes_everywhere_it_goes() {
     }
     podman(&["rm", "-f", &name]);
 }
+
+#[test]
+fn a_closed_pipe_never_panics_and_a_guard_leaves_once_its_container_is_gone() {
+    use std::io::BufRead;
+    let _g = engine_lock();
+    let (_tmp, dir) = demo_dc(&[]);
+    let d = dir.to_str().unwrap();
+    let pid = std::process::id();
+    let (web, quick) = (format!("trust-guard-{pid}"), format!("trust-pipe-{pid}"));
+    set_pipeline(&dir, &oneshot(&quick, "seq 1 20000"));
+    // `run --headless | head -1`: the reader goes away after one line; the run completes.
+    let mut child = bin()
+        .args(["run", "--headless", "--deployconfig", d])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(step(&state(&dir), &quick)["status"], "succeeded");
+    // `status --json | head -c 1`.
+    let mut child = bin()
+        .args(["status", "--json", "--deployconfig", d])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+
+    // A service with a long window; its driver is killed, so its guard takes over the window.
+    let service = oneshot(&web, "sleep 600")
+        .replace("kind = \"oneshot\"", "kind = \"service\"\nttl_secs = 600");
+    set_pipeline(
+        &dir,
+        &format!("{service}\n{}", oneshot(&quick, "sleep 600")),
+    );
+    let mut driver = bin()
+        .args(["run", "--headless", "--restart", "--deployconfig", d])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_running(&dir, &quick);
+    let sd = state_dir(&dir);
+    let guards = || {
+        let o = std::process::Command::new("pgrep")
+            .args(["-f", &format!("window-guard --state-dir {}", sd.display())])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).lines().count()
+    };
+    wait_for("the window guard", Duration::from_secs(20), || {
+        guards() == 1
+    });
+    let log = sd.join("window-guard.log");
+    assert_eq!(std::fs::metadata(&log).unwrap().mode() & 0o777, 0o600);
+    driver.kill().unwrap();
+    driver.wait().unwrap();
+    remove_containers_of(&dir);
+    // Its container is gone: the guard leaves within seconds, not at the window's end.
+    wait_for("the guard to leave", Duration::from_secs(30), || {
+        guards() == 0
+    });
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("container is gone")
+    );
+}

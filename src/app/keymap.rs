@@ -325,6 +325,13 @@ impl Keymap {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_map_with_no_way_out_is_refused() {
+        let e = Keymap::load(Some(("[global]\nquit = []\n", "keys.toml"))).unwrap_err();
+        assert!(e.to_string().contains("no way out"), "{e}");
+        assert!(Keymap::load(Some(("[global]\nquit = [\"x\"]\n", "keys.toml"))).is_ok());
+    }
+
     use super::*;
 
     fn key(c: char) -> KeyEvent {
