@@ -167,7 +167,11 @@ fn refuse_invalid_config(dc: &Deployconfig, plan: &Plan) -> Option<i32> {
         .ok()
         .flatten()
         .is_some_and(|s| s.outcome == crate::pipeline::Outcome::InProgress);
-    if (in_progress && *plan == Plan::Continue) || !dc.dir.is_dir() {
+    // Another user's stage 2, or no folder: `with_engine` says so first.
+    if (in_progress && *plan == Plan::Continue)
+        || !dc.dir.is_dir()
+        || crate::control::not_yours(dc).is_some()
+    {
         return None;
     }
     let problems = crate::check::blocking_config_problems(dc);

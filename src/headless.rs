@@ -20,8 +20,12 @@ pub use crate::exit::DETACHED as EXIT_DETACHED;
 use crate::text::duration as hms;
 
 /// Text safe to print: secrets masked, control bytes made visible.
+/// Masked, control bytes made visible, line by line (a message of several lines stays so).
 fn redact(s: &str, secrets: &[String]) -> String {
-    visible(&crate::text::mask(s, secrets)).into_owned()
+    s.lines()
+        .map(|l| visible(&crate::text::mask(l, secrets)).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn clock() -> String {
@@ -287,8 +291,12 @@ pub async fn run(
     let state = runner.state().cloned();
     let pipeline = runner.pipeline().clone();
     drop(runner);
-    drop(server);
     let _ = tokio::time::timeout(Duration::from_secs(3), printer).await;
+    // Attached terminals get the run's last events before the socket goes.
+    if let Some(s) = &server {
+        s.drained(Duration::from_secs(2)).await;
+    }
+    drop(server);
     let finish = match finish {
         Ok(f) => f,
         Err(e) => {

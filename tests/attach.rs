@@ -61,8 +61,6 @@ fn last_tick(screen: &str) -> Option<u32> {
 #[test]
 fn a_tui_attaches_to_a_headless_run_sees_it_live_and_its_stop_stops_the_step() {
     let _g = engine_lock();
-    // A container left running by an earlier failed test would hold the name.
-    podman(&["rm", "-f", "long", "flaky"]);
     let (tmp, dir) = demo_dc(&[]);
     let d = dir.to_str().unwrap();
     set_pipeline(&dir, &oneshot("long", LONG));
@@ -153,14 +151,12 @@ fn a_tui_attaches_to_a_headless_run_sees_it_live_and_its_stop_stops_the_step() {
     assert_eq!(step(&state(&dir), "long")["status"], "stopped");
     t.wait_for("has ended", Duration::from_secs(20));
     t.keys(&["q"]);
-    podman(&["rm", "-f", "long"]);
+    remove_containers_of(&dir);
 }
 
 #[test]
 fn a_headless_failure_is_retried_from_an_attached_tui_after_the_driver_exits() {
     let _g = engine_lock();
-    // A container left running by an earlier failed test would hold the name.
-    podman(&["rm", "-f", "long", "flaky"]);
     let (tmp, dir) = demo_dc(&[]);
     let d = dir.to_str().unwrap();
     set_pipeline(&dir, &oneshot("flaky", FLAKY));
@@ -182,14 +178,12 @@ fn a_headless_failure_is_retried_from_an_attached_tui_after_the_driver_exits() {
     assert_eq!(s["status"], "succeeded");
     assert_eq!(s["attempts"].as_array().unwrap().len(), 2);
     t.keys(&["q"]);
-    podman(&["rm", "-f", "flaky"]);
+    remove_containers_of(&dir);
 }
 
 #[test]
 fn two_tuis_on_one_run_both_see_the_retry_one_of_them_pressed() {
     let _g = engine_lock();
-    // A container left running by an earlier failed test would hold the name.
-    podman(&["rm", "-f", "long", "flaky"]);
     let (tmp, dir) = demo_dc(&[]);
     let d = dir.to_str().unwrap();
     set_pipeline(&dir, &oneshot("flaky", FLAKY));
@@ -213,14 +207,12 @@ fn two_tuis_on_one_run_both_see_the_retry_one_of_them_pressed() {
     a.keys(&["j"]);
     a.wait_for("stage 2 completed successfully", Duration::from_secs(5));
     a.keys(&["q"]);
-    podman(&["rm", "-f", "flaky"]);
+    remove_containers_of(&dir);
 }
 
 #[test]
 fn another_user_is_told_to_use_sudo_and_starts_nothing() {
     let _g = engine_lock();
-    // A container left running by an earlier failed test would hold the name.
-    podman(&["rm", "-f", "long", "flaky"]);
     let (tmp, dir) = demo_dc(&[]);
     let d = dir.to_str().unwrap();
     set_pipeline(&dir, &oneshot("long", LONG));
@@ -249,7 +241,7 @@ fn another_user_is_told_to_use_sudo_and_starts_nothing() {
     assert!(driver.0.try_wait().unwrap().is_none());
     unsafe_kill_term(driver.0.id());
     assert_eq!(wait_exit(&mut driver, Duration::from_secs(30)), 130);
-    podman(&["rm", "-f", "long"]);
+    remove_containers_of(&dir);
 }
 
 fn unsafe_kill_term(pid: u32) {
@@ -257,4 +249,147 @@ fn unsafe_kill_term(pid: u32) {
         .arg(pid.to_string())
         .status()
         .unwrap();
+}
+
+/// A step that runs `secs` seconds (printing a tick a second), then a quick one.
+fn two_steps(first: &str, second: &str, secs: u32) -> String {
+    format!(
+        "{}\n{}",
+        oneshot(
+            first,
+            &format!("i=0; while [ $i -lt {secs} ]; do echo tick $i; i=$((i+1)); sleep 1; done")
+        ),
+        oneshot(second, "echo after")
+    )
+}
+
+#[test]
+fn when_the_driver_is_killed_mid_step_exactly_one_attached_tui_takes_over_and_the_run_completes() {
+    let _g = engine_lock();
+    let (tmp, dir) = demo_dc(&[]);
+    let d = dir.to_str().unwrap();
+    let pid = std::process::id();
+    let (first, second) = (format!("takeover-a-{pid}"), format!("takeover-b-{pid}"));
+    set_pipeline(&dir, &two_steps(&first, &second, 15));
+    let out = tmp.path().join("headless.txt");
+    let mut driver = headless(&dir, &out);
+    wait_running(&dir, &first);
+    let a = Tmux::start(
+        "takeover-a",
+        &tui_cmd(tmp.path(), &format!("--deployconfig {d}")),
+    );
+    let b = Tmux::start(
+        "takeover-b",
+        &tui_cmd(tmp.path(), &format!("--deployconfig {d}")),
+    );
+    a.wait_for(
+        "driven by a headless stage2-tui of root",
+        Duration::from_secs(30),
+    );
+    b.wait_for(
+        "driven by a headless stage2-tui of root",
+        Duration::from_secs(30),
+    );
+    // The driver dies without a word (SIGKILL, as the OOM killer or `systemctl kill` would).
+    driver.0.kill().unwrap();
+    driver.0.wait().unwrap();
+    // One of the two drives now; the other is attached to it.
+    let mut drivers = 0;
+    for t in [&a, &b] {
+        let s = t.wait_for("stage 2 completed successfully", Duration::from_secs(90));
+        if !s.contains("driven by") {
+            drivers += 1;
+        }
+    }
+    let st = state(&dir);
+    assert_eq!(st["outcome"], "succeeded", "{st}");
+    for id in [&first, &second] {
+        assert_eq!(
+            step(&st, id)["attempts"].as_array().unwrap().len(),
+            1,
+            "{id} ran more than once: {st}"
+        );
+    }
+    assert_eq!(drivers, 1, "a:\n{}\nb:\n{}", a.screen(), b.screen());
+    // The first step's times are the engine's: it ran ~15 s, not until the takeover noticed.
+    let a0 = &step(&st, &first)["attempts"][0];
+    let started: chrono::DateTime<chrono::Utc> =
+        a0["started_at"].as_str().unwrap().parse().unwrap();
+    let finished: chrono::DateTime<chrono::Utc> =
+        a0["finished_at"].as_str().unwrap().parse().unwrap();
+    let took = (finished - started).num_milliseconds();
+    assert!((14_000..20_000).contains(&took), "{took} ms");
+    assert_log_matches_podman(&dir, &st, &first);
+    a.keys(&["q"]);
+    b.keys(&["q"]);
+    remove_containers_of(&dir);
+}
+
+#[test]
+fn after_a_headless_failure_two_tuis_race_to_drive_and_the_losers_retry_reaches_the_winner() {
+    let _g = engine_lock();
+    let (tmp, dir) = demo_dc(&[]);
+    let d = dir.to_str().unwrap();
+    let name = format!("race-flaky-{}", std::process::id());
+    set_pipeline(&dir, &oneshot(&name, FLAKY));
+    let out = tmp.path().join("headless.txt");
+    let mut driver = headless(&dir, &out);
+    wait_running(&dir, &name);
+    let a = Tmux::start(
+        "race-a",
+        &tui_cmd(tmp.path(), &format!("--deployconfig {d}")),
+    );
+    let b = Tmux::start(
+        "race-b",
+        &tui_cmd(tmp.path(), &format!("--deployconfig {d}")),
+    );
+    a.wait_for(
+        "driven by a headless stage2-tui of root",
+        Duration::from_secs(30),
+    );
+    b.wait_for(
+        "driven by a headless stage2-tui of root",
+        Duration::from_secs(30),
+    );
+    assert_eq!(wait_exit(&mut driver, Duration::from_secs(60)), 1);
+    // Exactly one drives (it says the driver has ended and it drives); the other is attached
+    // to it and says who drives.
+    let started = Instant::now();
+    let (loser, winner) = loop {
+        let (sa, sb) = (a.screen(), b.screen());
+        assert!(!sa.contains("already driving") && !sb.contains("already driving"));
+        let attached = |s: &str| s.contains("driven by a stage2-tui of root");
+        let drives = |s: &str| s.contains("drives from now") && !attached(s);
+        if drives(&sa) && attached(&sb) {
+            break (&b, &a);
+        }
+        if drives(&sb) && attached(&sa) {
+            break (&a, &b);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no single driver (a pid {}, b pid {}):\na:\n{sa}\nb:\n{sb}",
+            a.pid(),
+            b.pid()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    loser.keys(&["r"]);
+    let t0 = Instant::now();
+    while !winner.screen().contains("stage 2 completed successfully") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the retry did not complete\nwinner:\n{}\nloser:\n{}\nstate: {}",
+            winner.screen(),
+            loser.screen(),
+            std::fs::read_to_string(state_dir(&dir).join("state.json")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    loser.wait_for("stage 2 completed successfully", Duration::from_secs(30));
+    let st = state(&dir);
+    assert_eq!(step(&st, &name)["attempts"].as_array().unwrap().len(), 2);
+    a.keys(&["q"]);
+    b.keys(&["q"]);
+    remove_containers_of(&dir);
 }

@@ -124,7 +124,7 @@ fn killing_the_api_service_mid_step_neither_fails_nor_restarts_the_step() {
         301,
         "lines printed again after the reconnect:\n{printed}"
     );
-    podman(&["rm", "-f", "long-step"]);
+    remove_containers_of(&dir);
 }
 
 #[test]
@@ -206,7 +206,7 @@ fn links_planted_by_a_stage_are_refused_and_state_lives_outside_the_deployconfig
         profile.contains(&format!("export KUBECONFIG='{d}/auth/kubeconfig'")),
         "{profile}"
     );
-    podman(&["rm", "-f", "plant"]);
+    remove_containers_of(&dir);
 }
 
 fn unsafe_is_root() -> bool {
@@ -227,8 +227,8 @@ fn a_container_stage2_tui_did_not_create_is_never_removed() {
     set_pipeline(
         &dir,
         &oneshot("x", "true").replace(
-            "kind = \"oneshot\"",
-            "kind = \"oneshot\"\nname = \"someone-elses\"",
+            &format!("name = \"{}\"", container_name("x")),
+            "name = \"someone-elses\"",
         ),
     );
     let o = run(&["run", "--headless", "--deployconfig", d]);
@@ -242,6 +242,7 @@ fn a_container_stage2_tui_did_not_create_is_never_removed() {
         "the foreign container is still there"
     );
     podman(&["rm", "-f", "someone-elses"]);
+    remove_containers_of(&dir);
 }
 
 #[test]
@@ -299,7 +300,7 @@ fn secrets_printed_by_a_failing_stage_never_leave_the_raw_log() {
         "{}",
         text(&o)
     );
-    podman(&["rm", "-f", "leaky"]);
+    remove_containers_of(&dir);
 }
 
 #[test]
@@ -336,6 +337,13 @@ fn a_full_disk_holds_the_step_and_completes_its_log_once_space_is_back() {
             "i=1; while [ $i -le 4000 ]; do echo \"line $i of a chatty stage that fills the disk with its log output\"; i=$((i+1)); done; while [ ! -e /tmp/workingdir/go ]; do sleep 0.2; done; echo done",
         ),
     );
+    // Accepted where this run keeps its state.
+    let o = bin()
+        .env("STAGE2_STATE_ROOT", &root)
+        .args(["pipeline", "accept", "--yes", "--deployconfig", d])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
     let out = tmp.path().join("out.txt");
     let mut runner = bin()
         .env("STAGE2_STATE_ROOT", &root)
@@ -404,7 +412,7 @@ fn a_full_disk_holds_the_step_and_completes_its_log_once_space_is_back() {
         .collect();
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
     assert_eq!(step(&st, "chatty")["attempts"].as_array().unwrap().len(), 1);
-    podman(&["rm", "-f", "chatty"]);
+    remove_containers_of(&dir);
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -517,7 +525,7 @@ fn a_million_line_flood_stays_under_64_mb_headless_with_no_line_dropped() {
         kib / 1024
     );
     assert!(kib < 64 * 1024, "peak RSS {kib} KiB");
-    podman(&["rm", "-f", "flood"]);
+    remove_containers_of(&dir);
 }
 
 #[test]
@@ -598,6 +606,7 @@ fn check_and_run_read_files_alike_and_bad_numbers_are_refused() {
     let (code, v) = status(&dir);
     assert_eq!(code, 2);
     assert_eq!(v["status"], "none");
+    remove_containers_of(&dir);
 }
 
 #[test]
@@ -614,7 +623,7 @@ fn a_container_removed_behind_the_runners_back_fails_the_step_saying_so() {
         .unwrap();
     wait_running(&dir, "victim");
     std::thread::sleep(Duration::from_secs(1));
-    podman(&["rm", "-f", "victim"]);
+    remove_containers_of(&dir);
     let out = runner.wait_with_output().unwrap();
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");

@@ -15,7 +15,7 @@ fn anchored_pipeline(port: u16) -> String {
 id = "web"
 kind = "service"
 image = "5.ign-webserver"
-name = "ign-webserver"
+name = "ign-webserver-t{pid}"
 network = "host"
 mounts = [{{ source = "{{deployconfig}}/bootstrap.ign", target = "/usr/share/nginx/html/bootstrap.ign" }}]
 env = ["PORT={port}"]
@@ -29,7 +29,8 @@ id = "slow"
 kind = "oneshot"
 image = "4.run-installer"
 entrypoint = ["/bin/sh", "-c", "sleep 5; echo made the bootstrap VM"]
-"#
+"#,
+        pid = std::process::id()
     )
 }
 
@@ -106,9 +107,7 @@ fn the_window_counts_from_its_anchor_shows_who_fetched_and_serves_again_when_the
     let st = state(&dir);
     assert_eq!(step(&st, "web")["attempts"].as_array().unwrap().len(), 2);
     assert_eq!(step(&st, "slow")["attempts"].as_array().unwrap().len(), 2);
-    for n in ["ign-webserver", "slow"] {
-        podman(&["rm", "-f", n]);
-    }
+    remove_containers_of(&dir);
 }
 
 #[test]
@@ -205,8 +204,8 @@ fn an_engine_without_an_init_binary_runs_the_steps_without_one_and_says_so() {
         "{all}"
     );
     assert!(all.contains("ran without an init"), "{all}");
-    assert_eq!(podman_inspect_init("noinit"), "false");
-    podman(&["rm", "-f", "noinit"]);
+    assert_eq!(podman_inspect_init(&container_name("noinit")), "false");
+    remove_containers_of(&dir);
 }
 
 fn podman_inspect_init(name: &str) -> String {
@@ -373,7 +372,7 @@ fn a_registry_with_a_self_signed_certificate_is_pulled_from_with_tls_verify_fals
 
     // A wrong token is refused by the registry, and diagnosed as such.
     podman(&["rmi", "-f", &image]);
-    podman(&["rm", "-f", "from-registry"]);
+    remove_containers_of(&dir);
     set_json(&dir.join("secrets.json"), |s| {
         s["registrytoken"] = "wrong-token-000".into()
     });
@@ -395,5 +394,5 @@ fn a_registry_with_a_self_signed_certificate_is_pulled_from_with_tls_verify_fals
         .find(|s| s["id"] == "pull")
         .unwrap();
     assert_eq!(pull["diagnosis"]["id"], "registry-auth", "{all}\n{js}");
-    podman(&["rm", "-f", "from-registry"]);
+    remove_containers_of(&dir);
 }

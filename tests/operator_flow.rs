@@ -81,6 +81,7 @@ fn a_missing_comma_is_fixed_and_saved_at_80x24_without_losing_anything() {
     // Nothing unsaved now: q quits at once, exit 0 (nothing ran).
     t.keys(&["q"]);
     assert_eq!(wait_code(&code), 0);
+    remove_containers_of(&dir);
 }
 
 #[test]

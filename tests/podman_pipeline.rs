@@ -229,6 +229,7 @@ fn demo_runs_end_to_end_and_matches_the_real_script() {
             .any(|l| l.starts_with(b"level=info msg=\"Consuming Install Config")),
         "openshift-install logs to stderr"
     );
+    remove_containers_of(&dir);
 }
 
 #[test]
@@ -375,20 +376,29 @@ fn injected_failure_stops_the_run_and_resume_completes_it() {
         "{}",
         text(&o)
     );
+    remove_containers_of(&dir);
 }
 
-const SLOW_PIPELINE: &str = r#"
+fn slow_pipeline() -> String {
+    format!(
+        r#"
 [[step]]
 id = "slow-step"
 kind = "oneshot"
 image = "4.run-installer"
+name = "{}"
 entrypoint = ["/bin/sh", "-c", "echo run >> /tmp/workingdir/starts; echo begin; i=0; while [ ! -f /tmp/workingdir/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; seq 1 30000; echo oops >&2; echo end"]
 
 [[step]]
 id = "after"
 kind = "oneshot"
 image = "2.create-config"
-"#;
+name = "{}"
+"#,
+        container_name("slow-step"),
+        container_name("after")
+    )
+}
 
 #[test]
 fn killed_runner_reattaches_without_starting_twice_or_losing_lines() {
@@ -397,7 +407,7 @@ fn killed_runner_reattaches_without_starting_twice_or_losing_lines() {
     let dir = tmp.path().join("dc");
     let d = dir.to_str().unwrap();
     prepare_demo(&dir, &[]);
-    set_pipeline(&dir, SLOW_PIPELINE);
+    set_pipeline(&dir, &slow_pipeline());
 
     let mut first = bin()
         .args(["run", "--headless", "--deployconfig", d])
@@ -421,7 +431,7 @@ fn killed_runner_reattaches_without_starting_twice_or_losing_lines() {
 
     first.kill().unwrap(); // SIGKILL, like a dropped SSH session taking the process down hard
     first.wait().unwrap();
-    let c = podman_inspect("slow-step");
+    let c = podman_inspect(&container_name("slow-step"));
     assert_eq!(
         c["State"]["Running"], true,
         "the step must keep running in the engine"
@@ -459,6 +469,7 @@ fn killed_runner_reattaches_without_starting_twice_or_losing_lines() {
     assert_eq!(out.len(), 30002, "begin + 30000 + end");
     assert_eq!(err, vec![b"oops".to_vec()]);
     assert_log_matches_podman(&dir, &st, "slow-step");
+    remove_containers_of(&dir);
 }
 
 #[test]
@@ -491,6 +502,7 @@ fn a_flood_right_before_exit_is_saved_completely() {
     assert_eq!(out[200_001], b"no newline at exit");
     assert_eq!(err.len(), 5000);
     assert_log_matches_podman(&dir, &st, "flood");
+    remove_containers_of(&dir);
 }
 
 #[test]
@@ -574,6 +586,7 @@ fn clear_errors_for_missing_engine_image_and_deployconfig() {
         all.contains("could not pull localhost/stage2-demo/4.run-installer:nosuchtag"),
         "{all}"
     );
+    remove_containers_of(&dir);
 }
 
 #[test]
@@ -646,4 +659,5 @@ fn check_reports_problems_by_path_as_text_and_json() {
         out.contains("config.json          invalid JSON at line 81, column 3: expected `,` or `}`"),
         "{out}"
     );
+    remove_containers_of(&dir);
 }

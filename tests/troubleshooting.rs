@@ -126,7 +126,7 @@ fn a_support_bundle_has_everything_and_no_secret_even_one_a_stage_printed() {
             assert!(!body.contains(v.as_str()), "{v} found in {}", f.display());
         }
     }
-    podman(&["rm", "-f", "leaky"]);
+    remove_containers_of(&dir);
 }
 
 /// A deployconfig where only the cluster steps run, against the demo `oc` (its cluster takes

@@ -147,7 +147,7 @@ fn a_state_planted_in_the_deployconfig_is_never_adopted() {
         legacy.join("state.json").is_file(),
         "the planted file is left alone"
     );
-    podman(&["rm", "-f", &name]);
+    remove_containers_of(&dir);
 }
 
 #[test]
@@ -269,7 +269,7 @@ fn a_hostile_private_state_is_refused_and_touches_nothing_outside_its_folder() {
         .unwrap_or_else(|| panic!("no log in {listing}"));
     assert_eq!(size, 64 << 20, "{listing}");
     assert_eq!(snapshot(&decoy), before);
-    podman(&["rm", "-f", &name]);
+    remove_containers_of(&dir);
 }
 
 #[test]
@@ -398,7 +398,7 @@ fn a_pipeline_file_runs_only_once_accepted_and_again_after_any_change() {
     std::fs::write(dir.join("stage2-pipeline.toml"), format!("{safe}\n")).unwrap();
     let o = run(&["run", "--headless", "--restart", "--deployconfig", d]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    podman(&["rm", "-f", &name]);
+    remove_containers_of(&dir);
 }
 
 #[test]
@@ -538,7 +538,7 @@ fn run_refuses_what_check_refuses_unless_forced() {
     edit(cases[0].1.as_ref());
     let o = run(&["run", "--headless", "--force", "--deployconfig", d]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    podman(&["rm", "-f", &name]);
+    remove_containers_of(&dir);
 }
 
 /// A raw control-socket client, as a hostile or broken peer would be.
@@ -822,7 +822,7 @@ fn a_secret_is_masked_in_every_form_it_takes_everywhere_it_goes() {
     for n in &needles {
         assert!(!bundle.contains(n.as_str()), "the bundle shows {n:?}");
     }
-    podman(&["rm", "-f", &name]);
+    remove_containers_of(&dir);
 }
 
 #[test]
@@ -896,4 +896,79 @@ fn a_closed_pipe_never_panics_and_a_guard_leaves_once_its_container_is_gone() {
             .unwrap()
             .contains("container is gone")
     );
+}
+
+#[test]
+fn stage2_tuis_own_url_checks_are_not_evidence_that_the_vm_fetched_its_ignition() {
+    let _g = engine_lock();
+    let (_tmp, dir) = demo_dc(&[]);
+    std::fs::write(
+        dir.join("bootstrap.ign"),
+        "{\"ignition\":{\"version\":\"3.2.0\"}}\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let web = container_name("web");
+    set_pipeline(
+        &dir,
+        &format!(
+            "[[step]]\nid = \"web\"\nkind = \"service\"\nimage = \"5.ign-webserver\"\nname = \"{web}\"\nnetwork = \"host\"\n\
+             mounts = [{{ source = \"{{deployconfig}}/bootstrap.ign\", target = \"/usr/share/nginx/html/bootstrap.ign\" }}]\n\
+             env = [\"PORT={port}\"]\nttl_secs = 60\nurl = \"http://127.0.0.1:{port}/bootstrap.ign\"\n\n{}",
+            oneshot("hold", "sleep 30")
+        ),
+    );
+    let mut driver = bin()
+        .args(["run", "--headless", "--deployconfig", dir.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_running(&dir, "hold");
+    let url = format!("http://127.0.0.1:{port}/bootstrap.ign");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // The dashboard's check, three times: the server answers, and logs it.
+    for _ in 0..3 {
+        let c = rt.block_on(stage2_tui::tui::check_url(&url));
+        assert!(
+            matches!(c, stage2_tui::app::UrlCheck::Answered { status: 200, .. }),
+            "{c:?}"
+        );
+    }
+    let log = state_dir(&dir).join(
+        step(&state(&dir), "web")["attempts"][0]["log"]
+            .as_str()
+            .unwrap(),
+    );
+    let texts = || -> Vec<String> {
+        std::fs::read(&log)
+            .unwrap_or_default()
+            .split(|b| *b == b'\n')
+            .filter_map(stage2_tui::engine::logs::parse_saved_line)
+            .map(|(_, _, t)| String::from_utf8_lossy(t).into_owned())
+            .collect()
+    };
+    wait_for(
+        "the checks in the web server's log",
+        Duration::from_secs(10),
+        || {
+            texts()
+                .iter()
+                .filter(|l| l.contains("stage2-tui-url-check"))
+                .count()
+                == 3
+        },
+    );
+    let fetches =
+        stage2_tui::pipeline::diagnosis::bootstrap_fetches(texts().iter().map(String::as_str));
+    assert!(fetches.is_empty(), "{fetches:?}");
+    // The bootstrap VM's fetch (a GET) counts.
+    http_get(port, "/bootstrap.ign");
+    wait_for("the VM's fetch in the log", Duration::from_secs(10), || {
+        stage2_tui::pipeline::diagnosis::bootstrap_fetches(texts().iter().map(String::as_str)).len()
+            == 1
+    });
+    let _ = driver.kill();
+    let _ = driver.wait();
+    remove_containers_of(&dir);
 }

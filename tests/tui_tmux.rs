@@ -119,6 +119,7 @@ fn an_operator_watches_a_failure_retries_and_finishes() {
     t.wait_for("Steps", Duration::from_secs(10));
     t.keys(&["q"]);
     std::thread::sleep(Duration::from_millis(500));
+    remove_containers_of(&dir);
 }
 
 #[test]
@@ -144,7 +145,7 @@ fn killing_the_tui_mid_step_and_starting_it_again_reattaches() {
     unsafe_kill(first.pid());
     drop(first);
     assert_eq!(
-        podman_inspect("slow-step")["State"]["Running"],
+        podman_inspect(&container_name("slow-step"))["State"]["Running"],
         true,
         "the step keeps running in the engine"
     );
@@ -169,6 +170,7 @@ fn killing_the_tui_mid_step_and_starting_it_again_reattaches() {
     let (out, _) = saved_log(&dir, &st, "slow-step", 1);
     assert_eq!(out.len(), 20002, "no line lost");
     second.keys(&["q"]);
+    remove_containers_of(&dir);
 }
 
 fn unsafe_kill(pid: i32) {
@@ -213,6 +215,7 @@ fn escape_sequences_in_logs_do_not_reach_the_terminal() {
     assert!(s.contains("^[]0;pwned^G"), "{s}");
     assert_ne!(t.title(), "pwned");
     t.keys(&["q", "q"]);
+    remove_containers_of(&dir);
 }
 
 #[test]
@@ -267,6 +270,7 @@ fn a_first_time_operator_fixes_the_config_picks_a_tag_and_starts() {
     );
     assert_eq!(state(&dir)["outcome"], "succeeded");
     t.keys(&["q"]);
+    remove_containers_of(&dir);
 }
 
 #[test]
@@ -292,4 +296,5 @@ fn demo_setup_walks_through_the_flow_before_starting() {
     t.keys(&["S"]);
     t.wait_for("stage 2 completed successfully", Duration::from_secs(180));
     t.keys(&["q"]);
+    remove_containers_of(&dir);
 }

@@ -13,15 +13,9 @@ if [ ! -s "$ROOT/bootstrap.ign" ]; then
     exit 1
 fi
 trap 'echo "$(now) [notice] 1#1: signal 15 (SIGTERM) received, exiting"; kill $HTTPD 2>/dev/null; exit 0' TERM INT
-# busybox httpd -vv logs "ip:port: url:/path" and "ip:port: response:200"; print nginx access lines.
-httpd -f -vv -p "$PORT" -h "$ROOT" 2>&1 | while read -r peer what; do
-    case "$what" in
-    url:*) path=${what#url:} ;;
-    response:*)
-        size=$(stat -c %s "$ROOT$path" 2>/dev/null || echo 0)
-        ip=${peer%:}; ip=${ip%:*}; ip=${ip#[}; ip=${ip%]}; ip=${ip#::ffff:}
-        echo "$ip - - [$(date -u '+%d/%b/%Y:%H:%M:%S +0000')] \"GET $path HTTP/1.1\" ${what#response:} $size \"-\" \"Ignition/2.14.0\"" ;;
-    esac
-done &
+# busybox httpd hands every *.ign request to serve-ign.sh (a CGI interpreter), which sees the
+# method, client and user agent and writes nginx's combined access line, as nginx would.
+echo "*.ign:/usr/local/5.ign-webserver/serve-ign.sh" > /tmp/httpd.conf
+httpd -f -p "$PORT" -h "$ROOT" -c /tmp/httpd.conf 2>&1 &
 HTTPD=$!
 wait

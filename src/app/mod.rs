@@ -467,7 +467,14 @@ impl App {
             }
             Event::Note(n) => self.status = Some(n),
             Event::Trouble(t) => self.trouble = t,
-            Event::Driver(d) => self.driven_by = d,
+            // Another driver (or none): whatever the old one was doing, it no longer does (its
+            // last events may not have arrived); the new one's replay says what runs.
+            Event::Driver(d) => {
+                if d != self.driven_by {
+                    self.driving = false;
+                }
+                self.driven_by = d;
+            }
             // Lines were dropped while this terminal did not read: the panes re-read their
             // tails from the log files (see `work`).
             Event::Resync => {

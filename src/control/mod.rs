@@ -227,13 +227,39 @@ impl Snapshot {
 /// closes.
 pub struct Server {
     path: PathBuf,
+    inode: (u64, u64),
     accept: tokio::task::JoinHandle<()>,
+    fanout: std::sync::Arc<Fanout>,
+}
+
+impl Server {
+    /// Once the runner is gone: waits (at most `max`) until every attached terminal has been
+    /// sent the last events, so a driver that exits does not leave them with a stale view.
+    pub async fn drained(&self, max: std::time::Duration) {
+        let end = tokio::time::Instant::now() + max;
+        while tokio::time::Instant::now() < end {
+            let busy = self
+                .fanout
+                .queues
+                .lock()
+                .map(|qs| qs.iter().any(|q| std::sync::Arc::strong_count(q) > 1))
+                .unwrap_or(false);
+            if !busy {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
+        use std::os::unix::fs::MetadataExt;
         self.accept.abort();
-        let _ = std::fs::remove_file(&self.path);
+        // Only our own socket: a driver that took over may have bound its own there already.
+        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.inode) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -301,6 +327,7 @@ pub fn serve(
         driver: info.clone(),
         pipeline,
     };
+    let fanout_kept = fanout.clone();
     let accept = tokio::spawn(async move {
         let mut backoff = std::time::Duration::from_millis(50);
         loop {
@@ -317,17 +344,18 @@ pub fn serve(
                     continue;
                 }
             };
-            let Some(queue) = fanout.join() else {
-                // Too many clients already: say so and close.
-                tokio::spawn(async move {
-                    let (_, mut w) = conn.into_split();
-                    let reason =
-                        format!("{MAX_CLIENTS} terminals are attached already; close one first");
-                    let _ = w
-                        .write_all(line(&ServerMsg::Refused { reason }).as_bytes())
-                        .await;
-                });
-                continue;
+            let queue = match fanout.join() {
+                Ok(q) => q,
+                // Too many clients already, or this driver is ending: say so and close.
+                Err(reason) => {
+                    tokio::spawn(async move {
+                        let (_, mut w) = conn.into_split();
+                        let _ = w
+                            .write_all(line(&ServerMsg::Refused { reason }).as_bytes())
+                            .await;
+                    });
+                    continue;
+                }
             };
             let client = Client {
                 hello: hello.clone(),
@@ -343,7 +371,18 @@ pub fn serve(
     });
     // The tee is not aborted on drop: it drains the runner's last events on its own.
     drop(tee);
-    Ok(Server { path, accept })
+    let inode = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(&path)
+            .map(|m| (m.dev(), m.ino()))
+            .unwrap_or_default()
+    };
+    Ok(Server {
+        path,
+        inode,
+        accept,
+        fanout: fanout_kept,
+    })
 }
 
 /// Starts the control server, or (when the socket cannot be made) forwards the events to the
@@ -403,18 +442,27 @@ struct QueueInner {
 #[derive(Default)]
 struct Fanout {
     queues: std::sync::Mutex<Vec<std::sync::Arc<Queue>>>,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Fanout {
-    fn join(&self) -> Option<std::sync::Arc<Queue>> {
-        let mut qs = self.queues.lock().ok()?;
+    fn join(&self) -> Result<std::sync::Arc<Queue>, String> {
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err("this driver has ended; attach again in a moment".into());
+        }
+        let mut qs = self
+            .queues
+            .lock()
+            .map_err(|_| "the driver is failing".to_string())?;
         qs.retain(|q| std::sync::Arc::strong_count(q) > 1);
         if qs.len() >= MAX_CLIENTS {
-            return None;
+            return Err(format!(
+                "{MAX_CLIENTS} terminals are attached already; close one first"
+            ));
         }
         let q = std::sync::Arc::new(Queue::default());
         qs.push(q.clone());
-        Some(q)
+        Ok(q)
     }
     fn send(&self, e: &Event) {
         let Ok(mut qs) = self.queues.lock() else {
@@ -444,6 +492,8 @@ impl Fanout {
         }
     }
     fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
         let Ok(qs) = self.queues.lock() else { return };
         for q in qs.iter() {
             if let Ok(mut i) = q.inner.lock() {
@@ -728,7 +778,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(
-            first.contains("refused") && first.contains("protocol 1"),
+            first.contains("refused") && first.contains(&format!("protocol {PROTO}")),
             "{first}"
         );
 

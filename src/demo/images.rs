@@ -41,10 +41,16 @@ pub const STAGES: &[(&str, &[(&str, &str)])] = &[
     ),
     (
         "5.ign-webserver",
-        &[(
-            "run.sh",
-            include_str!("../../demo-stages/5.ign-webserver/run.sh"),
-        )],
+        &[
+            (
+                "run.sh",
+                include_str!("../../demo-stages/5.ign-webserver/run.sh"),
+            ),
+            (
+                "serve-ign.sh",
+                include_str!("../../demo-stages/5.ign-webserver/serve-ign.sh"),
+            ),
+        ],
     ),
     (
         "6.add-ignition",

@@ -91,6 +91,10 @@ pub struct ContainerState {
     pub log_driver: Option<String>,
     /// Labels on the container.
     pub labels: HashMap<String, String>,
+    /// When the engine started it (the engine's own clock).
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it exited, by the engine's clock.
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn is_not_found(e: &BollardError) -> bool {
@@ -392,6 +396,12 @@ impl Engine {
             return Ok(None);
         };
         let set = |s: &str| !s.is_empty() && !s.starts_with("0001-");
+        let time = |s: &str| {
+            set(s)
+                .then(|| chrono::DateTime::parse_from_rfc3339(s).ok())
+                .flatten()
+                .map(|t| t.with_timezone(&chrono::Utc))
+        };
         let state = resp.state;
         let running = state.running;
         let never_started = !running && !set(&state.started_at) && !set(&state.finished_at);
@@ -404,6 +414,8 @@ impl Engine {
             log_path: resp.log_path.filter(|p| !p.is_empty()),
             log_driver: Some(resp.host_config.log_config.typ).filter(|t| !t.is_empty()),
             labels: resp.config.labels.unwrap_or_default(),
+            started_at: time(&state.started_at),
+            finished_at: time(&state.finished_at),
         }))
     }
 

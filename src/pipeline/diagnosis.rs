@@ -311,7 +311,7 @@ pub fn bootstrap_fetches<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<Fe
     let Some(re) = RE
         .get_or_init(|| {
             Regex::new(
-                r#"^(?P<client>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?:GET|HEAD) /bootstrap\.ign[^"]*" (?P<status>\d{3}) (?P<bytes>\d+|-)"#,
+                r#"^(?P<client>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "GET /bootstrap\.ign[^"]*" (?P<status>\d{3}) (?P<bytes>\d+|-)"#,
             )
             .ok()
         })
@@ -330,6 +330,11 @@ pub fn bootstrap_fetches<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<Fe
         })
         .filter_map(|l| {
             let c = re.captures(l)?;
+            // stage2-tui's own URL checks are not the bootstrap VM fetching its ignition: they
+            // are HEAD requests (not matched) that name themselves in the user agent.
+            if l.contains("\"stage2-tui") {
+                return None;
+            }
             Some(Fetch {
                 client: c["client"].to_string(),
                 time: c["time"].to_string(),

@@ -344,3 +344,15 @@ fn line_numbers_stay_true_when_only_the_end_of_a_big_log_is_read() {
         .unwrap();
     assert_eq!(d.line, Some(n + 1));
 }
+
+#[test]
+fn only_the_bootstrap_vms_gets_count_as_fetches_not_stage2_tuis_own_checks() {
+    let lines = [
+        r#"10.50.1.250 - - [30/Nov/2026:09:00:00 +0000] "GET /bootstrap.ign HTTP/1.1" 200 301 "-" "Ignition/2.14.0""#,
+        r#"127.0.0.1 - - [30/Nov/2026:09:00:02 +0000] "HEAD /bootstrap.ign HTTP/1.0" 200 301 "-" "stage2-tui-url-check""#,
+        r#"10.50.1.5 - - [30/Nov/2026:09:00:04 +0000] "GET /bootstrap.ign HTTP/1.0" 200 301 "-" "stage2-tui-url-check""#,
+    ];
+    let f = super::bootstrap_fetches(lines);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].client, "10.50.1.250");
+}

@@ -10,7 +10,8 @@ use crate::app::{App, UrlCheck};
 use crate::config::Deployconfig;
 use crate::engine::Engine;
 
-/// Asks the web server for `url` (GET, headers only).
+/// Asks the web server for `url` (HEAD, with a user agent of its own: the server's access log
+/// tells it from the bootstrap VM's fetch).
 pub async fn check_url(url: &str) -> UrlCheck {
     let Some(rest) = url.strip_prefix("http://") else {
         return UrlCheck::Failed("only http:// URLs are checked".into());
@@ -30,7 +31,7 @@ pub async fn check_url(url: &str) -> UrlCheck {
             .await
             .map_err(|e| e.to_string())?;
         s.write_all(
-            format!("GET {path} HTTP/1.0\r\nHost: {hostport}\r\nUser-Agent: stage2-tui\r\n\r\n")
+            format!("HEAD {path} HTTP/1.0\r\nHost: {hostport}\r\nUser-Agent: stage2-tui-url-check\r\n\r\n")
                 .as_bytes(),
         )
         .await

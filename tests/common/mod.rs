@@ -219,10 +219,17 @@ pub fn assert_log_matches_podman(dir: &Path, state: &Value, id: &str) {
 }
 
 /// Replaces the deployconfig's pipeline with `toml`.
-/// The test wrote it, so it accepts it (as an operator would with `pipeline accept`).
+/// The test wrote it, so it accepts it (as an operator would with `pipeline accept`); a file
+/// that does not load is left for the test to see refused.
 pub fn set_pipeline(dir: &Path, toml: &str) {
     std::fs::write(dir.join("stage2-pipeline.toml"), toml).unwrap();
-    accept_pipeline(dir);
+    let _ = run(&[
+        "pipeline",
+        "accept",
+        "--yes",
+        "--deployconfig",
+        dir.to_str().unwrap(),
+    ]);
 }
 
 /// `stage2-tui pipeline accept --yes` for a deployconfig.
@@ -240,11 +247,19 @@ pub fn accept_pipeline(dir: &Path) {
 pub const DEMO_IMAGE: &str = "4.run-installer";
 
 /// A one-step pipeline running `script` with `sh -c` in a demo image.
+/// Its container is named `<id>-t<test process id>` ([`container_name`]): two suites on one
+/// engine, or a container an earlier failed run left, never hold this run's names.
 pub fn oneshot(id: &str, script: &str) -> String {
     let script = script.replace('\\', "\\\\").replace('"', "\\\"");
     format!(
-        "[[step]]\nid = \"{id}\"\nkind = \"oneshot\"\nimage = \"{DEMO_IMAGE}\"\nentrypoint = [\"/bin/sh\", \"-c\", \"{script}\"]\n"
+        "[[step]]\nid = \"{id}\"\nkind = \"oneshot\"\nimage = \"{DEMO_IMAGE}\"\nname = \"{}\"\nentrypoint = [\"/bin/sh\", \"-c\", \"{script}\"]\n",
+        container_name(id)
     )
+}
+
+/// The container name [`oneshot`] gives step `id`.
+pub fn container_name(id: &str) -> String {
+    format!("{id}-t{}", std::process::id())
 }
 
 /// GET `path` from 127.0.0.1:`port` (retrying the connect for 10 s); the body of a 200.

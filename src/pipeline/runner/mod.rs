@@ -6,7 +6,7 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
 use super::diagnosis::{Catalogue, Context as DiagnosisContext, Diagnosis};
@@ -544,6 +544,13 @@ impl Runner {
                 }
             };
             drop(body);
+            // The times come from the engine: a step that ended while no stage2-tui watched
+            // (the driver was killed, another one took over) ended when the engine says.
+            if let Some(id) = &container
+                && let Ok(Some(c)) = self.engine.inspect(id).await
+            {
+                self.engine_times(i, c.started_at, c.finished_at)?;
+            }
             match result {
                 Ok(code) => return self.finish_step(i, Ok(code), requested),
                 Err(StepFail::Error(e)) => return self.finish_step(i, Err(e), requested),
@@ -555,6 +562,30 @@ impl Runner {
                 }
             }
         }
+    }
+
+    /// Takes the attempt's start and end from the engine's clock, when the engine knows them
+    /// and they make sense (the end after the start, neither in the future).
+    fn engine_times(
+        &mut self,
+        i: usize,
+        started: Option<DateTime<Utc>>,
+        finished: Option<DateTime<Utc>>,
+    ) -> Result<(), PipelineError> {
+        let now = Utc::now() + chrono::Duration::seconds(5);
+        let st = self.st()?;
+        let Some(a) = st.steps[i].attempts.last_mut() else {
+            return Ok(());
+        };
+        if let Some(s) =
+            started.filter(|s| *s <= now && *s >= a.started_at - chrono::Duration::hours(1))
+        {
+            a.started_at = s;
+        }
+        if let Some(f) = finished.filter(|f| *f <= now && *f >= a.started_at) {
+            a.finished_at = Some(f);
+        }
+        Ok(())
     }
 
     fn finish_step(
@@ -570,7 +601,9 @@ impl Runner {
         let Some(a) = s.attempts.last_mut() else {
             return Err(PipelineError::Refused(format!("{id}: no attempt recorded")));
         };
-        a.finished_at = Some(Utc::now());
+        if a.finished_at.is_none() {
+            a.finished_at = Some(Utc::now());
+        }
         let (status, error) = match (&result, requested) {
             (_, Some(req)) => (req, Some(format!("{} by the operator", req.word()))),
             (Ok(None | Some(0)), None) => (StepStatus::Succeeded, None),
