@@ -354,7 +354,7 @@ async fn attached(
                     "the driver ({driver}) has ended; another stage2-tui took over: {}",
                     next.driver.describe()
                 )));
-                att = next;
+                att = *next;
             }
             TakeOver::Left => return,
             TakeOver::Failed(e) => {
@@ -428,7 +428,7 @@ enum TakeOver {
         mpsc::UnboundedReceiver<Event>,
     ),
     /// Another stage2-tui took the lock first: attached to it.
-    Attach(crate::control::Attached),
+    Attach(Box<crate::control::Attached>),
     /// The operator left meanwhile.
     Left,
     /// Neither worked (the message says why).
@@ -451,7 +451,7 @@ async fn take_over(
             Ok(r) => return TakeOver::Drive(Box::new(r), raw_tx, raw_rx),
             Err(crate::pipeline::PipelineError::Locked(e)) => {
                 if let Ok(a) = crate::control::attach(&dc.state_dir()).await {
-                    return TakeOver::Attach(a);
+                    return TakeOver::Attach(Box::new(a));
                 }
                 if tokio::time::Instant::now() >= deadline {
                     return TakeOver::Failed(format!(
