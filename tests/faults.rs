@@ -680,3 +680,83 @@ fn the_web_server_window_survives_an_api_restart_and_still_ends_on_time() {
     );
     remove_containers_of(&dir);
 }
+
+#[test]
+fn a_disk_that_fills_as_a_step_ends_holds_the_run_instead_of_ending_it() {
+    let _g = engine_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("state-fs");
+    std::fs::create_dir(&root).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&root)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mount a 2 MiB tmpfs (the test suite runs as root)");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(root.clone());
+    let dir = tmp.path().join("dc");
+    let d = dir.to_str().unwrap();
+    prepare_demo(&dir, &[]);
+    // A step that prints nothing: the first write after the disk fills is the state saved at
+    // its end.
+    set_pipeline(
+        &dir,
+        &format!(
+            "{}\n{}",
+            oneshot(
+                "quiet",
+                "while [ ! -e /tmp/workingdir/go ]; do sleep 0.2; done"
+            ),
+            oneshot("next", "echo next ran")
+        ),
+    );
+    let o = bin()
+        .env("STAGE2_STATE_ROOT", &root)
+        .args(["pipeline", "accept", "--yes", "--deployconfig", d])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = tmp.path().join("out.txt");
+    let mut runner = bin()
+        .env("STAGE2_STATE_ROOT", &root)
+        .args(["run", "--headless", "--deployconfig", d])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    wait_for("quiet to run", Duration::from_secs(60), || {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .contains("==> quiet")
+    });
+    // Fill the disk to the last byte, then let the step end.
+    let filler = root.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![b'x'; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        while f.write_all(b"x").is_ok() {}
+    }
+    std::fs::write(dir.join("go"), "").unwrap();
+    wait_for("the disk-full hold", Duration::from_secs(60), || {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .contains("disk full")
+    });
+    std::fs::remove_file(&filler).unwrap();
+    let status = runner.wait().unwrap();
+    let printed = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(status.code(), Some(0), "{printed}");
+    // Held (before, the run ended here: exit 2, "cannot save the run state"), then went on.
+    assert!(printed.contains("disk space is back"), "{printed}");
+    assert!(printed.contains("next  | next ran"), "{printed}");
+    remove_containers_of(&dir);
+}

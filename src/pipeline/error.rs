@@ -64,9 +64,19 @@ impl PipelineError {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, PipelineError::Engine(e) if e.is_unreachable())
     }
-    /// True when a disk filled up.
+    /// True when a disk filled up (the engine's, a step log's, or the run state's).
     pub fn is_disk_full(&self) -> bool {
-        matches!(self, PipelineError::Engine(e) if e.is_disk_full())
+        let full = |e: &std::io::Error| {
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            )
+        };
+        match self {
+            PipelineError::Engine(e) => e.is_disk_full(),
+            PipelineError::Io { source, .. } | PipelineError::Log(source) => full(source),
+            _ => false,
+        }
     }
 }
 

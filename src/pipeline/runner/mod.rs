@@ -275,14 +275,37 @@ impl Runner {
             .state
             .as_ref()
             .ok_or(PipelineError::State("no run state".into()))?;
-        state.save(&dir).map_err(|e| {
-            PipelineError::Refused(format!(
-                "cannot save the run state in {}: {e}",
-                dir.display()
-            ))
+        state.save(&dir).map_err(|source| PipelineError::Io {
+            action: "save the run state in",
+            path: dir.clone(),
+            source,
         })?;
         self.emit(Event::State(Box::new(state.clone())));
         Ok(())
+    }
+
+    /// Saves; a full disk holds the run (as it does mid-step) until there is room again,
+    /// instead of ending it. `Ok(false)`: the operator detached meanwhile.
+    async fn save_or_hold(
+        &mut self,
+        step: &str,
+        cmds: &mut UnboundedReceiver<Command>,
+    ) -> Result<bool, PipelineError> {
+        loop {
+            match self.save() {
+                Ok(()) => return Ok(true),
+                Err(e) if e.is_disk_full() => {
+                    let mut none = None;
+                    if self
+                        .hold(step, StepFail::DiskFull(e.to_string()), cmds, &mut none)
+                        .await?
+                    {
+                        return Ok(false);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn live(&self, step: &str) -> LiveFn {
@@ -502,7 +525,7 @@ impl Runner {
                 Ok(Some(x)) => x,
                 Ok(None) => return Ok(StepEnd::Next),
                 Err(StepFail::Error(error)) => {
-                    return self.finish_step(i, Err(error), requested);
+                    return self.finish_step(i, Err(error), requested, cmds).await;
                 }
                 Err(hold @ (StepFail::Unreachable(_) | StepFail::DiskFull(_))) => {
                     if self.hold(&step.id, hold, cmds, &mut requested).await? {
@@ -552,8 +575,10 @@ impl Runner {
                 self.engine_times(i, c.started_at, c.finished_at)?;
             }
             match result {
-                Ok(code) => return self.finish_step(i, Ok(code), requested),
-                Err(StepFail::Error(e)) => return self.finish_step(i, Err(e), requested),
+                Ok(code) => return self.finish_step(i, Ok(code), requested, cmds).await,
+                Err(StepFail::Error(e)) => {
+                    return self.finish_step(i, Err(e), requested, cmds).await;
+                }
                 Err(hold) => {
                     if self.hold(&step.id, hold, cmds, &mut requested).await? {
                         return Ok(StepEnd::Halt(Finish::Detached { running: vec![] }));
@@ -588,11 +613,12 @@ impl Runner {
         Ok(())
     }
 
-    fn finish_step(
+    async fn finish_step(
         &mut self,
         i: usize,
         result: Result<Option<i64>, PipelineError>,
         requested: Option<StepStatus>,
+        cmds: &mut UnboundedReceiver<Command>,
     ) -> Result<StepEnd, PipelineError> {
         let state_dir = self.dc.state_dir();
         let st = self.st()?;
@@ -654,7 +680,9 @@ impl Runner {
             .duration()
             .and_then(|d| d.to_std().ok())
             .unwrap_or_default();
-        self.save()?;
+        if !self.save_or_hold(&id, cmds).await? {
+            return Ok(StepEnd::Halt(Finish::Detached { running: vec![] }));
+        }
         self.emit(Event::StepFinished {
             step: id.clone(),
             status,
