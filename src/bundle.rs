@@ -147,7 +147,7 @@ pub async fn write(
 
     // Where the run stands, and its state.
     let state_dir = dc.state_dir();
-    match crate::status::report(dc) {
+    match crate::status::report(dc, engine).await {
         Ok(Some(v)) => tar
             .add("status.json", &red.json(&v))
             .map_err(io("status.json"))?,

@@ -246,7 +246,20 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
             with_engine(&cli, |engine, dc| crate::tui::run(engine, dc, opts)).await
         }
         Some(Cmd::Demo(args)) => crate::demo::run(&cli, args).await,
-        Some(Cmd::Status { .. }) => Ok(crate::status::command(&cli.deployconfig())),
+        Some(Cmd::Status { .. }) => {
+            // The engine, if it answers at once: the status then follows the containers. No
+            // private service is started for a read-only look.
+            let opts = ConnectOptions {
+                explicit: cli.engine.clone().filter(|e| !e.is_empty()),
+                allow_private_service: false,
+            };
+            let engine =
+                tokio::time::timeout(std::time::Duration::from_secs(5), engine::connect(&opts))
+                    .await
+                    .ok()
+                    .and_then(Result::ok);
+            Ok(crate::status::command(&cli.deployconfig(), engine).await)
+        }
         Some(Cmd::Pipeline {
             action: PipelineCmd::Accept { yes },
         }) => Ok(crate::pipeline::accept::command(&cli.deployconfig(), *yes)),

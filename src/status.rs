@@ -8,8 +8,14 @@ use crate::config::Deployconfig;
 use crate::pipeline::RunLock;
 use crate::pipeline::state::{Outcome, RunState};
 
-/// The run's status as JSON (`None` when there is no run).
-pub fn report(dc: &Deployconfig) -> Result<Option<Value>, crate::pipeline::PipelineError> {
+/// The run's status as JSON (`None` when there is no run). With an engine, a step the state
+/// records as running or serving is checked against its container: one that exited (while no
+/// stage2-tui watched) is reported as `exited`, with the engine's exit code; one that is gone,
+/// as `gone`.
+pub async fn report(
+    dc: &Deployconfig,
+    engine: Option<&crate::engine::Engine>,
+) -> Result<Option<Value>, crate::pipeline::PipelineError> {
     let dir = dc.state_dir();
     let Some(st) = RunState::load(&dir)? else {
         return Ok(None);
@@ -26,16 +32,46 @@ pub fn report(dc: &Deployconfig) -> Result<Option<Value>, crate::pipeline::Pipel
         t.map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
             .unwrap_or(Value::Null)
     };
+    // What the engine says of the containers the state calls running or serving.
+    let mut seen: std::collections::HashMap<String, (&'static str, Option<i64>)> =
+        Default::default();
+    if let Some(engine) = engine {
+        for s in st.steps.iter().filter(|s| {
+            matches!(
+                s.status,
+                crate::pipeline::StepStatus::Running | crate::pipeline::StepStatus::Serving
+            )
+        }) {
+            let Some(id) = s.last().and_then(|a| a.container_id.clone()) else {
+                continue;
+            };
+            let look = tokio::time::timeout(std::time::Duration::from_secs(5), engine.inspect(&id));
+            match look.await {
+                Ok(Ok(None)) => {
+                    seen.insert(s.id.clone(), ("gone", None));
+                }
+                Ok(Ok(Some(c))) if !c.running => {
+                    seen.insert(s.id.clone(), ("exited", c.exit_code));
+                }
+                _ => {}
+            }
+        }
+    }
     let steps: Vec<Value> = st
         .steps
         .iter()
         .map(|s| {
             let a = s.last();
+            let (word, code) = match seen.get(&s.id) {
+                Some((w, c)) => (*w, *c),
+                None => (s.status.word(), a.and_then(|a| a.exit_code)),
+            };
             json!({
                 "id": s.id,
-                "status": s.status.word(),
+                "status": word,
+                "recorded_status": s.status.word(),
                 "attempts": s.attempts.len(),
-                "exit_code": a.and_then(|a| a.exit_code),
+                "exit_code": code,
                 "log": a.map(|a| dir.join(&a.log).display().to_string()),
                 "started": time(a.map(|a| a.started_at)),
                 "finished": time(a.and_then(|a| a.finished_at)),
@@ -73,9 +109,10 @@ pub fn report(dc: &Deployconfig) -> Result<Option<Value>, crate::pipeline::Pipel
     })))
 }
 
-/// Runs `status --json`; returns the exit code.
-pub fn command(dc: &Deployconfig) -> i32 {
-    match report(dc) {
+/// Runs `status --json`; returns the exit code. `engine`: the engine, when it answered (the
+/// status is then checked against the containers).
+pub async fn command(dc: &Deployconfig, engine: Option<crate::engine::Engine>) -> i32 {
+    match report(dc, engine.as_ref()).await {
         Ok(Some(v)) => {
             crate::outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             0

@@ -972,3 +972,39 @@ fn stage2_tuis_own_url_checks_are_not_evidence_that_the_vm_fetched_its_ignition(
     let _ = driver.wait();
     remove_containers_of(&dir);
 }
+
+#[test]
+fn status_follows_the_container_not_only_the_recorded_state() {
+    let _g = engine_lock();
+    let (tmp, dir) = demo_dc(&[]);
+    let d = dir.to_str().unwrap();
+    let service = oneshot("web", "sleep 600")
+        .replace("kind = \"oneshot\"", "kind = \"service\"\nttl_secs = 600");
+    set_pipeline(
+        &dir,
+        &format!("{service}\n{}", oneshot("hold", "sleep 600")),
+    );
+    let mut driver = bin()
+        .args(["run", "--headless", "--deployconfig", d])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_running(&dir, "hold");
+    driver.kill().unwrap();
+    driver.wait().unwrap();
+    // With no stage2-tui watching, the web server exits and the step's container goes.
+    podman(&["stop", "-t", "1", &container_name("web")]);
+    podman(&["rm", "-f", &container_name("hold")]);
+    let (code, st) = status(&dir);
+    assert_eq!(code, 0);
+    let web = step(&st, "web");
+    assert_eq!(web["recorded_status"], "serving", "{st}");
+    assert_eq!(web["status"], "exited", "{st}");
+    assert_eq!(step(&st, "hold")["status"], "gone", "{st}");
+    // The bundle's status says the same.
+    let (o, all) = bundle_text(&dir, tmp.path(), "follows");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(all.contains("\"status\": \"exited\""), "{all}");
+    remove_containers_of(&dir);
+}
