@@ -442,6 +442,13 @@ impl App {
                     (Some(p), None) if p.waiting_for.is_none() => p.opened_at,
                     (_, None) if anchored => ends_at - ttl,
                     (Some(p), _) => p.opened_at,
+                    // A reattach: the countdown began when the service started, not now.
+                    (None, None) => self
+                        .run
+                        .as_ref()
+                        .and_then(|r| r.step(&step)?.last().map(|a| a.started_at))
+                        .filter(|t| *t <= ends_at)
+                        .unwrap_or(self.now),
                     (None, _) => self.now,
                 };
                 let (check, fetches) = prev
