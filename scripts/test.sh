@@ -6,7 +6,16 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 . scripts/engine-env.sh
 stage2_engine_start
-trap stage2_engine_stop EXIT
+# The suite's run states live in a folder of its own (not /var/lib/stage2-tui), removed at the
+# end with any window guard still watching one of them.
+STAGE2_STATE_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/stage2-test-state.XXXXXX")
+export STAGE2_STATE_ROOT
+cleanup() {
+    pkill -f "window-guard --state-dir $STAGE2_STATE_ROOT" 2>/dev/null || true
+    rm -rf "$STAGE2_STATE_ROOT"
+    stage2_engine_stop
+}
+trap cleanup EXIT
 started=$(date +%s)
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
