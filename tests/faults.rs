@@ -180,7 +180,11 @@ fn links_planted_by_a_stage_are_refused_and_state_lives_outside_the_deployconfig
         }
     });
     if !root.is_empty() {
-        assert!(sd.starts_with(&root), "{} is not under {root}", sd.display());
+        assert!(
+            sd.starts_with(&root),
+            "{} is not under {root}",
+            sd.display()
+        );
     }
 
     // A save in the setup flow refuses the planted backup link and leaves /etc/passwd alone.

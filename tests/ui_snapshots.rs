@@ -378,3 +378,22 @@ fn the_window_waits_for_terraform_then_counts_down_with_the_servers_evidence() {
     );
     insta::assert_snapshot!("serving_120x34", t.backend());
 }
+
+#[test]
+fn every_start_up_problem_goes_into_the_message_history_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = scenes::running(dir.path());
+    let before = app.messages.len();
+    app.startup_problems(vec![
+        "key map not loaded (keys.toml: [global] quit has no key); using the defaults".into(),
+        "theme /x/themes/pipe.toml: is a named pipe".into(),
+    ]);
+    app.record_messages();
+    let texts: Vec<&str> = app.messages[before..]
+        .iter()
+        .map(|(_, m)| m.as_str())
+        .collect();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(texts[0].starts_with("key map not loaded") && texts[1].starts_with("theme "));
+    assert_eq!(app.status.as_deref(), Some(texts[0]));
+}
