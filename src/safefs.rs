@@ -382,17 +382,14 @@ pub fn create_private_file(path: &Path) -> io::Result<File> {
     Ok(f)
 }
 
-/// Reads a file of stage2-tui's own private state (run state, cluster snapshot, a step log for
-/// the bundle) without trusting it: opened with `O_NOFOLLOW|O_NONBLOCK` (a link is refused, a
-/// named pipe cannot hang the reader), it must be a regular file owned by us, and at most `cap`
-/// bytes are read (`Ok(None)` when it does not exist). A longer file is an error when
-/// `tail_ok` is false, else its last `cap` bytes are returned.
-pub fn read_private(path: &Path, cap: u64, tail_ok: bool) -> io::Result<Option<Vec<u8>>> {
-    use std::io::Seek;
+/// Opens `path` for reading without blocking on a named pipe (`O_NONBLOCK`, plus `flags`), and
+/// checks it is a regular file (a link refused by `O_NOFOLLOW` is named as such). `None`: it
+/// does not exist.
+fn open_regular(path: &Path, flags: i32) -> io::Result<Option<(File, std::fs::Metadata)>> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = match std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .custom_flags(flags | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
     {
         Ok(f) => f,
@@ -406,6 +403,19 @@ pub fn read_private(path: &Path, cap: u64, tail_ok: bool) -> io::Result<Option<V
     if !meta.file_type().is_file() {
         return Err(refused(path, kind_of(meta.mode())));
     }
+    Ok(Some((f, meta)))
+}
+
+/// Reads a file of stage2-tui's own private state (run state, cluster snapshot, a step log for
+/// the bundle) without trusting it: opened with `O_NOFOLLOW|O_NONBLOCK` (a link is refused, a
+/// named pipe cannot hang the reader), it must be a regular file owned by us, and at most `cap`
+/// bytes are read (`Ok(None)` when it does not exist). A longer file is an error when
+/// `tail_ok` is false, else its last `cap` bytes are returned.
+pub fn read_private(path: &Path, cap: u64, tail_ok: bool) -> io::Result<Option<Vec<u8>>> {
+    use std::io::Seek;
+    let Some((f, meta)) = open_regular(path, libc::O_NOFOLLOW)? else {
+        return Ok(None);
+    };
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     if meta.uid() != me {
@@ -441,16 +451,13 @@ pub fn read_private(path: &Path, cap: u64, tail_ok: bool) -> io::Result<Option<V
 /// are often links), but it must be a regular file (a named pipe would hang the start) of at
 /// most 1 MiB.
 pub fn read_settings_file(path: &Path) -> io::Result<String> {
-    use std::os::unix::fs::OpenOptionsExt;
     const CAP: u64 = 1 << 20;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)?;
-    let meta = f.metadata()?;
-    if !meta.file_type().is_file() {
-        return Err(refused(path, kind_of(meta.mode())));
-    }
+    let (f, meta) = open_regular(path, 0)?.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{} does not exist", path.display()),
+        )
+    })?;
     if meta.len() > CAP {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,

@@ -319,21 +319,7 @@ fn a_full_disk_holds_the_step_and_completes_its_log_once_space_is_back() {
     let _g = engine_lock();
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("state-fs");
-    std::fs::create_dir(&root).unwrap();
-    let ok = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
-        .arg(&root)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "mount a 2 MiB tmpfs (the test suite runs as root)");
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(root.clone());
+    let _tmpfs = Tmpfs::mount(&root);
     let dir = tmp.path().join("dc");
     let d = dir.to_str().unwrap();
     prepare_demo(&dir, &[]);
@@ -349,12 +335,7 @@ fn a_full_disk_holds_the_step_and_completes_its_log_once_space_is_back() {
         ),
     );
     // Accepted where this run keeps its state.
-    let o = bin()
-        .env("STAGE2_STATE_ROOT", &root)
-        .args(["pipeline", "accept", "--yes", "--deployconfig", d])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    accept_at(&root, d);
     let out = tmp.path().join("out.txt");
     let mut runner = bin()
         .env("STAGE2_STATE_ROOT", &root)
@@ -424,6 +405,16 @@ fn a_full_disk_holds_the_step_and_completes_its_log_once_space_is_back() {
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
     assert_eq!(step(&st, "chatty")["attempts"].as_array().unwrap().len(), 1);
     remove_containers_of(&dir);
+}
+
+/// `pipeline accept` where a run keeps its state under `root`.
+fn accept_at(root: &Path, d: &str) {
+    let o = bin()
+        .env("STAGE2_STATE_ROOT", root)
+        .args(["pipeline", "accept", "--yes", "--deployconfig", d])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -697,21 +688,7 @@ fn a_disk_that_fills_as_a_step_ends_holds_the_run_instead_of_ending_it() {
     let _g = engine_lock();
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("state-fs");
-    std::fs::create_dir(&root).unwrap();
-    let ok = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
-        .arg(&root)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "mount a 2 MiB tmpfs (the test suite runs as root)");
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(root.clone());
+    let _tmpfs = Tmpfs::mount(&root);
     let dir = tmp.path().join("dc");
     let d = dir.to_str().unwrap();
     prepare_demo(&dir, &[]);
@@ -728,12 +705,7 @@ fn a_disk_that_fills_as_a_step_ends_holds_the_run_instead_of_ending_it() {
             oneshot("next", "echo next ran")
         ),
     );
-    let o = bin()
-        .env("STAGE2_STATE_ROOT", &root)
-        .args(["pipeline", "accept", "--yes", "--deployconfig", d])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    accept_at(&root, d);
     let out = tmp.path().join("out.txt");
     let mut runner = bin()
         .env("STAGE2_STATE_ROOT", &root)

@@ -102,15 +102,24 @@ fn quick_pipeline(dir: &Path, name: &str) {
     set_pipeline(dir, &oneshot(name, "echo quick step done"));
 }
 
+type Snapshot = BTreeMap<PathBuf, (Vec<u8>, u32)>;
+
+/// A demo deployconfig with a quick one-step pipeline, and a decoy tree beside it with its
+/// snapshot.
+fn planted_setup(what: &str) -> (tempfile::TempDir, PathBuf, PathBuf, Snapshot, String) {
+    let (tmp, dir) = demo_dc(&[]);
+    let decoy = decoy(tmp.path());
+    let before = snapshot(&decoy);
+    let name = format!("trust-{what}-{}", std::process::id());
+    quick_pipeline(&dir, &name);
+    (tmp, dir, decoy, before, name)
+}
+
 #[test]
 fn a_state_planted_in_the_deployconfig_is_never_adopted() {
     let _g = engine_lock();
-    let (tmp, dir) = demo_dc(&[]);
+    let (tmp, dir, decoy, before, _name) = planted_setup("legacy");
     let d = dir.to_str().unwrap();
-    let decoy = decoy(tmp.path());
-    let before = snapshot(&decoy);
-    let name = format!("trust-legacy-{}", std::process::id());
-    quick_pipeline(&dir, &name);
     // What an older stage2-tui kept in the deployconfig, where any stage can write it.
     let legacy = dir.join(".stage2-tui");
     std::fs::create_dir_all(legacy.join("logs")).unwrap();
@@ -153,12 +162,8 @@ fn a_state_planted_in_the_deployconfig_is_never_adopted() {
 #[test]
 fn a_hostile_private_state_is_refused_and_touches_nothing_outside_its_folder() {
     let _g = engine_lock();
-    let (tmp, dir) = demo_dc(&[]);
+    let (tmp, dir, decoy, before, name) = planted_setup("private");
     let d = dir.to_str().unwrap();
-    let decoy = decoy(tmp.path());
-    let before = snapshot(&decoy);
-    let name = format!("trust-private-{}", std::process::id());
-    quick_pipeline(&dir, &name);
     let sd = state_dir(&dir);
     std::fs::create_dir_all(&sd).unwrap();
     let shadow = decoy.join("shadow").to_string_lossy().into_owned();

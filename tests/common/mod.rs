@@ -223,25 +223,46 @@ pub fn assert_log_matches_podman(dir: &Path, state: &Value, id: &str) {
 /// that does not load is left for the test to see refused.
 pub fn set_pipeline(dir: &Path, toml: &str) {
     std::fs::write(dir.join("stage2-pipeline.toml"), toml).unwrap();
-    let _ = run(&[
+    let _ = accept(dir);
+}
+
+fn accept(dir: &Path) -> Output {
+    run(&[
         "pipeline",
         "accept",
         "--yes",
         "--deployconfig",
         dir.to_str().unwrap(),
-    ]);
+    ])
 }
 
 /// `stage2-tui pipeline accept --yes` for a deployconfig.
 pub fn accept_pipeline(dir: &Path) {
-    let o = run(&[
-        "pipeline",
-        "accept",
-        "--yes",
-        "--deployconfig",
-        dir.to_str().unwrap(),
-    ]);
+    let o = accept(dir);
     assert!(o.status.success(), "pipeline accept\n{}", text(&o));
+}
+
+/// A 2 MiB tmpfs mounted at `root` (the suite runs as root), unmounted when dropped.
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    pub fn mount(root: &Path) -> Self {
+        std::fs::create_dir_all(root).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+            .arg(root)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount a 2 MiB tmpfs (the test suite runs as root)");
+        Tmpfs(root.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
 }
 
 pub const DEMO_IMAGE: &str = "4.run-installer";
