@@ -251,6 +251,36 @@ fn unsafe_kill_term(pid: u32) {
         .unwrap();
 }
 
+/// A headless driver running `dir`'s pipeline, and two TUIs attached to it once `step` runs.
+fn headless_and_two_tuis(
+    tmp: &Path,
+    dir: &Path,
+    step_id: &str,
+    name: &str,
+) -> (Driver, Tmux, Tmux) {
+    let d = dir.to_str().unwrap();
+    let driver = headless(dir, &tmp.join("headless.txt"));
+    wait_running(dir, step_id);
+    let tuis: Vec<Tmux> = ["a", "b"]
+        .iter()
+        .map(|x| {
+            Tmux::start(
+                &format!("{name}-{x}"),
+                &tui_cmd(tmp, &format!("--deployconfig {d}")),
+            )
+        })
+        .collect();
+    for t in &tuis {
+        t.wait_for(
+            "driven by a headless stage2-tui of root",
+            Duration::from_secs(30),
+        );
+    }
+    let mut tuis = tuis.into_iter();
+    let (a, b) = (tuis.next().unwrap(), tuis.next().unwrap());
+    (driver, a, b)
+}
+
 /// A step that runs `secs` seconds (printing a tick a second), then a quick one.
 fn two_steps(first: &str, second: &str, secs: u32) -> String {
     format!(
@@ -267,29 +297,10 @@ fn two_steps(first: &str, second: &str, secs: u32) -> String {
 fn when_the_driver_is_killed_mid_step_exactly_one_attached_tui_takes_over_and_the_run_completes() {
     let _g = engine_lock();
     let (tmp, dir) = demo_dc(&[]);
-    let d = dir.to_str().unwrap();
     let pid = std::process::id();
     let (first, second) = (format!("takeover-a-{pid}"), format!("takeover-b-{pid}"));
     set_pipeline(&dir, &two_steps(&first, &second, 15));
-    let out = tmp.path().join("headless.txt");
-    let mut driver = headless(&dir, &out);
-    wait_running(&dir, &first);
-    let a = Tmux::start(
-        "takeover-a",
-        &tui_cmd(tmp.path(), &format!("--deployconfig {d}")),
-    );
-    let b = Tmux::start(
-        "takeover-b",
-        &tui_cmd(tmp.path(), &format!("--deployconfig {d}")),
-    );
-    a.wait_for(
-        "driven by a headless stage2-tui of root",
-        Duration::from_secs(30),
-    );
-    b.wait_for(
-        "driven by a headless stage2-tui of root",
-        Duration::from_secs(30),
-    );
+    let (mut driver, a, b) = headless_and_two_tuis(tmp.path(), &dir, &first, "takeover");
     // The driver dies without a word (SIGKILL, as the OOM killer or `systemctl kill` would).
     driver.0.kill().unwrap();
     driver.0.wait().unwrap();
@@ -329,28 +340,9 @@ fn when_the_driver_is_killed_mid_step_exactly_one_attached_tui_takes_over_and_th
 fn after_a_headless_failure_two_tuis_race_to_drive_and_the_losers_retry_reaches_the_winner() {
     let _g = engine_lock();
     let (tmp, dir) = demo_dc(&[]);
-    let d = dir.to_str().unwrap();
     let name = format!("race-flaky-{}", std::process::id());
     set_pipeline(&dir, &oneshot(&name, FLAKY));
-    let out = tmp.path().join("headless.txt");
-    let mut driver = headless(&dir, &out);
-    wait_running(&dir, &name);
-    let a = Tmux::start(
-        "race-a",
-        &tui_cmd(tmp.path(), &format!("--deployconfig {d}")),
-    );
-    let b = Tmux::start(
-        "race-b",
-        &tui_cmd(tmp.path(), &format!("--deployconfig {d}")),
-    );
-    a.wait_for(
-        "driven by a headless stage2-tui of root",
-        Duration::from_secs(30),
-    );
-    b.wait_for(
-        "driven by a headless stage2-tui of root",
-        Duration::from_secs(30),
-    );
+    let (mut driver, a, b) = headless_and_two_tuis(tmp.path(), &dir, &name, "race");
     assert_eq!(wait_exit(&mut driver, Duration::from_secs(60)), 1);
     // Exactly one drives (it says the driver has ended and it drives); the other is attached
     // to it and says who drives.
