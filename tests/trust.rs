@@ -1013,3 +1013,43 @@ fn status_follows_the_container_not_only_the_recorded_state() {
     assert!(all.contains("\"status\": \"exited\""), "{all}");
     remove_containers_of(&dir);
 }
+
+#[test]
+fn the_tui_shows_what_an_unaccepted_pipeline_changes_and_only_a_typed_yes_accepts_it() {
+    use common::tmux::{Tmux, tui_cmd};
+    let _g = engine_lock();
+    let (tmp, dir) = demo_dc(&[]);
+    let d = dir.to_str().unwrap();
+    let name = format!("trust-ask-{}", std::process::id());
+    std::fs::write(
+        dir.join("stage2-pipeline.toml"),
+        oneshot(&name, "echo asked"),
+    )
+    .unwrap();
+    // Enter alone refuses: nothing runs.
+    let t = Tmux::start(
+        "ask-no",
+        &tui_cmd(tmp.path(), &format!("run --deployconfig {d}")),
+    );
+    let s = t.wait_for("type yes:", Duration::from_secs(30));
+    assert!(
+        s.contains("accepted yet") && s.contains(&format!("step {name}: added")),
+        "{s}"
+    );
+    t.keys(&["Enter"]);
+    t.wait_for("was not accepted; nothing ran", Duration::from_secs(10));
+    assert_eq!(status(&dir).0, 2, "a run started");
+    drop(t);
+    // A typed yes accepts exactly that file, and the run goes.
+    let t = Tmux::start(
+        "ask-yes",
+        &tui_cmd(tmp.path(), &format!("run --deployconfig {d}")),
+    );
+    t.wait_for("type yes:", Duration::from_secs(30));
+    t.keys(&["yes", "Enter"]);
+    t.wait_for("stage 2 completed successfully", Duration::from_secs(60));
+    t.keys(&["q"]);
+    let o = run(&["pipeline", "accept", "--deployconfig", d]);
+    assert!(text(&o).contains("is already accepted"), "{}", text(&o));
+    remove_containers_of(&dir);
+}
