@@ -1053,3 +1053,62 @@ fn the_tui_shows_what_an_unaccepted_pipeline_changes_and_only_a_typed_yes_accept
     assert!(text(&o).contains("is already accepted"), "{}", text(&o));
     remove_containers_of(&dir);
 }
+
+/// User plus system CPU time of a process so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat (utime, stime): 12 and 13 after the command name.
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
+#[test]
+fn a_driver_out_of_file_descriptors_backs_off_and_finishes_its_run() {
+    let _g = engine_lock();
+    let (tmp, dir) = demo_dc(&[]);
+    let d = dir.to_str().unwrap();
+    set_pipeline(
+        &dir,
+        &format!(
+            "{}\n{}",
+            oneshot("hold", "sleep 6"),
+            oneshot("after", "echo after")
+        ),
+    );
+    let out = tmp.path().join("out.txt");
+    let mut driver = std::process::Command::new("prlimit")
+        .arg("--nofile=64:64")
+        .arg(env!("CARGO_BIN_EXE_stage2-tui"))
+        .env("STAGE2_ENGINE", engine_url())
+        .args(["run", "--headless", "--deployconfig", d])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_running(&dir, "hold");
+    let sock = state_dir(&dir).join("control.sock");
+    wait_for("the control socket", Duration::from_secs(20), || {
+        sock.exists()
+    });
+    // Connections that never say hello, until the driver has no descriptor left.
+    let conns: Vec<_> = (0..80)
+        .filter_map(|_| std::os::unix::net::UnixStream::connect(&sock).ok())
+        .collect();
+    assert!(conns.len() > 40, "{} connections", conns.len());
+    let before = cpu_ticks(driver.id());
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(driver.id()) - before;
+    // 100 ticks a second: a spinning accept loop takes most of them.
+    assert!(
+        used < 40,
+        "the driver used {used} ticks in 2 s with no descriptor left"
+    );
+    drop(conns);
+    let status = driver.wait().unwrap();
+    let printed = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(status.code(), Some(0), "{printed}");
+    assert!(printed.contains("after | after"), "{printed}");
+    remove_containers_of(&dir);
+}
