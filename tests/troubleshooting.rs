@@ -80,10 +80,14 @@ fn a_support_bundle_has_everything_and_no_secret_even_one_a_stage_printed() {
         "engine.json",
         "diagnoses.json",
         "webserver-access.txt",
-        "inspect/leaky.json",
     ] {
         assert!(root.join(f).is_file(), "{f} missing from the bundle");
     }
+    let inspect = format!("inspect/{}.json", container_name("leaky"));
+    assert!(
+        root.join(&inspect).is_file(),
+        "{inspect} missing from the bundle"
+    );
     let mut files = Vec::new();
     files_under(&root, &mut files);
     assert!(

@@ -444,13 +444,20 @@ fn a_run_never_touches_another_deployconfigs_container_nor_a_storage_only_one() 
         let t = text(&o);
         assert_eq!(o.status.code(), Some(1), "{kind}: {t}");
         assert!(
-            t.contains(&format!("container {name} belongs to the run"))
-                && t.contains(&format!("of another deployconfig, {}", a.display()))
+            t.contains(&format!(
+                "container {} belongs to the run",
+                container_name(&name)
+            )) && t.contains(&format!("of another deployconfig, {}", a.display()))
                 && t.contains("running now"),
             "{kind}: {t}"
         );
         // A's container is the same one, still running.
-        let v = podman(&["inspect", "--format", "{{.Id}} {{.State.Running}}", &name]);
+        let v = podman(&[
+            "inspect",
+            "--format",
+            "{{.Id}} {{.State.Running}}",
+            &container_name(&name),
+        ]);
         assert_eq!(
             String::from_utf8_lossy(&v.stdout).trim(),
             format!("{id} true"),
@@ -465,7 +472,7 @@ fn a_run_never_touches_another_deployconfigs_container_nor_a_storage_only_one() 
     // not "the leftover of an interrupted create": it is left alone, and the error says so.
     let image = format!("localhost/stage2-demo/{DEMO_IMAGE}:demo");
     let o = std::process::Command::new("buildah")
-        .args(["from", "--name", &name, &image])
+        .args(["from", "--name", &container_name(&name), &image])
         .output()
         .unwrap();
     assert!(
@@ -488,9 +495,9 @@ fn a_run_never_touches_another_deployconfigs_container_nor_a_storage_only_one() 
         .unwrap();
     let still = String::from_utf8_lossy(&listed.stdout)
         .lines()
-        .any(|l| l == name);
+        .any(|l| l == container_name(&name));
     let _ = std::process::Command::new("buildah")
-        .args(["rm", &name])
+        .args(["rm", &container_name(&name)])
         .output();
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(!t.contains("removed the leftover"), "{t}");
