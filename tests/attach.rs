@@ -203,7 +203,7 @@ fn two_tuis_on_one_run_both_see_the_retry_one_of_them_pressed() {
     b.wait_for("stage 2 completed successfully", Duration::from_secs(30));
     // Quitting the attached TUI leaves the driver be: once b has exited, a still shows the run.
     b.keys(&["q"]);
-    b.wait_for("Pane is dead", Duration::from_secs(10));
+    b.wait_exited(Duration::from_secs(10));
     a.keys(&["j"]);
     a.wait_for("stage 2 completed successfully", Duration::from_secs(5));
     a.keys(&["q"]);

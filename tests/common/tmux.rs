@@ -67,6 +67,23 @@ impl Tmux {
         .trim()
         .to_string()
     }
+    /// Waits until the program in the pane has exited. tmux knows at once (`pane_dead`); the
+    /// "Pane is dead" line it draws may come later, so it is not what is waited for.
+    pub fn wait_exited(&self, timeout: Duration) {
+        let start = Instant::now();
+        loop {
+            let o = self.tmux(&["display-message", "-p", "-t", "s", "#{pane_dead}"]);
+            if String::from_utf8_lossy(&o.stdout).trim() == "1" {
+                return;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "the program did not exit; screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
     pub fn pid(&self) -> i32 {
         String::from_utf8_lossy(
             &self
