@@ -1119,3 +1119,39 @@ fn a_driver_out_of_file_descriptors_backs_off_and_finishes_its_run() {
     assert!(printed.contains("after | after"), "{printed}");
     remove_containers_of(&dir);
 }
+
+#[test]
+fn the_goodbye_never_says_a_step_keeps_running_in_the_engine_when_it_does_not() {
+    use common::tmux::{Tmux, tui_cmd_code};
+    let _g = engine_lock();
+    let (tmp, dir) = demo_dc(&[]);
+    let d = dir.to_str().unwrap();
+    // A wait runs on the bastion, in stage2-tui itself: it stops when stage2-tui does.
+    set_pipeline(
+        &dir,
+        "[[step]]\nid = \"pause\"\nkind = \"wait\"\nsecs = 120\ndescription = \"a pause\"\n",
+    );
+    let code = tmp.path().join("code");
+    let t = Tmux::start(
+        "goodbye",
+        &tui_cmd_code(tmp.path(), &format!("run --deployconfig {d}"), &code),
+    );
+    t.wait_for("waiting 120 s", Duration::from_secs(30));
+    t.keys(&["q"]);
+    std::thread::sleep(Duration::from_millis(500));
+    t.keys(&["y"]);
+    t.wait_exited(Duration::from_secs(20));
+    // The goodbye is on the normal screen, above tmux's own last line.
+    let s = String::from_utf8_lossy(
+        &t.tmux(&["capture-pane", "-p", "-S", "-100", "-t", "s"])
+            .stdout,
+    )
+    .into_owned();
+    assert_eq!(std::fs::read_to_string(&code).unwrap().trim(), "130");
+    assert!(!s.contains("keep running in the engine"), "{s}");
+    assert!(
+        s.contains("pause ran on this machine, in stage2-tui, and stopped with it"),
+        "{s}"
+    );
+    remove_containers_of(&dir);
+}

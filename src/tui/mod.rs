@@ -506,6 +506,7 @@ async fn finish_tui(
     // container exited a moment ago does not "keep running"). A host step or wait has no
     // container: it stops with this process and is not listed.
     let mut running: Vec<String> = Vec::new();
+    let mut on_bastion: Vec<String> = Vec::new();
     for s in app.run.iter().flat_map(|r| &r.steps).filter(|s| {
         matches!(
             s.status,
@@ -513,6 +514,9 @@ async fn finish_tui(
         )
     }) {
         let Some(id) = s.last().and_then(|a| a.container_id.clone()) else {
+            if app.driven_by.is_none() {
+                on_bastion.push(s.id.clone());
+            }
             continue;
         };
         let alive = tokio::time::timeout(Duration::from_secs(3), engine.inspect(&id))
@@ -548,6 +552,12 @@ async fn finish_tui(
             out,
             "stage2-tui: {} keep running in the engine; `{again}` reattaches.",
             running.join(", ")
+        )
+    } else if !on_bastion.is_empty() && !halted {
+        writeln!(
+            out,
+            "stage2-tui: {} ran on this machine, in stage2-tui, and stopped with it; `{again}` goes on from there.",
+            on_bastion.join(", ")
         )
     } else if halted {
         writeln!(
