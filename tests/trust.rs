@@ -1155,3 +1155,52 @@ fn the_goodbye_never_says_a_step_keeps_running_in_the_engine_when_it_does_not() 
     );
     remove_containers_of(&dir);
 }
+
+#[test]
+fn the_private_api_service_is_stopped_with_its_whole_process_group() {
+    let (tmp, dir) = demo_dc(&[]);
+    let runtime = tmp.path().join("runtime");
+    std::fs::create_dir_all(&runtime).unwrap();
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // No engine named: stage2-tui looks for one and, finding none, starts its own.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_stage2-tui"))
+        .env_remove("STAGE2_ENGINE")
+        .env_remove("CONTAINER_HOST")
+        .env_remove("DOCKER_HOST")
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .args(["check", "--deployconfig", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    let Some(pid) = t
+        .split("podman API service at ")
+        .nth(1)
+        .and_then(|r| r.split("(pid ").nth(1))
+        .and_then(|r| r.split(')').next())
+        .and_then(|p| p.parse::<i32>().ok())
+    else {
+        eprintln!("an engine socket of this machine answered; no private service to check:\n{t}");
+        return;
+    };
+    let socket = runtime.join("stage2-tui/podman.sock");
+    // Neither the service nor anything it started (a rootless one re-executes itself in a user
+    // namespace) is left, once stage2-tui has exited.
+    let left = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.contains("system service") && c.contains(socket.to_str().unwrap()))
+            .collect::<Vec<_>>()
+    };
+    wait_for("the private service to go", Duration::from_secs(10), || {
+        left().is_empty()
+    });
+    // SAFETY: signal 0 only asks whether the process group exists.
+    assert_ne!(
+        unsafe { libc::kill(-pid, 0) },
+        0,
+        "its process group is still there"
+    );
+}
