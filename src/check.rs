@@ -518,12 +518,16 @@ pub fn render(checks: &[Check]) -> String {
             Status::Warning => "WARN ",
             Status::Error => "ERROR",
         };
-        // Messages quote values from files: control bytes are made visible.
-        s += &format!(
-            "{mark} {:<w$}  {}\n",
-            ch.check,
-            crate::text::visible(&ch.message)
-        );
+        // Messages quote values from files: control bytes are made visible, line by line (a
+        // message of several lines keeps them, indented under the first).
+        for (i, line) in ch.message.lines().enumerate() {
+            let (mark, name) = if i == 0 {
+                (mark, ch.check.as_str())
+            } else {
+                ("     ", "")
+            };
+            s += &format!("{mark} {name:<w$}  {}\n", crate::text::visible(line));
+        }
         if let Some(f) = &ch.fix
             && ch.status != Status::Ok
         {
@@ -537,6 +541,28 @@ pub fn render(checks: &[Check]) -> String {
         .count();
     s += &format!("{errors} error(s), {warnings} warning(s)\n");
     s
+}
+
+#[cfg(test)]
+mod render_tests {
+    use super::*;
+
+    #[test]
+    fn a_message_of_several_lines_keeps_them_and_control_bytes_stay_visible() {
+        let out = render(&[c(
+            "engine",
+            Status::Error,
+            "no container engine answered.\nTried:\n  - unix:///x.sock: \x1b[31mgone",
+            None,
+        )]);
+        assert!(!out.contains("^J"), "{out}");
+        assert!(
+            out.contains("ERROR engine  no container engine answered.\n"),
+            "{out}"
+        );
+        assert!(out.contains("\n              Tried:\n"), "{out}");
+        assert!(!out.contains('\x1b'), "{out}");
+    }
 }
 
 /// `stage2-tui check`: exit 0 when nothing blocks a run, 1 on errors.

@@ -32,6 +32,11 @@ impl LineIndex {
         }
     }
 
+    /// The file indexed.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Complete lines indexed.
     pub fn len(&self) -> usize {
         self.lines

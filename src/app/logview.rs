@@ -157,7 +157,16 @@ impl LogView {
             total,
         });
         let save = (work == LogWork::Save).then(|| {
-            let name = format!("{}-attempt{}.log", self.step, self.attempt);
+            // Named by run, step and attempt (the log file's folder is its run); a file of that
+            // name already there is kept: the save takes the next free `-N`.
+            let run = self
+                .index
+                .path()
+                .parent()
+                .and_then(|p| p.file_name())
+                .map(|r| format!("{}-", r.to_string_lossy()))
+                .unwrap_or_default();
+            let name = format!("{run}{}-attempt{}.log", self.step, self.attempt);
             save_to.map(|to| (to, self.timestamps, name))
         });
         Some(LogJob {
@@ -391,6 +400,48 @@ mod tests {
         text.push_str("2026-11-27T12:00:00Z stderr Error: boom\n");
         std::fs::write(&p, text).unwrap();
         (dir, p)
+    }
+
+    #[test]
+    fn a_saved_log_is_named_by_run_and_never_overwrites_an_earlier_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("state/logs/20261130-101500-ab12");
+        std::fs::create_dir_all(&logs).unwrap();
+        let p = logs.join("7.terraform-deploy.1.log");
+        std::fs::write(&p, "2026-11-27T12:00:00Z stdout hello\n").unwrap();
+        let dc = dir.path().join("dc");
+        std::fs::create_dir_all(&dc).unwrap();
+        let to = SaveTo {
+            root: dc.clone(),
+            dir: dc.join("stage2-logs"),
+            secrets: vec![],
+        };
+        let mut v = LogView::open("7.terraform-deploy", 1, &p, 10);
+        let (_, d) = v.next_job(None).unwrap().run();
+        v.apply(d);
+        for _ in 0..2 {
+            v.save();
+            let (_, d) = v.next_job(Some(to.clone())).unwrap().run();
+            v.apply(d);
+        }
+        let mut names: Vec<String> = std::fs::read_dir(dc.join("stage2-logs"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "20261130-101500-ab12-7.terraform-deploy-attempt1-2.log",
+                "20261130-101500-ab12-7.terraform-deploy-attempt1.log"
+            ]
+        );
+        assert!(
+            v.message
+                .as_deref()
+                .unwrap_or_default()
+                .contains("attempt1-2.log")
+        );
     }
 
     #[test]

@@ -157,11 +157,23 @@ fn save(
     name: &str,
 ) -> Result<PathBuf, String> {
     let (root, dir) = (&to.root, &to.dir);
-    let path = dir.join(name);
     let rel = dir.strip_prefix(root).unwrap_or(Path::new("stage2-logs"));
     let folder = crate::safefs::Dir::open(root)
         .and_then(|d| d.subdir(rel, true))
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    // Never over an earlier save: `name`, else `name` with -2, -3… before `.log`.
+    let stem = name.strip_suffix(".log").unwrap_or(name);
+    let name = (1..10_000)
+        .map(|n| {
+            if n == 1 {
+                name.to_string()
+            } else {
+                format!("{stem}-{n}.log")
+            }
+        })
+        .find(|n| matches!(folder.entry_kind(n.as_ref()), Ok(None)))
+        .ok_or_else(|| format!("no free file name for {name} in {}", dir.display()))?;
+    let path = dir.join(&name);
     folder
         .write_atomic_with(name.as_ref(), 0o600, |f| {
             let mut out = std::io::BufWriter::new(f);
