@@ -62,6 +62,16 @@ pub fn duration(d: std::time::Duration) -> String {
     }
 }
 
+/// A window's length as words, exact: "20-second window", "10-minute window",
+/// "1 min 30 s window".
+pub fn window_words(secs: u64) -> String {
+    match (secs / 60, secs % 60) {
+        (0, s) => format!("{s}-second window"),
+        (m, 0) => format!("{m}-minute window"),
+        (m, s) => format!("{m} min {s} s window"),
+    }
+}
+
 /// Masks secret values, with each value's searcher built once (for the paths every log line
 /// takes: headless printing). Same result as [`mask`].
 pub struct Masker {
@@ -187,6 +197,13 @@ pub fn mask<'a>(s: &'a str, secrets: &[String]) -> Cow<'a, str> {
 mod duration_and_mask_tests {
     use super::duration as hms;
     use std::time::Duration;
+
+    #[test]
+    fn window_lengths_are_said_exactly() {
+        assert_eq!(super::window_words(20), "20-second window");
+        assert_eq!(super::window_words(600), "10-minute window");
+        assert_eq!(super::window_words(90), "1 min 30 s window");
+    }
 
     #[test]
     fn durations_read_well() {

@@ -71,7 +71,7 @@ fn the_window_counts_from_its_anchor_shows_who_fetched_and_serves_again_when_the
     );
     assert!(
         all.contains(
-            "web: slow succeeded, so the bootstrap VM can boot: the 1-minute window starts now"
+            "web: slow succeeded, so the bootstrap VM can boot: the 3-second window starts now"
         ),
         "{all}"
     );

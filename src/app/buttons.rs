@@ -118,8 +118,8 @@ impl App {
         let mut body = Vec::new();
         for (svc, anchor, ttl) in &restarted {
             body.push(format!(
-                "{svc}'s window has closed: it starts again, for a new {}-minute window that counts from {anchor}'s success.",
-                ttl.div_ceil(60)
+                "{svc}'s window has closed: it starts again, for a new {} that counts from {anchor}'s success.",
+                crate::text::window_words(*ttl)
             ));
         }
         if ca {

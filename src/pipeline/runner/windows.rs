@@ -89,9 +89,9 @@ impl Runner {
             }
             self.save()?;
             self.emit(Event::Note(format!(
-                "{}: {anchor} succeeded, so the bootstrap VM can boot: the {}-minute window starts now (it closes at {})",
+                "{}: {anchor} succeeded, so the bootstrap VM can boot: the {} starts now (it closes at {})",
                 s.id,
-                ttl.div_ceil(60),
+                crate::text::window_words(ttl),
                 ends_at.with_timezone(&chrono::Local).format("%H:%M:%S")
             )));
             self.window_ctl(&s.id, WindowCtl::Anchor(ends_at));
