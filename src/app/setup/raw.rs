@@ -142,7 +142,8 @@ pub fn mask_json_values(text: &str) -> String {
         }
         let end = j.min(chars.len().saturating_sub(1));
         let next = chars[end + 1..].iter().find(|c| !c.is_whitespace());
-        if next == Some(&':') || end <= i {
+        // A key, or an empty value (`""`: nothing to hide, and "••••••" would say it is set).
+        if next == Some(&':') || end <= i + 1 {
             out.extend(&chars[i..=end]);
         } else {
             out.push_str("\"••••••\"");
@@ -150,4 +151,16 @@ pub fn mask_json_values(text: &str) -> String {
         i = end + 1;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn values_are_masked_keys_and_empty_values_are_not() {
+        let t = "{\n  \"vsphere_password\": \"s3cret\",\n  \"registrytoken\": \"\"\n}";
+        assert_eq!(
+            super::mask_json_values(t),
+            "{\n  \"vsphere_password\": \"••••••\",\n  \"registrytoken\": \"\"\n}"
+        );
+    }
 }
