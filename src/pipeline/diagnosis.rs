@@ -177,6 +177,14 @@ impl Catalogue {
                 if out.contains("{where}") {
                     out = out.replace("{where}", &fields_holding(ctx, &get("name"), &get("host")));
                 }
+                if out.contains("{deployconfig}") {
+                    let dc = ctx
+                        .deployconfig
+                        .as_ref()
+                        .map(|d| crate::safefs::shell_quote(&d.display().to_string()))
+                        .unwrap_or_else(|| "<deployconfig>".into());
+                    out = out.replace("{deployconfig}", &dc);
+                }
                 if out.contains("{evidence}") {
                     out = out.replace("{evidence}", &bootstrap_evidence(ctx));
                 }
@@ -234,6 +242,24 @@ fn fields_holding(ctx: &Context, name: &str, host: &str) -> String {
         }
     }
     paths.dedup();
+    // A host name found in a node's `hostname`: its address is the `ipaddress` beside it.
+    let paths: Vec<String> = paths
+        .into_iter()
+        .map(|p| match p.strip_suffix(".hostname") {
+            Some(node) => {
+                let ip_path = format!("{node}.ipaddress");
+                let pointer = format!(
+                    "/{}",
+                    ip_path.replace('[', ".").replace(']', "").replace('.', "/")
+                );
+                match cfg.pointer(&pointer).and_then(|v| v.as_str()) {
+                    Some(ip) => format!("{p}; its address {ip_path} = {ip}"),
+                    None => p,
+                }
+            }
+            None => p,
+        })
+        .collect();
     if paths.is_empty() {
         String::new()
     } else {

@@ -356,3 +356,46 @@ fn only_the_bootstrap_vms_gets_count_as_fetches_not_stage2_tuis_own_checks() {
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(f[0].client, "10.50.1.250");
 }
+
+#[test]
+fn fixes_name_the_address_field_and_fill_in_the_deployconfig() {
+    let ctx = Context {
+        deployconfig: Some("/home/core/deployconfig".into()),
+        config: Some(serde_json::json!({
+            "svcs": [
+                {"hostname": "svc-0", "ipaddress": "10.50.1.20"},
+                {"hostname": "svc-1", "ipaddress": "10.50.1.21"}
+            ]
+        })),
+        ..Context::default()
+    };
+    let lines = vec!["fatal: [svc-1]: UNREACHABLE! => {\"changed\": false}".to_string()];
+    let d = cat()
+        .diagnose("8.configure-svcs", &lines, None, &ctx)
+        .unwrap();
+    assert!(
+        d.fix
+            .contains("svcs[1].hostname; its address svcs[1].ipaddress = 10.50.1.21"),
+        "{}",
+        d.fix
+    );
+    let lines = vec!["level=fatal msg=\"Bootstrap failed to complete\"".to_string()];
+    let d = cat()
+        .diagnose("wait-for-bootstrap", &lines, None, &ctx)
+        .unwrap();
+    assert!(
+        d.fix.contains("--dir '/home/core/deployconfig'") && !d.fix.contains("<deployconfig>"),
+        "{}",
+        d.fix
+    );
+    let lines = vec!["Error: The name 'ocp4-bootstrap' already exists.".to_string()];
+    let d = cat()
+        .diagnose("7.terraform-deploy", &lines, None, &ctx)
+        .unwrap();
+    assert!(
+        d.fix
+            .contains("remove-bootstrap removes only the bootstrap VM"),
+        "{}",
+        d.fix
+    );
+}
