@@ -553,3 +553,37 @@ fn a_pull_failing_on_the_certificate_says_so_and_t_pulls_again_without_tls_verif
     );
     assert!(!app.screen.setup().unwrap().tls_verify);
 }
+
+#[test]
+fn esc_goes_back_from_setup_to_the_dashboard_and_asks_first_when_edits_would_be_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _) = app_on(dir.path(), &fixture("valid.json"));
+    // Nothing edited: Esc is back to the dashboard at once.
+    app.on_key(key(KeyCode::Esc));
+    assert!(matches!(app.screen, stage2_tui::app::Screen::Dashboard));
+    // With an edit: Esc asks, Enter keeps setup and the edit, y goes back.
+    let (mut app, _) = app_on(dir.path(), &fixture("valid.json"));
+    app.on_key(key(KeyCode::Tab));
+    app.on_key(key(KeyCode::Down));
+    app.on_key(key(KeyCode::Enter));
+    typ(&mut app, "x");
+    app.on_key(key(KeyCode::Enter));
+    app.on_key(key(KeyCode::Esc));
+    let screen = render(&app, dir.path());
+    assert!(
+        screen.contains("Go back to the dashboard and lose your changes?"),
+        "{screen}"
+    );
+    app.on_key(key(KeyCode::Enter));
+    assert!(app.screen.setup().is_some_and(|s| s.config.changed()));
+    app.on_key(key(KeyCode::Esc));
+    app.on_key(key(KeyCode::Char('y')));
+    assert!(matches!(app.screen, stage2_tui::app::Screen::Dashboard));
+    // Esc while a field is being edited only leaves the field.
+    let (mut app, _) = app_on(dir.path(), &fixture("valid.json"));
+    app.on_key(key(KeyCode::Tab));
+    app.on_key(key(KeyCode::Down));
+    app.on_key(key(KeyCode::Enter));
+    app.on_key(key(KeyCode::Esc));
+    assert!(app.screen.setup().is_some());
+}

@@ -171,6 +171,10 @@ impl App {
                 vec![]
             }
             Action::Quit => vec![Effect::Quit],
+            Action::Back => {
+                self.screen = Screen::Dashboard;
+                vec![]
+            }
             Action::UseOverride => s
                 .adopt_candidate()
                 .map(|t| vec![Effect::Setup(t)])
@@ -188,6 +192,10 @@ impl App {
         }
         let (title, what) = match a {
             Action::Quit => ("Quit and lose your changes?", "quitting"),
+            Action::Back => (
+                "Go back to the dashboard and lose your changes?",
+                "going back",
+            ),
             _ => ("Reload and lose your changes?", "reloading from disk"),
         };
         let mut body = vec![format!("These unsaved changes are lost by {what}:")];
@@ -219,12 +227,19 @@ impl App {
 
     /// Does a setup-flow action.
     pub(super) fn act_setup(&mut self, a: Action) -> Vec<Effect> {
-        if matches!(a, Action::Quit | Action::Reload) {
+        if matches!(a, Action::Quit | Action::Reload | Action::Back) {
             if let Some(e) = self.ask_before_losing(a) {
                 return e;
             }
             if a == Action::Quit {
                 return vec![Effect::Quit];
+            }
+            // Esc: back to the dashboard (the run's, or the pipeline before any run; `c` comes
+            // back here).
+            if a == Action::Back {
+                self.screen = Screen::Dashboard;
+                self.dirty = true;
+                return vec![];
             }
         }
         if a == Action::SaveOnly {
