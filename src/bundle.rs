@@ -29,23 +29,17 @@ pub struct Written {
     pub masking: String,
 }
 
-/// Masks every secret value, as written and as it appears inside a JSON string.
+/// Masks every secret value in every form it takes (as written, JSON-escaped inside a JSON
+/// string, …: [`crate::config::secret_values`] lists them all).
 struct Redactor {
     values: Vec<String>,
 }
 
 impl Redactor {
     fn new(dc: &Deployconfig) -> Self {
-        let mut values = crate::config::secret_values(dc);
-        let escaped: Vec<String> = values
-            .iter()
-            .filter_map(|v| serde_json::to_string(v).ok())
-            .map(|q| q[1..q.len() - 1].to_string())
-            .collect();
-        values.extend(escaped);
-        values.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        values.dedup();
-        Self { values }
+        Self {
+            values: crate::config::secret_values(dc),
+        }
     }
 
     fn text(&self, s: &str) -> String {

@@ -491,7 +491,6 @@ fn unsafe_kill(pid: u32, sig: &str) {
 fn a_million_line_flood_stays_under_64_mb_headless_with_no_line_dropped() {
     let _g = engine_lock();
     let (tmp, dir) = demo_dc(&[]);
-    let d = dir.to_str().unwrap();
     set_pipeline(
         &dir,
         &oneshot(
@@ -501,26 +500,9 @@ fn a_million_line_flood_stays_under_64_mb_headless_with_no_line_dropped() {
     );
     let out = tmp.path().join("out.txt");
     let rss = tmp.path().join("rss.txt");
-    let status = Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("%M")
-        .arg("-o")
-        .arg(&rss)
-        .arg(env!("CARGO_BIN_EXE_stage2-tui"))
-        .env("STAGE2_ENGINE", engine_url())
-        .args(["run", "--headless", "--deployconfig", d])
-        .stdout(std::fs::File::create(&out).unwrap())
-        .status()
-        .unwrap();
+    let status = timed_headless(&dir, &rss, &out).status().unwrap();
     assert!(status.success());
-    let kib: u64 = std::fs::read_to_string(&rss)
-        .unwrap()
-        .trim()
-        .lines()
-        .last()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let kib = peak_kib(&rss);
     assert_eq!(lines_of(&out, "flood | flood line"), 1_000_000);
     eprintln!(
         "peak RSS of run --headless over 1,000,000 lines: {} MB",

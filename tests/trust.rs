@@ -702,17 +702,7 @@ fn three_attached_terminals_that_never_read_keep_the_driver_under_64_mb_and_catc
     );
     let out = tmp.path().join("out.txt");
     let rss = tmp.path().join("rss.txt");
-    let mut driver = std::process::Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("%M")
-        .arg("-o")
-        .arg(&rss)
-        .arg(env!("CARGO_BIN_EXE_stage2-tui"))
-        .env("STAGE2_ENGINE", engine_url())
-        .args(["run", "--headless", "--deployconfig", dir.to_str().unwrap()])
-        .stdout(std::fs::File::create(&out).unwrap())
-        .spawn()
-        .unwrap();
+    let mut driver = timed_headless(&dir, &rss, &out).spawn().unwrap();
     wait_running(&dir, &name);
     wait_for("the control socket", Duration::from_secs(20), || {
         state_dir(&dir).join("control.sock").exists()
@@ -737,14 +727,7 @@ fn three_attached_terminals_that_never_read_keep_the_driver_under_64_mb_and_catc
         "{}",
         std::fs::read_to_string(&out).unwrap_or_default()
     );
-    let kib: u64 = std::fs::read_to_string(&rss)
-        .unwrap()
-        .trim()
-        .lines()
-        .last()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let kib = peak_kib(&rss);
     eprintln!(
         "peak RSS of the driver with 3 stalled terminals over 1,000,000 lines: {} MB",
         kib / 1024

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
@@ -22,8 +22,11 @@ use crate::config::Deployconfig;
 use crate::pipeline::{Command, Event, Pipeline, Plan};
 
 mod client;
+mod fanout;
 mod pointer;
 pub use client::{Attached, Relay, attach, attach_at};
+pub use fanout::{CLIENT_QUEUE_BYTES, MAX_CLIENTS, MAX_REQUEST_LINE};
+use fanout::{Fanout, Queue, read_request};
 use pointer::write_pointer;
 pub use pointer::{Pointer, not_yours, pointer_path};
 
@@ -414,131 +417,6 @@ pub fn serve_or_forward(
     }
 }
 
-/// The most terminals attached to one driver at once.
-pub const MAX_CLIENTS: usize = 32;
-/// The most bytes of events queued for one attached terminal that does not read (stopped by
-/// Ctrl-Z, a frozen SSH session): past it, its queue is dropped and it catches up from the run
-/// state and the log files instead ([`Event::Resync`]), so the driver's memory stays bounded.
-pub const CLIENT_QUEUE_BYTES: usize = 4 << 20;
-/// The longest request line a client may send.
-pub const MAX_REQUEST_LINE: usize = 64 << 10;
-
-/// One attached terminal's queue of serialized event lines.
-#[derive(Default)]
-struct Queue {
-    inner: std::sync::Mutex<QueueInner>,
-    ready: tokio::sync::Notify,
-}
-
-#[derive(Default)]
-struct QueueInner {
-    lines: std::collections::VecDeque<std::sync::Arc<str>>,
-    bytes: usize,
-    lagged: bool,
-    closed: bool,
-}
-
-/// Every attached terminal's queue: each event is serialized once and shared.
-#[derive(Default)]
-struct Fanout {
-    queues: std::sync::Mutex<Vec<std::sync::Arc<Queue>>>,
-    closed: std::sync::atomic::AtomicBool,
-}
-
-impl Fanout {
-    fn join(&self) -> Result<std::sync::Arc<Queue>, String> {
-        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
-            return Err("this driver has ended; attach again in a moment".into());
-        }
-        let mut qs = self
-            .queues
-            .lock()
-            .map_err(|_| "the driver is failing".to_string())?;
-        qs.retain(|q| std::sync::Arc::strong_count(q) > 1);
-        if qs.len() >= MAX_CLIENTS {
-            return Err(format!(
-                "{MAX_CLIENTS} terminals are attached already; close one first"
-            ));
-        }
-        let q = std::sync::Arc::new(Queue::default());
-        qs.push(q.clone());
-        Ok(q)
-    }
-    fn send(&self, e: &Event) {
-        let Ok(mut qs) = self.queues.lock() else {
-            return;
-        };
-        // Terminals that left.
-        qs.retain(|q| std::sync::Arc::strong_count(q) > 1);
-        if qs.is_empty() {
-            return;
-        }
-        let text: std::sync::Arc<str> = line(&ServerMsg::Event { event: e.clone() }).into();
-        for q in qs.iter() {
-            if let Ok(mut i) = q.inner.lock() {
-                if i.lagged {
-                    continue;
-                }
-                if i.bytes + text.len() > CLIENT_QUEUE_BYTES {
-                    i.lines.clear();
-                    i.bytes = 0;
-                    i.lagged = true;
-                } else {
-                    i.bytes += text.len();
-                    i.lines.push_back(text.clone());
-                }
-            }
-            q.ready.notify_one();
-        }
-    }
-    fn close(&self) {
-        self.closed
-            .store(true, std::sync::atomic::Ordering::Release);
-        let Ok(qs) = self.queues.lock() else { return };
-        for q in qs.iter() {
-            if let Ok(mut i) = q.inner.lock() {
-                i.closed = true;
-            }
-            q.ready.notify_one();
-        }
-    }
-}
-
-/// Reads one request line of at most `max` bytes (without the newline); `None` at the end.
-async fn read_request<R: tokio::io::AsyncBufRead + Unpin>(
-    r: &mut R,
-    max: usize,
-) -> std::io::Result<Option<String>> {
-    let mut buf = Vec::new();
-    loop {
-        let avail = r.fill_buf().await?;
-        if avail.is_empty() {
-            return Ok((!buf.is_empty()).then(|| String::from_utf8_lossy(&buf).into_owned()));
-        }
-        if let Some(i) = avail.iter().position(|b| *b == b'\n') {
-            buf.extend_from_slice(&avail[..i]);
-            r.consume(i + 1);
-            break;
-        }
-        let n = avail.len();
-        buf.extend_from_slice(avail);
-        r.consume(n);
-        if buf.len() > max {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("a request line longer than {max} bytes"),
-            ));
-        }
-    }
-    if buf.len() > max {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("a request line longer than {max} bytes"),
-        ));
-    }
-    Ok(Some(String::from_utf8_lossy(&buf).into_owned()))
-}
-
 struct Client {
     hello: ServerMsg,
     snapshot: std::sync::Arc<std::sync::Mutex<Snapshot>>,
@@ -738,6 +616,7 @@ fn describe_control(c: &Control) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncBufReadExt;
 
     #[tokio::test]
     async fn another_protocol_version_is_told_not_misread_and_requests_reach_the_runner() {
@@ -801,6 +680,16 @@ mod tests {
         .await;
         assert_eq!(cmd_rx.recv().await, Some(Command::Stop));
         drop(server);
+    }
+
+    #[test]
+    fn a_fanned_out_event_is_the_same_line_as_server_msg_event() {
+        let f = Fanout::default();
+        let q = f.join().unwrap();
+        let e = Event::Note("x \"y\"".into());
+        f.send(&e);
+        let got = q.inner.lock().unwrap().lines.pop_front().unwrap();
+        assert_eq!(&*got, line(&ServerMsg::Event { event: e }));
     }
 
     async fn w_send(att: &mut Attached, msg: ClientMsg) {

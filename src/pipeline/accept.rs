@@ -160,18 +160,8 @@ pub fn command(dc: &Deployconfig, yes: bool) -> i32 {
         return crate::exit::OK;
     }
     crate::outln!("{path} (sha256 {digest}) against the built-in pipeline:");
-    let ch = changes(&pipeline);
-    if ch.is_empty() {
-        crate::outln!("  no difference");
-    }
-    for c in &ch {
-        crate::outln!("  {c}");
-    }
-    if !yes
-        && !ask_yes(&format!(
-            "use {path} for this deployconfig's runs? type yes: "
-        ))
-    {
+    print_changes(&changes(&pipeline));
+    if !yes && !ask_to_use(path) {
         eprintln!("stage2-tui: not accepted; nothing changed");
         return crate::exit::FAILED;
     }
@@ -209,15 +199,8 @@ pub fn open_asking(
             crate::outln!(
                 "{file} (sha256 {digest}) is not accepted yet. What it changes against the built-in pipeline:"
             );
-            if changes.is_empty() {
-                crate::outln!("  no difference");
-            }
-            for c in &changes {
-                crate::outln!("  {c}");
-            }
-            if !ask_yes(&format!(
-                "use {file} for this deployconfig's runs? type yes: "
-            )) {
+            print_changes(&changes);
+            if !ask_to_use(&file) {
                 return Err(PipelineError::Refused(format!(
                     "{file} was not accepted; nothing ran. Accept it later with `{command}`, or remove it to use the built-in pipeline"
                 )));
@@ -231,6 +214,23 @@ pub fn open_asking(
         }
         other => other,
     }
+}
+
+/// Lists what a pipeline file changes against the built-in pipeline.
+fn print_changes(changes: &[String]) {
+    if changes.is_empty() {
+        crate::outln!("  no difference");
+    }
+    for c in changes {
+        crate::outln!("  {c}");
+    }
+}
+
+/// Asks whether to use the file (only a typed `yes` says so).
+fn ask_to_use(file: &str) -> bool {
+    ask_yes(&format!(
+        "use {file} for this deployconfig's runs? type yes: "
+    ))
 }
 
 /// Asks on the terminal; only a typed `yes` (or `y`) accepts — Enter alone refuses.

@@ -242,6 +242,32 @@ pub fn accept_pipeline(dir: &Path) {
     assert!(o.status.success(), "pipeline accept\n{}", text(&o));
 }
 
+/// `run --headless` of `dir` under GNU time (its peak RSS goes to `rss`), stdout to `out`.
+pub fn timed_headless(dir: &Path, rss: &Path, out: &Path) -> Command {
+    let mut c = Command::new("/usr/bin/time");
+    c.arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(rss)
+        .arg(env!("CARGO_BIN_EXE_stage2-tui"))
+        .env("STAGE2_ENGINE", engine_url())
+        .args(["run", "--headless", "--deployconfig", dir.to_str().unwrap()])
+        .stdout(std::fs::File::create(out).unwrap());
+    c
+}
+
+/// The peak RSS in KiB that GNU time wrote to `rss`.
+pub fn peak_kib(rss: &Path) -> u64 {
+    std::fs::read_to_string(rss)
+        .unwrap()
+        .trim()
+        .lines()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// A 2 MiB tmpfs mounted at `root` (the suite runs as root), unmounted when dropped.
 pub struct Tmpfs(PathBuf);
 
