@@ -22,6 +22,8 @@ kind = "oneshot"
 image = "4.run-installer"
 entrypoint = ["/bin/sh", "-c", "echo started; sleep 40; echo done"]
 TOML
+# The script wrote this pipeline file itself: it accepts it (stage2-tui runs no file unaccepted).
+"$BIN" pipeline accept --yes --deployconfig "$work/dc" >/dev/null
 tmux -L "$sock" new-session -d -s s -x 200 -y 60 \
     "exec env STAGE2_ENGINE=$STAGE2_ENGINE TERM=xterm-256color $BIN --deployconfig $work/dc"
 sleep 5
