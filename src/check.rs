@@ -112,6 +112,16 @@ fn parse_problem(name: &str, e: &ConfigError) -> Check {
     match e {
         ConfigError::Parse {
             line, column, msg, ..
+        } if msg.starts_with("duplicate key") => c(
+            name,
+            Status::Error,
+            format!("line {line}, column {column}: {msg}"),
+            Some(
+                "remove one of the two lines in the raw editor (stage2-tui opens it there); removebootstrap.sh adds bootstrap_complete on every run, and stage2-tui removes the old line before it runs",
+            ),
+        ),
+        ConfigError::Parse {
+            line, column, msg, ..
         } => c(
             name,
             Status::Error,

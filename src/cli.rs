@@ -60,7 +60,8 @@ pub enum Cmd {
         /// Start a new run from the first step
         #[arg(long)]
         restart: bool,
-        /// Run even though config.json or secrets.json has validation errors
+        /// Run even though config.json or secrets.json has validation errors, or a re-run would
+        /// undo the deployment (4.run-installer while terraform.tfstate lists VMs)
         #[arg(long)]
         force: bool,
     },
@@ -233,7 +234,7 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
             }
             if *headless {
                 return with_engine(&cli, |engine, dc| {
-                    crate::headless::run(engine, dc, plan, cli.tls_verify)
+                    crate::headless::run(engine, dc, plan, cli.tls_verify, *force)
                 })
                 .await;
             }
@@ -405,6 +406,10 @@ where
             "stage2-tui: deployconfig folder {} does not exist: pass --deployconfig DIR (or set STAGE2_DEPLOYCONFIG)",
             dc.dir.display()
         );
+        return Ok(crate::exit::CANNOT_START);
+    }
+    if let Some(why) = crate::service::old_installer_running() {
+        eprintln!("stage2-tui: nothing started: {why}");
         return Ok(crate::exit::CANNOT_START);
     }
     match connect(cli).await {

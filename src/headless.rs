@@ -236,6 +236,7 @@ pub async fn run(
     dc: Deployconfig,
     plan: Plan,
     tls_verify: Option<bool>,
+    force: bool,
 ) -> color_eyre::Result<i32> {
     let (raw_tx, raw_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
@@ -251,6 +252,9 @@ pub async fn run(
     };
     if let Some(v) = tls_verify {
         runner.set_tls_verify(v);
+    }
+    if force {
+        runner.allow_hazard(None);
     }
     announce(&engine, &dc, &runner);
     let width = runner

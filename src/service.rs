@@ -76,6 +76,59 @@ fn systemctl(
     Ok(())
 }
 
+/// The old stage 2 at work: its unit active (stage 1's `init_bastion.yaml` starts it), or its
+/// script running as a process. Two installers on one deployconfig undo each other's work, so
+/// `run`, the TUI and `install-service` start nothing while this says something.
+pub fn old_installer_running() -> Option<String> {
+    let bin = std::env::var("STAGE2_SYSTEMCTL").unwrap_or_else(|_| "systemctl".into());
+    let state = Command::new(&bin)
+        .args(["is-active", OLD_UNIT])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    if matches!(state.as_str(), "active" | "activating" | "reloading") {
+        return Some(format!(
+            "the old stage-2 script's {OLD_UNIT} is {state} (stage 1 starts it): two installers must not run at once. Stop and disable it first: `systemctl stop {OLD_UNIT} && systemctl disable {OLD_UNIT}`"
+        ));
+    }
+    let me = std::process::id();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .take(3)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let is_script = args.iter().take(2).any(|a| {
+            Path::new(a)
+                .file_name()
+                .is_some_and(|n| n == "stage2-containers.sh")
+        });
+        if is_script {
+            return Some(format!(
+                "the old stage-2 script runs as process {pid} ({}): two installers must not run at once. Stop it first: `systemctl stop {OLD_UNIT}` (or `kill {pid}` if it was started by hand)",
+                crate::text::visible(&args.join(" "))
+            ));
+        }
+    }
+    None
+}
+
 /// The unit runs `exe` as root at every boot: the binary and every folder above it must belong
 /// to root and be writable by no one else, or whoever owns them could make root run anything.
 fn trusted_binary(exe: &Path) -> Result<(), String> {
@@ -113,6 +166,13 @@ pub fn install(
 ) -> Result<Plan, String> {
     let mut lines = Vec::new();
     trusted_binary(exe)?;
+    // On this machine (not an image being prepared under another root): not while the old
+    // script runs.
+    if root == Path::new("/")
+        && let Some(why) = old_installer_running()
+    {
+        return Err(why);
+    }
     let dir = root.join("etc/systemd/system");
     let path = dir.join(UNIT_NAME);
     let text = unit_text(exe, deployconfig);

@@ -2,16 +2,35 @@
 . /usr/local/lib/demo.sh
 cd "$WD" || exit 1
 CLUSTER=$(json_str clusterid); DOMAIN=$(json_str basedomain)
+# As the real entrypoint.sh (no `set -e`): clear the last run's state, so that a new install CA
+# is made, and back up the install config that `create manifests` is about to consume.
+mv .openshift_install_state.json .openshift_install_state.json.old 2>/dev/null
+mv terraform.tfstate .terraform.tfstate.old 2>/dev/null
+rm -rf auth/ ./*.ign metadata.json
+cp install-config.yaml .install-config.yaml.bak 2>/dev/null
 if [ -f "$WD/openshift-install" ]; then
     say "Disconnected openshift-install is being used"
+fi
+if [ ! -f install-config.yaml ]; then
+    log_installer fatal "failed to fetch Master Machines: failed to fetch dependency of \\\"Master Machines\\\": failed to fetch dependency of \\\"Install Config\\\": failed to generate asset \\\"SSH Key\\\": EOF"
+    # With no install config openshift-install asks questions, and with no terminal it fails at
+    # once. The real script goes on to its last `cp`, whose status is the container's: 0.
+    cp /usr/local/4.run-installer/oc /usr/local/4.run-installer/kubectl "$WD/"
+    exit 0
 fi
 say "openshift-install v4.14.0-demo (built from commit 0000000, release image localhost/stage2-demo/ocp-release:4.14.0)"
 log_installer info "Consuming Install Config from target directory"
 log_installer warning "Making control-plane schedulable by setting MastersSchedulable to true for Scheduler cluster settings"
 if should_fail 4.run-installer; then
     log_installer fatal "failed to fetch Master Machines: failed to load asset \\\"Install Config\\\": failed to create install config: invalid \\\"install-config.yaml\\\" file: platform.vsphere.vCenter: Required value: must specify the name of the vCenter"
-    exit 1
+    # No `set -e`: the script goes on to `cp worker.ign infra.ign` (fails) and its last `cp`,
+    # whose status (0) is the container's.
+    cp worker.ign infra.ign 2>/dev/null || err "cp: cannot stat 'worker.ign': No such file or directory"
+    cp /usr/local/4.run-installer/oc /usr/local/4.run-installer/kubectl "$WD/"
+    exit 0
 fi
+# `create manifests` consumes the install config (only the .bak stays).
+rm -f install-config.yaml
 log_installer info "Manifests created in: manifests and openshift"
 log_installer info "Consuming Openshift Manifests from target directory"
 log_installer info "Consuming Master Machines from target directory"

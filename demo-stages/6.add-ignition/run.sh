@@ -2,16 +2,17 @@
 . /usr/local/lib/demo.sh
 cd "$WD" || exit 1
 BASTION=$(sed -n '/"bastion"/,/}/s/.*"ipaddress": *"\([^"]*\)".*/\1/p' config.json | head -n 1)
-for f in master.ign worker.ign infra.ign bootstrap.ign; do
-    if [ ! -s "$f" ]; then err "ERROR: $f not found in $WD - has 4.run-installer completed?"; exit 2; fi
-done
-if should_fail 6.add-ignition; then
-    err "Traceback (most recent call last):"
-    err "  File \"/usr/local/6.add-ignition/add-ignition.py\", line 41, in <module>"
-    err "    config = json.load(f)"
-    err "json.decoder.JSONDecodeError: Expecting ',' delimiter: line 120 column 5 (char 3071)"
-    exit 1
+# As add-ignition.ps1: a config.json that does not parse is reported, and the script `Exit`s with
+# no code (0).
+if should_fail 6.add-ignition || ! tr -d ' \n\t' < config.json | grep -q '^{.*}$' || grep -q '"[^"]*": *"[^"]*" *"' config.json; then
+    say "config.json cannot be parsed. Is it valid JSON?"
+    exit 0
 fi
+for f in master.ign worker.ign infra.ign; do
+    if [ ! -s "$f" ]; then
+        err "Get-Content: Cannot find path '/tmp/workingdir/$f' because it does not exist."
+    fi
+done
 say "Backing up config.json to .config.json.add-ignbak"
 cp config.json .config.json.add-ignbak
 say "Generating svc.ign for the svc VMs"

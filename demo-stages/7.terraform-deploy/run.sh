@@ -10,8 +10,10 @@ say "- Installed hashicorp/vsphere v2.4.3 (unauthenticated)"
 say ""
 say "Terraform has been successfully initialized!"
 say ""
+tf_duplicate_keys || exit 1
+BOOT=$(bootstrap_vm)
 N=0
-for h in bootstrap-0 $(hostnames | grep -v -e '^bastion' -e '^bootstrap'); do
+for h in $BOOT $(hostnames | grep -v -e '^bastion' -e '^bootstrap'); do
     case "$h" in master*) m=masters ;; svc*) m=svcs ;; infra*) m=infras ;; bootstrap*) m=bootstrap ;; *) m=workers ;; esac
     say "module.$m.vsphere_virtual_machine.vm[\"$h\"]: Creating..."
     N=$((N + 1))
@@ -27,7 +29,7 @@ if should_fail 7.terraform-deploy; then
     exit 1
 fi
 RES=""
-for h in bootstrap-0 $(hostnames | grep -v -e '^bastion' -e '^bootstrap'); do
+for h in $BOOT $(hostnames | grep -v -e '^bastion' -e '^bootstrap'); do
     case "$h" in master*) m=masters ;; svc*) m=svcs ;; infra*) m=infras ;; bootstrap*) m=bootstrap ;; *) m=workers ;; esac
     id="4219$(rand_hex 6)"
     say "module.$m.vsphere_virtual_machine.vm[\"$h\"]: Creation complete after 1m$((N % 50 + 10))s [id=$id]"

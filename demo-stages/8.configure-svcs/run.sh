@@ -19,7 +19,16 @@ if should_fail 8.configure-svcs; then
         if [ "$h" = "$last" ]; then say "$h : ok=3 changed=2 unreachable=1 failed=0 skipped=0 rescued=0 ignored=0"
         else say "$h : ok=3 changed=2 unreachable=0 failed=0 skipped=0 rescued=0 ignored=0"; fi
     done
-    exit 4
+    # The real entrypoint.sh runs three playbooks and exits with the last one's status: this
+    # failure shows only in the recap above, and the container exits 0.
+    say ""
+    say "PLAY [Configure svc DNS] ***********************************************"
+    task "Gathering Facts"
+    for h in $SVCS; do [ "$h" = "$last" ] || say "ok: [$h]"; done
+    say ""
+    say "PLAY RECAP *************************************************************"
+    for h in $SVCS; do [ "$h" = "$last" ] || say "$h : ok=1 changed=0 unreachable=0 failed=0 skipped=0 rescued=0 ignored=0"; done
+    exit 0
 fi
 task "Install CoreDNS packages"
 for h in $SVCS; do say "changed: [$h]"; done

@@ -112,10 +112,36 @@ impl App {
         let stale = self.made_stale(self.selected);
         let ca = id == "4.run-installer";
         let restarted = self.restarted_services(self.selected);
-        if stale.is_empty() && !ca && restarted.is_empty() {
+        // A re-run that undoes the deployment (a terraform state that lists VMs): the question
+        // names the consequence, and only its `y` lets the runner go on.
+        let hazards = crate::pipeline::contract::hazards_of(
+            std::path::Path::new(&self.header.deployconfig),
+            self.pipeline.steps.iter().skip(self.selected),
+        );
+        if stale.is_empty() && !ca && restarted.is_empty() && hazards.is_empty() {
             return None;
         }
         let mut body = Vec::new();
+        for h in &hazards {
+            body.push(format!("DANGER: {}.", h.consequence()));
+            body.push(format!("Safer: {}.", h.remedy()));
+        }
+        if !hazards.is_empty() {
+            let mut then: Vec<Effect> = hazards
+                .iter()
+                .map(|h| Effect::AllowRerun(h.step.clone()))
+                .collect();
+            then.push(Effect::Start(Plan::From(id.clone())));
+            return Some(Confirm {
+                title: format!(
+                    "{verb} {id} although {} lists VMs? (y: yes, knowing the consequence)",
+                    hazards[0].state_file
+                ),
+                body,
+                then,
+                act: None,
+            });
+        }
         for (svc, anchor, ttl) in &restarted {
             body.push(format!(
                 "{svc}'s window has closed: it starts again, for a new {} that counts from {anchor}'s success.",

@@ -52,6 +52,8 @@ pub enum Effect {
     Bundle,
     /// Pull with (`true`) or without (`false`) checking the registry's certificate, for the run.
     TlsVerify(bool),
+    /// Let the next run of this step go on although it undoes the deployment (confirmed).
+    AllowRerun(String),
 }
 
 /// Which screen is showing, owning the state only that screen has (so a log view without the

@@ -7,6 +7,7 @@ pub mod save;
 pub mod schema;
 pub mod validate;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -368,9 +369,11 @@ pub fn json_error(e: &serde_json::Error) -> (usize, usize, String) {
     (e.line(), e.column(), what)
 }
 
-/// Parses JSON text, reporting errors with line and column.
+/// Parses JSON text, reporting errors with line and column. A key given twice in one object is
+/// an error too: serde keeps the last, but terraform (which reads config.json and secrets.json as
+/// var files) rejects the file (`Duplicate attribute definition`).
 pub fn parse_json(path: &Path, text: &str) -> Result<Value, ConfigError> {
-    serde_json::from_str(text).map_err(|e| {
+    let v = serde_json::from_str(text).map_err(|e| {
         let (line, column, msg) = json_error(&e);
         ConfigError::Parse {
             path: path.display().to_string(),
@@ -378,7 +381,90 @@ pub fn parse_json(path: &Path, text: &str) -> Result<Value, ConfigError> {
             column,
             msg,
         }
-    })
+    })?;
+    if let Some(d) = duplicate_key(text) {
+        return Err(ConfigError::Parse {
+            path: path.display().to_string(),
+            line: d.line,
+            column: d.column,
+            msg: format!(
+                "duplicate key \"{}\" (first at line {}); terraform rejects a key given twice",
+                d.key, d.first_line
+            ),
+        });
+    }
+    Ok(v)
+}
+
+/// A key given twice in one JSON object.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DuplicateKey {
+    /// The key, as written.
+    pub key: String,
+    /// 1-based line of its first occurrence.
+    pub first_line: usize,
+    /// 1-based line and column of the second.
+    pub line: usize,
+    /// See `line`.
+    pub column: usize,
+}
+
+/// The first key given twice in one object of `text`, which must be valid JSON.
+pub fn duplicate_key(text: &str) -> Option<DuplicateKey> {
+    // Per open object: the keys seen (with their line) and whether a key comes next.
+    enum Frame {
+        Object(HashMap<String, usize>, bool),
+        Array,
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    let (mut line, mut line_start) = (1usize, 0usize);
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\n' => {
+                line += 1;
+                line_start = i + 1;
+            }
+            b'{' => stack.push(Frame::Object(HashMap::new(), true)),
+            b'[' => stack.push(Frame::Array),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => {
+                if let Some(Frame::Object(_, next_is_key)) = stack.last_mut() {
+                    *next_is_key = true;
+                }
+            }
+            b':' => {
+                if let Some(Frame::Object(_, next_is_key)) = stack.last_mut() {
+                    *next_is_key = false;
+                }
+            }
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                let key = text.get(start + 1..i.min(text.len())).unwrap_or_default();
+                if let Some(Frame::Object(seen, true)) = stack.last_mut() {
+                    if let Some(first_line) = seen.get(key) {
+                        return Some(DuplicateKey {
+                            key: key.to_string(),
+                            first_line: *first_line,
+                            line,
+                            column: text[line_start..start].chars().count() + 1,
+                        });
+                    }
+                    seen.insert(key.to_string(), line);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// The values the pipeline takes from `config.json` (and `secrets.json` for pulls).
@@ -497,4 +583,36 @@ pub fn user_config_dir() -> Option<std::path::PathBuf> {
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".config")))
         .map(|d| d.join("stage2-tui"))
+}
+
+#[cfg(test)]
+mod duplicate_tests {
+    use super::*;
+
+    #[test]
+    fn a_key_twice_in_one_object_names_both_lines() {
+        let text = "{\n  \"clusterid\": \"x\",\n  \"bootstrap_complete\": \"true\",\n  \"bootstrap_complete\": \"true\",\n  \"svcs\": [{\"hostname\": \"a\"}, {\"hostname\": \"b\"}]\n}\n";
+        let d = duplicate_key(text).unwrap();
+        assert_eq!(
+            d,
+            DuplicateKey {
+                key: "bootstrap_complete".into(),
+                first_line: 3,
+                line: 4,
+                column: 3
+            }
+        );
+        let e = parse_json(Path::new("config.json"), text)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "config.json: invalid JSON at line 4, column 3: duplicate key \"bootstrap_complete\" (first at line 3); terraform rejects a key given twice"
+        );
+        // The same key in different objects, in values, and escaped quotes are no duplicates.
+        let ok = r#"{"a": {"k": 1}, "b": {"k": "\"k\": 2"}, "k": ["k", "k"], "c": "\\"}"#;
+        assert_eq!(duplicate_key(ok), None);
+        assert!(parse_json(Path::new("x"), ok).is_ok());
+        assert!(duplicate_key(r#"{"a": {"x": 1, "x": 2}}"#).is_some());
+    }
 }

@@ -47,6 +47,9 @@ pub enum Control {
     /// Pull with (`true`) or without (`false`: `--tls-verify=false`) checking the registry's
     /// certificate from now on in this run.
     TlsVerify(bool),
+    /// The operator confirmed that the next run of this step may undo the deployment (a re-run
+    /// of 4.run-installer while terraform.tfstate lists VMs).
+    AllowRerun(String),
 }
 
 /// Who drives a run.
@@ -610,6 +613,7 @@ fn describe_control(c: &Control) -> String {
         Control::Start(Plan::Restart) => "a new run".into(),
         Control::Skip(step) => format!("skip of {step}"),
         Control::TlsVerify(v) => format!("pulls with --tls-verify={v}"),
+        Control::AllowRerun(step) => format!("a knowing re-run of {step}"),
     }
 }
 

@@ -216,7 +216,7 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> color_eyre::Result<i32> {
         return Ok(0);
     }
     if args.headless {
-        crate::headless::run(engine, dc, Plan::Continue, cli.tls_verify).await
+        crate::headless::run(engine, dc, Plan::Continue, cli.tls_verify, false).await
     } else {
         let opts = crate::tui::TuiOptions {
             plan: (!args.setup).then_some(Plan::Continue),

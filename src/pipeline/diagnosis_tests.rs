@@ -20,6 +20,46 @@ fn the_builtin_catalogue_parses() {
 /// One real-looking failure per entry: (entry, step, log text).
 const CASES: &[(&str, &str, &str)] = &[
     (
+        "cluster-ca-changed",
+        "approve-csrs",
+        "Unable to connect to the server: tls: failed to verify certificate: x509: certificate signed by unknown authority",
+    ),
+    (
+        "terraform-duplicate-key",
+        "remove-bootstrap",
+        "Error: Duplicate attribute definition\n\n  on /tmp/workingdir/config.json line 4:\n   4:   \"bootstrap_complete\": \"true\",\n\nThe argument \"bootstrap_complete\" was already set at /tmp/workingdir/config.json:3,3-23.",
+    ),
+    (
+        "vsphere-datastore-full",
+        "7.terraform-deploy",
+        "Error: error cloning virtual machine: Insufficient disk space on datastore 'datastore-ssd'.",
+    ),
+    (
+        "vsphere-permission",
+        "7.terraform-deploy",
+        "Error: error creating virtual machine: ServerFaultCode: Permission to perform this operation was denied.",
+    ),
+    (
+        "vsphere-customization-failed",
+        "7.terraform-deploy",
+        "Error: Virtual machine customization failed on \"/Datacenter/vm/ocp4/master-0\":\n\nAn error occurred while customizing VM master-0.",
+    ),
+    (
+        "vsphere-ambiguous-path",
+        "7.terraform-deploy",
+        "Error: error fetching network: path 'VM Network' resolves to multiple networks",
+    ),
+    (
+        "config-json-unparsable",
+        "6.add-ignition",
+        "config.json cannot be parsed. Is it valid JSON?",
+    ),
+    (
+        "install-config-missing",
+        "4.run-installer",
+        "level=fatal msg=\"failed to fetch Master Machines: failed to fetch dependency of \\\"Master Machines\\\": failed to fetch dependency of \\\"Install Config\\\": failed to generate asset \\\"SSH Key\\\": EOF\"",
+    ),
+    (
         "disk-full",
         "7.terraform-deploy",
         "Error: writing terraform.tfstate: write /tmp/workingdir/terraform.tfstate: no space left on device",

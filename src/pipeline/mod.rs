@@ -5,6 +5,7 @@
 
 pub mod accept;
 pub mod cluster;
+pub mod contract;
 pub mod diagnosis;
 pub mod error;
 pub mod guard;

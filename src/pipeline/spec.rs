@@ -53,6 +53,14 @@ pub struct MountSpec {
     pub options: String,
 }
 
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(b: &bool) -> bool {
+    *b
+}
+
 fn default_mount_options() -> String {
     "z".into()
 }
@@ -93,9 +101,13 @@ pub struct Step {
     /// Network mode (`host`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
-    /// Extra bind mounts (the deployconfig mount is always there).
+    /// Extra bind mounts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mounts: Vec<MountSpec>,
+    /// Mount the whole deployconfig at /tmp/workingdir (default true). `false` gives the
+    /// container only its `mounts` (least privilege: the web server needs only bootstrap.ign).
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub workdir: bool,
     /// How long a service stays up (service).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_secs: Option<u64>,
@@ -148,6 +160,9 @@ pub struct Step {
     /// When to give up (approve-csrs: default 3600; wait with `until`: default 2700).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<u64>,
+    /// What the step needs before it runs and must leave behind (container steps).
+    #[serde(default, skip_serializing_if = "super::contract::Contract::is_empty")]
+    pub contract: super::contract::Contract,
 }
 
 /// Conditions a wait step can wait for.
@@ -308,6 +323,14 @@ impl Pipeline {
                     )));
                 }
             }
+            s.contract
+                .validate()
+                .map_err(|e| PipelineError::Definition(format!("{at}: {e}")))?;
+            if !s.contract.is_empty() && !matches!(s.kind, Kind::Oneshot | Kind::Service) {
+                return Err(PipelineError::Definition(format!(
+                    "{at}: only oneshot and service steps have a contract"
+                )));
+            }
             if s.ttl_secs == Some(0) {
                 return Err(PipelineError::Definition(format!(
                     "{at}: `ttl_secs` must be at least 1"
@@ -394,8 +417,8 @@ mod tests {
                 "wait-for-bootstrap",
                 "remove-bootstrap",
                 "approve-csrs",
-                "wait-operators",
-                "9.post-deployment"
+                "9.post-deployment",
+                "wait-operators"
             ]
         );
         let web = &p.steps[2];

@@ -79,6 +79,7 @@ async fn supervise(
         match next_ctl {
             Some(Control::Start(p)) => next = Some(p),
             Some(Control::TlsVerify(v)) => runner.set_tls_verify(v),
+            Some(Control::AllowRerun(id)) => runner.allow_hazard(Some(id)),
             Some(Control::Skip(id)) => match runner.skip_step(&id) {
                 Ok(()) => next = Some(Plan::Continue),
                 Err(e) => {
@@ -722,6 +723,9 @@ where
                     if let Some((engine, dc)) = &bg {
                         spawn_setup_task(task, app, engine, dc, &setup_tx);
                     }
+                }
+                Effect::AllowRerun(id) => {
+                    let _ = ctl_tx.send(Control::AllowRerun(id));
                 }
                 Effect::TlsVerify(v) => {
                     let _ = ctl_tx.send(Control::TlsVerify(v));

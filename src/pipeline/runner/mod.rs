@@ -21,6 +21,7 @@ use crate::engine::logs::{
 };
 use crate::engine::{ContainerSpec, Engine, Mount, labels};
 
+mod contracts;
 mod hold;
 mod prepare;
 mod steps;
@@ -91,6 +92,10 @@ pub struct Runner {
     secrets: Vec<String>,
     live_gate: Option<LiveGate>,
     tls_verify: Option<bool>,
+    /// `run --force`: re-runs that undo the deployment go on.
+    force: bool,
+    /// Steps whose next run the operator allowed although it undoes the deployment.
+    allowed: std::collections::HashSet<String>,
     _lock: RunLock,
 }
 
@@ -161,6 +166,8 @@ impl Runner {
             halt: None,
             live_gate: None,
             tls_verify: None,
+            force: false,
+            allowed: Default::default(),
             _lock: lock,
         })
     }
@@ -437,6 +444,8 @@ impl Runner {
         self.halt = None;
         self.secrets = crate::config::secret_values(&self.dc);
         let cfg = PipelineConfig::load(&self.dc)?;
+        // Before anything changes: a re-run that would undo the deployment is refused.
+        self.refuse_hazards(&plan)?;
         let how = self.prepare(&plan).await?;
         let Some(how) = how else {
             return Ok(Finish::AlreadyDone);
@@ -519,6 +528,10 @@ impl Runner {
         let step = self.pipeline.steps[i].clone();
         let mut reattach = self.st()?.steps[i].status == StepStatus::Running;
         let mut requested: Option<StepStatus> = None;
+        if !reattach && let Err(why) = self.before_step(&step) {
+            self.refuse_start(i, &step, &why)?;
+            return self.finish_step(i, Err(why), None, cmds).await;
+        }
         loop {
             let started = self.start_body(i, &step, cfg, reattach).await;
             let (body, container) = match started {
@@ -630,11 +643,16 @@ impl Runner {
         if a.finished_at.is_none() {
             a.finished_at = Some(Utc::now());
         }
+        let log = a.log.clone();
         let (status, error) = match (&result, requested) {
             (_, Some(req)) => (req, Some(format!("{} by the operator", req.word()))),
-            (Ok(None | Some(0)), None) => (StepStatus::Succeeded, None),
+            // An exit code of 0 is not trusted: the step must also have kept its contract.
+            (Ok(None | Some(0)), None) => match self.contract_broken(i) {
+                None => (StepStatus::Succeeded, None),
+                Some(broken) => (StepStatus::Failed, Some(broken)),
+            },
             (Ok(Some(code)), None) => {
-                let tail = last_log_line(&state_dir.join(&a.log))
+                let tail = last_log_line(&state_dir.join(&log))
                     .map(|l| format!(": {l}"))
                     .unwrap_or_default();
                 (StepStatus::Failed, Some(format!("exit code {code}{tail}")))

@@ -43,12 +43,19 @@ impl Runner {
         cfg: &PipelineConfig,
         attempt: u32,
     ) -> Result<ContainerSpec, PipelineError> {
-        let mut mounts = vec![workdir_mount(&self.dc)];
-        mounts.extend(step.mounts.iter().map(|m| Mount {
-            source: self.expand(&m.source, cfg),
-            target: m.target.clone(),
-            options: m.options.clone(),
-        }));
+        let mut mounts = Vec::new();
+        if step.workdir {
+            mounts.push(workdir_mount(&self.dc));
+        }
+        for m in &step.mounts {
+            let source = self.expand(&m.source, cfg);
+            mount_source_ok(&self.dc.dir, Path::new(&source))?;
+            mounts.push(Mount {
+                source,
+                target: m.target.clone(),
+                options: m.options.clone(),
+            });
+        }
         Ok(ContainerSpec {
             name: step.container_name().to_string(),
             image: cfg.image(step.image.as_deref().unwrap_or(&step.id)),
@@ -410,6 +417,40 @@ impl Runner {
             }
         });
         Ok(Some((body, Some(id))))
+    }
+}
+
+/// A bind mount's source inside the deployconfig, where stage containers write, must be a
+/// plain file or folder reached through no link: the engine (root) would follow one and hand
+/// the container whatever it points at (`bootstrap.ign` -> /etc/shadow, served on port 80).
+fn mount_source_ok(dc: &Path, source: &Path) -> Result<(), PipelineError> {
+    let refuse = |why: String| {
+        PipelineError::Step(format!(
+            "not started: refused to mount {}: {why}",
+            source.display()
+        ))
+    };
+    if source
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(refuse("the path has `..` in it".into()));
+    }
+    let Ok(rel) = source.strip_prefix(dc) else {
+        return Ok(());
+    };
+    let name = rel.file_name().unwrap_or_default();
+    let kind = crate::safefs::Dir::open(dc)
+        .and_then(|d| d.subdir(rel.parent().unwrap_or(Path::new("")), false))
+        .and_then(|d| d.entry_kind(name))
+        .map_err(|e| refuse(e.to_string()))?;
+    match kind.map(|m| m & libc::S_IFMT) {
+        Some(libc::S_IFREG | libc::S_IFDIR) => Ok(()),
+        Some(libc::S_IFLNK) => Err(refuse(
+            "it is a symbolic link (a stage container may have planted it)".into(),
+        )),
+        Some(_) => Err(refuse("it is not a regular file or folder".into())),
+        None => Err(refuse("it does not exist".into())),
     }
 }
 
