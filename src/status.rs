@@ -103,6 +103,7 @@ pub async fn report(
             "nodes_ready": c.ready_declared(),
             "not_ready": c.not_ready(),
             "csrs_pending": c.csr_pending.len(),
+            "csrs_not_approved": c.csr_other,
             "csrs_approved": c.csr_approved,
             "operators": c.operators,
         })),

@@ -347,6 +347,7 @@ fn the_cluster_pane_shows_nodes_csrs_and_operators() {
         "not Ready: worker-0, worker-1, worker-2, worker-3",
         "operators 24/31 available, 7 progressing, 0 degraded",
         "waiting for: authentication, console, image-registry, ingress, monitoring",
+        "not a node's, left alone: csr-9zk2p",
     ] {
         assert!(screen.contains(want), "{want} missing:\n{screen}");
     }

@@ -41,7 +41,8 @@ pub fn config_json() -> Value {
         "svcs": [node("svc-0", "10.50.1.15"), node("svc-1", "10.50.1.16")],
         "masters": [node("master-0", "10.50.1.10"), node("master-1", "10.50.1.11"), node("master-2", "10.50.1.12")],
         "infras": [node("infra-0", "10.50.1.20"), node("infra-1", "10.50.1.21")],
-        "smallworkers": [node("worker-small-0", "10.50.1.30"), node("worker-small-1", "10.50.1.31")],
+        // Only tenant.tf.depreciated (which terraform does not load) makes these.
+        "smallworkers": [],
         "mediumworkers": [],
         "largeworkers": [],
         "assuredworkers": [node("worker-assured-0", "10.60.1.25")],

@@ -36,14 +36,22 @@ pub struct Operators {
     pub progressing: usize,
     /// Degraded=True.
     pub degraded: usize,
-    /// The ones not Available, or Degraded (names, at most 12).
+    /// The ones not Available, Progressing, or Degraded (names, at most 12).
     pub waiting_for: Vec<String>,
+    /// The ClusterVersion's Available condition (`None`: not read).
+    #[serde(default)]
+    pub version_available: Option<bool>,
 }
 
 impl Operators {
-    /// Every operator Available and none Degraded.
+    /// Every operator Available, none Progressing or Degraded, and the cluster version Available
+    /// (what `openshift-install wait-for install-complete` waits for).
     pub fn settled(&self) -> bool {
-        self.total > 0 && self.available == self.total && self.degraded == 0
+        self.total > 0
+            && self.available == self.total
+            && self.progressing == 0
+            && self.degraded == 0
+            && self.version_available == Some(true)
     }
 }
 
@@ -58,8 +66,11 @@ pub struct Snapshot {
     pub declared: Vec<String>,
     /// Nodes the cluster has.
     pub nodes: Vec<Node>,
-    /// Pending CSR names.
+    /// Pending node CSRs (names): the ones stage2-tui approves.
     pub csr_pending: Vec<String>,
+    /// Pending CSRs that are not a node's ("name (requester, signer)"): never approved, listed.
+    #[serde(default)]
+    pub csr_other: Vec<String>,
     /// Approved CSRs.
     pub csr_approved: usize,
     /// Cluster operators (`None` until they could be read).
@@ -84,16 +95,24 @@ impl Snapshot {
             .collect()
     }
 
-    /// "nodes 7/9 Ready, 2 CSRs pending".
+    /// "nodes 7/9 Ready, 2 CSRs pending" (and ", 1 CSR not a node's, left alone").
     pub fn nodes_line(&self) -> String {
         let pending = self.csr_pending.len();
-        format!(
+        let mut line = format!(
             "nodes {}/{} Ready, {} CSR{} pending",
             self.ready_declared(),
             self.declared.len(),
             pending,
             if pending == 1 { "" } else { "s" }
-        )
+        );
+        if !self.csr_other.is_empty() {
+            line.push_str(&format!(
+                ", {} CSR{} not a node's, left alone",
+                self.csr_other.len(),
+                if self.csr_other.len() == 1 { "" } else { "s" }
+            ));
+        }
+        line
     }
 
     /// "operators 28/31 available, 1 degraded".
@@ -119,19 +138,57 @@ fn node_is(node: &str, declared: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('.'))
 }
 
-/// The node names config.json declares: masters, infras and every `…workers` group.
+/// The config.json node lists terraform makes OpenShift nodes from (`rhcos_machine` modules in
+/// 7.terraform-deploy's `main.tf` and `ukcloud.tf`). The svcs lists are RHEL VMs, not nodes, and
+/// `small/medium/largeworkers` appear only in `tenant.tf.depreciated`, which terraform does not
+/// load.
+pub const NODE_LISTS: [&str; 7] = [
+    "masters",
+    "infras",
+    "assuredworkers",
+    "assuredpublicworkers",
+    "combinedworkers",
+    "elevatedworkers",
+    "elevatedpublicworkers",
+];
+
+/// The node names config.json declares: exactly the nodes terraform makes.
 pub fn declared_nodes(config: &Value) -> Vec<String> {
-    let Some(obj) = config.as_object() else {
-        return Vec::new();
-    };
-    obj.iter()
-        .filter(|(k, _)| *k == "masters" || *k == "infras" || k.ends_with("workers"))
-        .filter_map(|(_, v)| v.as_array())
+    NODE_LISTS
+        .iter()
+        .filter_map(|k| config.get(*k)?.as_array())
         .flatten()
         .filter_map(|n| n.get("hostname")?.as_str())
         .filter(|h| !h.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// The CSRs of one look.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Csrs {
+    /// Pending node CSRs (names).
+    pub pending: Vec<String>,
+    /// Pending CSRs that are not a node's, described.
+    pub other: Vec<String>,
+    /// Approved CSRs.
+    pub approved: usize,
+}
+
+/// The node-bootstrapper service account, which asks for every new node's client certificate.
+const NODE_BOOTSTRAPPER: &str =
+    "system:serviceaccount:openshift-machine-config-operator:node-bootstrapper";
+
+/// A node's CSR, as a careful admin approves them: a kubelet client certificate asked for by the
+/// node-bootstrapper, or a kubelet serving certificate asked for by one of `declared` itself.
+pub fn is_node_csr(user: &str, signer: &str, declared: &[String]) -> bool {
+    match signer {
+        "kubernetes.io/kube-apiserver-client-kubelet" => user == NODE_BOOTSTRAPPER,
+        "kubernetes.io/kubelet-serving" => user
+            .strip_prefix("system:node:")
+            .is_some_and(|n| declared.iter().any(|d| node_is(n, d))),
+        _ => false,
+    }
 }
 
 /// `oc` against the run's cluster.
@@ -159,7 +216,10 @@ impl std::fmt::Display for OcError {
 }
 
 fn fatal_text(s: &str) -> bool {
-    s.contains("Unauthorized")
+    // x509 unknown authority: the cluster's CA is not the kubeconfig's (4.run-installer ran
+    // again after the VMs were made). Waiting never mends it.
+    s.contains("certificate signed by unknown authority")
+        || s.contains("Unauthorized")
         || s.contains("must be logged in")
         || s.contains("Forbidden")
         || s.contains("forbidden:")
@@ -254,11 +314,11 @@ impl Oc {
             .collect())
     }
 
-    /// (pending CSR names, approved count).
-    pub async fn csrs(&self) -> Result<(Vec<String>, usize), OcError> {
+    /// The CSRs, against the nodes `declared`: (pending node CSRs, pending others described,
+    /// approved count).
+    pub async fn csrs(&self, declared: &[String]) -> Result<Csrs, OcError> {
         let v = self.json("csr").await?;
-        let mut pending = Vec::new();
-        let mut approved = 0;
+        let mut out = Csrs::default();
         for c in items(&v) {
             let conds = c
                 .pointer("/status/conditions")
@@ -266,15 +326,39 @@ impl Oc {
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             if conds.is_empty() {
-                pending.push(str_at(c, &["metadata", "name"]).to_string());
+                let name = str_at(c, &["metadata", "name"]).to_string();
+                let user = str_at(c, &["spec", "username"]);
+                let signer = str_at(c, &["spec", "signerName"]);
+                if is_node_csr(user, signer, declared) {
+                    out.pending.push(name);
+                } else {
+                    out.other.push(
+                        crate::text::visible(&format!(
+                            "{name} (requested by {}, signer {})",
+                            if user.is_empty() {
+                                "nobody named"
+                            } else {
+                                user
+                            },
+                            if signer.is_empty() {
+                                "none named"
+                            } else {
+                                signer
+                            }
+                        ))
+                        .chars()
+                        .take(200)
+                        .collect(),
+                    );
+                }
             } else if conds
                 .iter()
                 .any(|x| x["type"] == "Approved" && x["status"] == "True")
             {
-                approved += 1;
+                out.approved += 1;
             }
         }
-        Ok((pending, approved))
+        Ok(out)
     }
 
     /// Approves CSRs by name.
@@ -295,11 +379,14 @@ impl Oc {
             o.available += usize::from(avail);
             o.progressing += usize::from(condition(c, "Progressing"));
             o.degraded += usize::from(degraded);
-            if (!avail || degraded) && o.waiting_for.len() < 12 {
+            let progressing = condition(c, "Progressing");
+            if (!avail || degraded || progressing) && o.waiting_for.len() < 12 {
                 o.waiting_for
                     .push(str_at(c, &["metadata", "name"]).to_string());
             }
         }
+        let cv = self.json("clusterversion").await?;
+        o.version_available = items(&cv).first().map(|v| condition(v, "Available"));
         Ok(o)
     }
 
@@ -311,6 +398,7 @@ impl Oc {
             declared,
             nodes: Vec::new(),
             csr_pending: Vec::new(),
+            csr_other: Vec::new(),
             csr_approved: 0,
             operators: None,
         };
@@ -321,8 +409,10 @@ impl Oc {
                 return s;
             }
         }
-        match self.csrs().await {
-            Ok((p, a)) => (s.csr_pending, s.csr_approved) = (p, a),
+        match self.csrs(&s.declared).await {
+            Ok(c) => {
+                (s.csr_pending, s.csr_other, s.csr_approved) = (c.pending, c.other, c.approved)
+            }
             Err(e) => s.error = Some(e.message),
         }
         match self.operators().await {
@@ -372,7 +462,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn declared_nodes_are_masters_infras_and_every_worker_group() {
+    fn declared_nodes_are_the_ones_terraform_makes() {
         let cfg = serde_json::json!({
             "bootstrap": {"hostname": "bootstrap-0"},
             "svcs": [{"hostname": "svc-0"}],
@@ -381,6 +471,7 @@ mod tests {
             "smallworkers": [{"hostname": "worker-small-0"}],
             "assuredworkers": [{"hostname": "worker-assured-0"}],
             "assuredsvcs": [{"hostname": "svc-assured-0"}],
+            "elevatedpublicworkers": [{"hostname": "worker-ep-0"}],
             "largeworkers": []
         });
         assert_eq!(
@@ -389,10 +480,34 @@ mod tests {
                 "master-0",
                 "master-1",
                 "infra-0",
-                "worker-small-0",
-                "worker-assured-0"
+                "worker-assured-0",
+                "worker-ep-0"
             ]
         );
+    }
+
+    #[test]
+    fn only_node_csrs_are_approved() {
+        let declared = vec!["worker-0".to_string()];
+        let client = "kubernetes.io/kube-apiserver-client-kubelet";
+        let serving = "kubernetes.io/kubelet-serving";
+        assert!(is_node_csr(NODE_BOOTSTRAPPER, client, &declared));
+        assert!(is_node_csr("system:node:worker-0", serving, &declared));
+        assert!(is_node_csr(
+            "system:node:worker-0.ocp.example.com",
+            serving,
+            &declared
+        ));
+        // A serving CSR of a node terraform does not make, a client CSR asked for by someone
+        // else, and any other signer: listed, never approved.
+        assert!(!is_node_csr("system:node:worker-9", serving, &declared));
+        assert!(!is_node_csr("system:node:worker-0", client, &declared));
+        assert!(!is_node_csr(
+            "system:serviceaccount:default:builder",
+            "kubernetes.io/kube-apiserver-client",
+            &declared
+        ));
+        assert!(!is_node_csr(NODE_BOOTSTRAPPER, serving, &declared));
     }
 
     #[test]
@@ -419,6 +534,7 @@ mod tests {
                 },
             ],
             csr_pending: vec!["csr-a".into()],
+            csr_other: vec![],
             csr_approved: 3,
             operators: None,
         };
@@ -434,6 +550,10 @@ mod tests {
         ));
         assert!(!fatal_text(
             "The connection to the server api.ocp4.example.com:6443 was refused - did you specify the right host or port?"
+        ));
+        // A CA the kubeconfig does not know never mends by waiting.
+        assert!(fatal_text(
+            "Unable to connect to the server: tls: failed to verify certificate: x509: certificate signed by unknown authority"
         ));
     }
 }

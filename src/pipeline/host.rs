@@ -191,24 +191,40 @@ async fn approve_csrs(
         ),
     )?;
     let mut last = String::new();
+    // CSRs that are not a node's: said once each, never approved.
+    let mut told: std::collections::HashSet<String> = std::collections::HashSet::new();
     loop {
         let look = async {
             let nodes = oc.nodes().await?;
-            let (pending, approved) = oc.csrs().await?;
-            Ok::<_, OcError>((nodes, pending, approved))
+            let csrs = oc.csrs(&declared).await?;
+            Ok::<_, OcError>((nodes, csrs))
         }
         .await;
         let mut progress = None;
         match look {
             Err(e) => not_answered(sink, e, interval)?,
-            Ok((nodes, pending, approved)) => {
+            Ok((nodes, csrs)) => {
+                let pending = csrs.pending.clone();
+                for other in &csrs.other {
+                    if told.insert(other.clone()) {
+                        let name = other.split(' ').next().unwrap_or_default();
+                        say(
+                            sink,
+                            Stream::Stderr,
+                            &format!(
+                                "not approving {other}: not a node of this cluster (only node-bootstrapper client CSRs and the serving CSRs of the nodes terraform makes are approved). If you expect it, approve it yourself: oc adm certificate approve {name}"
+                            ),
+                        )?;
+                    }
+                }
                 let snap = Snapshot {
                     at: chrono::Utc::now(),
                     error: None,
                     declared: declared.clone(),
                     nodes,
                     csr_pending: pending.clone(),
-                    csr_approved: approved,
+                    csr_other: csrs.other.clone(),
+                    csr_approved: csrs.approved,
                     operators: None,
                 };
                 let line = snap.nodes_line();
@@ -221,7 +237,7 @@ async fn approve_csrs(
                         sink,
                         Stream::Stdout,
                         &format!(
-                            "every declared node is Ready ({}/{}) and no CSR is pending",
+                            "every declared node is Ready ({}/{}) and no node CSR is pending",
                             declared.len(),
                             declared.len()
                         ),
@@ -285,7 +301,7 @@ async fn wait_operators(
         sink,
         Stream::Stdout,
         &format!(
-            "waiting until every cluster operator is Available and none Degraded for {} (at most {})",
+            "waiting until every cluster operator is Available, none Progressing or Degraded, and the cluster version Available, for {} (at most {})",
             minutes(stable),
             minutes(timeout)
         ),
@@ -299,8 +315,16 @@ async fn wait_operators(
             Err(e) => not_answered(sink, e, interval)?,
             Ok(o) => {
                 let mut line = format!("operators {}/{} available", o.available, o.total);
+                if o.progressing > 0 {
+                    line.push_str(&format!(", {} progressing", o.progressing));
+                }
                 if o.degraded > 0 {
                     line.push_str(&format!(", {} degraded", o.degraded));
+                }
+                match o.version_available {
+                    Some(true) => line.push_str("; cluster version available"),
+                    Some(false) => line.push_str("; cluster version not available yet"),
+                    None => line.push_str("; no cluster version yet"),
                 }
                 if !o.waiting_for.is_empty() {
                     line.push_str(&format!(" (waiting for: {})", o.waiting_for.join(", ")));
@@ -317,7 +341,7 @@ async fn wait_operators(
                             sink,
                             Stream::Stdout,
                             &format!(
-                                "every cluster operator has been Available, none Degraded, for {}",
+                                "every cluster operator has been Available, none Progressing or Degraded, and the cluster version Available, for {}",
                                 minutes(stable)
                             ),
                         )?;

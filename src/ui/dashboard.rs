@@ -144,7 +144,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
     };
     let rest = match &app.cluster {
         Some(c) if rest.height >= 14 => {
-            let [w, r] = Layout::vertical([Constraint::Length(6), Constraint::Min(1)]).areas(rest);
+            // One more line for CSRs that are not a node's, when there are any.
+            let h = 6 + u16::from(!c.csr_other.is_empty());
+            let [w, r] = Layout::vertical([Constraint::Length(h), Constraint::Min(1)]).areas(rest);
             cluster(f, app, c, w);
             r
         }
@@ -458,6 +460,15 @@ fn cluster(f: &mut Frame, app: &App, c: &crate::pipeline::cluster::Snapshot, are
         },
         t.dim,
     )));
+    if !c.csr_other.is_empty() {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "  not a node's, left alone: {}",
+                crate::text::visible(&c.csr_other.join("; "))
+            ),
+            t.failed,
+        )));
+    }
     match &c.operators {
         Some(o) => {
             lines.push(Line::from(vec![

@@ -404,6 +404,9 @@ pub fn cluster(state_dir: &Path) -> App {
             node("worker-1", false, "worker"),
         ],
         csr_pending: vec!["csr-m2x7d".into(), "csr-q8w4n".into()],
+        csr_other: vec![
+            "csr-9zk2p (requested by system:serviceaccount:default:builder, signer kubernetes.io/kube-apiserver-client)".into(),
+        ],
         csr_approved: 12,
         operators: Some(crate::pipeline::cluster::Operators {
             total: 31,
@@ -419,6 +422,7 @@ pub fn cluster(state_dir: &Path) -> App {
             ]
             .map(String::from)
             .to_vec(),
+            version_available: Some(false),
         }),
     });
     app.driving = true;
