@@ -77,9 +77,29 @@ pub struct Edited {
     pub secrets: String,
 }
 
+/// The step of the deployconfig's pipeline that makes `file` (2.create-config makes
+/// install-config.yaml and ansible-hosts), if one does.
+fn made_by_the_run(dc: &Deployconfig, file: &str) -> Option<String> {
+    let (p, _) = crate::pipeline::Pipeline::load(&dc.pipeline_file()).ok()?;
+    p.steps
+        .iter()
+        .find(|s| s.contract.makes.iter().any(|m| m == file))
+        .map(|s| s.id.clone())
+}
+
 fn files(dc: &Deployconfig, out: &mut Vec<Check>) {
     for (name, what) in FILES {
         let p = dc.dir.join(name);
+        let exists = std::fs::symlink_metadata(&p).is_ok();
+        if !exists && let Some(step) = made_by_the_run(dc, name) {
+            out.push(c(
+                name,
+                Status::Ok,
+                format!("not there yet: {step} makes it from config.json at the start of the run"),
+                None,
+            ));
+            continue;
+        }
         match std::fs::metadata(&p) {
             Ok(m) if m.len() == 0 && m.is_file() => out.push(c(
                 name,
@@ -181,6 +201,9 @@ fn config(dc: &Deployconfig, edited: Option<&Edited>, out: &mut Vec<Check>) {
                     };
                     out.push(c(name, Status::Ok, what, None));
                 }
+                if name == "config.json" {
+                    drift(dc, &v, secrets.as_ref(), out);
+                }
                 for p in problems {
                     let st = if p.severity == Severity::Error {
                         Status::Error
@@ -200,6 +223,38 @@ fn config(dc: &Deployconfig, edited: Option<&Edited>, out: &mut Vec<Check>) {
                 }
             }
         }
+    }
+}
+
+/// Where install-config.yaml and ansible-hosts no longer match config.json and secrets.json
+/// (4 reads only the one, 8 and 9 only the other): each difference, and whether the run makes
+/// them again.
+fn drift(
+    dc: &Deployconfig,
+    config: &serde_json::Value,
+    secrets: Option<&serde_json::Value>,
+    out: &mut Vec<Check>,
+) {
+    let found = crate::config::derived::drift(&dc.dir, config, secrets);
+    let maker = made_by_the_run(dc, "install-config.yaml");
+    let fix = match &maker {
+        Some(step) => format!(
+            "{step} makes both files again from config.json and secrets.json at the start of the run (the old ones are kept in the state folder); until then 4.run-installer, 8 and 9 would not see the edit"
+        ),
+        None => "no step of this pipeline makes them: edit them to match (4.run-installer reads only install-config.yaml, 8 and 9 only ansible-hosts), or run stage 1's 2.create-config".into(),
+    };
+    for d in found {
+        let file = if d.starts_with("ansible-hosts") {
+            "ansible-hosts"
+        } else {
+            "install-config.yaml"
+        };
+        out.push(Check {
+            check: file.into(),
+            status: Status::Warning,
+            message: format!("drift: {d}"),
+            fix: Some(fix.clone()),
+        });
     }
 }
 
@@ -628,5 +683,61 @@ mod tests {
                 .any(|c| c.check == "config.json" && c.message.contains("invalid JSON")),
             "the unsaved edit parses: {judged:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn an_unsaved_edit_that_the_derived_files_do_not_have_shows_as_drift() {
+        let dir = tempfile::tempdir().unwrap();
+        let dc = Deployconfig::new(dir.path());
+        let config = crate::demo::files::config_json();
+        std::fs::write(dc.config_json(), config.to_string()).unwrap();
+        std::fs::write(
+            dc.secrets_json(),
+            crate::demo::files::secrets_json().to_string(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("install-config.yaml"),
+            "baseDomain: \"demo.example.internal\"\nmetadata:\n  name: \"ocp4demo\"\n",
+        )
+        .unwrap();
+        let drifts = |checks: &[Check]| -> Vec<String> {
+            checks
+                .iter()
+                .filter(|c| {
+                    c.message
+                        .starts_with("drift: install-config.yaml baseDomain")
+                })
+                .map(|c| c.message.clone())
+                .collect()
+        };
+        let on_disk = run_edited(Err("no engine here".into()), &dc, None).await;
+        assert!(drifts(&on_disk).is_empty(), "{on_disk:?}");
+        let mut edited = config.clone();
+        edited["basedomain"] = serde_json::json!("demo.example.org");
+        let judged = run_edited(
+            Err("no engine here".into()),
+            &dc,
+            Some(&Edited {
+                config: edited.to_string(),
+                secrets: crate::demo::files::secrets_json().to_string(),
+            }),
+        )
+        .await;
+        assert_eq!(
+            drifts(&judged),
+            [
+                "drift: install-config.yaml baseDomain demo.example.internal ≠ config.json basedomain demo.example.org"
+            ],
+            "{judged:?}"
+        );
+        let c = judged
+            .iter()
+            .find(|c| {
+                c.message
+                    .starts_with("drift: install-config.yaml baseDomain")
+            })
+            .unwrap();
+        assert_eq!(c.status, Status::Warning);
     }
 }

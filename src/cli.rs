@@ -219,6 +219,7 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
                 theme: cli.theme.clone(),
                 setup: true,
                 tls_verify: cli.tls_verify,
+                force: false,
             };
             with_engine(&cli, |engine, dc| crate::tui::run(engine, dc, opts)).await
         }
@@ -243,6 +244,7 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
                 theme: cli.theme.clone(),
                 setup: false,
                 tls_verify: cli.tls_verify,
+                force: *force,
             };
             with_engine(&cli, |engine, dc| crate::tui::run(engine, dc, opts)).await
         }

@@ -88,6 +88,7 @@ pub async fn report(
         })
         .collect();
     Ok(Some(json!({
+        "drift": drift(dc),
         "run": st.run_id,
         "state_dir": dir.display().to_string(),
         "deployconfig": dc.dir.display().to_string(),
@@ -110,6 +111,16 @@ pub async fn report(
     })))
 }
 
+/// Where install-config.yaml and ansible-hosts differ from config.json and secrets.json (see
+/// [`crate::config::derived`]); secrets are never shown.
+fn drift(dc: &Deployconfig) -> Vec<String> {
+    let Ok(config) = crate::config::read_json(&dc.config_json()) else {
+        return Vec::new();
+    };
+    let secrets = crate::config::read_json(&dc.secrets_json()).ok();
+    crate::config::derived::drift(&dc.dir, &config, secrets.as_ref())
+}
+
 /// Runs `status --json`; returns the exit code. `engine`: the engine, when it answered (the
 /// status is then checked against the containers).
 pub async fn command(dc: &Deployconfig, engine: Option<crate::engine::Engine>) -> i32 {
@@ -121,7 +132,7 @@ pub async fn command(dc: &Deployconfig, engine: Option<crate::engine::Engine>) -
         Ok(None) => {
             crate::outln!(
                 "{}",
-                json!({"run": null, "state_dir": dc.state_dir().display().to_string(), "deployconfig": dc.dir.display().to_string(), "status": "none", "steps": []})
+                json!({"drift": drift(dc), "run": null, "state_dir": dc.state_dir().display().to_string(), "deployconfig": dc.dir.display().to_string(), "status": "none", "steps": []})
             );
             eprintln!(
                 "stage2-tui: no run of {} yet (start one with `stage2-tui` or `stage2-tui run --headless`)",

@@ -125,11 +125,12 @@ fn add_ignition_that_exits_0_on_an_unparseable_config_fails_at_6() {
 fn a_rerun_of_4_after_the_vms_exist_is_refused_and_forced_it_finds_install_config_put_back() {
     let _g = engine_lock();
     let (_tmp, dir) = demo(&[]);
-    let original = std::fs::read(dir.join("install-config.yaml")).unwrap();
     let o = headless(&dir, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    // The real 4 consumes it.
+    // 2.create-config made it, and the real 4 consumes it (backing it up first).
     assert!(!dir.join("install-config.yaml").exists());
+    let original = std::fs::read(dir.join(".install-config.yaml.bak")).unwrap();
+    assert!(String::from_utf8_lossy(&original).contains("baseDomain"));
     let tfstate = std::fs::read_to_string(dir.join("terraform.tfstate")).unwrap();
     assert!(tfstate.contains("master-0"), "{tfstate}");
 
@@ -163,7 +164,7 @@ fn a_rerun_of_4_after_the_vms_exist_is_refused_and_forced_it_finds_install_confi
     assert_eq!(attempts(&st, "4.run-installer").len(), 2);
     let log = log_text(&dir, &st, "4.run-installer", 2);
     assert!(log.contains("Consuming Install Config"), "{log}");
-    // The image backed up what it found: the original bytes.
+    // The image backed up what it found: the bytes it consumed the first time.
     assert_eq!(
         std::fs::read(dir.join(".install-config.yaml.bak")).unwrap(),
         original
@@ -404,5 +405,85 @@ fn the_old_script_or_its_unit_stops_run_before_anything_starts() {
     // With the script gone and the unit inactive, the run goes.
     let o = headless(&dir, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    remove_containers_of(&dir);
+}
+
+#[test]
+fn a_config_edit_shows_as_drift_and_the_run_makes_install_config_again_before_4() {
+    let _g = engine_lock();
+    let (_tmp, dir) = demo(&["--fail", "4.run-installer"]);
+    let d = dir.to_str().unwrap();
+    // The first run: 2.create-config makes both files, then 4 fails (and consumes nothing).
+    let o = headless(&dir, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let ic = std::fs::read_to_string(dir.join("install-config.yaml")).unwrap();
+    assert!(ic.contains("baseDomain: \"demo.example.internal\""), "{ic}");
+    let (_, s) = status(&dir);
+    assert_eq!(s["drift"], serde_json::json!([]), "{s}");
+
+    // The operator changes the base domain: 4 and 8/9 would not see it.
+    let cfg = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        cfg.replace(
+            "\"basedomain\": \"demo.example.internal\"",
+            "\"basedomain\": \"demo.example.org\"",
+        ),
+    )
+    .unwrap();
+    let (_, s) = status(&dir);
+    let drift = s["drift"].to_string();
+    assert!(
+        drift.contains(
+            "install-config.yaml baseDomain demo.example.internal ≠ config.json basedomain demo.example.org"
+        ),
+        "{drift}"
+    );
+    assert!(
+        drift.contains("ansible-hosts domain_suffix=ocp4demo.demo.example.internal ≠ config.json clusterid.basedomain ocp4demo.demo.example.org"),
+        "{drift}"
+    );
+    let o = run(&["check", "--deployconfig", d]);
+    assert!(
+        text(&o).contains("drift: install-config.yaml baseDomain"),
+        "{}",
+        text(&o)
+    );
+
+    // A new run makes both again with 2.create-config before 4; the old ones are kept.
+    let o = headless(&dir, &["--restart"]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    let st = state(&dir);
+    let made = attempts(&st, "2.create-config")[0]["finished_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let four = attempts(&st, "4.run-installer")[0]["started_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(made <= four, "{made} > {four}");
+    // What 4 consumed (it backs it up first) has the new domain.
+    let used = std::fs::read_to_string(dir.join(".install-config.yaml.bak")).unwrap();
+    assert!(used.contains("baseDomain: \"demo.example.org\""), "{used}");
+    let run_id = st["run_id"].as_str().unwrap();
+    let old = std::fs::read_to_string(
+        state_dir(&dir)
+            .join("backups")
+            .join(run_id)
+            .join("2.create-config-1/install-config.yaml"),
+    )
+    .unwrap();
+    assert!(
+        old.contains("baseDomain: \"demo.example.internal\""),
+        "{old}"
+    );
+    assert!(
+        all.contains("2.create-config: the old install-config.yaml and ansible-hosts kept in"),
+        "{all}"
+    );
+    let (_, s) = status(&dir);
+    assert_eq!(s["drift"], serde_json::json!([]), "{s}");
     remove_containers_of(&dir);
 }

@@ -28,7 +28,7 @@ fn screenshots_are_current() {
         crossterm::event::KeyModifiers::NONE,
     ));
     let mut confirm = scenes::failed(d);
-    confirm.selected = 1;
+    confirm.selected = confirm.pipeline.index_of("4.run-installer").unwrap();
     confirm.on_key(crossterm::event::KeyEvent::new(
         crossterm::event::KeyCode::Char('f'),
         crossterm::event::KeyModifiers::NONE,

@@ -110,7 +110,7 @@ fn a_file_that_does_not_parse_opens_in_the_raw_editor_at_the_error() {
     let (row, col) = (stage2_tui_cursor.0, stage2_tui_cursor.1);
     assert_eq!(
         (row + 1, col + 1),
-        (103, 5),
+        (94, 5),
         "the cursor sits at the parse error"
     );
     // Type the missing comma at the end of the previous line, then leave the raw editor.

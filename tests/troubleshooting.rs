@@ -174,9 +174,12 @@ fn csrs_are_approved_until_every_node_is_ready_through_api_blips_then_operators_
         all.contains("the cluster did not answer") && all.contains("was refused"),
         "{all}"
     );
-    assert!(all.contains("nodes 3/8 Ready, 5 CSRs pending"), "{all}");
     assert!(
-        all.contains("every declared node is Ready (8/8) and no CSR is pending"),
+        all.contains("nodes 3/6 Ready, 3 CSRs pending, 1 CSR not a node's, left alone"),
+        "{all}"
+    );
+    assert!(
+        all.contains("every declared node is Ready (6/6) and no node CSR is pending"),
         "{all}"
     );
     assert!(all.contains("operators 31/31 available"), "{all}");
@@ -188,9 +191,11 @@ fn csrs_are_approved_until_every_node_is_ready_through_api_blips_then_operators_
             .len(),
         1
     );
-    // Both client and serving CSRs of the 5 workers and infras were approved, nothing else.
+    // Both client and serving CSRs of the 3 workers and infras were approved, nothing else
+    // (not the builder's CSR, which is not a node's).
     let approved = std::fs::read_to_string(dir.join(".demo/cluster/approved")).unwrap();
-    assert_eq!(approved.lines().count(), 10, "{approved}");
+    assert_eq!(approved.lines().count(), 6, "{approved}");
+    assert!(!approved.contains("csr-9zk2p"), "{approved}");
 }
 
 #[test]
@@ -213,7 +218,7 @@ fn operators_that_never_settle_fail_the_wait_on_time_with_a_diagnosis() {
         "{all}"
     );
     assert!(
-        all.contains("not Ready: infra-0, infra-1, worker-small-0"),
+        all.contains("not Ready: infra-0, infra-1, worker-assured-0"),
         "{all}"
     );
     assert!(

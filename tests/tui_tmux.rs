@@ -62,7 +62,7 @@ fn an_operator_watches_a_failure_retries_and_finishes() {
     // The cluster took shape in its pane.
     assert!(
         s.contains(" Cluster ")
-            && s.contains("nodes 8/8 Ready")
+            && s.contains("nodes 6/6 Ready")
             && s.contains("operators 31/31 available"),
         "{s}"
     );
@@ -97,7 +97,7 @@ fn an_operator_watches_a_failure_retries_and_finishes() {
     );
     // The retried step says it ran twice; its log view reaches both attempts.
     assert!(s.contains("7.terraform-deploy ×2"), "{s}");
-    t.keys(&["g", "j", "j", "j", "j", "Enter"]);
+    t.keys(&["g", "j", "j", "j", "j", "j", "Enter"]);
     t.wait_for("attempt 2 of 2", Duration::from_secs(10));
     t.keys(&["["]);
     // The lines come when the log is read (off the update loop).

@@ -47,7 +47,7 @@ fn failed_offers_retry_and_skip() {
 fn retrying_the_installer_warns_that_later_steps_go_stale() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = scenes::failed(dir.path());
-    app.selected = 1; // 4.run-installer, succeeded
+    app.selected = app.pipeline.index_of("4.run-installer").unwrap(); // succeeded
     assert_eq!(
         app.on_key(key('r')),
         vec![],
@@ -58,6 +58,60 @@ fn retrying_the_installer_warns_that_later_steps_go_stale() {
     assert_eq!(
         app.on_key(key('y')),
         vec![Effect::Start(Plan::From("4.run-installer".into()))]
+    );
+}
+
+#[test]
+fn a_rerun_that_would_undo_the_vms_names_the_consequence_and_only_y_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let dc = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dc.path().join("terraform.tfstate"),
+        r#"{"version":4,"resources":[{"mode":"managed","type":"vsphere_virtual_machine","name":"vm","instances":[{"index_key":"master-0","attributes":{"name":"master-0"}},{"index_key":"worker-0","attributes":{"name":"worker-0"}}]}]}"#,
+    )
+    .unwrap();
+    let mut app = scenes::completed(dir.path());
+    app.header.deployconfig = dc.path().display().to_string();
+    app.selected = app.pipeline.index_of("4.run-installer").unwrap();
+    assert_eq!(app.on_key(key('f')), vec![]);
+    let screen = format!("{:?}", render(&app, 120, 32).backend());
+    assert!(
+        screen.contains("although terraform.tfstate lists VMs?"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("DANGER: 4.run-installer moves terraform.tfstate aside"),
+        "{screen}"
+    );
+    assert!(screen.contains("lists 2 VMs"), "{screen}");
+    assert!(screen.contains("(master-0, worker-0)"), "{screen}");
+    assert!(screen.contains("Safer: remove those VMs first"), "{screen}");
+    // Enter is no: nothing is allowed, nothing starts.
+    assert_eq!(
+        app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+        vec![]
+    );
+    assert!(app.overlay.is_none());
+    assert_eq!(app.on_key(key('f')), vec![]);
+    assert_eq!(
+        app.on_key(key('y')),
+        vec![
+            Effect::AllowRerun("4.run-installer".into()),
+            Effect::Start(Plan::From("4.run-installer".into()))
+        ]
+    );
+    // From 7 on, after remove-bootstrap: the question says the bootstrap VM is made again.
+    std::fs::write(
+        dc.path().join("config.json"),
+        "{\n  \"clusterid\": \"x\",\n  \"bootstrap_complete\": \"true\"\n}\n",
+    )
+    .unwrap();
+    app.selected = app.pipeline.index_of("7.terraform-deploy").unwrap();
+    assert_eq!(app.on_key(key('f')), vec![]);
+    let screen = format!("{}", render(&app, 120, 32).backend());
+    assert!(
+        screen.contains("so terraform makes the bootstrap VM again"),
+        "{screen}"
     );
 }
 

@@ -107,6 +107,28 @@ impl App {
             .collect()
     }
 
+    /// When running from the selected step runs terraform's apply again while config.json says
+    /// `bootstrap_complete` (remove-bootstrap set it): the key goes first, so terraform makes the
+    /// bootstrap VM again. The sentence that says so.
+    fn bootstrap_made_again(&self) -> Option<String> {
+        let step = self.pipeline.steps.iter().skip(self.selected).find(|s| {
+            s.entrypoint.is_none()
+                && s.contract
+                    .clears_keys
+                    .iter()
+                    .any(|k| k == "bootstrap_complete")
+        })?;
+        let cfg = crate::config::read_json(
+            &std::path::Path::new(&self.header.deployconfig).join("config.json"),
+        )
+        .ok()?;
+        cfg.get("bootstrap_complete")?;
+        Some(format!(
+            "config.json says bootstrap_complete (remove-bootstrap set it): stage2-tui removes it before {} runs, so terraform makes the bootstrap VM again.",
+            step.id
+        ))
+    }
+
     fn rerun_question(&self, verb: &str) -> Option<Confirm> {
         let id = self.step_id();
         let stale = self.made_stale(self.selected);
@@ -118,10 +140,17 @@ impl App {
             std::path::Path::new(&self.header.deployconfig),
             self.pipeline.steps.iter().skip(self.selected),
         );
-        if stale.is_empty() && !ca && restarted.is_empty() && hazards.is_empty() {
+        let bootstrap_again = self.bootstrap_made_again();
+        if stale.is_empty()
+            && !ca
+            && restarted.is_empty()
+            && hazards.is_empty()
+            && bootstrap_again.is_none()
+        {
             return None;
         }
         let mut body = Vec::new();
+        body.extend(bootstrap_again);
         for h in &hazards {
             body.push(format!("DANGER: {}.", h.consequence()));
             body.push(format!("Safer: {}.", h.remedy()));

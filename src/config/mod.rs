@@ -2,6 +2,7 @@
 //!
 //! `serde_json` is built with `preserve_order`, so a [`serde_json::Value`] keeps key order.
 
+pub mod derived;
 pub mod doc;
 pub mod save;
 pub mod schema;

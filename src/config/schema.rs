@@ -113,9 +113,10 @@ pub fn check(config: &Value, secrets: Option<&Value>) -> Vec<Problem> {
                     f.label
                 ))
             }
-            (Some(Value::String(_) | Value::Number(_)), Type::String) => None,
+            // terraform converts a number or a boolean where a variable is a string.
+            (Some(Value::String(_) | Value::Number(_) | Value::Bool(_)), Type::String) => None,
             (Some(other), Type::String) => Some(format!(
-                "must be a string (or a number), found {}",
+                "must be a string (or a number or true/false), found {}",
                 kind(other)
             )),
             (Some(Value::Object(_)), Type::Object) => None,

@@ -52,6 +52,22 @@ pub const NODE_GROUPS: &[(&str, Option<&str>)] = &[
     ("elevatedpublicworkers", Some("elevated_public")),
 ];
 
+/// The node lists 7.terraform-deploy reads (`main.tf`, `ukcloud.tf`). Each has a default there
+/// of one node with an empty name and address, so each must be given (`[]` for none).
+pub const TERRAFORM_NODE_LISTS: &[&str] = &[
+    "masters",
+    "infras",
+    "svcs",
+    "assuredworkers",
+    "assuredsvcs",
+    "assuredpublicworkers",
+    "combinedworkers",
+    "combinedsvcs",
+    "elevatedworkers",
+    "elevatedsvcs",
+    "elevatedpublicworkers",
+];
+
 /// The network zones.
 pub const ZONES: &[&str] = &[
     "management",
@@ -152,6 +168,8 @@ impl<'a> V<'a> {
             Some(Value::String(s)) => Some(s.as_str()),
             // terraform converts a JSON number where it takes a string: the images accept it.
             Some(Value::Number(_)) => None,
+            // ... and a boolean ("true"/"false": useletsencrypt, bootstrap_complete).
+            Some(Value::Bool(_)) => None,
             Some(other) => {
                 self.err(path, format!("must be a string (in quotes), found {other}"));
                 None
@@ -238,7 +256,7 @@ impl<'a> V<'a> {
             );
         }
         if let Some(u) = self.string(r.get("useletsencrypt"), "useletsencrypt", false)
-            && !matches!(u, "True" | "False")
+            && !matches!(u, "True" | "False" | "")
         {
             self.warn(
                 "useletsencrypt",
@@ -355,7 +373,9 @@ impl<'a> V<'a> {
             "vsphere_cluster",
             "vsphere_datacenter",
             "vsphere_folder",
-            "vsphere_network",
+            // The VMs' network: main.tf and ukcloud.tf put every VM on the port group
+            // (vsphere_network is a key terraform needs, and may be empty).
+            "vsphere_portgroup",
             "rhcos_template",
         ] {
             let path = format!("vsphere.{k}");
@@ -494,9 +514,21 @@ impl<'a> V<'a> {
                 None => mgmt,
                 Some(z) => zones.get(z).copied().flatten(),
             };
+            let read_by_terraform = TERRAFORM_NODE_LISTS.contains(group);
             match r.get(*group) {
-                None if *group == "masters" => self.err("masters", "is missing".into()),
+                None if read_by_terraform => self.err(
+                    group,
+                    "is missing: terraform's default for it plans a VM with no name or address; give the list ([] for none)".into(),
+                ),
                 None => {}
+                Some(Value::Array(list)) if !read_by_terraform && !list.is_empty() => self.warn(
+                    group,
+                    format!(
+                        "terraform does not make these {} node{} (only tenant.tf.depreciated has {group}, and terraform does not load it): move them to a list it reads (assuredworkers, combinedworkers, elevatedworkers, …) or they are never created",
+                        list.len(),
+                        if list.len() == 1 { "" } else { "s" }
+                    ),
+                ),
                 Some(Value::Array(list)) => {
                     for (i, n) in list.iter().enumerate() {
                         self.node(n, &format!("{group}[{i}]"), net, &mut seen);
@@ -553,5 +585,40 @@ mod tests {
                 && !is_dns_label("")
         );
         assert!(is_dns_name("cna.example.uk") && !is_dns_name("cna..uk"));
+    }
+
+    #[test]
+    fn node_lists_as_terraform_reads_them() {
+        let mut c = crate::demo::files::config_json();
+        let find = |c: &Value, path: &str| {
+            validate(c)
+                .into_iter()
+                .find(|p| p.path == path)
+                .map(|p| (p.severity, p.message))
+        };
+        assert_eq!(find(&c, "svcs"), None);
+        // A list terraform reads, left out: its default is a VM with no name.
+        c.as_object_mut().unwrap().remove("elevatedsvcs");
+        let (sev, msg) = find(&c, "elevatedsvcs").unwrap();
+        assert_eq!(sev, Severity::Error);
+        assert!(msg.contains("plans a VM with no name or address"), "{msg}");
+        // small/medium/large workers are not made by terraform: a warning, not a node.
+        c["smallworkers"] =
+            serde_json::json!([{"hostname": "worker-small-0", "ipaddress": "10.50.1.30"}]);
+        let (sev, msg) = find(&c, "smallworkers").unwrap();
+        assert_eq!(sev, Severity::Warning);
+        assert!(
+            msg.contains("terraform does not make these 1 node "),
+            "{msg}"
+        );
+        c.as_object_mut().unwrap().remove("largeworkers");
+        assert_eq!(find(&c, "largeworkers"), None);
+        // terraform converts a boolean where it takes a string; keys it never uses may be "".
+        c["useletsencrypt"] = serde_json::json!(false);
+        c["satellitefqdn"] = serde_json::json!("");
+        c["vsphere"]["vsphere_network"] = serde_json::json!("");
+        assert_eq!(find(&c, "useletsencrypt"), None);
+        assert_eq!(find(&c, "satellitefqdn"), None);
+        assert_eq!(find(&c, "vsphere.vsphere_network"), None);
     }
 }

@@ -114,45 +114,6 @@ pub fn secrets_json() -> Value {
     })
 }
 
-const INSTALL_CONFIG: &str = "apiVersion: v1
-baseDomain: demo.example.internal
-metadata:
-  name: ocp4demo
-compute:
-- name: worker
-  replicas: 0
-controlPlane:
-  name: master
-  replicas: 3
-networking:
-  clusterNetwork:
-  - cidr: 10.128.0.0/14
-    hostPrefix: 23
-  machineNetwork:
-  - cidr: 10.50.1.0/24
-  networkType: OVNKubernetes
-  serviceNetwork:
-  - 172.30.0.0/16
-platform:
-  vsphere:
-    vcenter: vcenter.demo.example.internal
-    username: deploy@vsphere.local
-    password: demo-password
-    datacenter: demo-dc
-    defaultDatastore: demo-datastore-01
-pullSecret: '{\"auths\":{\"registry.demo.example.internal\":{\"auth\":\"ZGVtbzpkZW1v\"}}}'
-sshKey: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDemoKeyOnlyForTheStage2TuiDemoNotARealKey core@bastion-0
-";
-
-const ANSIBLE_HOSTS: &str = "[svcs]
-svc-0 ansible_host=10.50.1.15
-svc-1 ansible_host=10.50.1.16
-
-[svcs:vars]
-ansible_user=cloud-user
-ansible_ssh_private_key_file=/tmp/workingdir/deploy.pem
-";
-
 const DEPLOY_PEM: &str = "-----BEGIN OPENSSH PRIVATE KEY-----
 ZGVtbyBrZXkgZm9yIHRoZSBzdGFnZTItdHVpIGRlbW87IG5vdCBhIHJlYWwga2V5Cg==
 -----END OPENSSH PRIVATE KEY-----
@@ -182,8 +143,8 @@ pub fn write_all(
         pretty(secrets_json())?.as_bytes(),
         0o600,
     )?;
-    write(dc, "install-config.yaml", INSTALL_CONFIG.as_bytes(), 0o644)?;
-    write(dc, "ansible-hosts", ANSIBLE_HOSTS.as_bytes(), 0o644)?;
+    // install-config.yaml and ansible-hosts are not written here: the run's 2.create-config
+    // makes them from config.json and secrets.json, as stage 1 did.
     write(dc, "deploy.pem", DEPLOY_PEM.as_bytes(), 0o600)?;
     let header =
         "# Demo pipeline written by `stage2-tui demo`: the built-in one with short timings.\n\n";

@@ -1,6 +1,6 @@
 //! `stage2-tui demo`: a realistic deployconfig, demo stage images built offline, and a real run.
 
-mod files;
+pub mod files;
 mod images;
 
 use std::path::{Path, PathBuf};
@@ -223,6 +223,7 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> color_eyre::Result<i32> {
             theme: cli.theme.clone(),
             setup: args.setup,
             tls_verify: cli.tls_verify,
+            force: false,
         };
         crate::tui::run(engine, dc, opts).await
     }

@@ -231,9 +231,21 @@ impl Engine {
         context: &str,
     ) -> Result<Option<T>> {
         let fail = |e: String| io(context)(std::io::Error::other(e));
-        let (status, body) = raw::get(self.socket(), &format!("/v{}{path}", self.api_version()))
-            .await
-            .map_err(|e| raw_error(context, e))?;
+        let url = format!("/v{}{path}", self.api_version());
+        let mut tries = 0;
+        let (status, body) = loop {
+            let (status, body) = raw::get(self.socket(), &url)
+                .await
+                .map_err(|e| raw_error(context, e))?;
+            // podman answers 500 when the container's process ends while it reads /proc for
+            // the answer ("read /proc/N/cgroup: no such process"): a GET is asked again.
+            tries += 1;
+            if status == 500 && tries < 5 {
+                tokio::time::sleep(std::time::Duration::from_millis(100 * tries)).await;
+                continue;
+            }
+            break (status, body);
+        };
         match status {
             404 => Ok(None),
             200 => serde_json::from_slice(&body)

@@ -41,6 +41,10 @@ pub struct Contract {
     /// the step runs, and puts it back, byte for byte, when a later run of the step finds it gone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keeps: Vec<String>,
+    /// Files copied into the run's private state folder (`backups/<run>/`) before the step runs
+    /// (one that makes them again: the old ones are not lost).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backs_up: Vec<String>,
     /// A terraform state: while it lists resources (VMs), running this step again is refused
     /// (it would make them again, or make a CA they do not trust), unless forced knowingly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -65,6 +69,7 @@ impl Contract {
             .chain(&self.makes)
             .chain(&self.states)
             .chain(&self.keeps)
+            .chain(&self.backs_up)
             .chain(&self.refuse_while_state);
         for f in files {
             let p = Path::new(f);
@@ -286,9 +291,14 @@ pub fn broken(dc: &Path, c: &Contract, since: SystemTime, log: &Path) -> Vec<Str
     out
 }
 
+/// A deployconfig path as one file name (`auth/kubeconfig` -> `auth%kubeconfig`).
+pub fn flat_name(rel: &str) -> String {
+    rel.replace('/', "%")
+}
+
 /// Where stage2-tui keeps its copy of a consumed input (inside the private state folder).
 pub fn kept_path(state_dir: &Path, rel: &str) -> PathBuf {
-    state_dir.join("kept").join(rel.replace('/', "%"))
+    state_dir.join("kept").join(flat_name(rel))
 }
 
 /// Removes every line that holds only the top-level key `key` (`"key": "value",`) from

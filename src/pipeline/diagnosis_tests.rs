@@ -272,6 +272,29 @@ fn the_fix_names_the_config_fields_holding_the_value() {
 }
 
 #[test]
+fn a_folder_given_as_an_absolute_path_still_names_its_field() {
+    let ctx = Context {
+        config: Some(serde_json::json!({"vsphere": {"vsphere_folder": "ocp4test"}})),
+        ..Context::default()
+    };
+    let lines = vec!["Error: folder '/Datacenter/vm/ocp4test' not found".to_string()];
+    let d = cat()
+        .diagnose("7.terraform-deploy", &lines, None, &ctx)
+        .unwrap();
+    assert_eq!(d.id, "vsphere-folder-not-found");
+    assert!(d.cause.contains("'/Datacenter/vm/ocp4test'"), "{}", d.cause);
+    assert!(d.fix.contains("(vsphere.vsphere_folder)"), "{}", d.fix);
+    // A satellite refusal shows later, as packages that cannot be found.
+    let lines = vec![
+        "fatal: [svc-0]: FAILED! => {\"changed\": false, \"msg\": \"No package coredns available.\"}".to_string(),
+    ];
+    let d = cat()
+        .diagnose("8.configure-svcs", &lines, None, &Context::default())
+        .unwrap();
+    assert_eq!(d.id, "satellite-refused");
+}
+
+#[test]
 fn old_ignition_files_are_named_even_without_the_x509_line() {
     let tmp = tempfile::tempdir().unwrap();
     let f = tmp.path().join("bootstrap.ign");

@@ -407,6 +407,7 @@ mod tests {
             ids,
             [
                 "pull",
+                "2.create-config",
                 "4.run-installer",
                 "5.ign-webserver",
                 "6.add-ignition",
@@ -421,10 +422,10 @@ mod tests {
                 "wait-operators"
             ]
         );
-        let web = &p.steps[2];
+        let web = &p.steps[3];
         assert_eq!(web.container_name(), "ign-webserver");
         assert_eq!(web.ttl_secs, Some(600));
-        assert_eq!(p.steps[5].secs, Some(80));
+        assert_eq!(p.steps[6].secs, Some(80));
         assert!(p.steps[0].images.contains(&"2.create-config".to_string()));
         assert_eq!(p.stage_images().len(), 7, "{:?}", p.stage_images());
     }

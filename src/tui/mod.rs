@@ -36,6 +36,8 @@ pub struct TuiOptions {
     pub setup: bool,
     /// `--tls-verify=false` for this run's pulls (`None`: as the run had it).
     pub tls_verify: Option<bool>,
+    /// `run --force`: re-runs that undo the deployment go on (the operator said so knowingly).
+    pub force: bool,
 }
 
 pub use crate::control::Control;
@@ -172,6 +174,9 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
     };
     if let Some(v) = opts.tls_verify {
         runner.set_tls_verify(v);
+    }
+    if opts.force {
+        runner.allow_hazard(None);
     }
     let server = crate::control::serve_or_forward(
         &dc,

@@ -222,6 +222,28 @@ fn help(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(Paragraph::new(lines).block(block), r);
 }
 
+/// How many rows `text` takes when words wrap at `width` columns (greedy, as the paragraph
+/// wraps it; a word longer than the width is broken).
+fn wrapped_rows(text: &str, width: usize) -> usize {
+    let mut rows = 1;
+    let mut used = 0;
+    for word in text.split(' ') {
+        let n = word.chars().count();
+        let need = if used == 0 { n } else { used + 1 + n };
+        if need <= width {
+            used = need;
+        } else if n <= width {
+            rows += 1;
+            used = n;
+        } else {
+            // Broken over rows.
+            rows += usize::from(used > 0) + (n - 1) / width;
+            used = n % width;
+        }
+    }
+    rows
+}
+
 fn confirm(f: &mut Frame, app: &App, area: Rect, title: &str, body: &[String], hits: &mut Hits) {
     let t = app.theme();
     let w = body
@@ -232,7 +254,10 @@ fn confirm(f: &mut Frame, app: &App, area: Rect, title: &str, body: &[String], h
         .max(title.chars().count())
         .max(30) as u16
         + 4;
-    let h = body.len() as u16 + 5;
+    // As many rows as the body takes once wrapped to the box (a long sentence is not cut).
+    let inner_w = w.min(area.width).saturating_sub(2).max(1) as usize;
+    let rows: usize = body.iter().map(|l| wrapped_rows(l, inner_w)).sum();
+    let h = (rows as u16).saturating_add(5);
     let r = centered(area, w, h);
     f.render_widget(Clear, r);
     let block = Block::bordered()

@@ -134,9 +134,15 @@ pub fn running(state_dir: &Path) -> App {
     );
     set(
         &mut app,
+        "2.create-config",
+        StepStatus::Succeeded,
+        Some(attempt("2.create-config", 1, at(0, 2), Some(3), Some(0))),
+    );
+    set(
+        &mut app,
         "4.run-installer",
         StepStatus::Succeeded,
-        Some(attempt("4.run-installer", 1, at(0, 2), Some(95), Some(0))),
+        Some(attempt("4.run-installer", 1, at(0, 5), Some(95), Some(0))),
     );
     set(
         &mut app,
@@ -182,7 +188,7 @@ pub fn running(state_dir: &Path) -> App {
         fetches: vec![],
     });
     app.driving = true;
-    app.selected = 4;
+    app.selected = app.pipeline.index_of("7.terraform-deploy").unwrap_or(0);
     app.status = Some("7.terraform-deploy: container 7.terraform-deploy from registry.example.internal:5002/docker-openshift/7.terraform-deploy:0.5".into());
     app
 }
@@ -299,8 +305,23 @@ pub fn completed(state_dir: &Path) -> App {
     let mut app = base(state_dir);
     let mut t = 0;
     let ids: Vec<String> = app.pipeline.steps.iter().map(|s| s.id.clone()).collect();
-    for (i, id) in ids.iter().enumerate() {
-        let secs = [2, 95, 600, 4, 310, 80, 420, 1, 900, 45, 180, 600][i % 12];
+    for id in &ids {
+        let secs = match id.as_str() {
+            "pull" => 2,
+            "2.create-config" => 3,
+            "4.run-installer" => 95,
+            "5.ign-webserver" => 600,
+            "6.add-ignition" => 4,
+            "7.terraform-deploy" => 310,
+            "wait-svcs" => 80,
+            "8.configure-svcs" => 420,
+            "install-clients" => 1,
+            "wait-for-bootstrap" => 900,
+            "remove-bootstrap" => 45,
+            "approve-csrs" => 180,
+            "9.post-deployment" => 240,
+            _ => 600,
+        };
         set(
             &mut app,
             id,
@@ -324,7 +345,10 @@ pub fn completed(state_dir: &Path) -> App {
         ],
         Stream::Stdout,
     );
-    app.selected = ids.len() - 1;
+    app.selected = app
+        .pipeline
+        .index_of("9.post-deployment")
+        .unwrap_or(ids.len() - 1);
     app.on_runner(Event::Finished(Ok(Finish::Succeeded)));
     app.now = now();
     app

@@ -82,6 +82,7 @@ impl Runner {
             )));
         }
         self.allowed.remove(&step.id);
+        self.back_up(step)?;
         self.keep_inputs(step)?;
         self.clear_keys(step, c)?;
         let missing = contract::missing_inputs(&dc, c);
@@ -107,6 +108,48 @@ impl Runner {
                 } else {
                     format!(" (made by {}: run it first)", makers.join(", "))
                 }
+            )));
+        }
+        Ok(())
+    }
+
+    /// Copies the files the step makes again into `backups/<run>/<step>-<attempt>/` of the
+    /// private state folder, saying where.
+    fn back_up(&mut self, step: &Step) -> Result<(), PipelineError> {
+        if step.contract.backs_up.is_empty() {
+            return Ok(());
+        }
+        let dc = self.dc.dir.clone();
+        let Some(i) = self.pipeline.index_of(&step.id) else {
+            return Ok(());
+        };
+        let st = self.st()?;
+        let rel = std::path::PathBuf::from("backups")
+            .join(&st.run_id)
+            .join(format!("{}-{}", step.id, st.steps[i].attempts.len() + 1));
+        let folder = self.dc.state_dir().join(&rel);
+        let mut kept = Vec::new();
+        for name in &step.contract.backs_up {
+            let Ok(bytes) = contract::read_in(&dc, name, 16 << 20) else {
+                continue;
+            };
+            let io = |source| PipelineError::Io {
+                action: "back up into",
+                path: folder.clone(),
+                source,
+            };
+            crate::safefs::private_dir(&folder).map_err(io)?;
+            crate::safefs::Dir::open(&folder)
+                .and_then(|d| d.write_atomic(contract::flat_name(name).as_ref(), &bytes, 0o600))
+                .map_err(io)?;
+            kept.push(name.as_str());
+        }
+        if !kept.is_empty() {
+            self.emit(Event::Note(format!(
+                "{}: the old {} kept in {} before it makes them again",
+                step.id,
+                kept.join(" and "),
+                folder.display()
             )));
         }
         Ok(())
