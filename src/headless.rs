@@ -360,9 +360,34 @@ async fn serve_halted_windows(runner: &mut Runner, cmd_rx: &mut mpsc::UnboundedR
     if !runner.has_windows() {
         return;
     }
+    // Which windows, and when each ends (it may be a moment away).
+    let open: Vec<String> = runner
+        .state()
+        .map(|st| {
+            st.steps
+                .iter()
+                .filter(|s| s.status == crate::pipeline::StepStatus::Serving)
+                .filter_map(|s| {
+                    let end = s.window_ends_at?;
+                    let left = (end - chrono::Utc::now()).to_std().unwrap_or_default();
+                    Some(format!(
+                        "{} serves until {} (in {})",
+                        s.id,
+                        end.with_timezone(&chrono::Local).format("%H:%M:%S"),
+                        crate::text::duration(left)
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     crate::outln!(
-        "{} --- the halted run still has a service window open; it is stopped when the window ends (after Ctrl-C the window guard still stops it on time)",
-        clock()
+        "{} --- the halted run still has a service window open{}; it is stopped when its window ends (after Ctrl-C the window guard still stops it on time)",
+        clock(),
+        if open.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", open.join(", "))
+        }
     );
     if let Ok(true) = runner.serve_windows(cmd_rx).await {
         crate::outln!(

@@ -487,3 +487,43 @@ fn a_config_edit_shows_as_drift_and_the_run_makes_install_config_again_before_4(
     assert_eq!(s["drift"], serde_json::json!([]), "{s}");
     remove_containers_of(&dir);
 }
+
+#[test]
+fn a_step_whose_inputs_are_missing_does_not_start() {
+    let _g = engine_lock();
+    let (_tmp, dir) = demo(&[]);
+    let step = oneshot("maker", "echo made > /tmp/workingdir/made.txt");
+    let user = oneshot("user", "cat /tmp/workingdir/needed.txt");
+    set_pipeline(
+        &dir,
+        &format!(
+            "{step}[step.contract]\nmakes = [\"made.txt\"]\n\n{user}[step.contract]\nneeds = [\"needed.txt\"]\nneeds_fields = [\"ignition.svc_ignition\"]\n"
+        ),
+    );
+    let o = headless(&dir, &[]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    let st = state(&dir);
+    assert_eq!(step_status(&st, "maker"), "succeeded", "{all}");
+    let a = &attempts(&st, "user")[0];
+    let error = a["error"].as_str().unwrap();
+    assert_eq!(
+        error,
+        "not started: its inputs are missing: no needed.txt; config.json ignition.svc_ignition is empty"
+    );
+    // Nothing ran: no container was made for it.
+    assert!(a["container_id"].is_null(), "{a}");
+    let ps = podman(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(
+        !String::from_utf8_lossy(&ps.stdout).contains(&container_name("user")),
+        "a container was made"
+    );
+    remove_containers_of(&dir);
+}
+
+fn step_status(st: &Value, id: &str) -> String {
+    step(st, id)["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}

@@ -197,7 +197,14 @@ fn review_shows_the_diff_blocks_on_errors_and_start_saves() {
     assert!(!app.screen.setup().unwrap().conflict);
     assert_eq!(app.settle(), vec![]);
     assert!(app.screen.setup().unwrap().conflict);
+    // O shows what saving over it drops, and asks; the save was a Start, so y saves and starts.
     assert_eq!(app.on_key(key(KeyCode::Char('O'))), vec![]);
+    let screen = render(&app, dir.path());
+    assert!(
+        screen.contains("Save yours over the change on disk, then start?"),
+        "{screen}"
+    );
+    assert_eq!(app.on_key(key(KeyCode::Char('y'))), vec![]);
     assert!(app.screen.setup().is_some(), "still saving");
     assert_eq!(app.settle(), vec![Effect::Start(Plan::Continue)]);
     let saved: serde_json::Value =
@@ -586,4 +593,141 @@ fn esc_goes_back_from_setup_to_the_dashboard_and_asks_first_when_edits_would_be_
     app.on_key(key(KeyCode::Enter));
     app.on_key(key(KeyCode::Esc));
     assert!(app.screen.setup().is_some());
+}
+
+#[test]
+fn w_in_the_lose_edits_question_saves_and_nothing_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _) = app_on(dir.path(), &fixture("valid.json"));
+    app.on_key(key(KeyCode::Tab));
+    app.on_key(key(KeyCode::Down));
+    app.on_key(key(KeyCode::Enter));
+    typ(&mut app, "x");
+    app.on_key(key(KeyCode::Enter));
+    app.on_key(key(KeyCode::Char('q')));
+    let screen = render(&app, dir.path());
+    assert!(
+        screen.contains("w saves them instead (nothing starts, nothing is lost)"),
+        "{screen}"
+    );
+    let mut effects = app.on_key(key(KeyCode::Char('w')));
+    assert!(app.overlay.is_none(), "w answered the question");
+    effects.extend(app.settle());
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::Start(_) | Effect::Quit)),
+        "{effects:?}"
+    );
+    assert!(!app.screen.setup().unwrap().config.changed(), "saved");
+}
+
+#[test]
+fn saving_over_a_change_on_disk_shows_it_and_needs_y_and_never_starts_after_w() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _) = app_on(dir.path(), &fixture("valid.json"));
+    app.on_key(key(KeyCode::Tab));
+    app.on_key(key(KeyCode::Down));
+    app.on_key(key(KeyCode::Enter));
+    typ(&mut app, "x");
+    app.on_key(key(KeyCode::Enter));
+    // Someone else changes config.json meanwhile.
+    let on_disk =
+        fixture("valid.json").replacen("\"satellitefqdn\": \"", "\"satellitefqdn\": \"other-", 1);
+    std::fs::write(dir.path().join("config.json"), &on_disk).unwrap();
+    let mut effects = app.on_key(key(KeyCode::Char('w')));
+    effects.extend(app.settle());
+    let msg = app
+        .screen
+        .setup()
+        .unwrap()
+        .message
+        .clone()
+        .unwrap_or_default();
+    assert!(msg.contains("changed on disk since it was loaded"), "{msg}");
+    // O shows what would be dropped and asks; Enter is no.
+    assert_eq!(app.on_key(key(KeyCode::Char('O'))), vec![]);
+    let screen = render(&app, dir.path());
+    assert!(
+        screen.contains("Save yours over the change on disk (nothing starts)?"),
+        "{screen}"
+    );
+    assert!(screen.contains("- \"satellitefqdn\": \"other-"), "{screen}");
+    app.on_key(key(KeyCode::Enter));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("config.json")).unwrap(),
+        on_disk
+    );
+    // y saves over it, and starts nothing (the save was a w).
+    app.on_key(key(KeyCode::Char('O')));
+    let mut effects = app.on_key(key(KeyCode::Char('y')));
+    effects.extend(app.settle());
+    assert!(
+        !effects.iter().any(|e| matches!(e, Effect::Start(_))),
+        "{effects:?}"
+    );
+    let now = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
+    assert_ne!(now, on_disk);
+    assert!(!now.contains("other-"), "{now}");
+}
+
+#[test]
+fn the_raw_editor_has_a_way_out_with_text_that_does_not_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _) = app_on(dir.path(), &fixture("valid.json"));
+    app.on_key(key(KeyCode::Tab));
+    app.on_key(key(KeyCode::F(2)));
+    assert!(app.screen.setup().unwrap().raw.is_some());
+    // Break it, undo, redo.
+    typ(&mut app, "}}");
+    app.on_key(ctrl('z'));
+    app.on_key(ctrl('y'));
+    // Esc on broken text: asks; any other key keeps editing.
+    app.on_key(key(KeyCode::Esc));
+    let msg = app
+        .screen
+        .setup()
+        .unwrap()
+        .message
+        .clone()
+        .unwrap_or_default();
+    assert!(msg.contains("d: discard these raw edits"), "{msg}");
+    app.on_key(key(KeyCode::Char('x')));
+    assert!(app.screen.setup().unwrap().raw.is_some(), "still editing");
+    // k keeps them aside, unsaved; F2 reopens them.
+    app.on_key(key(KeyCode::Esc));
+    app.on_key(key(KeyCode::Char('k')));
+    let s = app.screen.setup().unwrap();
+    assert!(s.raw.is_none() && s.raw_kept.is_some());
+    assert!(s.config.parse_error.is_none(), "no stale parse error");
+    assert!(
+        s.unsaved().iter().any(|l| l.contains("kept aside")),
+        "{:?}",
+        s.unsaved()
+    );
+    app.on_key(key(KeyCode::F(2)));
+    let text = app
+        .screen
+        .setup()
+        .unwrap()
+        .raw
+        .as_ref()
+        .unwrap()
+        .lines()
+        .join("\n");
+    assert!(
+        text.contains("}x}") || text.contains("}}"),
+        "the kept text is back"
+    );
+    // d discards them: back to the form as it was, the error gone.
+    app.on_key(key(KeyCode::Esc));
+    app.on_key(key(KeyCode::Char('d')));
+    let s = app.screen.setup().unwrap();
+    assert!(s.raw.is_none() && s.raw_kept.is_none());
+    assert!(s.config.parse_error.is_none());
+    assert!(!s.config.changed());
+    assert_eq!(
+        s.message.as_deref(),
+        Some("raw edits of config.json discarded")
+    );
 }

@@ -2,7 +2,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::{Terminal, backend::TestBackend};
-use stage2_tui::app::{Action, App, Effect};
+use stage2_tui::app::{Action, App, Effect, Screen};
 use stage2_tui::pipeline::{Command, Plan};
 use stage2_tui::ui::{self, Hits, scenes};
 
@@ -182,6 +182,35 @@ fn log_view_with_search() {
         app.on_key(key(c));
     }
     insta::assert_snapshot!("log_typing_search", render(&app, 120, 30).backend());
+}
+
+#[test]
+fn the_log_view_marks_the_current_match_and_the_first_error_and_numbers_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = scenes::log_search(dir.path(), 30);
+    let row_of = |app: &App, mark: &str| -> Option<String> {
+        format!("{}", render(app, 120, 30).backend())
+            .lines()
+            .find(|l| l.contains(mark))
+            .map(str::to_string)
+    };
+    // The current match carries the marker; n moves it to the next one.
+    let first = row_of(&app, "▶").expect("a current-match marker");
+    app.on_key(key('n'));
+    let second = row_of(&app, "▶").expect("a current-match marker");
+    assert_ne!(first, second, "n moves the marker");
+    assert!(second.contains("master-1"), "{second}");
+    // # numbers the lines: the marked row says which line it is.
+    app.on_key(key('#'));
+    let numbered = row_of(&app, "▶").unwrap();
+    let screen = format!("{}", render(&app, 120, 30).backend());
+    assert!(screen.contains("numbers: on"), "{screen}");
+    let Screen::Log(v) = &app.screen else {
+        panic!("not the log view")
+    };
+    let s = v.search.as_ref().unwrap();
+    let n = s.matches[s.current] + 1;
+    assert!(numbered.contains(&format!("{n} ▶")), "{numbered}");
 }
 
 #[test]

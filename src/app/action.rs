@@ -56,6 +56,8 @@ pub enum Action {
     ToggleWrap,
     /// Show timestamps on/off.
     ToggleTimestamps,
+    /// Line numbers on/off.
+    LineNumbers,
     /// Jump to the first error line.
     FirstError,
     /// Save the log to a file.
@@ -148,6 +150,7 @@ impl Action {
             Action::NextMatch => "next match",
             Action::PrevMatch => "prev match",
             Action::ToggleWrap => "wrap",
+            Action::LineNumbers => "line numbers",
             Action::ToggleTimestamps => "timestamps",
             Action::FirstError => "first error",
             Action::SaveLog => "save",

@@ -59,11 +59,19 @@ impl App {
     /// What happens to an open web-server window when this TUI leaves.
     pub fn window_note(&self) -> Option<String> {
         let w = self.window.as_ref()?;
-        Some(format!(
-            "{} keeps serving until {} (its window); the window guard then stops it, with or without stage2-tui.",
-            w.step,
-            w.ends_at.with_timezone(&chrono::Local).format("%H:%M:%S")
-        ))
+        let ends = w.ends_at.with_timezone(&chrono::Local).format("%H:%M:%S");
+        Some(match &w.waiting_for {
+            // No countdown yet: the end shown is the engine's own limit, and nothing moves
+            // the run on while no stage2-tui drives it.
+            Some(anchor) => format!(
+                "{} keeps serving; its countdown starts when {anchor} succeeds, and with no stage2-tui driving, the run does not get past {anchor} until you start stage2-tui again. The engine ends {} at {ends} at the latest.",
+                w.step, w.step
+            ),
+            None => format!(
+                "{} keeps serving until {ends} (its window); the window guard then stops it, with or without stage2-tui.",
+                w.step
+            ),
+        })
     }
 
     fn step_id(&self) -> String {
@@ -236,6 +244,13 @@ impl App {
                     out
                 }
                 Action::Cancel | Action::Quit => vec![],
+                // A question about losing unsaved setup edits: save them instead, as it says.
+                Action::SaveOnly
+                    if matches!(c.act, Some(Action::Quit | Action::Reload | Action::Back))
+                        && self.screen.setup().is_some() =>
+                {
+                    self.act_confirmed(Action::SaveOnly)
+                }
                 _ => {
                     self.overlay = Some(Overlay::Confirm(c));
                     vec![]
@@ -313,8 +328,9 @@ impl App {
         } else {
             vec![
                 format!(
-                    "{} keep running in the engine (podman).",
-                    running.join(", ")
+                    "{} {} running in the engine (podman).",
+                    running.join(", "),
+                    if running.len() == 1 { "keeps" } else { "keep" }
                 ),
                 "Run stage2-tui again to reattach; nothing is lost.".into(),
             ]
@@ -537,6 +553,7 @@ impl App {
             Action::NextMatch => v.next_match(true),
             Action::PrevMatch => v.next_match(false),
             Action::ToggleWrap => v.wrap = !v.wrap,
+            Action::LineNumbers => v.numbers = !v.numbers,
             Action::ToggleTimestamps => v.timestamps = v.timestamps.next(),
             Action::PrevAttempt | Action::NextAttempt => {
                 let want = if a == Action::PrevAttempt {
@@ -580,9 +597,11 @@ impl App {
             Action::SaveLog => v.save(),
             Action::CopyLog => {
                 let text = crate::text::mask(&v.visible_text(), &self.secrets).into_owned();
+                // OSC 52 has no answer: say what was sent and where it can arrive.
+                let n = v.visible.len();
                 v.message = Some(format!(
-                    "copied {} lines to the clipboard (OSC 52)",
-                    v.visible.len()
+                    "sent {n} line{} to the terminal's clipboard (OSC 52: most terminals take it; inside tmux it needs `set -g set-clipboard on`; S saves the log to a file instead)",
+                    if n == 1 { "" } else { "s" }
                 ));
                 return vec![Effect::Clipboard(text)];
             }

@@ -95,6 +95,10 @@ pub struct LogView {
     pub wrap: bool,
     /// How timestamps are shown.
     pub timestamps: Timestamps,
+    /// Line numbers in a gutter (`#`).
+    pub numbers: bool,
+    /// The first error line, once `E` found it (marked in the gutter).
+    pub first_error_line: Option<usize>,
     /// Rows available for lines (set from the terminal size).
     pub height: usize,
     /// The lines from `top` (at most `height`), read after every move.
@@ -128,6 +132,8 @@ impl LogView {
             follow: true,
             wrap: false,
             timestamps: Timestamps::Off,
+            numbers: false,
+            first_error_line: None,
             height: height.max(1),
             visible: Vec::new(),
             search: None,
@@ -208,6 +214,7 @@ impl LogView {
                 });
             }
             LogDone::FirstError(Some(l)) => {
+                self.first_error_line = Some(l);
                 self.jump(l);
                 self.message = Some(format!("first error at line {}", l + 1));
             }

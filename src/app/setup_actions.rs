@@ -131,7 +131,9 @@ impl App {
         let secrets = crate::config::secret_values_in(&s.secrets.value);
         s.look_around();
         match (result, after) {
-            (Err(e), _) => {
+            (Err(e), after) => {
+                // An overwrite then does what this save was for, no more.
+                s.conflict_after = s.conflict.then_some(after);
                 s.message = Some(e);
                 vec![]
             }
@@ -175,6 +177,15 @@ impl App {
                 self.screen = Screen::Dashboard;
                 vec![]
             }
+            Action::Overwrite => {
+                let after = s.conflict_after.take().unwrap_or(AfterSave::Nothing);
+                s.ask_to_save(true, after);
+                vec![]
+            }
+            Action::SaveOnly => {
+                s.ask_to_save(false, AfterSave::Nothing);
+                vec![]
+            }
             Action::UseOverride => s
                 .adopt_candidate()
                 .map(|t| vec![Effect::Setup(t)])
@@ -200,10 +211,14 @@ impl App {
         };
         let mut body = vec![format!("These unsaved changes are lost by {what}:")];
         body.extend(lost);
-        body.push(format!(
-            "{} saves them first (no start).",
-            s.key(Action::SaveOnly)
-        ));
+        if let Some(k) = self
+            .keys
+            .key_for(super::keymap::Scope::Confirm, Action::SaveOnly)
+        {
+            body.push(format!(
+                "{k} saves them instead (nothing starts, nothing is lost), and stays here."
+            ));
+        }
         self.overlay = Some(Overlay::Confirm(super::Confirm {
             title: title.into(),
             body,
@@ -211,6 +226,34 @@ impl App {
             act: Some(a),
         }));
         Some(vec![])
+    }
+
+    /// Saving over a file someone else changed: shows what is dropped, and only `y` saves
+    /// (then does what the interrupted save was for: a `w` never starts the run).
+    fn ask_overwrite(&mut self) -> Vec<Effect> {
+        let Some(s) = self.screen.setup() else {
+            return vec![];
+        };
+        let starts = matches!(s.conflict_after, Some(AfterSave::Start { .. }));
+        let mut body = vec![
+            "The file changed on disk since you loaded it (a stage, or someone else, rewrote it). Saving yours over it drops what changed there:".to_string(),
+        ];
+        body.extend(s.overwrite_diff(8));
+        body.push(format!(
+            "{} reloads it from disk instead (your edits are dropped).",
+            s.key(Action::Reload)
+        ));
+        self.overlay = Some(Overlay::Confirm(super::Confirm {
+            title: if starts {
+                "Save yours over the change on disk, then start?".into()
+            } else {
+                "Save yours over the change on disk (nothing starts)?".into()
+            },
+            body,
+            then: vec![],
+            act: Some(Action::Overwrite),
+        }));
+        vec![]
     }
 
     /// Saves the changed files without starting.
@@ -249,7 +292,7 @@ impl App {
             return self.start_after_setup(false);
         }
         if a == Action::Overwrite && self.screen.setup().is_some_and(|s| s.conflict) {
-            return self.start_after_setup(true);
+            return self.ask_overwrite();
         }
         let Some(s) = self.screen.setup_mut() else {
             return vec![];

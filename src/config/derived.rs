@@ -166,6 +166,25 @@ fn unquote(v: &str) -> String {
     v.to_string()
 }
 
+/// The config.json or secrets.json field an install-config.yaml path is made from, as
+/// "config.json vsphere.vsphere_server" (openshift-install names the path in its errors).
+pub fn source_of(install_config_path: &str) -> Option<String> {
+    let want = install_config_path.trim().to_ascii_lowercase();
+    INSTALL_CONFIG
+        .iter()
+        .filter(|(yaml, ..)| {
+            let y = yaml.to_ascii_lowercase();
+            want == y || want.starts_with(&format!("{y}.")) || want.starts_with(&format!("{y}["))
+        })
+        .max_by_key(|(yaml, ..)| yaml.len())
+        .map(|(_, file, pointer, _)| {
+            format!(
+                "{file} {}",
+                pointer.trim_start_matches('/').replace('/', ".")
+            )
+        })
+}
+
 fn read(dc: &Path, name: &str) -> Option<String> {
     let bytes = crate::pipeline::contract::read_in(dc, name, MAX_FILE).ok()?;
     String::from_utf8(bytes).ok()
@@ -359,6 +378,19 @@ mod tests {
             ]
         );
         assert!(!d.iter().any(|l| l.contains("new")));
+    }
+
+    #[test]
+    fn install_config_paths_name_their_source() {
+        assert_eq!(
+            source_of("platform.vsphere.vCenter").as_deref(),
+            Some("config.json vsphere.vsphere_server")
+        );
+        assert_eq!(
+            source_of("pullSecret").as_deref(),
+            Some("secrets.json rhpullsecret")
+        );
+        assert_eq!(source_of("networking.machineNetwork"), None);
     }
 
     #[test]

@@ -177,6 +177,18 @@ impl Catalogue {
                 if out.contains("{where}") {
                     out = out.replace("{where}", &fields_holding(ctx, &get("name"), &get("host")));
                 }
+                if out.contains("{source}") {
+                    // openshift-install names the install-config path first ("platform.vsphere.
+                    // vCenter: Required value"): the field 2.create-config made it from.
+                    let path = get("what");
+                    let path = path.split([':', ' ']).next().unwrap_or_default();
+                    let source = crate::config::derived::source_of(path)
+                        .map(|s| format!("{s} (install-config.yaml's {path} is made from it)"))
+                        .unwrap_or_else(|| {
+                            format!("the config.json field behind install-config.yaml's {path}")
+                        });
+                    out = out.replace("{source}", &source);
+                }
                 if out.contains("{deployconfig}") {
                     let dc = ctx
                         .deployconfig

@@ -272,6 +272,20 @@ fn the_fix_names_the_config_fields_holding_the_value() {
 }
 
 #[test]
+fn an_invalid_install_config_names_the_field_it_was_made_from() {
+    let d = one(
+        "4.run-installer",
+        "level=fatal msg=\"failed to fetch Master Machines: failed to load asset \\\"Install Config\\\": invalid \\\"install-config.yaml\\\" file: platform.vsphere.vCenter: Required value: must specify the name of the vCenter\"",
+    );
+    assert!(
+        d.fix.starts_with("Correct config.json vsphere.vsphere_server (install-config.yaml's platform.vsphere.vCenter is made from it)"),
+        "{}",
+        d.fix
+    );
+    assert!(d.fix.contains("--from 2.create-config"), "{}", d.fix);
+}
+
+#[test]
 fn a_folder_given_as_an_absolute_path_still_names_its_field() {
     let ctx = Context {
         config: Some(serde_json::json!({"vsphere": {"vsphere_folder": "ocp4test"}})),

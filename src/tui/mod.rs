@@ -556,8 +556,9 @@ async fn finish_tui(
     } else if !running.is_empty() && !halted {
         writeln!(
             out,
-            "stage2-tui: {} keep running in the engine; `{again}` reattaches.",
-            running.join(", ")
+            "stage2-tui: {} {} running in the engine; `{again}` reattaches.",
+            running.join(", "),
+            if running.len() == 1 { "keeps" } else { "keep" }
         )
     } else if !on_bastion.is_empty() && !halted {
         writeln!(

@@ -88,8 +88,10 @@ pub fn spans(text: &str, base: Style, max_chars: usize) -> Vec<Span<'static>> {
     let mut style = base;
     let mut produced = 0usize;
     let mut chars = text.chars().peekable();
+    let mut cut = false;
     while let Some(c) = chars.next() {
         if produced >= max_chars {
+            cut = true;
             break;
         }
         if c == '\u{1b}' && chars.peek() == Some(&'[') {
@@ -131,6 +133,18 @@ pub fn spans(text: &str, base: Style, max_chars: usize) -> Vec<Span<'static>> {
     if !cur.is_empty() {
         out.push(Span::styled(cur, style));
     }
+    // A line longer than the room ends in "…", so a cut is never mistaken for the end.
+    if cut && max_chars > 0 {
+        while let Some(last) = out.last_mut() {
+            let mut s = last.content.to_string();
+            if s.pop().is_some() {
+                s.push('…');
+                last.content = s.into();
+                break;
+            }
+            out.pop();
+        }
+    }
     out
 }
 
@@ -157,6 +171,13 @@ mod tests {
     }
 
     #[test]
+    fn a_cut_line_ends_in_an_ellipsis() {
+        assert_eq!(plain(&spans("abcdef", Style::new(), 4)), "abc…");
+        assert_eq!(plain(&spans("abcd", Style::new(), 4)), "abcd");
+        assert_eq!(plain(&spans("ab\x1b[31mcdef", Style::new(), 3)), "ab…");
+    }
+
+    #[test]
     fn hostile_sequences_are_shown_not_obeyed() {
         let sp = spans(
             "\x1b]0;pwned\x07\x1b[2J\x1b[H\x1b[5Atext\r\x08\u{9b}",
@@ -171,6 +192,8 @@ mod tests {
     #[test]
     fn long_lines_are_cut() {
         let long = "x".repeat(100_000);
-        assert_eq!(plain(&spans(&long, Style::new(), 300)).len(), 300);
+        let cut = plain(&spans(&long, Style::new(), 300));
+        assert_eq!(cut.chars().count(), 300);
+        assert!(cut.ends_with('…'));
     }
 }

@@ -186,21 +186,62 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
 fn header(f: &mut Frame, app: &App, area: Rect) {
     let t = app.theme();
     let run = app.run.as_ref();
+    // Every step done but a service window still open: say why the run is still "running".
+    let only_serving = run.is_some_and(|r| {
+        r.steps
+            .iter()
+            .all(|s| s.status.is_done() || s.status == crate::pipeline::StepStatus::Serving)
+    });
+    let serving_reason = app.window.as_ref().filter(|_| only_serving).map(|w| {
+        format!(
+            "running: {} serves until {}",
+            w.step,
+            w.ends_at.with_timezone(&chrono::Local).format("%H:%M:%S")
+        )
+    });
     let outcome = match (app.driving, run.map(|r| r.outcome)) {
-        (true, _) => ("running", t.running),
-        (false, Some(crate::pipeline::Outcome::Succeeded)) => ("completed", t.succeeded),
-        (false, Some(crate::pipeline::Outcome::Failed)) => ("failed", t.failed),
-        (false, Some(crate::pipeline::Outcome::Stopped)) => ("stopped", t.failed),
-        (false, _) => ("idle", t.dim),
+        (true, _) => (
+            serving_reason.unwrap_or_else(|| "running".into()),
+            t.running,
+        ),
+        (false, Some(crate::pipeline::Outcome::Succeeded)) => ("completed".into(), t.succeeded),
+        (false, Some(crate::pipeline::Outcome::Failed)) => ("failed".into(), t.failed),
+        (false, Some(crate::pipeline::Outcome::Stopped)) => ("stopped".into(), t.failed),
+        (false, _) => ("idle".into(), t.dim),
+    };
+    // Narrow terminals drop the run id first, then shorten the folder from its start: the
+    // run's status always shows.
+    let width = area.width as usize;
+    let run_text = run
+        .map(|r| format!("  run {}  ", r.run_id))
+        .unwrap_or_default();
+    let fixed = " stage2-tui ".len() + outcome.0.chars().count();
+    let run_text = if fixed + app.header.deployconfig.chars().count() + run_text.len() <= width {
+        run_text
+    } else {
+        "  ".to_string()
+    };
+    let room = width.saturating_sub(fixed + run_text.len());
+    let dc = &app.header.deployconfig;
+    let dc = if dc.chars().count() <= room {
+        dc.clone()
+    } else if room > 1 {
+        let keep: String = dc
+            .chars()
+            .rev()
+            .take(room - 1)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        format!("…{keep}")
+    } else {
+        String::new()
     };
     let line = Line::from(vec![
         Span::styled(" stage2-tui ", t.title),
-        Span::styled(app.header.deployconfig.clone(), t.text),
-        Span::styled(
-            run.map(|r| format!("  run {}  ", r.run_id))
-                .unwrap_or_default(),
-            t.dim,
-        ),
+        Span::styled(dc, t.text),
+        Span::styled(run_text, t.dim),
         Span::styled(outcome.0, outcome.1),
     ]);
     // Attached to another process's run: who drives it matters more than the engine.
@@ -531,6 +572,17 @@ fn panes(f: &mut Frame, app: &App, area: Rect) {
         _ => 3,
     };
     let ids = pane_steps(app, count);
+    // Wide enough: the selected step's pane on the left, the others stacked on the right.
+    if area.width >= 140 && ids.len() > 1 {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(55), Constraint::Fill(1)]).areas(area);
+        pane(f, app, ids[0], left, true);
+        let rest = Layout::vertical(vec![Constraint::Fill(1); ids.len() - 1]).split(right);
+        for (i, r) in ids.iter().skip(1).zip(rest.iter()) {
+            pane(f, app, *i, *r, false);
+        }
+        return;
+    }
     let constraints: Vec<Constraint> = ids
         .iter()
         .enumerate()
@@ -663,7 +715,7 @@ fn pane(f: &mut Frame, app: &App, i: usize, area: Rect, focused: bool) {
 }
 
 /// Rows `text` takes when word-wrapped at `width` (as `Paragraph` wraps it).
-fn wrapped_rows(text: &str, width: usize) -> usize {
+pub(super) fn wrapped_rows(text: &str, width: usize) -> usize {
     use unicode_width::UnicodeWidthStr;
     if width == 0 {
         return 1;

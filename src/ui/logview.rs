@@ -2,7 +2,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use unicode_width::UnicodeWidthChar;
@@ -120,27 +120,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, _hits: &mut Hits) {
             t.text,
         ),
     ];
-    // Toggles say their state in words.
-    let flag =
-        |on: bool, text: String| Span::styled(format!("  {text}"), if on { t.key } else { t.dim });
-    title.push(flag(
-        v.follow,
-        if v.follow {
-            "follow: on".into()
-        } else {
-            "follow: paused".into()
-        },
-    ));
-    title.push(flag(
-        v.wrap,
-        format!("wrap: {}", if v.wrap { "on" } else { "off" }),
-    ));
-    title.push(flag(
-        v.timestamps != crate::app::Timestamps::Off,
-        format!("timestamps: {}", v.timestamps.word()),
-    ));
-    f.render_widget(Paragraph::new(Line::from(title)), head);
-    if let Some(s) = &v.search {
+    // Toggles say their state in words, as many as fit beside the search's position (the least
+    // important last: nothing is cut in the middle).
+    let search_text = v.search.as_ref().map(|s| {
         let pos = if s.matches.is_empty() {
             "no match".to_string()
         } else {
@@ -151,10 +133,59 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, _hits: &mut Hits) {
                 if s.truncated { "+" } else { "" }
             )
         };
-        f.render_widget(right(format!("\"{}\" {pos} ", s.query), t.key), head);
+        format!("\"{}\" {pos} ", s.query)
+    });
+    let room = (head.width as usize)
+        .saturating_sub(search_text.as_ref().map_or(0, |t| t.chars().count() + 1));
+    let flag =
+        |on: bool, text: String| Span::styled(format!("  {text}"), if on { t.key } else { t.dim });
+    let mut flags = vec![flag(
+        v.follow,
+        if v.follow {
+            "follow: on".into()
+        } else {
+            "follow: paused".into()
+        },
+    )];
+    if v.numbers {
+        flags.push(flag(true, "numbers: on".into()));
+    }
+    flags.push(flag(
+        v.wrap,
+        format!("wrap: {}", if v.wrap { "on" } else { "off" }),
+    ));
+    flags.push(flag(
+        v.timestamps != crate::app::Timestamps::Off,
+        format!("timestamps: {}", v.timestamps.word()),
+    ));
+    let mut used: usize = title.iter().map(|s| s.content.chars().count()).sum();
+    for f in flags {
+        let w = f.content.chars().count();
+        if used + w > room {
+            break;
+        }
+        used += w;
+        title.push(f);
+    }
+    f.render_widget(Paragraph::new(Line::from(title)), head);
+    if let Some(text) = search_text {
+        f.render_widget(right(text, t.key), head);
     }
 
-    let width = body.width as usize;
+    // The gutter: line numbers (`#`), and a mark on the current match (▶) and on the first
+    // error line (✘) once asked for.
+    let current = v
+        .search
+        .as_ref()
+        .and_then(|s| s.matches.get(s.current).copied());
+    let marks = current.is_some() || v.first_error_line.is_some();
+    let digits = if v.numbers {
+        total.max(1).to_string().len()
+    } else {
+        0
+    };
+    let gutter = if v.numbers { digits + 1 } else { 0 } + if marks { 2 } else { 0 };
+    let width = (body.width as usize).saturating_sub(gutter).max(1);
     let rows = body.height as usize;
     let query = v.search.as_ref().map(|s| s.query.as_str()).unwrap_or("");
     let mut lines: Vec<Line> = Vec::with_capacity(rows);
@@ -176,6 +207,18 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, _hits: &mut Hits) {
             width
         };
         let mut spans = Vec::new();
+        if v.numbers {
+            spans.push(Span::styled(format!("{:>digits$} ", n + 1), t.dim));
+        }
+        if marks {
+            spans.push(if current == Some(n) {
+                Span::styled("▶ ", t.key)
+            } else if v.first_error_line == Some(n) {
+                Span::styled("✘ ", t.failed)
+            } else {
+                Span::raw("  ")
+            });
+        }
         if let Some(ts) = v.timestamps.show(ts) {
             spans.push(Span::styled(format!("{ts} "), t.timestamp));
         }
@@ -191,8 +234,18 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, _hits: &mut Hits) {
         if is_match {
             spans = highlight(spans, query, t.matched);
         }
+        // The current match's whole line stands out, so n and N visibly move.
+        if current == Some(n) {
+            spans = spans
+                .into_iter()
+                .map(|s| {
+                    let style = s.style.add_modifier(Modifier::BOLD | Modifier::UNDERLINED);
+                    s.style(style)
+                })
+                .collect();
+        }
         if v.wrap {
-            lines.extend(wrap(spans, width, rows - lines.len()));
+            lines.extend(wrap(spans, width + gutter, rows - lines.len()));
         } else {
             lines.push(Line::from(spans));
         }
@@ -237,6 +290,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, _hits: &mut Hits) {
         Action::FirstError,
         Action::ToggleWrap,
         Action::ToggleTimestamps,
+        Action::LineNumbers,
         Action::SaveLog,
         Action::CopyLog,
         Action::Help,

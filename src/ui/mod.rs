@@ -84,10 +84,12 @@ pub fn footer(app: &App, scope: Scope, wanted: &[Action], width: u16) -> Line<'s
     let mut spans = Vec::new();
     let mut used = 0;
     let fits_all = total <= budget + 2;
+    // What "? all keys" takes, so it is never cut.
     let reserve = if fits_all {
         0
     } else {
-        help.as_ref().map_or(0, |h| h.2 + 2)
+        help.as_ref()
+            .map_or(0, |h| h.0.chars().count() + " all keys".len() + 2)
     };
     for (k, label, w) in &all {
         if !fits_all && Some(k) == help.as_ref().map(|h| &h.0) {
@@ -222,28 +224,6 @@ fn help(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(Paragraph::new(lines).block(block), r);
 }
 
-/// How many rows `text` takes when words wrap at `width` columns (greedy, as the paragraph
-/// wraps it; a word longer than the width is broken).
-fn wrapped_rows(text: &str, width: usize) -> usize {
-    let mut rows = 1;
-    let mut used = 0;
-    for word in text.split(' ') {
-        let n = word.chars().count();
-        let need = if used == 0 { n } else { used + 1 + n };
-        if need <= width {
-            used = need;
-        } else if n <= width {
-            rows += 1;
-            used = n;
-        } else {
-            // Broken over rows.
-            rows += usize::from(used > 0) + (n - 1) / width;
-            used = n % width;
-        }
-    }
-    rows
-}
-
 fn confirm(f: &mut Frame, app: &App, area: Rect, title: &str, body: &[String], hits: &mut Hits) {
     let t = app.theme();
     let w = body
@@ -256,7 +236,10 @@ fn confirm(f: &mut Frame, app: &App, area: Rect, title: &str, body: &[String], h
         + 4;
     // As many rows as the body takes once wrapped to the box (a long sentence is not cut).
     let inner_w = w.min(area.width).saturating_sub(2).max(1) as usize;
-    let rows: usize = body.iter().map(|l| wrapped_rows(l, inner_w)).sum();
+    let rows: usize = body
+        .iter()
+        .map(|l| dashboard::wrapped_rows(l, inner_w))
+        .sum();
     let h = (rows as u16).saturating_add(5);
     let r = centered(area, w, h);
     f.render_widget(Clear, r);

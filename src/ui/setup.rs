@@ -157,7 +157,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
         )
     } else if s.raw.is_some() {
         Line::styled(
-            "Esc or Ctrl-S: back to the form (the text must parse)  Ctrl-Z undo",
+            "Esc/Ctrl-S back to the form (not parsing: d discard, k keep aside)  Ctrl-Z undo  Ctrl-Y redo  F1 help",
             t.dim,
         )
     } else {
@@ -309,7 +309,17 @@ fn form_rows(f: &mut Frame, app: &App, s: &Setup, inner: Rect, hits: &mut Hits) 
         .selected
         .saturating_sub(rows / 2)
         .min(s.rows.len().saturating_sub(rows));
-    let label_w = 34usize.min(inner.width as usize / 2);
+    // As wide as the longest label shown, up to half the room; a longer one ends in "…".
+    let longest = s
+        .rows
+        .iter()
+        .filter_map(|r| match r {
+            Row::Field(fl) => Some(fl.label.chars().count()),
+            Row::Header(_) => None,
+        })
+        .max()
+        .unwrap_or(20);
+    let label_w = longest.min(inner.width as usize / 2).max(8);
     for (k, i) in (first..s.rows.len()).enumerate().take(rows) {
         let r = Rect::new(inner.x, inner.y + k as u16, inner.width, 1);
         let sel = i == s.selected;
@@ -324,7 +334,13 @@ fn form_rows(f: &mut Frame, app: &App, s: &Setup, inner: Rect, hits: &mut Hits) 
                     Some(Severity::Warning) => Span::styled(" ! ", t.skipped.patch(base)),
                     None => Span::styled("   ", base),
                 };
-                let label: String = fl.label.chars().take(label_w).collect();
+                let label: String = if fl.label.chars().count() > label_w {
+                    let mut l: String = fl.label.chars().take(label_w.saturating_sub(1)).collect();
+                    l.push('…');
+                    l
+                } else {
+                    fl.label.clone()
+                };
                 let vstyle = if fl.readonly { t.dim } else { t.text };
                 Line::from(vec![
                     mark,
@@ -376,10 +392,33 @@ fn problems(f: &mut Frame, app: &App, s: &Setup, errors: usize, warnings: usize,
     };
     let mut ordered: Vec<_> = s.problems.iter().collect();
     ordered.sort_by_key(|p| Some(p.path.as_str()) != selected_path);
-    for p in ordered {
+    let b = block(app, " Problems ".into(), false);
+    let inner_s = b.inner(summary);
+    // As many as fit (each may wrap), then "+N more": none is dropped silently.
+    let width = inner_s.width as usize;
+    let mut rows: usize = lines
+        .iter()
+        .map(|l| super::dashboard::wrapped_rows(&l.to_string(), width))
+        .sum();
+    let room = inner_s.height as usize;
+    for (k, p) in ordered.iter().enumerate() {
         let here = Some(p.path.as_str()) == selected_path;
+        let text = format!("{}{p}", if here { "▸ " } else { "  " });
+        let need = super::dashboard::wrapped_rows(&text, width);
+        let left = ordered.len() - k;
+        if rows + need > room || (left > 1 && rows + need + 1 > room) {
+            lines.push(Line::styled(
+                format!(
+                    "  +{left} more ({} goes to each in turn)",
+                    app.key(Scope::Setup, Action::NextProblem)
+                ),
+                t.dim,
+            ));
+            break;
+        }
+        rows += need;
         lines.push(Line::styled(
-            format!("{}{p}", if here { "▸ " } else { "  " }),
+            text,
             if p.severity == Severity::Error {
                 t.failed
             } else {
@@ -387,8 +426,6 @@ fn problems(f: &mut Frame, app: &App, s: &Setup, errors: usize, warnings: usize,
             },
         ));
     }
-    let b = block(app, " Problems ".into(), false);
-    let inner_s = b.inner(summary);
     f.render_widget(b, summary);
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner_s);
 }

@@ -208,11 +208,58 @@ impl Setup {
         }
     }
 
+    /// What saving over the files that changed on disk would drop: per file, the lines on disk
+    /// that are not in the edit (`-`) and the edit's lines that are not on disk (`+`), secrets
+    /// masked; at most `max` lines each.
+    pub fn overwrite_diff(&self, max: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, f, path) in [
+            ("config.json", &self.config, self.dc.config_json()),
+            ("secrets.json", &self.secrets, self.dc.secrets_json()),
+        ] {
+            let ours = f.text();
+            let Ok(disk) = crate::config::read_text(&path) else {
+                continue;
+            };
+            if f.loaded.as_ref().is_some_and(|l| l.text == disk) || disk == ours {
+                continue;
+            }
+            let mut secrets = crate::config::secret_values_in(&self.secrets.value);
+            if let Ok(v) = serde_json::from_str::<Value>(&disk)
+                && name == "secrets.json"
+            {
+                secrets.extend(crate::config::secret_values_in(&v));
+            }
+            let mine: std::collections::HashSet<&str> = ours.lines().collect();
+            let theirs: std::collections::HashSet<&str> = disk.lines().collect();
+            let mut lines: Vec<String> = disk
+                .lines()
+                .filter(|l| !mine.contains(l))
+                .map(|l| format!("- {}", l.trim()))
+                .chain(
+                    ours.lines()
+                        .filter(|l| !theirs.contains(l))
+                        .map(|l| format!("+ {}", l.trim())),
+                )
+                .map(|l| crate::text::visible(&crate::text::mask(&l, &secrets)).into_owned())
+                .collect();
+            let more = lines.len().saturating_sub(max);
+            lines.truncate(max);
+            out.push(format!("{name} (- on disk now, + yours):"));
+            out.extend(lines.into_iter().map(|l| format!("  {l}")));
+            if more > 0 {
+                out.push(format!("  +{more} more"));
+            }
+        }
+        out
+    }
+
     /// Reloads both files from disk (dropping unsaved edits).
     pub fn reload(&mut self) {
         self.config = JsonFile::load(&self.dc.config_json());
         self.secrets = JsonFile::load(&self.dc.secrets_json());
         self.conflict = false;
+        self.conflict_after = None;
         self.history.clear();
         self.raw = None;
         self.refresh();
@@ -237,6 +284,16 @@ impl Setup {
                 out.push(format!("{name}: {} changed line(s)", d.len()));
                 out.extend(d.into_iter().take(6).map(|l| format!("  {l}")));
             }
+        }
+        if let Some((secrets, _)) = &self.raw_kept {
+            out.push(format!(
+                "raw edits of {} kept aside (they do not parse)",
+                if *secrets {
+                    "secrets.json"
+                } else {
+                    "config.json"
+                }
+            ));
         }
         if self.raw.is_some() {
             out.push(format!(

@@ -37,11 +37,20 @@ fn label_for(key: &str) -> String {
     key.replace('_', " ")
 }
 
-/// The schema's label for a dotted path, or one made from the path.
+/// The schema's label for a dotted path, or one made from the path ("vsphere.vsphere_edge"
+/// reads "vsphere edge": the section's name is not said twice).
 fn label_of(path: &str) -> String {
     crate::config::schema::label(path)
         .map(str::to_string)
-        .unwrap_or_else(|| label_for(&path.replace('.', " ")))
+        .unwrap_or_else(|| {
+            let (section, key) = path.rsplit_once('.').unwrap_or(("", path));
+            let key = key.strip_prefix(&format!("{section}_")).unwrap_or(key);
+            label_for(&if section.is_empty() {
+                key.to_string()
+            } else {
+                format!("{section} {key}")
+            })
+        })
 }
 
 /// The form rows for a config (and secrets) value, grouped as an operator thinks.
@@ -148,8 +157,9 @@ fn node_rows(rows: &mut Vec<Row>, config: &Value) {
         };
         let zone = zone.unwrap_or("management");
         rows.push(Row::Header(format!(
-            "{group} ({} nodes, {zone} network)",
-            list.len()
+            "{group} ({} node{}, {zone} network)",
+            list.len(),
+            if list.len() == 1 { "" } else { "s" }
         )));
         for i in 0..list.len() {
             for k in ["hostname", "ipaddress"] {

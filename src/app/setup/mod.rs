@@ -201,10 +201,18 @@ pub struct Setup {
     pub message: Option<String>,
     /// A save found the file changed on disk.
     pub conflict: bool,
+    /// What the save that met the conflict was for (an overwrite does that, no more).
+    pub conflict_after: Option<AfterSave>,
     /// The raw editor edits secrets.json (not config.json).
     pub raw_secrets: bool,
     /// The raw secrets.json editor shows masked values (read-only until revealed).
     pub raw_masked: bool,
+    /// Esc was pressed in the raw editor on text that does not parse: the next key chooses
+    /// (discard the raw edits, keep them unsaved, or any other key to keep editing).
+    pub raw_leaving: bool,
+    /// Raw edits that do not parse, kept unsaved (secrets.json?, the text): the raw editor
+    /// reopens on them; nothing saves them.
+    pub raw_kept: Option<(bool, String)>,
     /// An openshift-install being copied in: (where from, its `version` once checked).
     pub candidate: Option<(String, Option<String>)>,
     /// Earlier versions of both files, for undo (newest last).
@@ -257,8 +265,11 @@ impl Setup {
             override_aside: false,
             message: None,
             conflict: false,
+            conflict_after: None,
             raw_secrets: false,
             raw_masked: false,
+            raw_leaving: false,
+            raw_kept: None,
             candidate: None,
             history: Vec::new(),
             keys,
@@ -589,12 +600,32 @@ impl Setup {
                     | KeyCode::Enter
                     | KeyCode::Tab
             ) && !(ctrl && k.code == KeyCode::Char('s'));
-            match k.code {
-                KeyCode::Esc => {
-                    self.close_raw();
+            if std::mem::take(&mut self.raw_leaving) {
+                match k.code {
+                    KeyCode::Char('d') => self.discard_raw(),
+                    KeyCode::Char('k') => self.keep_raw_unsaved(),
+                    _ => self.message = Some("still editing: the text does not parse yet".into()),
                 }
-                KeyCode::Char('s') if ctrl => {
-                    self.close_raw();
+                return true;
+            }
+            match k.code {
+                KeyCode::Esc => self.leave_raw(),
+                KeyCode::Char('s') if ctrl => self.leave_raw(),
+                // The app's help (F1) shows the raw editor's keys too.
+                KeyCode::F(1) => return false,
+                KeyCode::Char('z') if ctrl && !self.raw_masked => {
+                    if let Some(area) = self.raw.as_mut()
+                        && !area.undo()
+                    {
+                        self.message = Some("nothing to undo".into());
+                    }
+                }
+                KeyCode::Char('y') if ctrl && !self.raw_masked => {
+                    if let Some(area) = self.raw.as_mut()
+                        && !area.redo()
+                    {
+                        self.message = Some("nothing to redo".into());
+                    }
                 }
                 _ if self.raw_masked && reveal => self.reveal_raw(),
                 _ if self.raw_masked && editing_key => {

@@ -10,6 +10,12 @@ impl Setup {
     pub fn open_raw(&mut self) {
         self.raw_secrets = false;
         self.raw_masked = false;
+        if let Some((false, text)) = &self.raw_kept {
+            let text = text.clone();
+            self.raw_kept = None;
+            self.raw = Some(text_area(&text, None));
+            return;
+        }
         let text = self.config.text();
         self.raw = Some(text_area(&text, self.config.parse_error.as_ref()));
     }
@@ -18,6 +24,14 @@ impl Setup {
     /// secrets.json can be fixed here, and never blocks saving config.json.
     pub fn open_raw_secrets(&mut self) {
         self.raw_secrets = true;
+        if let Some((true, text)) = &self.raw_kept {
+            // The kept edits were made with the values shown.
+            let text = text.clone();
+            self.raw_kept = None;
+            self.raw_masked = false;
+            self.raw = Some(text_area(&text, None));
+            return;
+        }
         self.raw_masked = true;
         let text = mask_json_values(&self.secrets.text());
         self.raw = Some(text_area(&text, self.secrets.parse_error.as_ref()));
@@ -40,6 +54,77 @@ impl Setup {
             self.raw_masked = false;
             self.message = Some("secrets.json values shown; edit, then Esc".into());
         }
+    }
+
+    /// Esc in the raw editor: back to the form with the text if it parses; otherwise asks
+    /// (in the message line) whether to discard the raw edits, keep them unsaved, or go on.
+    pub fn leave_raw(&mut self) {
+        if self.close_raw() {
+            return;
+        }
+        self.raw_leaving = true;
+        let at = self.message.take().unwrap_or_default();
+        self.message = Some(format!(
+            "{at}. d: discard these raw edits (back to the form as it was) · k: keep them unsaved and go back (F2 reopens them; they are not saved) · any other key: keep editing"
+        ));
+    }
+
+    /// Drops the raw editor's edits: the form shows the file as it was, and the parse error
+    /// it left goes with it.
+    pub fn discard_raw(&mut self) {
+        let secrets = std::mem::take(&mut self.raw_secrets);
+        self.raw = None;
+        self.raw_masked = false;
+        let file = if secrets {
+            &mut self.secrets
+        } else {
+            &mut self.config
+        };
+        if serde_json::from_str::<Value>(&file.base_text).is_ok() {
+            file.parse_error = None;
+        }
+        self.raw_kept = None;
+        self.message = Some(format!(
+            "raw edits of {} discarded",
+            if secrets {
+                "secrets.json"
+            } else {
+                "config.json"
+            }
+        ));
+        self.refresh();
+    }
+
+    /// Leaves the raw editor keeping its text (which does not parse) aside, unsaved.
+    pub fn keep_raw_unsaved(&mut self) {
+        let Some(area) = self.raw.take() else {
+            return;
+        };
+        let secrets = std::mem::take(&mut self.raw_secrets);
+        self.raw_masked = false;
+        self.raw_kept = Some((secrets, area.lines().join("\n")));
+        let file = if secrets {
+            &mut self.secrets
+        } else {
+            &mut self.config
+        };
+        if serde_json::from_str::<Value>(&file.base_text).is_ok() {
+            file.parse_error = None;
+        }
+        self.message = Some(format!(
+            "your raw edits of {} are kept aside, unsaved (they do not parse): {} reopens them",
+            if secrets {
+                "secrets.json"
+            } else {
+                "config.json"
+            },
+            self.key(if secrets {
+                crate::app::Action::RawSecrets
+            } else {
+                crate::app::Action::RawEditor
+            })
+        ));
+        self.refresh();
     }
 
     /// Closes the raw editor, keeping its text if it parses; otherwise stays, with the error.
@@ -84,6 +169,15 @@ impl Setup {
                 file.parse_error = None;
                 self.raw = None;
                 self.raw_secrets = false;
+                self.raw_kept = None;
+                // The parse error it showed is gone with its cause.
+                if self
+                    .message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("invalid JSON") || m.contains("masked"))
+                {
+                    self.message = None;
+                }
                 self.refresh();
                 true
             }
