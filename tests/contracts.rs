@@ -127,6 +127,7 @@ fn a_rerun_of_4_after_the_vms_exist_is_refused_and_forced_it_finds_install_confi
     let (_tmp, dir) = demo(&[]);
     let o = headless(&dir, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    the_end_game_was_played_as_a_careful_admin_plays_it(&dir, &text(&o));
     // 2.create-config made it, and the real 4 consumes it (backing it up first).
     assert!(!dir.join("install-config.yaml").exists());
     let original = std::fs::read(dir.join(".install-config.yaml.bak")).unwrap();
@@ -236,13 +237,10 @@ fn remove_bootstrap_twice_leaves_one_key_and_a_retry_of_7_makes_the_bootstrap_vm
     remove_containers_of(&dir);
 }
 
-#[test]
-fn a_csr_that_is_not_a_nodes_is_listed_never_approved_and_9_runs_before_the_operators_wait() {
-    let _g = engine_lock();
-    let (_tmp, dir) = demo(&[]);
-    let o = headless(&dir, &[]);
-    let all = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{all}");
+/// (In the completed run of the re-run test, to spare a run.) A CSR that is not a node's is
+/// listed and never approved, and 9.post-deployment runs before the operators wait.
+fn the_end_game_was_played_as_a_careful_admin_plays_it(dir: &Path, all: &str) {
+    let dir = dir.to_path_buf();
     assert!(
         all.contains("not approving csr-9zk2p (requested by system:serviceaccount:default:builder"),
         "{all}"
@@ -266,7 +264,6 @@ fn a_csr_that_is_not_a_nodes_is_listed_never_approved_and_9_runs_before_the_oper
     assert!(nine_end <= wait_start, "{nine_end} > {wait_start}");
     let log = log_text(&dir, &st, "wait-operators", 1);
     assert!(log.contains("cluster version available"), "{log}");
-    remove_containers_of(&dir);
 }
 
 #[test]
@@ -402,9 +399,6 @@ fn the_old_script_or_its_unit_stops_run_before_anything_starts() {
         "{all}"
     );
     assert!(!state_dir(&dir).join("state.json").exists(), "{all}");
-    // With the script gone and the unit inactive, the run goes.
-    let o = headless(&dir, &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     remove_containers_of(&dir);
 }
 
