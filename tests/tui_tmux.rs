@@ -298,3 +298,59 @@ fn demo_setup_walks_through_the_flow_before_starting() {
     t.keys(&["q"]);
     remove_containers_of(&dir);
 }
+
+#[test]
+fn a_shell_in_a_running_steps_container_and_back_to_the_dashboard_as_it_was() {
+    let _g = engine_lock();
+    // The demo, slowed down: 4.run-installer prints a line a second.
+    let (tmp, dir) = demo_dc(&[]);
+    std::fs::write(dir.join(".demo/pace"), "1\n").unwrap();
+    let d = dir.to_str().unwrap();
+    // `cat` as the pager: it shows the file and comes straight back.
+    let cmd = tui_cmd(tmp.path(), &format!("run --deployconfig {d}")).replacen(
+        "exec env ",
+        "exec env PAGER=cat ",
+        1,
+    );
+    let t = Tmux::start("shell", &cmd);
+    t.wait_for("openshift-install v4.14.0-demo", Duration::from_secs(90));
+    // E: a shell in the running step's container; the TUI steps aside.
+    t.keys(&["E"]);
+    t.wait_for(
+        "a shell in 4.run-installer's container",
+        Duration::from_secs(20),
+    );
+    t.keys(&[
+        "ls /tmp/workingdir > /tmp/workingdir/seen-from-the-shell.txt; exit",
+        "Enter",
+    ]);
+    // Back: the dashboard as it was, the step still running, and a line that says so.
+    let s = t.wait_for(
+        "back from a shell in 4.run-installer's container",
+        Duration::from_secs(20),
+    );
+    assert!(
+        s.contains(" Steps ") && s.contains("4.run-installer"),
+        "{s}"
+    );
+    assert!(
+        s.contains("openshift-install v4.14.0-demo"),
+        "the pane shows the log again:\n{s}"
+    );
+    assert!(s.contains("(exit 0)"), "{s}");
+    let seen = std::fs::read_to_string(dir.join("seen-from-the-shell.txt")).unwrap();
+    assert!(seen.lines().any(|l| l == "config.json"), "{seen}");
+    // Keys work again: i shows the container as the engine describes it, in the pager.
+    t.keys(&["i"]);
+    t.wait_for(
+        "back from 4.run-installer's container, as the engine describes it (exit 0)",
+        Duration::from_secs(20),
+    );
+    t.keys(&["x"]);
+    t.wait_for("Stop", Duration::from_secs(10));
+    t.keys(&["y"]);
+    t.wait_for("stopped", Duration::from_secs(30));
+    t.keys(&["q"]);
+    t.wait_exited(Duration::from_secs(20));
+    remove_containers_of(&dir);
+}

@@ -58,6 +58,14 @@ pub enum Action {
     ToggleTimestamps,
     /// Line numbers on/off.
     LineNumbers,
+    /// A shell in the selected step's running container (the TUI steps aside until it exits).
+    Shell,
+    /// The selected step's container as the engine describes it (JSON, in `$PAGER`).
+    Inspect,
+    /// A failed step: a shell in its image with the same mounts, to look around.
+    DebugShell,
+    /// The selected step's log in `$PAGER`.
+    Pager,
     /// Jump to the first error line.
     FirstError,
     /// Save the log to a file.
@@ -151,6 +159,10 @@ impl Action {
             Action::PrevMatch => "prev match",
             Action::ToggleWrap => "wrap",
             Action::LineNumbers => "line numbers",
+            Action::Shell => "shell in container",
+            Action::Inspect => "inspect container",
+            Action::DebugShell => "debug shell (failed step)",
+            Action::Pager => "log in $PAGER",
             Action::ToggleTimestamps => "timestamps",
             Action::FirstError => "first error",
             Action::SaveLog => "save",

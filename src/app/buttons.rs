@@ -1,6 +1,7 @@
 //! What each action does, which buttons apply now, and the questions asked before destructive ones.
 
-use super::{Action, App, Confirm, Effect, LogView, Overlay, Screen};
+use super::{Action, App, Confirm, Effect, External, LogView, Overlay, Screen};
+use crate::app::Scope;
 use crate::pipeline::{Command, Plan, StepStatus};
 
 const EXTEND_SECS: u64 = 300;
@@ -205,6 +206,66 @@ impl App {
         })
     }
 
+    /// A shell, inspect, debug shell or pager for the selected step, when it applies; else a
+    /// status line that says why not.
+    fn external_for(&mut self, a: Action) -> Vec<Effect> {
+        let step = self.step_id();
+        let st = self.status_of(self.selected);
+        let last = self
+            .run
+            .as_ref()
+            .and_then(|r| r.steps.get(self.selected))
+            .and_then(|s| s.last())
+            .cloned();
+        let container = last
+            .as_ref()
+            .and_then(|a| a.container_id.clone().or_else(|| a.container.clone()));
+        let refuse = |app: &mut Self, why: String| {
+            app.status = Some(why);
+            vec![]
+        };
+        let ext = match (a, container) {
+            (Action::Pager, _) => match last {
+                Some(at) => External::Pager {
+                    step,
+                    log: self.state_dir.join(&at.log),
+                },
+                None => return refuse(self, format!("{step} has no log yet")),
+            },
+            (_, None) => {
+                return refuse(
+                    self,
+                    format!("{step} has no container (not run yet, or not a container step)"),
+                );
+            }
+            (Action::Shell, Some(c)) if st == StepStatus::Running || st == StepStatus::Serving => {
+                External::Shell { step, container: c }
+            }
+            (Action::Shell, Some(_)) => {
+                return refuse(
+                    self,
+                    format!(
+                        "{step} is not running: a shell needs its container running ({} opens a debug shell in its image)",
+                        self.key(Scope::Dashboard, Action::DebugShell)
+                    ),
+                );
+            }
+            (Action::DebugShell, Some(c))
+                if matches!(st, StepStatus::Failed | StepStatus::Stopped) =>
+            {
+                External::DebugShell { step, container: c }
+            }
+            (Action::DebugShell, Some(_)) => {
+                return refuse(
+                    self,
+                    format!("{step} did not fail: a debug shell is for a failed or stopped step"),
+                );
+            }
+            (_, Some(c)) => External::Inspect { step, container: c },
+        };
+        vec![Effect::External(ext)]
+    }
+
     fn ask(&mut self, c: Option<Confirm>, otherwise: Vec<Effect>) -> Vec<Effect> {
         match c {
             Some(c) => {
@@ -357,6 +418,9 @@ impl App {
             Action::Bundle => {
                 self.status = Some("writing a support bundle…".into());
                 vec![Effect::Bundle]
+            }
+            Action::Shell | Action::Inspect | Action::DebugShell | Action::Pager => {
+                self.external_for(a)
             }
             Action::Setup => {
                 if self.driving {
@@ -595,6 +659,12 @@ impl App {
             }
             Action::FirstError => v.first_error(),
             Action::SaveLog => v.save(),
+            Action::Pager => {
+                return vec![Effect::External(External::Pager {
+                    step: v.step.clone(),
+                    log: v.index.path().to_path_buf(),
+                })];
+            }
             Action::CopyLog => {
                 let text = crate::text::mask(&v.visible_text(), &self.secrets).into_owned();
                 // OSC 52 has no answer: say what was sent and where it can arrive.

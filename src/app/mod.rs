@@ -54,6 +54,42 @@ pub enum Effect {
     TlsVerify(bool),
     /// Let the next run of this step go on although it undoes the deployment (confirmed).
     AllowRerun(String),
+    /// Step aside for an interactive program on the terminal (a shell, `$PAGER`), then come
+    /// back as it was.
+    External(External),
+}
+
+/// What the TUI steps aside for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum External {
+    /// A shell in this running container.
+    Shell {
+        /// The step (for messages).
+        step: String,
+        /// Container id or name.
+        container: String,
+    },
+    /// The engine's description of this container, in `$PAGER`.
+    Inspect {
+        /// The step.
+        step: String,
+        /// Container id or name.
+        container: String,
+    },
+    /// A shell in this (failed) container's image, with its mounts.
+    DebugShell {
+        /// The step.
+        step: String,
+        /// Container id or name.
+        container: String,
+    },
+    /// A saved log (masked) in `$PAGER`.
+    Pager {
+        /// The step.
+        step: String,
+        /// The log file.
+        log: PathBuf,
+    },
 }
 
 /// Which screen is showing, owning the state only that screen has (so a log view without the

@@ -284,6 +284,12 @@ impl Engine {
         self.get_json(path, &format!("GET {path}")).await
     }
 
+    /// A container as the engine describes it (`inspect`), whole; `None` if it is gone.
+    pub async fn inspect_json(&self, id: &str) -> Result<Option<serde_json::Value>> {
+        self.api_json(&format!("/containers/{}/json", raw::encode(id)))
+            .await
+    }
+
     /// True when the engine answers a ping within 5 s.
     pub async fn ping(&self) -> bool {
         matches!(

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
-    Event as TermEvent, EventStream, KeyEventKind,
+    Event as TermEvent, KeyEventKind,
 };
 use crossterm::execute;
 use futures_util::StreamExt;
@@ -21,6 +21,7 @@ use crate::engine::Engine;
 use crate::pipeline::{Command, Event, Finish, Outcome, Plan, Runner};
 use crate::ui::{self, Hits, theme::Theme};
 
+mod external;
 mod tasks;
 use tasks::spawn_setup_task;
 pub use tasks::{check_url, secret_values};
@@ -491,14 +492,21 @@ async fn finish_tui(
 ) -> color_eyre::Result<i32> {
     let code = {
         let mut guard = TerminalGuard::new(app.mouse)?;
+        // Input on a thread that pauses while a shell or a pager has the terminal.
+        let (input, stream) = external::input();
         let r = event_loop(
             &mut guard.terminal,
             &mut app,
-            EventStream::new(),
+            stream,
             &mut ev_rx,
             &cmd_tx,
             &ctl_tx,
-            Some((engine.clone(), dc.clone(), first)),
+            Some(Background {
+                engine: engine.clone(),
+                dc: dc.clone(),
+                first,
+                input: Some(input),
+            }),
         )
         .await;
         drop(guard);
@@ -606,6 +614,20 @@ fn osc52(text: &str) -> std::io::Result<()> {
     out.flush()
 }
 
+/// What the TUI loop works with besides the terminal: the engine and deployconfig for its
+/// background work, the effects to start with, and the input thread's switches (to step aside
+/// for a shell or a pager).
+pub struct Background {
+    /// The engine.
+    pub engine: Engine,
+    /// The deployconfig.
+    pub dc: Deployconfig,
+    /// Effects to start with.
+    pub first: Vec<Effect>,
+    /// The input thread (`None`: the input is not the terminal's; nothing steps aside).
+    pub input: Option<external::Input>,
+}
+
 /// The TUI loop, generic over the terminal backend and the input stream so benchmarks can
 /// drive it. Returns the exit code when the operator quits.
 pub async fn event_loop<B, S>(
@@ -615,16 +637,16 @@ pub async fn event_loop<B, S>(
     ev_rx: &mut UnboundedReceiver<Event>,
     cmd_tx: &UnboundedSender<Command>,
     ctl_tx: &UnboundedSender<Control>,
-    background: Option<(Engine, Deployconfig, Vec<Effect>)>,
+    background: Option<Background>,
 ) -> color_eyre::Result<i32>
 where
     B: ratatui::backend::Backend,
     S: futures_util::Stream<Item = std::io::Result<TermEvent>> + Unpin,
 {
     let (setup_tx, mut setup_rx) = mpsc::unbounded_channel::<SetupMsg>();
-    let (bg, mut pending) = match background {
-        Some((e, d, first)) => (Some((e, d)), first),
-        None => (None, vec![]),
+    let (bg, mut pending, input_ctl) = match background {
+        Some(b) => (Some((b.engine, b.dc)), b.first, b.input),
+        None => (None, vec![], None),
     };
     for e in std::mem::take(&mut pending) {
         if let (Effect::Setup(task), Some((engine, dc))) = (e, &bg) {
@@ -735,6 +757,42 @@ where
                 }
                 Effect::TlsVerify(v) => {
                     let _ = ctl_tx.send(Control::TlsVerify(v));
+                }
+                Effect::External(ext) => {
+                    let (Some((engine, _)), Some(input)) = (bg.as_ref(), input_ctl.as_ref()) else {
+                        continue;
+                    };
+                    let said =
+                        match external::prepare(&ext, engine, &app.state_dir, &app.secrets).await {
+                            Err(e) => {
+                                app.status = Some(e);
+                                app.dirty = true;
+                                continue;
+                            }
+                            Ok((cmd, tmp, said)) => {
+                                let input = input.clone();
+                                let line = said.clone();
+                                let r = tokio::task::spawn_blocking(move || {
+                                    external::run_on_terminal(&input, &cmd, &line)
+                                })
+                                .await
+                                .unwrap_or_else(|e| Err(e.to_string()));
+                                if let Some(t) = tmp {
+                                    let _ = std::fs::remove_file(t);
+                                }
+                                match r {
+                                    Ok(code) => format!("back from {said} (exit {code})"),
+                                    Err(e) => e,
+                                }
+                            }
+                        };
+                    if app.mouse {
+                        let _ = execute!(std::io::stdout(), EnableMouseCapture);
+                    }
+                    let _ = terminal.clear();
+                    app.status = Some(said);
+                    app.dirty = true;
+                    now_draw = true;
                 }
                 Effect::Bundle => {
                     let Some((engine, dc)) = bg.clone() else {
