@@ -60,7 +60,8 @@ sed 's|^ExecStart=.*|ExecStart=/usr/bin/stage2-tui run --headless|' scripts/syst
 "$BIN" completions bash > "$ROOT/usr/share/bash-completion/completions/stage2-tui"
 "$BIN" completions zsh > "$ROOT/usr/share/zsh/site-functions/_stage2-tui"
 "$BIN" completions fish > "$ROOT/usr/share/fish/vendor_completions.d/stage2-tui.fish"
-"$BIN" manpage | gzip -9n > "$ROOT/usr/share/man/man1/stage2-tui.1.gz"
+"$BIN" manpage --dir "$WORK/man"
+for page in "$WORK"/man/*.1; do gzip -9n < "$page" > "$ROOT/usr/share/man/man1/$(basename "$page").gz"; done
 cp README.md "$ROOT/usr/share/doc/stage2-tui/"
 
 TARBALL="$DIST/stage2-tui-$VERSION-x86_64-linux.tar.gz"
@@ -95,7 +96,7 @@ cp -a $PWD/$ROOT/. %{buildroot}/
 /usr/share/bash-completion/completions/stage2-tui
 /usr/share/zsh/site-functions/_stage2-tui
 /usr/share/fish/vendor_completions.d/stage2-tui.fish
-/usr/share/man/man1/stage2-tui.1.gz
+/usr/share/man/man1/stage2-tui*.1.gz
 %doc /usr/share/doc/stage2-tui/README.md
 SPEC
 # The binary is stripped by the build above and the man page already compressed: the

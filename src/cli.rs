@@ -10,12 +10,25 @@ use crate::pipeline::Plan;
 
 /// Install the second stage of an OpenShift 4 cluster from its bastion.
 #[derive(Debug, Parser)]
-#[command(name = "stage2-tui", version, about)]
+#[command(
+    name = "stage2-tui",
+    version,
+    about,
+    long_about = "stage2-tui runs the second stage of an OpenShift 4 installation on vSphere from the bastion \
+that stage 1 built, in place of stage2-containers.sh: it checks and edits config.json and \
+secrets.json, picks the openshift-install binary and the image tag, then runs the stage \
+containers (2.create-config, 4.run-installer, the ign-webserver window, 6.add-ignition, \
+7.terraform-deploy, 8.configure-svcs, the CSR approvals and operator waits, 9.post-deployment) \
+through podman or Docker, with a live dashboard, logs, diagnosis of failures, retry, skip and stop. \
+Each step is judged by what it must leave behind, not by its exit code, and re-runs that would \
+undo the deployment are refused. The stages run in the engine: the TUI can leave and come back, \
+and the same runner works headless (run --headless) for the systemd unit (install-service)."
+)]
 pub struct Cli {
     /// Engine API socket (unix:///run/podman/podman.sock); only this one is tried
     #[arg(long, global = true, env = "STAGE2_ENGINE", value_name = "URL")]
     pub engine: Option<String>,
-    /// The deployconfig folder
+    /// The deployconfig folder (`demo` writes its own: see its --dir)
     #[arg(long, global = true, env = "STAGE2_DEPLOYCONFIG", value_name = "DIR")]
     pub deployconfig: Option<PathBuf>,
     /// Colour theme: dark, light, high-contrast, basic16 (NO_COLOR turns colours off)
@@ -102,9 +115,13 @@ pub enum Cmd {
         /// The shell
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff)
+    /// Print the man page (roff), or write it and one page per subcommand into a folder
     #[command(hide = true)]
-    Manpage,
+    Manpage {
+        /// Write stage2-tui.1 and stage2-tui-<subcommand>.1 here
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Where a run stands, as JSON (for scripts, Ansible and support)
     Status {
         /// Print JSON (the only format for now)
@@ -197,6 +214,93 @@ fn refuse_invalid_config(dc: &Deployconfig, plan: &Plan) -> Option<i32> {
     Some(crate::exit::CANNOT_START)
 }
 
+/// The subcommands a user sees (not the hidden internal ones).
+fn visible_subcommands() -> Vec<String> {
+    use clap::CommandFactory;
+    Cli::command()
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .map(|c| c.get_name().to_string())
+        .collect()
+}
+
+/// The man page of stage2-tui, or of one of its subcommands.
+fn man_page(sub: Option<&str>) -> std::io::Result<String> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let page = match sub {
+        None => cmd,
+        Some(s) => cmd
+            .find_subcommand(s)
+            .cloned()
+            .map(|c| {
+                // clap keeps command names as &'static str: this one-shot command leaks one.
+                let name: &'static str = Box::leak(format!("stage2-tui-{s}").into_boxed_str());
+                c.name(name).bin_name(name)
+            })
+            .ok_or_else(|| std::io::Error::other(format!("no subcommand {s}")))?,
+    };
+    let mut out = Vec::new();
+    clap_mangen::Man::new(page).render(&mut out)?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// A shell's completion script: the hidden internal subcommands are not offered, and `--from`
+/// offers the built-in pipeline's step ids (bash, zsh, fish).
+fn completions(shell: clap_complete::Shell) -> String {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "stage2-tui", &mut out);
+    let mut text = String::from_utf8_lossy(&out).into_owned();
+    let cmd = Cli::command();
+    let hidden: Vec<String> = cmd
+        .get_subcommands()
+        .filter(|c| c.is_hide_set())
+        .map(|c| c.get_name().to_string())
+        .collect();
+    let steps: Vec<String> = crate::pipeline::Pipeline::default_pipeline()
+        .map(|p| p.steps.iter().map(|s| s.id.clone()).collect())
+        .unwrap_or_default();
+    let offers_hidden = |line: &str| {
+        hidden.iter().any(|h| {
+            line.contains(&format!("-a \"{h}\""))
+                || line.trim_start().starts_with(&format!("'{h}:"))
+        })
+    };
+    let mut kept: Vec<String> = Vec::new();
+    let mut from_case = false;
+    for line in text.lines() {
+        if offers_hidden(line) {
+            continue;
+        }
+        let mut line = line.to_string();
+        if line.trim_start().starts_with("opts=\"") {
+            for h in &hidden {
+                line = line.replace(&format!(" {h} "), " ");
+            }
+        }
+        if line.trim() == "--from)" {
+            from_case = true;
+        } else if from_case && line.contains("compgen -f") {
+            line = line.replace(
+                "compgen -f \"${cur}\"",
+                &format!("compgen -W \"{}\" -- \"${{cur}}\"", steps.join(" ")),
+            );
+            from_case = false;
+        }
+        if line.contains("-l from ") && line.contains("-r") && !line.contains(" -a ") {
+            line.push_str(&format!(" -f -a \"{}\"", steps.join(" ")));
+        }
+        if line.contains("--from=[") && line.ends_with(":STEP:_default' \\") {
+            line = line.replace(":STEP:_default'", &format!(":STEP:({})'", steps.join(" ")));
+        }
+        kept.push(line);
+    }
+    text = kept.join("\n");
+    text.push('\n');
+    text
+}
+
 /// Connects to the engine the way every subcommand does.
 pub async fn connect(cli: &Cli) -> color_eyre::Result<engine::Engine> {
     let opts = ConnectOptions {
@@ -286,20 +390,27 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
             }
         }
         Some(Cmd::Completions { shell }) => {
-            use clap::CommandFactory;
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "stage2-tui",
-                &mut std::io::stdout(),
-            );
+            crate::out!("{}", completions(*shell));
             Ok(0)
         }
-        Some(Cmd::Manpage) => {
-            use clap::CommandFactory;
-            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
-            Ok(0)
-        }
+        Some(Cmd::Manpage { dir }) => match dir {
+            None => {
+                crate::out!("{}", man_page(None)?);
+                Ok(0)
+            }
+            Some(dir) => {
+                // The main page and one per subcommand it names (stage2-tui-run.1, …).
+                std::fs::create_dir_all(dir)?;
+                std::fs::write(dir.join("stage2-tui.1"), man_page(None)?)?;
+                for sub in visible_subcommands() {
+                    std::fs::write(
+                        dir.join(format!("stage2-tui-{sub}.1")),
+                        man_page(Some(&sub))?,
+                    )?;
+                }
+                Ok(0)
+            }
+        },
         Some(Cmd::Bundle { out }) => {
             let dc = cli.deployconfig();
             let engine = connect(&cli).await.map_err(|e| e.to_string());

@@ -93,6 +93,14 @@ fn the_package_script_leaves_a_tarball_and_an_rpm_that_run_on_rhel_8_and_9() {
     )))
     .unwrap();
     assert!(completion.contains("install-service") && completion.contains("--tls-verify"));
+    // Hidden internal commands are not offered; --from offers the steps.
+    for hidden in ["window-guard", "control-probe", "capture-log", "manpage"] {
+        assert!(
+            !completion.contains(&format!(" {hidden} ")),
+            "{hidden} offered"
+        );
+    }
+    assert!(completion.contains("compgen -W \"pull 2.create-config 4.run-installer"));
     let man = sh(
         &format!("gzip -dc stage2-tui-{version}/usr/share/man/man1/stage2-tui.1.gz"),
         dist.path(),
@@ -101,6 +109,26 @@ fn the_package_script_leaves_a_tarball_and_an_rpm_that_run_on_rhel_8_and_9() {
         man.contains(".TH stage2-tui") && man.contains("bundle"),
         "{man}"
     );
+    // A real description, and every page it refers to is installed.
+    assert!(
+        man.contains("Each step is judged by what it must leave behind"),
+        "{man}"
+    );
+    for sub in [
+        "run",
+        "check",
+        "demo",
+        "status",
+        "bundle",
+        "install-service",
+        "pipeline",
+    ] {
+        assert!(
+            listing.contains(&format!("usr/share/man/man1/stage2-tui-{sub}.1.gz")),
+            "stage2-tui-{sub}(1) is referred to but not installed:\n{listing}"
+        );
+        assert!(files.contains(&format!("stage2-tui-{sub}.1.gz")), "{files}");
+    }
 }
 
 #[test]

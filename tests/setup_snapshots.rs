@@ -731,3 +731,28 @@ fn the_raw_editor_has_a_way_out_with_text_that_does_not_parse() {
         Some("raw edits of config.json discarded")
     );
 }
+
+#[test]
+fn slash_filters_the_config_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _) = app_on(dir.path(), &fixture("valid.json"));
+    app.on_key(key(KeyCode::Tab));
+    app.on_key(key(KeyCode::Char('/')));
+    typ(&mut app, "datastore");
+    let screen = render(&app, dir.path());
+    assert!(screen.contains("/datastore"), "{screen}");
+    assert!(
+        screen.contains("vsphere_datastore") || screen.contains("datastore"),
+        "{screen}"
+    );
+    assert!(!screen.contains("Cluster id"), "{screen}");
+    app.on_key(key(KeyCode::Enter));
+    let s = app.screen.setup().unwrap();
+    assert!(s.listed_rows().contains(&s.selected));
+    // Esc drops the filter first (it does not leave the setup flow).
+    app.on_key(key(KeyCode::Esc));
+    let s = app.screen.setup().unwrap();
+    assert!(s.filter.is_none());
+    assert_eq!(s.listed_rows().len(), s.rows.len());
+    assert!(app.screen.setup().is_some(), "still in the setup flow");
+}

@@ -354,3 +354,44 @@ fn a_shell_in_a_running_steps_container_and_back_to_the_dashboard_as_it_was() {
     t.wait_exited(Duration::from_secs(20));
     remove_containers_of(&dir);
 }
+
+#[test]
+fn the_chosen_theme_is_remembered_for_the_next_start() {
+    let _g = engine_lock();
+    let (tmp, dir) = demo_dc(&[]);
+    let d = dir.to_str().unwrap();
+    set_pipeline(&dir, &oneshot("waits", "echo waiting; sleep 120"));
+    let start = |name: &str| {
+        let t = Tmux::start(
+            name,
+            &tui_cmd(tmp.path(), &format!("run --deployconfig {d}")),
+        );
+        t.wait_for("waiting", Duration::from_secs(60));
+        t
+    };
+    let t = start("theme1");
+    t.keys(&["t"]);
+    t.wait_for(
+        "theme: light (remembered for the next start)",
+        Duration::from_secs(10),
+    );
+    t.keys(&["q"]);
+    t.wait_for("Quit stage2-tui?", Duration::from_secs(10));
+    t.keys(&["y"]);
+    t.wait_exited(Duration::from_secs(20));
+    let saved = std::fs::read_to_string(tmp.path().join("stage2-tui/theme")).unwrap();
+    assert_eq!(saved.trim(), "light");
+    // The next start is in light: one more t goes on to the theme after it.
+    let t = start("theme2");
+    t.keys(&["t"]);
+    let s = t.wait_for("(remembered for the next start)", Duration::from_secs(10));
+    assert!(
+        !s.contains("theme: light"),
+        "it started in dark again:\n{s}"
+    );
+    t.keys(&["q"]);
+    t.wait_for("Quit stage2-tui?", Duration::from_secs(10));
+    t.keys(&["y"]);
+    t.wait_exited(Duration::from_secs(20));
+    remove_containers_of(&dir);
+}

@@ -24,6 +24,23 @@ fn running_with_countdown() {
     insta::assert_snapshot!("running_120x32", render(&app, 120, 32).backend());
     insta::assert_snapshot!("running_80x24", render(&app, 80, 24).backend());
     insta::assert_snapshot!("running_200x60", render(&app, 200, 60).backend());
+    insta::assert_snapshot!("running_50x20", render(&app, 50, 20).backend());
+    // At every width the header keeps the run's status, and the footer ends whole.
+    for w in [50, 80, 120, 200] {
+        let screen = format!("{}", render(&app, w, 30).backend());
+        let lines: Vec<&str> = screen.lines().collect();
+        assert!(lines[0].contains("running"), "{w} columns:\n{screen}");
+        let footer = lines[lines.len() - 1];
+        assert!(
+            footer
+                .trim_end()
+                .trim_end_matches('"')
+                .trim_end()
+                .ends_with("help")
+                || footer.contains("all keys"),
+            "{w} columns: {footer}"
+        );
+    }
 }
 
 #[test]
@@ -480,4 +497,46 @@ fn every_start_up_problem_goes_into_the_message_history_once() {
     assert_eq!(texts.len(), 2, "{texts:?}");
     assert!(texts[0].starts_with("key map not loaded") && texts[1].starts_with("theme "));
     assert_eq!(app.status.as_deref(), Some(texts[0]));
+}
+
+#[test]
+fn slash_filters_the_step_list_and_the_message_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = scenes::running(dir.path());
+    app.on_key(key('/'));
+    for c in "wait".chars() {
+        app.on_key(key(c));
+    }
+    let screen = format!("{}", render(&app, 120, 32).backend());
+    assert!(screen.contains("Steps /wait"), "{screen}");
+    assert!(
+        screen.contains("wait-svcs") && screen.contains("wait-operators"),
+        "{screen}"
+    );
+    assert!(!screen.contains("6.add-ignition"), "{screen}");
+    // Enter keeps it; j/k move among the listed steps only.
+    app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    let listed = app.listed_steps();
+    assert!(listed.contains(&app.selected));
+    app.on_key(key('j'));
+    assert!(app.listed_steps().contains(&app.selected));
+    // Esc lists them all again.
+    app.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    assert!(app.step_filter.is_none());
+    assert_eq!(app.listed_steps().len(), app.pipeline.steps.len());
+    // The message history filters the same way.
+    app.on_runner(stage2_tui::pipeline::Event::Note("alpha happened".into()));
+    app.on_runner(stage2_tui::pipeline::Event::Note("beta happened".into()));
+    app.record_messages();
+    app.on_key(key('M'));
+    app.on_key(key('/'));
+    for c in "beta".chars() {
+        app.on_key(key(c));
+    }
+    let screen = format!("{}", render(&app, 120, 32).backend());
+    assert!(screen.contains("Messages matching /beta"), "{screen}");
+    assert!(
+        screen.contains("beta happened") && !screen.contains("alpha happened"),
+        "{screen}"
+    );
 }

@@ -319,11 +319,21 @@ impl App {
             },
             Some(Overlay::Messages(up)) => {
                 self.overlay = match a {
-                    Action::Cancel | Action::Messages | Action::Quit | Action::Help => None,
+                    Action::Cancel | Action::Messages | Action::Quit | Action::Help => {
+                        self.messages_filter = None;
+                        None
+                    }
                     Action::Up => Some(Overlay::Messages(
                         (up + 1).min(self.messages.len().saturating_sub(1)),
                     )),
                     Action::Down => Some(Overlay::Messages(up.saturating_sub(1))),
+                    Action::Search => {
+                        self.messages_filter = Some(super::Filter {
+                            query: String::new(),
+                            typing: true,
+                        });
+                        Some(Overlay::Messages(0))
+                    }
                     _ => Some(Overlay::Messages(up)),
                 };
                 vec![]
@@ -362,8 +372,9 @@ impl App {
             }
             Action::CycleTheme => {
                 self.theme = (self.theme + 1) % self.themes.len();
-                self.status = Some(format!("theme: {}", self.theme().name));
-                vec![]
+                let name = self.theme().name.clone();
+                self.status = Some(format!("theme: {name} (remembered for the next start)"));
+                vec![Effect::RememberTheme(name)]
             }
             _ => return None,
         })
@@ -432,19 +443,30 @@ impl App {
                 let dc = crate::config::Deployconfig::new(&self.header.deployconfig);
                 self.open_setup(dc)
             }
+            Action::Search => {
+                self.step_filter = Some(super::Filter {
+                    query: String::new(),
+                    typing: true,
+                });
+                vec![]
+            }
             Action::Up
             | Action::Down
             | Action::Top
             | Action::Bottom
             | Action::PageUp
             | Action::PageDown => {
-                let last = self.pipeline.steps.len().saturating_sub(1);
-                self.selected = match a {
-                    Action::Up | Action::PageUp => self.selected.saturating_sub(1),
-                    Action::Down | Action::PageDown => (self.selected + 1).min(last),
+                // Among the listed steps (a `/` filter may hide some).
+                let listed = self.listed_steps();
+                let pos = listed.iter().position(|i| *i == self.selected).unwrap_or(0);
+                let last = listed.len().saturating_sub(1);
+                let to = match a {
+                    Action::Up | Action::PageUp => pos.saturating_sub(1),
+                    Action::Down | Action::PageDown => (pos + 1).min(last),
                     Action::Top => 0,
                     _ => last,
                 };
+                self.selected = listed.get(to).copied().unwrap_or(self.selected);
                 self.follow_running = false;
                 vec![]
             }

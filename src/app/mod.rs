@@ -54,6 +54,8 @@ pub enum Effect {
     TlsVerify(bool),
     /// Let the next run of this step go on although it undoes the deployment (confirmed).
     AllowRerun(String),
+    /// Remember this theme for the next start (the user's config folder).
+    RememberTheme(String),
     /// Step aside for an interactive program on the terminal (a shell, `$PAGER`), then come
     /// back as it was.
     External(External),
@@ -263,6 +265,50 @@ pub struct App {
     tails_loading: bool,
     /// The last look at the cluster (nodes, CSRs, operators), once it could be asked.
     pub cluster: Option<crate::pipeline::cluster::Snapshot>,
+    /// `/` on the dashboard: only the steps that match are listed.
+    pub step_filter: Option<Filter>,
+    /// `/` in the message history: only the messages that match are shown.
+    pub messages_filter: Option<Filter>,
+}
+
+/// A `/` filter over a list: its text, and whether it is still being typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// What a row must contain (case does not matter).
+    pub query: String,
+    /// Keys go to the query until Enter.
+    pub typing: bool,
+}
+
+impl Filter {
+    /// Whether `text` passes.
+    pub fn matches(&self, text: &str) -> bool {
+        text.to_lowercase().contains(&self.query.to_lowercase())
+    }
+
+    /// A key while typing: true when it was taken. Enter keeps the filter, Esc drops it.
+    pub(crate) fn key(slot: &mut Option<Filter>, k: &KeyEvent) -> bool {
+        let Some(f) = slot.as_mut().filter(|f| f.typing) else {
+            return false;
+        };
+        match k.code {
+            KeyCode::Enter => f.typing = false,
+            KeyCode::Esc => *slot = None,
+            KeyCode::Backspace => {
+                f.query.pop();
+            }
+            KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => *slot = None,
+            KeyCode::Char(c) => f.query.push(c),
+            _ => {}
+        }
+        if slot
+            .as_ref()
+            .is_some_and(|f| !f.typing && f.query.is_empty())
+        {
+            *slot = None;
+        }
+        true
+    }
 }
 
 /// Messages kept in the history.
@@ -310,6 +356,8 @@ impl App {
             trouble: None,
             driven_by: None,
             cluster: None,
+            step_filter: None,
+            messages_filter: None,
             messages: Vec::new(),
             last_recorded: Default::default(),
             tails_loading: false,
@@ -615,6 +663,28 @@ impl App {
     }
 
     /// Handles a key.
+    /// The steps the dashboard lists (those the `/` filter lets through), in order.
+    pub fn listed_steps(&self) -> Vec<usize> {
+        (0..self.pipeline.steps.len())
+            .filter(|i| {
+                self.step_filter.as_ref().is_none_or(|f| {
+                    f.matches(&self.pipeline.steps[*i].id) || f.matches(self.status_of(*i).word())
+                })
+            })
+            .collect()
+    }
+
+    /// Keeps the selection on a listed step.
+    fn select_a_match(&mut self) {
+        let listed = self.listed_steps();
+        if !listed.contains(&self.selected)
+            && let Some(first) = listed.first()
+        {
+            self.selected = *first;
+            self.follow_running = false;
+        }
+    }
+
     pub fn on_key(&mut self, k: KeyEvent) -> Vec<Effect> {
         self.dirty = true;
         let effects = self.key_effects(k);
@@ -645,6 +715,22 @@ impl App {
                 _ => {}
             }
             return vec![];
+        }
+        // A `/` filter being typed takes the keys; Esc drops a filter that is set.
+        if matches!(self.overlay, Some(Overlay::Messages(_))) {
+            if Filter::key(&mut self.messages_filter, &k) {
+                self.overlay = Some(Overlay::Messages(0));
+                return vec![];
+            }
+        } else if self.overlay.is_none() && matches!(self.screen, Screen::Dashboard) {
+            if Filter::key(&mut self.step_filter, &k) {
+                self.select_a_match();
+                return vec![];
+            }
+            if k.code == KeyCode::Esc && self.step_filter.take().is_some() {
+                self.status = Some("filter cleared: every step is listed".into());
+                return vec![];
+            }
         }
         if self.overlay.is_none()
             && let Some(s) = self.screen.setup_mut()

@@ -372,15 +372,25 @@ impl Setup {
             | Action::PageDown
             | Action::Top
             | Action::Bottom => {
-                let last = self.rows.len().saturating_sub(1);
-                self.selected = match a {
-                    Action::Up => self.selected.saturating_sub(1),
-                    Action::Down => (self.selected + 1).min(last),
-                    Action::PageUp => self.selected.saturating_sub(10),
-                    Action::PageDown => (self.selected + 10).min(last),
+                // Among the listed rows (a `/` filter may hide some).
+                let listed = self.listed_rows();
+                let pos = listed.iter().position(|i| *i == self.selected).unwrap_or(0);
+                let last = listed.len().saturating_sub(1);
+                let to = match a {
+                    Action::Up => pos.saturating_sub(1),
+                    Action::Down => (pos + 1).min(last),
+                    Action::PageUp => pos.saturating_sub(10),
+                    Action::PageDown => (pos + 10).min(last),
                     Action::Top => 0,
                     _ => last,
                 };
+                self.selected = listed.get(to).copied().unwrap_or(self.selected);
+            }
+            Action::Search => {
+                self.filter = Some(crate::app::Filter {
+                    query: String::new(),
+                    typing: true,
+                });
             }
             Action::Edit => self.edit(),
             Action::AddRow => self.add_node(),

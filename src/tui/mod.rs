@@ -136,8 +136,15 @@ pub fn themes(wanted: Option<&str>) -> Result<(Vec<Theme>, usize, Vec<String>), 
         return Ok((vec![Theme::monochrome()], 0, vec![]));
     }
     let (themes, problems) = Theme::load_all();
+    // No theme asked for: the one chosen last time with `t` (remembered in the config folder).
+    let remembered = crate::config::user_config_dir()
+        .and_then(|d| crate::safefs::read_settings_file(&d.join("theme")).ok())
+        .map(|t| t.trim().to_string())
+        .filter(|t| themes.iter().any(|x| x.name == *t));
     let idx = match wanted {
-        None => 0,
+        None => remembered
+            .and_then(|t| themes.iter().position(|x| x.name == t))
+            .unwrap_or(0),
         Some(name) => themes.iter().position(|t| t.name == name).ok_or_else(|| {
             format!(
                 "no theme `{name}`; themes are: {}",
@@ -751,6 +758,21 @@ where
                     if let Some((engine, dc)) = &bg {
                         spawn_setup_task(task, app, engine, dc, &setup_tx);
                     }
+                }
+                Effect::RememberTheme(name) => {
+                    // Off the loop: a small write into the user's config folder.
+                    tokio::task::spawn_blocking(move || {
+                        if let Some(d) = crate::config::user_config_dir() {
+                            let _ = std::fs::create_dir_all(&d);
+                            let _ = crate::safefs::Dir::open(&d).and_then(|dir| {
+                                dir.write_atomic(
+                                    "theme".as_ref(),
+                                    format!("{name}\n").as_bytes(),
+                                    0o644,
+                                )
+                            });
+                        }
+                    });
                 }
                 Effect::AllowRerun(id) => {
                     let _ = ctl_tx.send(Control::AllowRerun(id));

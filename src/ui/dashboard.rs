@@ -279,21 +279,35 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
 
 fn steps(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
     let t = app.theme();
+    // A `/` filter lists only the steps that match, and says so in the title.
+    let title = match &app.step_filter {
+        None => " Steps ".to_string(),
+        Some(flt) if flt.typing => format!(" Steps /{}▏ ", crate::text::visible(&flt.query)),
+        Some(flt) => format!(" Steps /{} (Esc: all) ", crate::text::visible(&flt.query)),
+    };
     let block = Block::bordered()
         .border_type(BorderType::Rounded)
         .border_style(t.border)
-        .title(Span::styled(" Steps ", t.title));
+        .title(Span::styled(title, t.title));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let n = app.pipeline.steps.len();
+    let listed = app.listed_steps();
+    let n = listed.len();
     let rows = inner.height as usize;
     let has_total = rows > n;
+    if n == 0 && rows > 0 {
+        f.render_widget(
+            Paragraph::new(Line::styled("no step matches (Esc lists them all)", t.dim)),
+            Rect::new(inner.x, inner.y, inner.width, 1),
+        );
+    }
+    let at = listed.iter().position(|i| *i == app.selected).unwrap_or(0);
     let first = if rows == 0 {
         0
     } else {
-        app.selected.saturating_sub(rows.saturating_sub(1))
+        at.saturating_sub(rows.saturating_sub(1))
     };
-    for (row, i) in (first..n).enumerate().take(rows) {
+    for (row, i) in listed.iter().copied().skip(first).enumerate().take(rows) {
         let st = app.status_of(i);
         let (time, exit) = elapsed(app, i);
         // A step that ran more than once says how often.

@@ -141,20 +141,32 @@ fn messages(f: &mut Frame, app: &App, area: Rect, up: usize) {
         .border_type(BorderType::Rounded)
         .border_style(t.border_focused)
         .title(Span::styled(
-            format!(
-                " Messages ({} kept; {close} closes, ↑/↓ scroll) ",
-                app.messages.len()
-            ),
+            match &app.messages_filter {
+                None => format!(
+                    " Messages ({} kept; {close} closes, ↑/↓ scroll, / filters) ",
+                    app.messages.len()
+                ),
+                Some(flt) => format!(
+                    " Messages matching /{}{} ({close} closes) ",
+                    crate::text::visible(&flt.query),
+                    if flt.typing { "▏" } else { "" }
+                ),
+            },
             t.title,
         ))
         .style(t.text);
     let inner = block.inner(r);
     f.render_widget(block, r);
     let width = inner.width.max(1) as usize;
-    let end = app.messages.len().saturating_sub(up);
+    let shown: Vec<&(chrono::DateTime<chrono::Local>, String)> = app
+        .messages
+        .iter()
+        .filter(|(_, m)| app.messages_filter.as_ref().is_none_or(|f| f.matches(m)))
+        .collect();
+    let end = shown.len().saturating_sub(up);
     let mut rows: Vec<Line> = Vec::new();
     // Newest last: walk back from `end` until the box is full.
-    for (when, msg) in app.messages[..end].iter().rev() {
+    for (when, msg) in shown[..end].iter().map(|x| (&x.0, &x.1)).rev() {
         let text = format!("{} {}", when.format("%H:%M:%S"), crate::text::visible(msg));
         let mut chunk: Vec<Line> = Vec::new();
         let chars: Vec<char> = text.chars().collect();

@@ -252,11 +252,16 @@ fn config(f: &mut Frame, app: &App, s: &Setup, area: Rect, hits: &mut Hits) {
     let b = block(
         app,
         format!(
-            " config.json{} ",
+            " config.json{}{} ",
             if s.pending_any {
                 " (changed, not saved)"
             } else {
                 ""
+            },
+            match &s.filter {
+                None => String::new(),
+                Some(flt) if flt.typing => format!("  /{}▏", crate::text::visible(&flt.query)),
+                Some(flt) => format!("  /{} (Esc: all)", crate::text::visible(&flt.query)),
             }
         ),
         true,
@@ -305,10 +310,21 @@ fn raw_editor(
 fn form_rows(f: &mut Frame, app: &App, s: &Setup, inner: Rect, hits: &mut Hits) {
     let t = app.theme();
     let rows = inner.height as usize;
-    let first = s
-        .selected
+    // Only the listed rows (a `/` filter may hide some).
+    let listed = s.listed_rows();
+    let at = listed.iter().position(|i| *i == s.selected).unwrap_or(0);
+    let first = at
         .saturating_sub(rows / 2)
-        .min(s.rows.len().saturating_sub(rows));
+        .min(listed.len().saturating_sub(rows));
+    if listed.is_empty() && rows > 0 {
+        f.render_widget(
+            Paragraph::new(Line::styled(
+                "no field matches (Esc lists them all)",
+                app.theme().dim,
+            )),
+            Rect::new(inner.x, inner.y, inner.width, 1),
+        );
+    }
     // As wide as the longest label shown, up to half the room; a longer one ends in "…".
     let longest = s
         .rows
@@ -320,7 +336,7 @@ fn form_rows(f: &mut Frame, app: &App, s: &Setup, inner: Rect, hits: &mut Hits) 
         .max()
         .unwrap_or(20);
     let label_w = longest.min(inner.width as usize / 2).max(8);
-    for (k, i) in (first..s.rows.len()).enumerate().take(rows) {
+    for (k, i) in listed.iter().copied().skip(first).enumerate().take(rows) {
         let r = Rect::new(inner.x, inner.y + k as u16, inner.width, 1);
         let sel = i == s.selected;
         let base = if sel { t.selected } else { Style::new() };

@@ -199,6 +199,8 @@ pub struct Setup {
     pub last_pull: Option<String>,
     /// Status message.
     pub message: Option<String>,
+    /// `/` on the config form: only the fields that match (and their group titles) are listed.
+    pub filter: Option<crate::app::Filter>,
     /// A save found the file changed on disk.
     pub conflict: bool,
     /// What the save that met the conflict was for (an overwrite does that, no more).
@@ -264,6 +266,7 @@ impl Setup {
             saving: None,
             override_aside: false,
             message: None,
+            filter: None,
             conflict: false,
             conflict_after: None,
             raw_secrets: false,
@@ -561,6 +564,17 @@ impl Setup {
     /// Handles keys while a text editor (field, raw) or an input is open. True if consumed.
     pub fn on_text_key(&mut self, k: KeyEvent) -> bool {
         let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        // The form's `/` filter: typed here; Esc drops it before it would leave the page.
+        if self.step == Page::Config && self.raw.is_none() && self.editing.is_none() {
+            if crate::app::Filter::key(&mut self.filter, &k) {
+                self.keep_selection_listed();
+                return true;
+            }
+            if k.code == KeyCode::Esc && self.filter.take().is_some() {
+                self.message = Some("filter cleared: every field is listed".into());
+                return true;
+            }
+        }
         if self.input.is_some() {
             match k.code {
                 KeyCode::Esc => self.input = None,
@@ -643,6 +657,48 @@ impl Setup {
             return true;
         }
         false
+    }
+
+    /// The form rows listed: every row, or with a `/` filter the fields whose label or path
+    /// matches and the titles of their groups.
+    pub fn listed_rows(&self) -> Vec<usize> {
+        let Some(f) = &self.filter else {
+            return (0..self.rows.len()).collect();
+        };
+        let mut out = Vec::new();
+        let mut header: Option<usize> = None;
+        for (i, r) in self.rows.iter().enumerate() {
+            match r {
+                Row::Header(h) => {
+                    header = Some(i);
+                    if f.matches(h) {
+                        out.push(i);
+                        header = None;
+                    }
+                }
+                Row::Field(fl) if f.matches(&fl.label) || f.matches(&fl.path) => {
+                    if let Some(h) = header.take() {
+                        out.push(h);
+                    }
+                    out.push(i);
+                }
+                Row::Field(_) => {}
+            }
+        }
+        out
+    }
+
+    /// Keeps the selection on a listed field.
+    pub fn keep_selection_listed(&mut self) {
+        let listed = self.listed_rows();
+        if !listed.contains(&self.selected) {
+            self.selected = listed
+                .iter()
+                .copied()
+                .find(|i| matches!(self.rows[*i], Row::Field(_)))
+                .or(listed.first().copied())
+                .unwrap_or(self.selected);
+        }
     }
 
     /// Applies a background result.
