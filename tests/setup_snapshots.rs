@@ -215,6 +215,15 @@ fn review_shows_the_diff_blocks_on_errors_and_start_saves() {
     assert!(app.screen.setup().is_none(), "Start opens the dashboard");
 }
 
+/// On the config form: the field below the first, edited (an "x" appended).
+fn edit_the_first_field(app: &mut App) {
+    app.on_key(key(KeyCode::Tab));
+    app.on_key(key(KeyCode::Down));
+    app.on_key(key(KeyCode::Enter));
+    typ(app, "x");
+    app.on_key(key(KeyCode::Enter));
+}
+
 fn ctrl(c: char) -> KeyEvent {
     KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
 }
@@ -570,11 +579,7 @@ fn esc_goes_back_from_setup_to_the_dashboard_and_asks_first_when_edits_would_be_
     assert!(matches!(app.screen, stage2_tui::app::Screen::Dashboard));
     // With an edit: Esc asks, Enter keeps setup and the edit, y goes back.
     let (mut app, _) = app_on(dir.path(), &fixture("valid.json"));
-    app.on_key(key(KeyCode::Tab));
-    app.on_key(key(KeyCode::Down));
-    app.on_key(key(KeyCode::Enter));
-    typ(&mut app, "x");
-    app.on_key(key(KeyCode::Enter));
+    edit_the_first_field(&mut app);
     app.on_key(key(KeyCode::Esc));
     let screen = render(&app, dir.path());
     assert!(
@@ -599,11 +604,7 @@ fn esc_goes_back_from_setup_to_the_dashboard_and_asks_first_when_edits_would_be_
 fn w_in_the_lose_edits_question_saves_and_nothing_starts() {
     let dir = tempfile::tempdir().unwrap();
     let (mut app, _) = app_on(dir.path(), &fixture("valid.json"));
-    app.on_key(key(KeyCode::Tab));
-    app.on_key(key(KeyCode::Down));
-    app.on_key(key(KeyCode::Enter));
-    typ(&mut app, "x");
-    app.on_key(key(KeyCode::Enter));
+    edit_the_first_field(&mut app);
     app.on_key(key(KeyCode::Char('q')));
     let screen = render(&app, dir.path());
     assert!(
@@ -626,11 +627,7 @@ fn w_in_the_lose_edits_question_saves_and_nothing_starts() {
 fn saving_over_a_change_on_disk_shows_it_and_needs_y_and_never_starts_after_w() {
     let dir = tempfile::tempdir().unwrap();
     let (mut app, _) = app_on(dir.path(), &fixture("valid.json"));
-    app.on_key(key(KeyCode::Tab));
-    app.on_key(key(KeyCode::Down));
-    app.on_key(key(KeyCode::Enter));
-    typ(&mut app, "x");
-    app.on_key(key(KeyCode::Enter));
+    edit_the_first_field(&mut app);
     // Someone else changes config.json meanwhile.
     let on_disk =
         fixture("valid.json").replacen("\"satellitefqdn\": \"", "\"satellitefqdn\": \"other-", 1);

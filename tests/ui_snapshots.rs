@@ -540,3 +540,29 @@ fn slash_filters_the_step_list_and_the_message_history() {
         "{screen}"
     );
 }
+
+#[test]
+fn tab_gives_a_log_pane_the_keys_to_scroll_it_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = scenes::running(dir.path());
+    app.resize(120, 32);
+    let selected = app.selected;
+    app.on_key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
+    assert_eq!(app.pane_focus, Some((0, 0)));
+    for _ in 0..3 {
+        app.on_key(key('k'));
+    }
+    assert_eq!(
+        app.selected, selected,
+        "k scrolled the pane, not the step list"
+    );
+    let screen = format!("{}", render(&app, 120, 32).backend());
+    assert!(screen.contains("3 lines up"), "{screen}");
+    // Tab moves on to the next pane, then gives the keys back; Esc does too.
+    app.on_key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
+    assert_eq!(app.pane_focus, Some((1, 0)));
+    app.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    assert_eq!(app.pane_focus, None);
+    app.on_key(key('j'));
+    assert_ne!(app.selected, selected, "j moves the selection again");
+}

@@ -58,6 +58,8 @@ pub enum Action {
     ToggleTimestamps,
     /// Line numbers on/off.
     LineNumbers,
+    /// Focus the next log pane (and scroll it in place with the movement keys).
+    FocusPane,
     /// A shell in the selected step's running container (the TUI steps aside until it exits).
     Shell,
     /// The selected step's container as the engine describes it (JSON, in `$PAGER`).
@@ -159,6 +161,7 @@ impl Action {
             Action::PrevMatch => "prev match",
             Action::ToggleWrap => "wrap",
             Action::LineNumbers => "line numbers",
+            Action::FocusPane => "focus a pane (scroll it)",
             Action::Shell => "shell in container",
             Action::Inspect => "inspect container",
             Action::DebugShell => "debug shell (failed step)",

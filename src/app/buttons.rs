@@ -443,6 +443,45 @@ impl App {
                 let dc = crate::config::Deployconfig::new(&self.header.deployconfig);
                 self.open_setup(dc)
             }
+            Action::FocusPane => {
+                let n = self.pane_count();
+                self.pane_focus = match self.pane_focus {
+                    None => Some((0, 0)),
+                    Some((k, _)) if k + 1 < n => Some((k + 1, 0)),
+                    Some(_) => None,
+                };
+                self.status = Some(match self.pane_focus {
+                    Some(_) => format!(
+                        "a log pane has the keys: j/k and PgUp/PgDn scroll it, G goes to its end; {} moves on, Esc gives the keys back",
+                        self.key(Scope::Dashboard, Action::FocusPane)
+                    ),
+                    None => "pane focus off: the keys move the step selection again".into(),
+                });
+                vec![]
+            }
+            Action::Up
+            | Action::Down
+            | Action::Top
+            | Action::Bottom
+            | Action::PageUp
+            | Action::PageDown
+                if self.pane_focus.is_some() =>
+            {
+                // The focused pane scrolls in place, within the lines it keeps.
+                if let Some((_, up)) = self.pane_focus.as_mut() {
+                    let page = 10;
+                    *up = match a {
+                        Action::Up => *up + 1,
+                        Action::Down => up.saturating_sub(1),
+                        Action::PageUp => *up + page,
+                        Action::PageDown => up.saturating_sub(page),
+                        Action::Top => super::TAIL_LINES,
+                        _ => 0,
+                    }
+                    .min(super::TAIL_LINES);
+                }
+                vec![]
+            }
             Action::Search => {
                 self.step_filter = Some(super::Filter {
                     query: String::new(),

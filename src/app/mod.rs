@@ -267,6 +267,9 @@ pub struct App {
     pub cluster: Option<crate::pipeline::cluster::Snapshot>,
     /// `/` on the dashboard: only the steps that match are listed.
     pub step_filter: Option<Filter>,
+    /// Tab on the dashboard: which log pane has the movement keys (0: the selected step's), and
+    /// how many lines it is scrolled up from its end.
+    pub pane_focus: Option<(usize, usize)>,
     /// `/` in the message history: only the messages that match are shown.
     pub messages_filter: Option<Filter>,
 }
@@ -357,6 +360,7 @@ impl App {
             driven_by: None,
             cluster: None,
             step_filter: None,
+            pane_focus: None,
             messages_filter: None,
             messages: Vec::new(),
             last_recorded: Default::default(),
@@ -674,6 +678,15 @@ impl App {
             .collect()
     }
 
+    /// How many log panes the dashboard shows at this height (as it lays them out).
+    pub fn pane_count(&self) -> usize {
+        match self.rows {
+            0..=23 => 1,
+            24..=39 => 2,
+            _ => 3,
+        }
+    }
+
     /// Keeps the selection on a listed step.
     fn select_a_match(&mut self) {
         let listed = self.listed_steps();
@@ -725,6 +738,10 @@ impl App {
         } else if self.overlay.is_none() && matches!(self.screen, Screen::Dashboard) {
             if Filter::key(&mut self.step_filter, &k) {
                 self.select_a_match();
+                return vec![];
+            }
+            if k.code == KeyCode::Esc && self.pane_focus.take().is_some() {
+                self.status = Some("pane focus off: the keys move the step selection again".into());
                 return vec![];
             }
             if k.code == KeyCode::Esc && self.step_filter.take().is_some() {

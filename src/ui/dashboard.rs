@@ -590,13 +590,21 @@ fn panes(f: &mut Frame, app: &App, area: Rect) {
     };
     let ids = pane_steps(app, count);
     // Wide enough: the selected step's pane on the left, the others stacked on the right.
+    // Tab gives a pane the keys (Esc gives them back): it is drawn focused and scrolls.
+    let focus = |k: usize| match app.pane_focus {
+        Some((f, up)) if f == k => (true, Some(up)),
+        Some(_) => (false, None),
+        None => (k == 0, None),
+    };
     if area.width >= 140 && ids.len() > 1 {
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(55), Constraint::Fill(1)]).areas(area);
-        pane(f, app, ids[0], left, true);
+        let (foc, up) = focus(0);
+        pane(f, app, ids[0], left, foc, up);
         let rest = Layout::vertical(vec![Constraint::Fill(1); ids.len() - 1]).split(right);
-        for (i, r) in ids.iter().skip(1).zip(rest.iter()) {
-            pane(f, app, *i, *r, false);
+        for (k, (i, r)) in ids.iter().skip(1).zip(rest.iter()).enumerate() {
+            let (foc, up) = focus(k + 1);
+            pane(f, app, *i, *r, foc, up);
         }
         return;
     }
@@ -613,11 +621,13 @@ fn panes(f: &mut Frame, app: &App, area: Rect) {
         .collect();
     let rects = Layout::vertical(constraints).split(area);
     for (k, (i, r)) in ids.iter().zip(rects.iter()).enumerate() {
-        pane(f, app, *i, *r, k == 0);
+        let (foc, up) = focus(k);
+        pane(f, app, *i, *r, foc, up);
     }
 }
 
-fn pane(f: &mut Frame, app: &App, i: usize, area: Rect, focused: bool) {
+/// One step's log pane; `scrolled`: it has the keys, scrolled this many lines up from its end.
+fn pane(f: &mut Frame, app: &App, i: usize, area: Rect, focused: bool, scrolled: Option<usize>) {
     let t = app.theme();
     let Some(step) = app.pipeline.steps.get(i) else {
         return;
@@ -645,6 +655,16 @@ fn pane(f: &mut Frame, app: &App, i: usize, area: Rect, focused: bool) {
     }
     if attempt > 1 {
         title.push(Span::styled(format!("attempt {attempt} "), t.dim));
+    }
+    if let Some(up) = scrolled {
+        title.push(Span::styled(
+            if up == 0 {
+                "· has the keys (j/k scroll, Esc) ".to_string()
+            } else {
+                format!("· {up} lines up (G: end, Esc) ")
+            },
+            t.key,
+        ));
     }
     let block = Block::bordered()
         .border_type(BorderType::Rounded)
@@ -699,7 +719,13 @@ fn pane(f: &mut Frame, app: &App, i: usize, area: Rect, focused: bool) {
     let lines: Vec<Line> = match app.tails.get(&step.id) {
         Some(tail) if !tail.is_empty() => tail
             .iter()
-            .skip(tail.len().saturating_sub(rows))
+            .skip(
+                tail.len()
+                    .saturating_sub(rows)
+                    .saturating_sub(scrolled.unwrap_or(0))
+                    .min(tail.len().saturating_sub(1)),
+            )
+            .take(rows)
             .map(|l| {
                 let mut base = if l.stream == Stream::Stderr {
                     t.stderr

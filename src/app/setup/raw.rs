@@ -75,14 +75,7 @@ impl Setup {
         let secrets = std::mem::take(&mut self.raw_secrets);
         self.raw = None;
         self.raw_masked = false;
-        let file = if secrets {
-            &mut self.secrets
-        } else {
-            &mut self.config
-        };
-        if serde_json::from_str::<Value>(&file.base_text).is_ok() {
-            file.parse_error = None;
-        }
+        self.forget_raw_parse_error(secrets);
         self.raw_kept = None;
         self.message = Some(format!(
             "raw edits of {} discarded",
@@ -95,14 +88,9 @@ impl Setup {
         self.refresh();
     }
 
-    /// Leaves the raw editor keeping its text (which does not parse) aside, unsaved.
-    pub fn keep_raw_unsaved(&mut self) {
-        let Some(area) = self.raw.take() else {
-            return;
-        };
-        let secrets = std::mem::take(&mut self.raw_secrets);
-        self.raw_masked = false;
-        self.raw_kept = Some((secrets, area.lines().join("\n")));
+    /// The raw text's parse error goes once the raw text is out of the way (the form shows the
+    /// file as it was, which parses).
+    fn forget_raw_parse_error(&mut self, secrets: bool) {
         let file = if secrets {
             &mut self.secrets
         } else {
@@ -111,6 +99,17 @@ impl Setup {
         if serde_json::from_str::<Value>(&file.base_text).is_ok() {
             file.parse_error = None;
         }
+    }
+
+    /// Leaves the raw editor keeping its text (which does not parse) aside, unsaved.
+    pub fn keep_raw_unsaved(&mut self) {
+        let Some(area) = self.raw.take() else {
+            return;
+        };
+        let secrets = std::mem::take(&mut self.raw_secrets);
+        self.raw_masked = false;
+        self.raw_kept = Some((secrets, area.lines().join("\n")));
+        self.forget_raw_parse_error(secrets);
         self.message = Some(format!(
             "your raw edits of {} are kept aside, unsaved (they do not parse): {} reopens them",
             if secrets {
