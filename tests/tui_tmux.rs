@@ -395,3 +395,44 @@ fn the_chosen_theme_is_remembered_for_the_next_start() {
     t.wait_exited(Duration::from_secs(20));
     remove_containers_of(&dir);
 }
+
+#[test]
+fn a_debug_shell_in_a_failed_steps_image_sees_its_mounts() {
+    let _g = engine_lock();
+    let (tmp, dir) = demo_dc(&["--fail", "4.run-installer"]);
+    let d = dir.to_str().unwrap();
+    let t = Tmux::start(
+        "debug",
+        &tui_cmd(tmp.path(), &format!("run --deployconfig {d}")),
+    );
+    t.wait_for("stage 2 failed at 4.run-installer", Duration::from_secs(90));
+    // The failed step is selected: D opens a shell in its image with its mounts.
+    t.keys(&["D"]);
+    t.wait_for(
+        "a debug shell in 4.run-installer's image",
+        Duration::from_secs(20),
+    );
+    t.keys(&[
+        "ls /tmp/workingdir > /tmp/workingdir/seen-from-the-debug-shell.txt; exit",
+        "Enter",
+    ]);
+    let s = t.wait_for(
+        "back from a debug shell in 4.run-installer's image",
+        Duration::from_secs(30),
+    );
+    assert!(s.contains("(exit 0)"), "{s}");
+    let seen = std::fs::read_to_string(dir.join("seen-from-the-debug-shell.txt")).unwrap();
+    assert!(seen.lines().any(|l| l == "config.json"), "{seen}");
+    // The debug container was removed on exit; the failed step's own container is untouched.
+    let ps = podman(&["ps", "-a", "--format", "{{.Image}} {{.Labels}}"]);
+    let ps = String::from_utf8_lossy(&ps.stdout).into_owned();
+    assert!(
+        ps.lines()
+            .filter(|l| l.contains("4.run-installer"))
+            .all(|l| l.contains("stage2-tui")),
+        "an unlabelled debug container was left:\n{ps}"
+    );
+    t.keys(&["q"]);
+    t.wait_exited(Duration::from_secs(20));
+    remove_containers_of(&dir);
+}
