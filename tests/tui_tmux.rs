@@ -314,21 +314,10 @@ fn a_shell_in_a_running_steps_container_and_back_to_the_dashboard_as_it_was() {
     );
     let t = Tmux::start("shell", &cmd);
     t.wait_for("openshift-install v4.14.0-demo", Duration::from_secs(90));
-    // E: a shell in the running step's container; the TUI steps aside.
-    t.keys(&["E"]);
-    t.wait_for(
-        "a shell in 4.run-installer's container",
-        Duration::from_secs(20),
-    );
-    t.keys(&[
-        "ls /tmp/workingdir > /tmp/workingdir/seen-from-the-shell.txt; exit",
-        "Enter",
-    ]);
-    // Back: the dashboard as it was, the step still running, and a line that says so.
-    let s = t.wait_for(
-        "back from a shell in 4.run-installer's container",
-        Duration::from_secs(20),
-    );
+    // E: a shell in the running step's container; the TUI steps aside. Back: the dashboard as
+    // it was, the step still running, and a line that says so.
+    let (s, seen) =
+        list_the_workingdir_from(&t, &dir, "E", "a shell in 4.run-installer's container");
     assert!(
         s.contains(" Steps ") && s.contains("4.run-installer"),
         "{s}"
@@ -338,7 +327,6 @@ fn a_shell_in_a_running_steps_container_and_back_to_the_dashboard_as_it_was() {
         "the pane shows the log again:\n{s}"
     );
     assert!(s.contains("(exit 0)"), "{s}");
-    let seen = std::fs::read_to_string(dir.join("seen-from-the-shell.txt")).unwrap();
     assert!(seen.lines().any(|l| l == "config.json"), "{seen}");
     // Keys work again: i shows the container as the engine describes it, in the pager.
     t.keys(&["i"]);
@@ -407,21 +395,9 @@ fn a_debug_shell_in_a_failed_steps_image_sees_its_mounts() {
     );
     t.wait_for("stage 2 failed at 4.run-installer", Duration::from_secs(90));
     // The failed step is selected: D opens a shell in its image with its mounts.
-    t.keys(&["D"]);
-    t.wait_for(
-        "a debug shell in 4.run-installer's image",
-        Duration::from_secs(20),
-    );
-    t.keys(&[
-        "ls /tmp/workingdir > /tmp/workingdir/seen-from-the-debug-shell.txt; exit",
-        "Enter",
-    ]);
-    let s = t.wait_for(
-        "back from a debug shell in 4.run-installer's image",
-        Duration::from_secs(30),
-    );
+    let (s, seen) =
+        list_the_workingdir_from(&t, &dir, "D", "a debug shell in 4.run-installer's image");
     assert!(s.contains("(exit 0)"), "{s}");
-    let seen = std::fs::read_to_string(dir.join("seen-from-the-debug-shell.txt")).unwrap();
     assert!(seen.lines().any(|l| l == "config.json"), "{seen}");
     // The debug container was removed on exit; the failed step's own container is untouched.
     let ps = podman(&["ps", "-a", "--format", "{{.Image}} {{.Labels}}"]);
@@ -435,4 +411,24 @@ fn a_debug_shell_in_a_failed_steps_image_sees_its_mounts() {
     t.keys(&["q"]);
     t.wait_exited(Duration::from_secs(20));
     remove_containers_of(&dir);
+}
+
+/// Presses `key` for a shell that `said` announces, lists /tmp/workingdir into a file from it,
+/// exits, and waits until the TUI is back: (the screen then, what the shell listed).
+fn list_the_workingdir_from(
+    t: &Tmux,
+    dir: &std::path::Path,
+    key: &str,
+    said: &str,
+) -> (String, String) {
+    t.keys(&[key]);
+    t.wait_for(said, Duration::from_secs(20));
+    let file = format!("seen-{key}.txt");
+    t.keys(&[
+        &format!("ls /tmp/workingdir > /tmp/workingdir/{file}; exit"),
+        "Enter",
+    ]);
+    let s = t.wait_for(&format!("back from {said}"), Duration::from_secs(30));
+    let seen = std::fs::read_to_string(dir.join(&file)).unwrap_or_default();
+    (s, seen)
 }
