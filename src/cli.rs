@@ -28,7 +28,7 @@ pub struct Cli {
     /// Engine API socket (unix:///run/podman/podman.sock); only this one is tried
     #[arg(long, global = true, env = "STAGE2_ENGINE", value_name = "URL")]
     pub engine: Option<String>,
-    /// The deployconfig folder (`demo` writes its own: see its --dir)
+    /// The deployconfig folder (for `demo`: the demo folder it writes, as --dir)
     #[arg(long, global = true, env = "STAGE2_DEPLOYCONFIG", value_name = "DIR")]
     pub deployconfig: Option<PathBuf>,
     /// Colour theme: dark, light, high-contrast, basic16 (NO_COLOR turns colours off)
@@ -352,7 +352,22 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
             };
             with_engine(&cli, |engine, dc| crate::tui::run(engine, dc, opts)).await
         }
-        Some(Cmd::Demo(args)) => crate::demo::run(&cli, args).await,
+        Some(Cmd::Demo(args)) => {
+            // `--deployconfig` given on the command line is the demo's folder, as `--dir` (not
+            // from the environment, which names the real one). The demo refuses a folder that
+            // is not a demo's.
+            let mut args = args.clone();
+            let from_env = std::env::var_os("STAGE2_DEPLOYCONFIG").map(PathBuf::from);
+            if args.dir.is_none()
+                && let Some(d) = cli
+                    .deployconfig
+                    .clone()
+                    .filter(|d| from_env.as_ref() != Some(d))
+            {
+                args.dir = Some(d);
+            }
+            crate::demo::run(&cli, &args).await
+        }
         Some(Cmd::Status { .. }) => {
             // The engine, if it answers at once: the status then follows the containers. No
             // private service is started for a read-only look.

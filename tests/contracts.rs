@@ -521,3 +521,32 @@ fn step_status(st: &Value, id: &str) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+#[test]
+fn demo_writes_where_deployconfig_says_and_never_into_a_real_folder() {
+    let _g = engine_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let demo_dir = tmp.path().join("demo");
+    let d = demo_dir.to_str().unwrap();
+    let o = run(&["demo", "--deployconfig", d, "--prepare-only", "--pace", "0"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(demo_dir.join(".demo/marker").is_file());
+    // A real deployconfig named so is refused, and not a byte of it changes.
+    let real = tmp.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::write(real.join("config.json"), "{\"clusterid\": \"mine\"}\n").unwrap();
+    let before = tree(&real);
+    let o = run(&[
+        "demo",
+        "--deployconfig",
+        real.to_str().unwrap(),
+        "--prepare-only",
+    ]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("is not a stage2-tui demo folder"),
+        "{}",
+        text(&o)
+    );
+    assert!(tree(&real) == before);
+}

@@ -432,3 +432,73 @@ fn list_the_workingdir_from(
     let seen = std::fs::read_to_string(dir.join(&file)).unwrap_or_default();
     (s, seen)
 }
+
+#[test]
+fn the_setup_traps_have_a_way_out_in_a_real_terminal() {
+    let _g = engine_lock();
+    let (tmp, dir) = demo_dc(&[]);
+    let cfg = dir.join("config.json");
+    let t = Tmux::start(
+        "traps",
+        &tui_cmd(tmp.path(), &format!("--deployconfig {}", dir.display())),
+    );
+    t.wait_for("Pre-flight checks", Duration::from_secs(30));
+    t.keys(&["Tab"]);
+    t.wait_for("config.json is valid", Duration::from_secs(10));
+    // The raw editor with text that does not parse: Esc asks, d discards, the form is as it was.
+    t.keys(&["F2"]);
+    t.wait_for("Ctrl-Y redo", Duration::from_secs(10));
+    t.keys(&["-l", "}}"]);
+    t.keys(&["Escape"]);
+    t.wait_for("d: discard these raw edits", Duration::from_secs(10));
+    t.keys(&["d"]);
+    t.wait_for(
+        "raw edits of config.json discarded",
+        Duration::from_secs(10),
+    );
+    // An edit, then q: the question's w saves it, and nothing starts.
+    t.keys(&["Down", "Enter"]);
+    t.keys(&["-l", "x"]);
+    t.keys(&["Enter"]);
+    t.wait_for("(changed, not saved)", Duration::from_secs(10));
+    t.keys(&["q"]);
+    t.wait_for("w saves them instead", Duration::from_secs(10));
+    t.keys(&["w"]);
+    t.wait_for("saved config.json", Duration::from_secs(10));
+    let saved = std::fs::read_to_string(&cfg).unwrap();
+    // Someone else rewrites config.json; the next save stops, and O shows the change and asks.
+    t.keys(&["Enter"]);
+    t.keys(&["-l", "y"]);
+    t.keys(&["Enter"]);
+    t.wait_for("(changed, not saved)", Duration::from_secs(10));
+    let theirs = saved.replacen("\"rhnorgid\": \"", "\"rhnorgid\": \"Theirs", 1);
+    std::fs::write(&cfg, &theirs).unwrap();
+    t.keys(&["w"]);
+    t.wait_for(
+        "changed on disk since it was loaded",
+        Duration::from_secs(10),
+    );
+    t.keys(&["O"]);
+    let s = t.wait_for("No (n, Esc, Enter, q)", Duration::from_secs(10));
+    assert!(
+        s.contains("Save yours over the change on disk (nothing starts)?"),
+        "{s}"
+    );
+    assert!(s.contains("Theirs"), "the change on disk is shown:\n{s}");
+    t.keys(&["y"]);
+    t.wait_for("saved config.json", Duration::from_secs(10));
+    assert!(!std::fs::read_to_string(&cfg).unwrap().contains("Theirs"));
+    assert!(
+        !state_dir(&dir).join("state.json").exists(),
+        "nothing started"
+    );
+    // Esc goes back to the dashboard; setup opened again with c has its way back too.
+    t.keys(&["Escape"]);
+    t.wait_for(" Steps ", Duration::from_secs(10));
+    t.keys(&["c"]);
+    t.wait_for("Pre-flight checks", Duration::from_secs(10));
+    t.keys(&["Escape"]);
+    t.wait_for(" Steps ", Duration::from_secs(10));
+    t.keys(&["q"]);
+    t.wait_exited(Duration::from_secs(20));
+}

@@ -566,3 +566,26 @@ fn tab_gives_a_log_pane_the_keys_to_scroll_it_in_place() {
     app.on_key(key('j'));
     assert_ne!(app.selected, selected, "j moves the selection again");
 }
+
+#[test]
+fn questions_say_the_values_they_are_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = scenes::completed(dir.path());
+    // A 20-second window (the demo's): a re-run from 6 says so, not "10 minutes".
+    let web = app.pipeline.index_of("5.ign-webserver").unwrap();
+    app.pipeline.steps[web].ttl_secs = Some(20);
+    app.selected = app.pipeline.index_of("6.add-ignition").unwrap();
+    assert_eq!(app.on_key(key('f')), vec![]);
+    let screen = format!("{}", render(&app, 140, 40).backend());
+    assert!(
+        screen.contains("a new 20-second window that counts from 7.terraform-deploy's success"),
+        "{screen}"
+    );
+    assert!(!screen.contains("10-minute"), "{screen}");
+    // A 90-second one.
+    app.on_key(key('n'));
+    app.pipeline.steps[web].ttl_secs = Some(90);
+    app.on_key(key('f'));
+    let screen = format!("{}", render(&app, 140, 40).backend());
+    assert!(screen.contains("a new 1 min 30 s window"), "{screen}");
+}

@@ -291,6 +291,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, _hits: &mut Hits) {
         Action::ToggleWrap,
         Action::ToggleTimestamps,
         Action::LineNumbers,
+        Action::Pager,
         Action::SaveLog,
         Action::CopyLog,
         Action::Help,

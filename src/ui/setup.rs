@@ -111,6 +111,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
             Action::RawEditor,
             Action::RawSecrets,
             Action::Reveal,
+            Action::Search,
             Action::Help,
         ],
         Page::Installer => &[
