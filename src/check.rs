@@ -77,21 +77,31 @@ pub struct Edited {
     pub secrets: String,
 }
 
-/// The step of the deployconfig's pipeline that makes `file` (2.create-config makes
-/// install-config.yaml and ansible-hosts), if one does.
-fn made_by_the_run(dc: &Deployconfig, file: &str) -> Option<String> {
-    let (p, _) = crate::pipeline::Pipeline::load(&dc.pipeline_file()).ok()?;
+/// The files the deployconfig's pipeline makes, with the step that makes each (2.create-config
+/// makes install-config.yaml and ansible-hosts): read once per check.
+fn makers(dc: &Deployconfig) -> Vec<(String, String)> {
+    let Ok((p, _)) = Pipeline::load(&dc.pipeline_file()) else {
+        return Vec::new();
+    };
     p.steps
         .iter()
-        .find(|s| s.contract.makes.iter().any(|m| m == file))
-        .map(|s| s.id.clone())
+        .flat_map(|s| s.contract.makes.iter().map(|m| (m.clone(), s.id.clone())))
+        .collect()
 }
 
-fn files(dc: &Deployconfig, out: &mut Vec<Check>) {
+/// The step that makes `file`, if one does.
+fn made_by<'a>(makers: &'a [(String, String)], file: &str) -> Option<&'a str> {
+    makers
+        .iter()
+        .find(|(m, _)| m == file)
+        .map(|(_, step)| step.as_str())
+}
+
+fn files(dc: &Deployconfig, makers: &[(String, String)], out: &mut Vec<Check>) {
     for (name, what) in FILES {
         let p = dc.dir.join(name);
         let exists = std::fs::symlink_metadata(&p).is_ok();
-        if !exists && let Some(step) = made_by_the_run(dc, name) {
+        if !exists && let Some(step) = made_by(makers, name) {
             out.push(c(
                 name,
                 Status::Ok,
@@ -158,14 +168,19 @@ fn parse_problem(name: &str, e: &ConfigError) -> Check {
 /// errors), as `check` reports them: `run` refuses to start on any of them.
 pub fn blocking_config_problems(dc: &Deployconfig) -> Vec<String> {
     let mut out = Vec::new();
-    config(dc, None, &mut out);
+    config(dc, None, &makers(dc), &mut out);
     out.into_iter()
         .filter(|c| c.status == Status::Error)
         .map(|c| format!("{}: {}", c.check, c.message))
         .collect()
 }
 
-fn config(dc: &Deployconfig, edited: Option<&Edited>, out: &mut Vec<Check>) {
+fn config(
+    dc: &Deployconfig,
+    edited: Option<&Edited>,
+    makers: &[(String, String)],
+    out: &mut Vec<Check>,
+) {
     let missing = |e: &ConfigError| matches!(e, ConfigError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound);
     let read = |path: std::path::PathBuf, text: Option<&String>| match text {
         Some(t) => crate::config::parse_json(&path, t),
@@ -202,7 +217,13 @@ fn config(dc: &Deployconfig, edited: Option<&Edited>, out: &mut Vec<Check>) {
                     out.push(c(name, Status::Ok, what, None));
                 }
                 if name == "config.json" {
-                    drift(dc, &v, secrets.as_ref(), out);
+                    drift(
+                        dc,
+                        &v,
+                        secrets.as_ref(),
+                        made_by(makers, "install-config.yaml"),
+                        out,
+                    );
                 }
                 for p in problems {
                     let st = if p.severity == Severity::Error {
@@ -233,11 +254,11 @@ fn drift(
     dc: &Deployconfig,
     config: &serde_json::Value,
     secrets: Option<&serde_json::Value>,
+    maker: Option<&str>,
     out: &mut Vec<Check>,
 ) {
     let found = crate::config::derived::drift(&dc.dir, config, secrets);
-    let maker = made_by_the_run(dc, "install-config.yaml");
-    let fix = match &maker {
+    let fix = match maker {
         Some(step) => format!(
             "{step} makes both files again from config.json and secrets.json at the start of the run (the old ones are kept in the state folder); until then 4.run-installer, 8 and 9 would not see the edit"
         ),
@@ -550,8 +571,9 @@ pub async fn run_with(
         ));
         return out;
     }
-    files(dc, &mut out);
-    config(dc, edited, &mut out);
+    let makers = makers(dc);
+    files(dc, &makers, &mut out);
+    config(dc, edited, &makers, &mut out);
     installer_override(dc, &mut out);
     ignition_age(dc, &mut out);
     disk(dc, &mut out);

@@ -67,6 +67,22 @@ fn log_text(dir: &Path, st: &Value, id: &str, attempt: usize) -> String {
         .join("\n")
 }
 
+/// Step `first`'s first attempt finished before step `then`'s first attempt started.
+fn assert_ran_before(st: &Value, first: &str, then: &str) {
+    let end = attempts(st, first)[0]["finished_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let start = attempts(st, then)[0]["started_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        end <= start,
+        "{first} ended {end}, after {then} started {start}"
+    );
+}
+
 fn count(hay: &str, needle: &str) -> usize {
     hay.matches(needle).count()
 }
@@ -253,15 +269,7 @@ fn the_end_game_was_played_as_a_careful_admin_plays_it(dir: &Path, all: &str) {
     assert!(others.contains("csr-9zk2p"), "{status}");
     // 9 moves ingress and the registry to the infra nodes: it runs before the wait.
     let st = state(&dir);
-    let nine_end = attempts(&st, "9.post-deployment")[0]["finished_at"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let wait_start = attempts(&st, "wait-operators")[0]["started_at"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(nine_end <= wait_start, "{nine_end} > {wait_start}");
+    assert_ran_before(&st, "9.post-deployment", "wait-operators");
     let log = log_text(&dir, &st, "wait-operators", 1);
     assert!(log.contains("cluster version available"), "{log}");
 }
@@ -449,15 +457,7 @@ fn a_config_edit_shows_as_drift_and_the_run_makes_install_config_again_before_4(
     let all = text(&o);
     assert_eq!(o.status.code(), Some(0), "{all}");
     let st = state(&dir);
-    let made = attempts(&st, "2.create-config")[0]["finished_at"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let four = attempts(&st, "4.run-installer")[0]["started_at"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(made <= four, "{made} > {four}");
+    assert_ran_before(&st, "2.create-config", "4.run-installer");
     // What 4 consumed (it backs it up first) has the new domain.
     let used = std::fs::read_to_string(dir.join(".install-config.yaml.bak")).unwrap();
     assert!(used.contains("baseDomain: \"demo.example.org\""), "{used}");

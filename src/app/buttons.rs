@@ -160,8 +160,12 @@ impl App {
         }
         let mut body = Vec::new();
         body.extend(bootstrap_again);
+        // The VM names come from a file a stage writes: masked like any log.
         for h in &hazards {
-            body.push(format!("DANGER: {}.", h.consequence()));
+            body.push(
+                crate::text::mask(&format!("DANGER: {}.", h.consequence()), &self.secrets)
+                    .into_owned(),
+            );
             body.push(format!("Safer: {}.", h.remedy()));
         }
         if !hazards.is_empty() {
@@ -328,10 +332,7 @@ impl App {
                     )),
                     Action::Down => Some(Overlay::Messages(up.saturating_sub(1))),
                     Action::Search => {
-                        self.messages_filter = Some(super::Filter {
-                            query: String::new(),
-                            typing: true,
-                        });
+                        self.messages_filter = Some(super::Filter::typing());
                         Some(Overlay::Messages(0))
                     }
                     _ => Some(Overlay::Messages(up)),
@@ -483,10 +484,7 @@ impl App {
                 vec![]
             }
             Action::Search => {
-                self.step_filter = Some(super::Filter {
-                    query: String::new(),
-                    typing: true,
-                });
+                self.step_filter = Some(super::Filter::typing());
                 vec![]
             }
             Action::Up
@@ -496,16 +494,8 @@ impl App {
             | Action::PageUp
             | Action::PageDown => {
                 // Among the listed steps (a `/` filter may hide some).
-                let listed = self.listed_steps();
-                let pos = listed.iter().position(|i| *i == self.selected).unwrap_or(0);
-                let last = listed.len().saturating_sub(1);
-                let to = match a {
-                    Action::Up | Action::PageUp => pos.saturating_sub(1),
-                    Action::Down | Action::PageDown => (pos + 1).min(last),
-                    Action::Top => 0,
-                    _ => last,
-                };
-                self.selected = listed.get(to).copied().unwrap_or(self.selected);
+                self.selected =
+                    super::filter::move_within(&self.listed_steps(), self.selected, a, 1);
                 self.follow_running = false;
                 vec![]
             }

@@ -3,6 +3,7 @@
 
 pub mod action;
 mod buttons;
+mod filter;
 pub mod hit;
 pub mod keymap;
 mod logview;
@@ -19,6 +20,7 @@ use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 
 pub use action::Action;
+pub use filter::Filter;
 pub use keymap::{Keymap, Scope};
 pub use logview::{LogView, Search, Timestamps};
 pub use logwork::{LogDone, LogJob, LogWork, SaveTo};
@@ -272,46 +274,6 @@ pub struct App {
     pub pane_focus: Option<(usize, usize)>,
     /// `/` in the message history: only the messages that match are shown.
     pub messages_filter: Option<Filter>,
-}
-
-/// A `/` filter over a list: its text, and whether it is still being typed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Filter {
-    /// What a row must contain (case does not matter).
-    pub query: String,
-    /// Keys go to the query until Enter.
-    pub typing: bool,
-}
-
-impl Filter {
-    /// Whether `text` passes.
-    pub fn matches(&self, text: &str) -> bool {
-        text.to_lowercase().contains(&self.query.to_lowercase())
-    }
-
-    /// A key while typing: true when it was taken. Enter keeps the filter, Esc drops it.
-    pub(crate) fn key(slot: &mut Option<Filter>, k: &KeyEvent) -> bool {
-        let Some(f) = slot.as_mut().filter(|f| f.typing) else {
-            return false;
-        };
-        match k.code {
-            KeyCode::Enter => f.typing = false,
-            KeyCode::Esc => *slot = None,
-            KeyCode::Backspace => {
-                f.query.pop();
-            }
-            KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => *slot = None,
-            KeyCode::Char(c) => f.query.push(c),
-            _ => {}
-        }
-        if slot
-            .as_ref()
-            .is_some_and(|f| !f.typing && f.query.is_empty())
-        {
-            *slot = None;
-        }
-        true
-    }
 }
 
 /// Messages kept in the history.

@@ -373,24 +373,11 @@ impl Setup {
             | Action::Top
             | Action::Bottom => {
                 // Among the listed rows (a `/` filter may hide some).
-                let listed = self.listed_rows();
-                let pos = listed.iter().position(|i| *i == self.selected).unwrap_or(0);
-                let last = listed.len().saturating_sub(1);
-                let to = match a {
-                    Action::Up => pos.saturating_sub(1),
-                    Action::Down => (pos + 1).min(last),
-                    Action::PageUp => pos.saturating_sub(10),
-                    Action::PageDown => (pos + 10).min(last),
-                    Action::Top => 0,
-                    _ => last,
-                };
-                self.selected = listed.get(to).copied().unwrap_or(self.selected);
+                self.selected =
+                    crate::app::filter::move_within(&self.listed_rows(), self.selected, a, 10);
             }
             Action::Search => {
-                self.filter = Some(crate::app::Filter {
-                    query: String::new(),
-                    typing: true,
-                });
+                self.filter = Some(crate::app::Filter::typing());
             }
             Action::Edit => self.edit(),
             Action::AddRow => self.add_node(),

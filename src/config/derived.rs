@@ -309,7 +309,8 @@ pub fn ansible_hosts_drift(text: &str, config: &Value) -> Vec<String> {
 }
 
 /// Every drift between the derived files in `dc` and `config`/`secrets` (files that are not
-/// there have none: the file checks report them).
+/// there have none: the file checks report them). The files are a stage's to write: a secret
+/// planted in a field that is not one is masked too.
 pub fn drift(dc: &Path, config: &Value, secrets: Option<&Value>) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(t) = read(dc, "install-config.yaml") {
@@ -318,7 +319,12 @@ pub fn drift(dc: &Path, config: &Value, secrets: Option<&Value>) -> Vec<String> 
     if let Some(t) = read(dc, "ansible-hosts") {
         out.extend(ansible_hosts_drift(&t, config));
     }
-    out
+    let masks = secrets
+        .map(crate::config::secret_values_in)
+        .unwrap_or_default();
+    out.into_iter()
+        .map(|l| crate::text::mask(&l, &masks).into_owned())
+        .collect()
 }
 
 #[cfg(test)]

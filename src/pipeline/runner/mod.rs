@@ -406,9 +406,11 @@ impl Runner {
                         .map(|c| super::cluster::declared_nodes(&c))
                         .unwrap_or_default();
                     let mut snap = oc.snapshot(declared).await;
-                    snap.error = snap.error.map(|e| {
-                        crate::text::visible(&crate::text::mask(&e, &secrets)).into_owned()
-                    });
+                    let clean = |e: &str| {
+                        crate::text::visible(&crate::text::mask(e, &secrets)).into_owned()
+                    };
+                    snap.error = snap.error.as_deref().map(clean);
+                    snap.csr_other = snap.csr_other.iter().map(|c| clean(c)).collect();
                     if let Ok(text) = serde_json::to_vec_pretty(&snap) {
                         let _ = crate::safefs::Dir::open(&state_dir)
                             .and_then(|d| d.write_atomic("cluster.json".as_ref(), &text, 0o600));
