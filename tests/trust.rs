@@ -857,7 +857,7 @@ fn a_closed_pipe_never_panics_and_a_guard_leaves_once_its_container_is_gone() {
         .replace("kind = \"oneshot\"", "kind = \"service\"\nttl_secs = 600");
     set_pipeline(
         &dir,
-        &format!("{service}\n{}", oneshot(&quick, "sleep 600")),
+        &format!("{service}\n{}", oneshot(&format!("{quick}-2"), "sleep 600")),
     );
     let mut driver = bin()
         .args(["run", "--headless", "--restart", "--deployconfig", d])
@@ -865,7 +865,7 @@ fn a_closed_pipe_never_panics_and_a_guard_leaves_once_its_container_is_gone() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    wait_running(&dir, &quick);
+    wait_running(&dir, &format!("{quick}-2"));
     let sd = state_dir(&dir);
     let guards = || {
         let o = std::process::Command::new("pgrep")

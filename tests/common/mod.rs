@@ -81,8 +81,14 @@ pub fn demo_dc(extra: &[&str]) -> (tempfile::TempDir, PathBuf) {
 /// Waits until step `id`'s first attempt has a container (it runs).
 pub fn wait_running(dir: &Path, id: &str) {
     wait_for(&format!("{id} to run"), Duration::from_secs(60), || {
-        state_dir(dir).join("state.json").exists()
-            && step(&state(dir), id)["attempts"][0]["container_id"].is_string()
+        std::fs::read_to_string(state_dir(dir).join("state.json"))
+            .ok()
+            .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+            .is_some_and(|st| {
+                st["steps"].as_array().into_iter().flatten().any(|s| {
+                    s["id"] == id && s["attempts"][0]["container_id"].is_string()
+                })
+            })
     });
 }
 

@@ -34,8 +34,10 @@ impl Runner {
                 if let Some(old) = self.state.take() {
                     self.end_old_services(&old).await;
                     let archive = self.dc.state_dir().join("runs");
+                    // A link, not a rename: state.json stays in place until the new run's state
+                    // replaces it atomically, so `status` and attached terminals never see no run.
                     let kept = crate::safefs::private_dir(&archive).and_then(|()| {
-                        std::fs::rename(
+                        std::fs::hard_link(
                             self.dc.state_dir().join(crate::pipeline::state::STATE_FILE),
                             archive.join(format!("{}.json", old.run_id)),
                         )
