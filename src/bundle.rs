@@ -254,11 +254,14 @@ pub async fn write(
     match engine {
         Some(engine) => {
             let mut info = json!({ "described": engine.describe() });
-            for (key, path) in [("version", "/version"), ("info", "/info")] {
-                match engine.api_json(path).await {
+            for (key, what) in [
+                ("version", crate::engine::About::Version),
+                ("info", crate::engine::About::Info),
+            ] {
+                match engine.about_json(what).await {
                     Ok(Some(v)) => info[key] = v,
-                    Ok(None) => missing.push(format!("engine {path}: not found")),
-                    Err(e) => missing.push(format!("engine {path}: {e}")),
+                    Ok(None) => missing.push(format!("engine {key}: not found")),
+                    Err(e) => missing.push(format!("engine {key}: {e}")),
                 }
             }
             tar.add("engine.json", &red.json(&info))
@@ -276,7 +279,7 @@ pub async fn write(
                         );
                     }
                     for id in ids {
-                        match engine.api_json(&format!("/containers/{id}/json")).await {
+                        match engine.inspect_json(&id).await {
                             Ok(Some(v)) => {
                                 let name = v["Name"]
                                     .as_str()

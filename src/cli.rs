@@ -25,7 +25,8 @@ undo the deployment are refused. The stages run in the engine: the TUI can leave
 and the same runner works headless (run --headless) for the systemd unit (install-service)."
 )]
 pub struct Cli {
-    /// Engine API socket (unix:///run/podman/podman.sock); only this one is tried
+    /// Engine API socket (unix:///run/podman/podman.sock), or `cli` for the podman command line
+    /// (podman 1.x on RHEL 7; binary from STAGE2_PODMAN); only this one is tried
     #[arg(long, global = true, env = "STAGE2_ENGINE", value_name = "URL")]
     pub engine: Option<String>,
     /// The deployconfig folder (for `demo`: the demo folder it writes, as --dir)

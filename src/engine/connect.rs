@@ -104,13 +104,19 @@ fn candidates() -> Vec<(String, &'static str)> {
 /// Where our private podman service listens (stable, so a later process can reuse it): a 0700
 /// folder in `$XDG_RUNTIME_DIR`, or `/run` for root.
 fn private_socket_path() -> PathBuf {
+    private_runtime_dir().join("podman.sock")
+}
+
+/// stage2-tui's private runtime folder for the engine (its API socket, the CLI engine's auth
+/// and env files): 0700, in `$XDG_RUNTIME_DIR`, or `/run` for root.
+pub(crate) fn private_runtime_dir() -> PathBuf {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let uid = unsafe { libc::geteuid() };
     match std::env::var("XDG_RUNTIME_DIR") {
-        Ok(x) if !x.is_empty() => PathBuf::from(x).join("stage2-tui/podman.sock"),
+        Ok(x) if !x.is_empty() => PathBuf::from(x).join("stage2-tui"),
         // Not /run/stage2-tui: that folder holds the world-readable driver pointers.
-        _ if uid == 0 => PathBuf::from("/run/stage2-tui-engine/podman.sock"),
-        _ => PathBuf::from(format!("/tmp/stage2-tui-{uid}/podman.sock")),
+        _ if uid == 0 => PathBuf::from("/run/stage2-tui-engine"),
+        _ => PathBuf::from(format!("/tmp/stage2-tui-{uid}")),
     }
 }
 
@@ -291,7 +297,7 @@ pub fn version_check(
     }
 }
 
-fn which(cmd: &str) -> Option<PathBuf> {
+pub(crate) fn which(cmd: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|d| d.join(cmd))
@@ -335,6 +341,15 @@ async fn start_private_service(podman: &Path) -> std::result::Result<PrivateServ
 /// a last resort a private `podman system service` (announced on stderr).
 pub async fn connect(opts: &ConnectOptions) -> Result<Engine> {
     let mut tried = String::new();
+    if opts.explicit.as_deref() == Some(super::cli::CLI_ENDPOINT) {
+        let podman = super::cli::Podman::from_env();
+        let bin = podman.bin.display().to_string();
+        return super::cli::connect_cli(podman)
+            .await
+            .map_err(|why| EngineError::NotFound {
+                tried: format!("Tried:\n  - the podman command line ({bin}): {why}"),
+            });
+    }
     let list = match &opts.explicit {
         Some(e) => vec![(e.clone(), "--engine / STAGE2_ENGINE")],
         None => candidates(),
@@ -350,6 +365,25 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Engine> {
             Ok((docker, info)) => return Ok(Engine::new(docker, info)),
             Err(why) => {
                 let _ = writeln!(tried, "  - {endpoint} ({origin}): {why}");
+            }
+        }
+    }
+    // podman 1.x has no API to start: it is driven through its command line.
+    if opts.explicit.is_none()
+        && let Some(podman) = which("podman")
+        && let Some(version) = super::cli::installed_version(&podman).await
+        && major_minor(&version).is_some_and(|v| v.0 < 2)
+    {
+        let found = super::cli::connect_cli(super::cli::Podman::from_env()).await;
+        match found {
+            Ok(engine) => {
+                eprintln!(
+                    "stage2-tui: podman {version} has no API service; driving it through the podman command (--engine cli)"
+                );
+                return Ok(engine);
+            }
+            Err(why) => {
+                let _ = writeln!(tried, "  - the podman {version} command line: {why}");
             }
         }
     }

@@ -178,6 +178,10 @@ impl Engine {
     }
 
     async fn create_once(&self, spec: &ContainerSpec) -> Result<String> {
+        // podman 1.x has no run limit: the window guard alone ends a service's window there.
+        if let Some(p) = self.cli() {
+            return self.cli_create(p, spec).await;
+        }
         if let Some(limit) = spec.run_limit_secs.filter(|_| self.info().is_podman) {
             return self.create_libpod(spec, limit).await;
         }
@@ -209,8 +213,8 @@ impl Engine {
         let opts = CreateContainerOptionsBuilder::default()
             .name(&spec.name)
             .build();
-        let created = self
-            .docker
+        let (docker, _) = self.clients("creating a container")?;
+        let created = docker
             .create_container(Some(opts), body)
             .await
             .map_err(api(format!("creating container {}", spec.name)))?;
@@ -295,6 +299,15 @@ impl Engine {
     /// `DELETE /libpod/containers/{name}?force=true`, which also clears storage-only containers.
     async fn libpod_force_remove(&self, name: &str) -> Result<bool> {
         let context = format!("removing the leftover of an interrupted create of {name}");
+        if let Some(p) = self.cli() {
+            let a = vec!["rm".to_string(), "--force".into(), name.to_string()];
+            let out = p.call(&a, &context, p.limit).await?;
+            return match (out.ok, super::cli::is_missing(&out.stderr)) {
+                (true, _) => Ok(true),
+                (false, true) => Ok(false),
+                (false, false) => Err(super::cli::failed(&context, &out.stderr)),
+            };
+        }
         let path = format!(
             "/v4.0.0/libpod/containers/{}?force=true",
             super::raw::encode(name)
@@ -314,7 +327,15 @@ impl Engine {
 
     /// Starts a created container.
     pub async fn start(&self, id: &str) -> Result<()> {
-        self.docker
+        if let Some(p) = self.cli() {
+            let context = format!("starting container {id}");
+            return p
+                .run(&["start".to_string(), id.to_string()], &context)
+                .await
+                .map(drop);
+        }
+        let (docker, _) = self.clients("starting a container")?;
+        docker
             .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
             .await
             .map_err(api(format!("starting container {id}")))
@@ -323,11 +344,15 @@ impl Engine {
     /// Waits until the container is not running and returns its exit code.
     /// Uses `not-running`, which also answers at once for a container that already exited.
     pub async fn wait_exit(&self, id: &str) -> Result<i64> {
+        if let Some(p) = self.cli() {
+            return self.cli_wait(p, id).await;
+        }
+        let (_, streams) = self.clients("waiting for a container")?;
         loop {
             let opts = WaitContainerOptionsBuilder::default()
                 .condition("not-running")
                 .build();
-            let mut stream = self.streams.wait_container(id, Some(opts));
+            let mut stream = streams.wait_container(id, Some(opts));
             let code = match stream.next().await {
                 Some(Ok(resp)) => resp.status_code,
                 // bollard turns a non-zero exit into an error; the code is in the variant.
@@ -360,10 +385,19 @@ impl Engine {
 
     /// Stops a container (SIGTERM, then SIGKILL after `timeout_secs`). Not an error if it is gone.
     pub async fn stop(&self, id: &str, timeout_secs: i32) -> Result<()> {
+        if let Some(p) = self.cli() {
+            let a = vec![
+                "stop".to_string(),
+                format!("--time={}", timeout_secs.max(0)),
+                id.to_string(),
+            ];
+            return self.cli_simple(p, "stopping", a, id).await;
+        }
+        let (docker, _) = self.clients("stopping a container")?;
         let opts = StopContainerOptionsBuilder::default()
             .t(timeout_secs)
             .build();
-        match self.docker.stop_container(id, Some(opts)).await {
+        match docker.stop_container(id, Some(opts)).await {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             // 304: already stopped.
@@ -376,10 +410,19 @@ impl Engine {
 
     /// Removes a container (forcing if asked). Not an error if it is gone.
     pub async fn remove(&self, id: &str, force: bool) -> Result<()> {
+        if let Some(p) = self.cli() {
+            let mut a = vec!["rm".to_string()];
+            if force {
+                a.push("--force".into());
+            }
+            a.push(id.to_string());
+            return self.cli_simple(p, "removing", a, id).await;
+        }
+        let (docker, _) = self.clients("removing a container")?;
         let opts = RemoveContainerOptionsBuilder::default()
             .force(force)
             .build();
-        match self.docker.remove_container(id, Some(opts)).await {
+        match docker.remove_container(id, Some(opts)).await {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(api(format!("removing container {id}"))(e)),
@@ -388,11 +431,15 @@ impl Engine {
 
     /// Inspects a container by id or name; `None` if it does not exist.
     pub async fn inspect(&self, id: &str) -> Result<Option<ContainerState>> {
-        let path = format!("/containers/{}/json", super::raw::encode(id));
-        let Some(resp) = self
-            .get_json::<super::raw::Inspect>(&path, &format!("inspecting container {id}"))
-            .await?
-        else {
+        let resp = match self.cli() {
+            Some(p) => self.cli_inspect(p, id).await?,
+            None => {
+                let path = format!("/containers/{}/json", super::raw::encode(id));
+                self.get_json::<super::raw::Inspect>(&path, &format!("inspecting container {id}"))
+                    .await?
+            }
+        };
+        let Some(resp) = resp else {
             return Ok(None);
         };
         let set = |s: &str| !s.is_empty() && !s.starts_with("0001-");
@@ -411,7 +458,11 @@ impl Engine {
             never_started,
             exit_code: (!running && !never_started).then_some(state.exit_code),
             error: Some(state.error).filter(|e| !e.is_empty()),
-            log_path: resp.log_path.filter(|p| !p.is_empty()),
+            log_path: resp.log_path.filter(|p| !p.is_empty()).or(resp
+                .host_config
+                .log_config
+                .path
+                .filter(|p| !p.is_empty())),
             log_driver: Some(resp.host_config.log_config.typ).filter(|t| !t.is_empty()),
             labels: resp.config.labels.unwrap_or_default(),
             started_at: time(&state.started_at),
@@ -421,6 +472,9 @@ impl Engine {
 
     /// Ids of all containers (running or not) carrying every one of `want` labels.
     pub async fn find_by_labels(&self, want: &[(&str, &str)]) -> Result<Vec<String>> {
+        if let Some(p) = self.cli() {
+            return self.cli_find(p, want).await;
+        }
         let filters = serde_json::json!({ "label": want.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>() });
         let path = format!(
             "/containers/json?all=true&filters={}",

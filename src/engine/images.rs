@@ -25,7 +25,11 @@ pub struct BuildContext {
 impl Engine {
     /// True when the image is in local storage.
     pub async fn image_exists(&self, image: &str) -> Result<bool> {
-        match self.docker.inspect_image(image).await {
+        if let Some(p) = self.cli() {
+            return self.cli_image_exists(p, image).await;
+        }
+        let (docker, _) = self.clients("inspecting an image")?;
+        match docker.inspect_image(image).await {
             Ok(_) => Ok(true),
             Err(BollardError::DockerResponseServerError {
                 status_code: 404, ..
@@ -36,7 +40,11 @@ impl Engine {
 
     /// A label of a local image; `None` if the image or the label is absent.
     pub async fn image_label(&self, image: &str, key: &str) -> Result<Option<String>> {
-        match self.docker.inspect_image(image).await {
+        if let Some(p) = self.cli() {
+            return self.cli_image_label(p, image, key).await;
+        }
+        let (docker, _) = self.clients("inspecting an image")?;
+        match docker.inspect_image(image).await {
             Ok(i) => Ok(i
                 .config
                 .and_then(|c| c.labels)
@@ -70,6 +78,11 @@ impl Engine {
         tls_verify: bool,
         mut progress: impl FnMut(&str),
     ) -> Result<()> {
+        if let Some(p) = self.cli() {
+            return self
+                .cli_pull(p, image, creds, tls_verify, &mut progress)
+                .await;
+        }
         if !tls_verify {
             return self.pull_libpod(image, creds, &mut progress).await;
         }
@@ -81,7 +94,8 @@ impl Engine {
             password: Some(c.password.clone()),
             ..Default::default()
         });
-        let mut stream = self.streams.create_image(Some(opts), None, creds);
+        let (_, streams) = self.clients("pulling an image")?;
+        let mut stream = streams.create_image(Some(opts), None, creds);
         while let Some(item) = stream.next().await {
             let info = item.map_err(api(format!("pulling {image}")))?;
             if let Some(err) = info.error_detail.and_then(|d| d.message) {
@@ -115,6 +129,12 @@ impl Engine {
             return Err(fail(
                 "the registry is asked through podman's search; this engine is not podman".into(),
             ));
+        }
+        if self.cli().is_some() {
+            return Err(fail(format!(
+                "podman {} cannot list a registry's tags (`search --list-tags` came with podman 2); the pull step will say whether the tag exists",
+                self.info().version
+            )));
         }
         let host = repo.split('/').next().unwrap_or_default();
         let config = creds.map(|c| {
@@ -232,13 +252,17 @@ impl Engine {
         ctx: BuildContext,
         mut progress: impl FnMut(&str),
     ) -> Result<()> {
+        if let Some(p) = self.cli() {
+            return self.cli_build(p, tag, ctx, &mut progress).await;
+        }
+        let (_, streams) = self.clients("building an image")?;
         let opts = BuildImageOptionsBuilder::default()
             .dockerfile("Containerfile")
             .t(tag)
             .rm(true)
             .build();
         let body = bollard::body_full(ctx.tar.into());
-        let mut stream = self.streams.build_image(opts, None, Some(body));
+        let mut stream = streams.build_image(opts, None, Some(body));
         while let Some(item) = stream.next().await {
             let info = item.map_err(api(format!("building {tag}")))?;
             if let Some(err) = info.error_detail.and_then(|d| d.message) {

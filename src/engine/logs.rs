@@ -405,7 +405,9 @@ impl Engine {
         let state = self.inspect(id).await?;
         // podman's compat API calls its k8s-file driver "json-file"; the file itself tells.
         let file_source = match (&state, mode) {
-            (Some(s), CaptureMode::Auto) if self.info().is_podman => {
+            (Some(s), mode)
+                if self.info().is_podman && (mode == CaptureMode::Auto || self.cli().is_some()) =>
+            {
                 s.log_path.clone().filter(|p| is_cri_file(Path::new(p)))
             }
             _ => None,
@@ -418,6 +420,19 @@ impl Engine {
                 self.capture_file(id, PathBuf::from(source), path, live)
                     .await
             }
+            None if self.cli().is_some() => Err(io_err(format!("reading the log of {id}"))(
+                io::Error::other(format!(
+                    "podman keeps this container's log where stage2-tui cannot read it ({}); the podman command-line engine needs its k8s-file log (check that {} is readable)",
+                    state
+                        .as_ref()
+                        .and_then(|s| s.log_driver.clone())
+                        .unwrap_or_else(|| "no log driver reported".into()),
+                    state
+                        .as_ref()
+                        .and_then(|s| s.log_path.clone())
+                        .unwrap_or_else(|| "its log file".into()),
+                )),
+            )),
             None => self.capture_api(id, path, live, exited).await,
         }
     }
@@ -537,7 +552,8 @@ impl Engine {
             .stderr(true)
             .timestamps(true)
             .build();
-        let mut stream = self.streams.logs(id, Some(opts));
+        let (_, streams) = self.clients("reading a log")?;
+        let mut stream = streams.logs(id, Some(opts));
         let mut lines = ApiLines::default();
         let mut stopped_at: Option<Instant> = None;
         loop {

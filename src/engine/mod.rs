@@ -1,8 +1,10 @@
-//! The only code that talks to the container engine (podman or Docker) — through bollard.
+//! The only code that talks to the container engine (podman or Docker): through its API with
+//! bollard, or, for podman 1.x which has no API, through the `podman` binary ([`cli`]).
 //!
 //! Everything above this module sees typed operations ([`Engine`]) and typed errors
 //! ([`EngineError`]); the podman 4.3.1 quirks measured in `ENGINE-NOTES.md` are handled here.
 
+pub mod cli;
 mod connect;
 mod containers;
 mod images;
@@ -159,6 +161,15 @@ pub(crate) fn raw_error(context: &str, e: raw::RawError) -> EngineError {
     }
 }
 
+/// Which description of itself the engine gives ([`Engine::about_json`]).
+#[derive(Debug, Clone, Copy)]
+pub enum About {
+    /// `/version`, `podman version`.
+    Version,
+    /// `/info`, `podman info`.
+    Info,
+}
+
 /// What we learned about the engine when connecting.
 #[derive(Debug)]
 pub struct EngineInfo {
@@ -178,12 +189,23 @@ pub struct EngineInfo {
     pub warning: Option<String>,
 }
 
+/// How the engine is reached.
+#[derive(Clone)]
+enum Backend {
+    /// Its API socket, through bollard.
+    Api {
+        docker: Docker,
+        /// The same client without a timeout, for streams (logs, wait) that may be silent for long.
+        streams: Docker,
+    },
+    /// The `podman` binary (podman 1.x, no API).
+    Cli(Arc<cli::Podman>),
+}
+
 /// A connected engine. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
-    docker: Docker,
-    /// The same client without a timeout, for streams (logs, wait) that may be silent for long.
-    streams: Docker,
+    backend: Backend,
     info: Arc<EngineInfo>,
     /// Set once the engine said it has no init binary (catatonit missing): containers are then
     /// created without one. The flag's second half says whether that was reported yet.
@@ -194,10 +216,41 @@ impl Engine {
     fn new(docker: Docker, info: EngineInfo) -> Self {
         let streams = docker.clone().with_timeout(Duration::MAX);
         Self {
-            docker,
-            streams,
+            backend: Backend::Api { docker, streams },
             info: Arc::new(info),
             no_init: Arc::new(Default::default()),
+        }
+    }
+
+    fn with_cli(podman: cli::Podman, info: EngineInfo) -> Self {
+        Self {
+            backend: Backend::Cli(Arc::new(podman)),
+            info: Arc::new(info),
+            no_init: Arc::new(Default::default()),
+        }
+    }
+
+    /// The `podman` binary when this is the CLI engine.
+    fn cli(&self) -> Option<&cli::Podman> {
+        match &self.backend {
+            Backend::Cli(p) => Some(p),
+            Backend::Api { .. } => None,
+        }
+    }
+
+    /// The podman binary the CLI engine runs; `None` on the API engine.
+    pub fn podman_binary(&self) -> Option<&std::path::Path> {
+        self.cli().map(|p| p.bin.as_path())
+    }
+
+    /// The API clients (the plain one, the one for streams). Every method that uses them has
+    /// answered for the CLI engine before; reaching here on it is an error, never a panic.
+    fn clients(&self, context: &str) -> Result<(&Docker, &Docker)> {
+        match &self.backend {
+            Backend::Api { docker, streams } => Ok((docker, streams)),
+            Backend::Cli(_) => Err(io(context)(std::io::Error::other(
+                "the podman command-line engine has no API for this",
+            ))),
         }
     }
 
@@ -230,6 +283,7 @@ impl Engine {
         path: &str,
         context: &str,
     ) -> Result<Option<T>> {
+        self.clients(context)?;
         let fail = |e: String| io(context)(std::io::Error::other(e));
         let url = format!("/v{}{path}", self.api_version());
         let mut tries = 0;
@@ -284,25 +338,53 @@ impl Engine {
         self.get_json(path, &format!("GET {path}")).await
     }
 
-    /// A container as the engine describes it (`inspect`), whole; `None` if it is gone.
-    pub async fn inspect_json(&self, id: &str) -> Result<Option<serde_json::Value>> {
-        self.api_json(&format!("/containers/{}/json", raw::encode(id)))
-            .await
+    /// The engine's version and system information (`/version` and `/info`, or `podman
+    /// version` and `podman info`), as JSON, for the support bundle.
+    pub async fn about_json(&self, what: About) -> Result<Option<serde_json::Value>> {
+        let word = match what {
+            About::Version => "version",
+            About::Info => "info",
+        };
+        match self.cli() {
+            Some(p) => self.cli_json(p, word).await,
+            None => self.api_json(&format!("/{word}")).await,
+        }
     }
 
-    /// True when the engine answers a ping within 5 s.
+    /// A container as the engine describes it (`inspect`), whole; `None` if it is gone.
+    pub async fn inspect_json(&self, id: &str) -> Result<Option<serde_json::Value>> {
+        match self.cli() {
+            Some(p) => self.cli_inspect_json(p, "container", id).await,
+            None => {
+                self.api_json(&format!("/containers/{}/json", raw::encode(id)))
+                    .await
+            }
+        }
+    }
+
+    /// True when the engine answers a ping within 5 s (a bounded `podman ps` on the CLI engine).
     pub async fn ping(&self) -> bool {
-        matches!(
-            tokio::time::timeout(Duration::from_secs(5), self.docker.ping()).await,
-            Ok(Ok(_))
-        )
+        match &self.backend {
+            Backend::Cli(p) => self.cli_ping(p).await,
+            Backend::Api { docker, .. } => matches!(
+                tokio::time::timeout(Duration::from_secs(5), docker.ping()).await,
+                Ok(Ok(_))
+            ),
+        }
     }
 
     /// One line describing the engine, for logs and headers.
     pub fn describe(&self) -> String {
-        format!(
-            "{} {} (API {}) at {}",
-            self.info.product, self.info.version, self.info.api_version, self.info.endpoint
-        )
+        match self.cli() {
+            Some(p) => format!(
+                "podman {} through its command line ({}, no API)",
+                self.info.version,
+                p.bin.display()
+            ),
+            None => format!(
+                "{} {} (API {}) at {}",
+                self.info.product, self.info.version, self.info.api_version, self.info.endpoint
+            ),
+        }
     }
 }

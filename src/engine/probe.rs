@@ -18,6 +18,9 @@ struct ImageEntry {
 impl Engine {
     /// Tags of `repo` (e.g. `registry/x/4.run-installer`) in local storage, sorted.
     pub async fn local_tags(&self, repo: &str) -> Result<Vec<String>> {
+        if let Some(p) = self.cli() {
+            return self.cli_local_tags(p, repo).await;
+        }
         let list: Vec<ImageEntry> = self
             .get_json("/images/json", "listing images")
             .await?
@@ -54,11 +57,15 @@ impl Engine {
         let result = async {
             self.start(&id).await?;
             let code = self.wait_exit(&id).await?;
+            if let Some(p) = self.cli() {
+                return Ok((code, self.cli_logs(p, &id).await?));
+            }
+            let (_, streams) = self.clients("reading probe output")?;
             let opts = LogsOptionsBuilder::default()
                 .stdout(true)
                 .stderr(true)
                 .build();
-            let mut stream = self.streams.logs(&id, Some(opts));
+            let mut stream = streams.logs(&id, Some(opts));
             let mut out = Vec::new();
             while let Some(item) = stream.next().await {
                 match item.map_err(api("reading probe output"))? {

@@ -41,6 +41,9 @@ pub struct InspectHostConfig {
 pub struct LogConfig {
     #[serde(rename = "Type")]
     pub typ: String,
+    /// Where podman 4's own inspect (the CLI's) puts the log file; 1.x and the API say `LogPath`.
+    #[serde(rename = "Path")]
+    pub path: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

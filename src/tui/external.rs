@@ -88,7 +88,9 @@ impl Input {
 /// The engine's own command-line client, pointed at the engine stage2-tui uses.
 fn client(engine: &Engine) -> Vec<String> {
     let info = engine.info();
-    if info.is_podman {
+    if let Some(bin) = engine.podman_binary() {
+        vec![bin.display().to_string()]
+    } else if info.is_podman {
         vec!["podman".into(), "--url".into(), info.endpoint.clone()]
     } else {
         vec!["docker".into(), "-H".into(), info.endpoint.clone()]
@@ -149,7 +151,8 @@ pub async fn prepare(
     match ext {
         External::Shell { step, container } => {
             let mut cmd = client(engine);
-            cmd.extend(["exec", "-it", container, "/bin/sh"].map(String::from));
+            // Long flags, one each: podman 1.6.4 (the CLI engine on RHEL 7) has all of them.
+            cmd.extend(["exec", "--interactive", "--tty", container, "/bin/sh"].map(String::from));
             Ok((
                 cmd,
                 None,
@@ -190,12 +193,40 @@ pub async fn prepare(
                 return Err(format!("{step}'s container names no image"));
             }
             let mut cmd = client(engine);
-            cmd.extend(["run", "--rm", "-it", "--entrypoint", "/bin/sh"].map(String::from));
-            for b in v["HostConfig"]["Binds"].as_array().into_iter().flatten() {
-                if let Some(b) = b.as_str() {
-                    cmd.push("-v".into());
-                    cmd.push(b.to_string());
-                }
+            cmd.extend(
+                [
+                    "run",
+                    "--rm",
+                    "--interactive",
+                    "--tty",
+                    "--entrypoint=/bin/sh",
+                ]
+                .map(String::from),
+            );
+            let binds: Vec<String> = v["HostConfig"]["Binds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|b| b.as_str().map(str::to_string))
+                .collect();
+            // An inspect without Binds (older podman): the bind mounts it lists.
+            let binds = if binds.is_empty() {
+                v["Mounts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|m| m["Type"] == "bind")
+                    .filter_map(|m| {
+                        let (src, dst) = (m["Source"].as_str()?, m["Destination"].as_str()?);
+                        let ro = if m["RW"] == false { ":ro" } else { "" };
+                        Some(format!("{src}:{dst}{ro}"))
+                    })
+                    .collect()
+            } else {
+                binds
+            };
+            for b in binds {
+                cmd.push(format!("--volume={b}"));
             }
             if let Some(n) = v["HostConfig"]["NetworkMode"]
                 .as_str()

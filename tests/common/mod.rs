@@ -85,9 +85,11 @@ pub fn wait_running(dir: &Path, id: &str) {
             .ok()
             .and_then(|s| serde_json::from_str::<Value>(&s).ok())
             .is_some_and(|st| {
-                st["steps"].as_array().into_iter().flatten().any(|s| {
-                    s["id"] == id && s["attempts"][0]["container_id"].is_string()
-                })
+                st["steps"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|s| s["id"] == id && s["attempts"][0]["container_id"].is_string())
             })
     });
 }
