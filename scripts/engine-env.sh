@@ -66,6 +66,16 @@ CONF
     echo "engine-env: podman $(podman version --format '{{.Server.Version}}' 2>/dev/null) API service at $STAGE2_ENGINE (pid $STAGE2_ENGINE_PID)" >&2
 }
 
+# Stops the API service but keeps its settings (CONTAINERS_CONF): podman still runs containers.
+stage2_engine_stop_service() {
+    if [ -n "${STAGE2_ENGINE_PID:-}" ]; then
+        kill "$STAGE2_ENGINE_PID" 2>/dev/null || true
+        wait "$STAGE2_ENGINE_PID" 2>/dev/null || true
+        STAGE2_ENGINE_PID=""
+    fi
+    return 0
+}
+
 stage2_engine_stop() {
     if [ -n "${STAGE2_ENGINE_PID:-}" ]; then
         kill "$STAGE2_ENGINE_PID" 2>/dev/null

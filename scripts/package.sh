@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds what goes onto a bastion, in dist/ (or $DIST):
 #   stage2-tui-VERSION-x86_64-linux.tar.gz  the binary, unit, completions and man page
-#   stage2-tui-VERSION-1.x86_64.rpm         the same as an RPM for RHEL 8 and 9
-# The binary is linked against glibc 2.28 (RHEL 8's) with cargo-zigbuild, and checked: no symbol
-# newer than GLIBC_2.28. Completions (bash, zsh, fish) and the man page come from the clap
+#   stage2-tui-VERSION-1.x86_64.rpm         the same as an RPM for RHEL 7, 8 and 9
+# The binary is linked against glibc 2.17 (RHEL 7's) with cargo-zigbuild, and checked: no symbol
+# newer than GLIBC_2.17. The RPM is one EL7's rpm 4.11 installs: a gzip payload (not zstd), no
+# weak dependencies. Completions (bash, zsh, fish) and the man page come from the clap
 # definitions. Installs what it needs when missing: cargo-zigbuild and ziglang from PyPI (in a
 # venv under target/), rpm (rpmbuild) and binutils (objdump) from Debian's packages.
 set -euo pipefail
@@ -12,7 +13,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 TARGET=x86_64-unknown-linux-gnu
-GLIBC=2.28
+GLIBC=2.17
 DIST=${DIST:-dist}
 WORK=target/package
 mkdir -p "$DIST" "$WORK"
@@ -44,10 +45,10 @@ BIN="$WORK/target/$TARGET/release/stage2-tui"
 
 newest=$(objdump -T "$BIN" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n 1)
 if [ "$(printf '%s\n%s\n' "$newest" "$GLIBC" | sort -V | tail -n 1)" != "$GLIBC" ]; then
-    say "the binary needs GLIBC_$newest, newer than $GLIBC: it would not run on RHEL 8"
+    say "the binary needs GLIBC_$newest, newer than $GLIBC: it would not run on RHEL 7"
     exit 1
 fi
-say "newest glibc symbol: GLIBC_$newest (RHEL 8 has 2.28, RHEL 9 2.34)"
+say "newest glibc symbol: GLIBC_$newest (RHEL 7 has 2.17, RHEL 8 2.28, RHEL 9 2.34)"
 
 ROOT="$WORK/root"
 rm -rf "$ROOT"
@@ -80,11 +81,11 @@ Summary:        Terminal UI and headless runner for OpenShift 4 stage 2 on a bas
 License:        Unspecified
 BuildArch:      x86_64
 Requires:       podman
-Recommends:     catatonit
 
 %description
 stage2-tui installs the second stage of an OpenShift 4 cluster from its bastion: a validated
-config.json editor, the stage containers driven through podman's API with live logs, retry,
+config.json editor, the stage containers driven through podman (its API, or on RHEL 7 its
+command line) with live logs, retry,
 skip and stop, diagnosis of failures, and a headless runner for the systemd unit.
 
 %install
@@ -101,7 +102,9 @@ cp -a $PWD/$ROOT/. %{buildroot}/
 SPEC
 # The binary is stripped by the build above and the man page already compressed: the
 # distribution's post-install scripts (strip, compress, build ids) are not run.
+# gzip payload and sha256 digests: what EL7's rpm 4.11 reads (newer rpmbuild defaults to zstd).
 rpmbuild --quiet --define "_topdir $TOP" --define "_build_id_links none" \
+    --define "_binary_payload w9.gzdio" --define "_binary_filedigest_algorithm 8" \
     --define "__os_install_post %{nil}" --define "debug_package %{nil}" -bb "$TOP/SPECS/stage2-tui.spec"
 RPM="$DIST/stage2-tui-$VERSION-1.x86_64.rpm"
 cp "$TOP/RPMS/x86_64/stage2-tui-$VERSION-1.x86_64.rpm" "$RPM"

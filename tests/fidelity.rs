@@ -305,42 +305,28 @@ fn a_registry_with_a_self_signed_certificate_is_pulled_from_with_tls_verify_fals
     let d = dir.to_str().unwrap();
 
     // `check` asks the registry as the pull would: a TLS problem by default, the tag found
-    // with --tls-verify=false.
-    let o = run(&["check", "--json", "--deployconfig", d]);
-    let js: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let reg = js["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == "registry")
-        .unwrap();
-    assert_eq!(reg["status"], "error", "{js}");
-    assert!(
-        reg["message"].as_str().unwrap().contains("a TLS problem"),
-        "{js}"
-    );
-    assert!(
-        reg["fix"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("--tls-verify=false")
-            || reg.to_string().contains("--tls-verify=false"),
-        "{js}"
-    );
-    let o = run(&["check", "--json", "--tls-verify=false", "--deployconfig", d]);
-    let js: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let reg = js["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == "registry")
-        .unwrap();
-    assert_eq!(reg["status"], "ok", "{js}");
-    assert!(
-        reg["message"].as_str().unwrap().contains("has tag tls1"),
-        "{js}"
-    );
-
+    // with --tls-verify=false. podman 1.6 cannot list a registry's tags: on the CLI engine
+    // check says so, and the pulls below still tell.
+    if cli_pass() {
+        let o = run(&["check", "--json", "--deployconfig", d]);
+        let js: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let reg = js["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "registry")
+            .unwrap();
+        assert_eq!(reg["status"], "warning", "{js}");
+        assert!(
+            reg["message"]
+                .as_str()
+                .unwrap()
+                .contains("cannot list a registry's tags"),
+            "{js}"
+        );
+    } else {
+        registry_check_says_tls_then_finds_the_tag(d);
+    }
     // Verified by default: the pull fails, and says it is a TLS problem and what the option does.
     let o = run(&["run", "--headless", "--deployconfig", d]);
     let all = text(&o);
@@ -395,4 +381,42 @@ fn a_registry_with_a_self_signed_certificate_is_pulled_from_with_tls_verify_fals
         .unwrap();
     assert_eq!(pull["diagnosis"]["id"], "registry-auth", "{all}\n{js}");
     remove_containers_of(&dir);
+}
+
+/// `check` against the TLS registry: a TLS problem by default, the tag with --tls-verify=false.
+fn registry_check_says_tls_then_finds_the_tag(d: &str) {
+    let o = run(&["check", "--json", "--deployconfig", d]);
+    let js: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let reg = js["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "registry")
+        .unwrap();
+    assert_eq!(reg["status"], "error", "{js}");
+    assert!(
+        reg["message"].as_str().unwrap().contains("a TLS problem"),
+        "{js}"
+    );
+    assert!(
+        reg["fix"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--tls-verify=false")
+            || reg.to_string().contains("--tls-verify=false"),
+        "{js}"
+    );
+    let o = run(&["check", "--json", "--tls-verify=false", "--deployconfig", d]);
+    let js: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let reg = js["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "registry")
+        .unwrap();
+    assert_eq!(reg["status"], "ok", "{js}");
+    assert!(
+        reg["message"].as_str().unwrap().contains("has tag tls1"),
+        "{js}"
+    );
 }

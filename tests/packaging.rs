@@ -1,5 +1,6 @@
 //! Getting it onto a bastion: the tarball and the RPM `scripts/package.sh` builds (a binary for
-//! RHEL 8 and 9: no glibc symbol newer than 2.28), and `install-service`.
+//! RHEL 7, 8 and 9: no glibc symbol newer than 2.17; an RPM and a unit EL7's rpm 4.11 and
+//! systemd 219 take), and `install-service`.
 
 mod common;
 
@@ -18,8 +19,42 @@ fn sh(cmd: &str, dir: &Path) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-#[test]
-fn the_package_script_leaves_a_tarball_and_an_rpm_that_run_on_rhel_8_and_9() {
+/// Where package.sh left its files: scripts/test.sh builds them beside the other tests
+/// (`STAGE2_TEST_DIST`; this waits for that build to end), else it runs here.
+enum Dist {
+    Shared(std::path::PathBuf),
+    Own(tempfile::TempDir),
+}
+
+impl Dist {
+    fn path(&self) -> &Path {
+        match self {
+            Dist::Shared(p) => p,
+            Dist::Own(t) => t.path(),
+        }
+    }
+}
+
+fn package() -> Dist {
+    if let Ok(shared) = std::env::var("STAGE2_TEST_DIST") {
+        let dir = std::path::PathBuf::from(shared);
+        let rc = dir.join("package.rc");
+        let start = std::time::Instant::now();
+        while !rc.exists() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(1200),
+                "package.sh did not finish within 20 minutes"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        let log = std::fs::read_to_string(dir.join("package.log")).unwrap_or_default();
+        assert_eq!(
+            std::fs::read_to_string(&rc).unwrap().trim(),
+            "0",
+            "package.sh failed:\n{log}"
+        );
+        return Dist::Shared(dir);
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dist = tempfile::tempdir().unwrap();
     // What this test proves (the glibc bound, the files, the RPM) does not need an optimised
@@ -32,6 +67,12 @@ fn the_package_script_leaves_a_tarball_and_an_rpm_that_run_on_rhel_8_and_9() {
         .output()
         .unwrap();
     assert!(o.status.success(), "package.sh\n{}", text(&o));
+    Dist::Own(dist)
+}
+
+#[test]
+fn the_package_script_leaves_a_tarball_and_an_rpm_that_run_on_rhel_7_8_and_9() {
+    let dist = package();
     let version = env!("CARGO_PKG_VERSION");
     let tarball = dist
         .path()
@@ -39,7 +80,11 @@ fn the_package_script_leaves_a_tarball_and_an_rpm_that_run_on_rhel_8_and_9() {
     let rpm = dist
         .path()
         .join(format!("stage2-tui-{version}-1.x86_64.rpm"));
-    assert!(tarball.is_file() && rpm.is_file(), "{}", text(&o));
+    assert!(
+        tarball.is_file() && rpm.is_file(),
+        "{}",
+        dist.path().display()
+    );
     let listing = sh(&format!("tar tzf {}", tarball.display()), dist.path());
     let files = sh(&format!("rpm -qlp {}", rpm.display()), dist.path());
     for f in [
@@ -59,7 +104,66 @@ fn the_package_script_leaves_a_tarball_and_an_rpm_that_run_on_rhel_8_and_9() {
             "{f} not in the RPM:\n{files}"
         );
     }
-    // The binary: glibc 2.28 at most, and it runs.
+    // The RPM asks nothing of rpm that EL7's rpm 4.11 does not have: no zstd payload, no rich
+    // or weak dependencies (Recommends), only rpmlib features 4.11 knows.
+    let requires = sh(
+        &format!("rpm -qp --requires {}", rpm.display()),
+        dist.path(),
+    );
+    const EL7_RPMLIB: [&str; 7] = [
+        "rpmlib(CompressedFileNames)",
+        "rpmlib(FileDigests)",
+        "rpmlib(PayloadFilesHavePrefix)",
+        "rpmlib(PayloadIsXz)",
+        "rpmlib(PayloadIsBzip2)",
+        "rpmlib(VersionedDependencies)",
+        "rpmlib(PartialHardlinkSets)",
+    ];
+    // The libraries rpmbuild found the binary linked against: glibc's own (and libgcc's), at
+    // symbol versions glibc 2.17 has.
+    const GLIBC_LIBS: [&str; 7] = [
+        "ld-linux-x86-64.so.2",
+        "libc.so.6",
+        "libdl.so.2",
+        "libm.so.6",
+        "libpthread.so.0",
+        "librt.so.1",
+        "libgcc_s.so.1",
+    ];
+    for r in requires.lines().map(str::trim).filter(|r| !r.is_empty()) {
+        let r = r.split_whitespace().next().unwrap();
+        let lib = r.split('(').next().unwrap();
+        let glibc_version = r
+            .split("(GLIBC_")
+            .nth(1)
+            .map(|v| v.trim_end_matches(")(64bit)").to_string());
+        let old_enough = glibc_version.is_none_or(|v| {
+            let mut p = v.split('.').map(|x| x.parse::<u32>().unwrap_or(99));
+            (p.next().unwrap_or(99), p.next().unwrap_or(0)) <= (2, 17)
+        });
+        assert!(
+            r == "podman" || EL7_RPMLIB.contains(&r) || (GLIBC_LIBS.contains(&lib) && old_enough),
+            "the RPM requires {r}, which EL7 lacks:\n{requires}"
+        );
+    }
+    let weak = sh(
+        &format!("rpm -qp --recommends {}", rpm.display()),
+        dist.path(),
+    );
+    assert_eq!(
+        weak.trim(),
+        "",
+        "weak dependencies EL7's rpm 4.11 does not know"
+    );
+    let payload = sh(
+        &format!("rpm -qp --qf '%{{PAYLOADCOMPRESSOR}}' {}", rpm.display()),
+        dist.path(),
+    );
+    assert!(
+        ["gzip", "xz", "bzip2"].contains(&payload.trim()),
+        "payload {payload}: EL7's rpm cannot unpack it"
+    );
+    // The binary: glibc 2.17 (RHEL 7's) at most, and it runs.
     sh(&format!("tar xzf {}", tarball.display()), dist.path());
     let bin = dist
         .path()
@@ -78,7 +182,7 @@ fn the_package_script_leaves_a_tarball_and_an_rpm_that_run_on_rhel_8_and_9() {
         })
         .max()
         .unwrap();
-    assert!(newest <= (2, 28), "needs GLIBC {newest:?}");
+    assert!(newest <= (2, 17), "needs GLIBC {newest:?}");
     assert!(sh(&format!("{} --version", bin.display()), dist.path()).contains(version));
     let unit = std::fs::read_to_string(dist.path().join(format!(
         "stage2-tui-{version}/usr/lib/systemd/system/stage2-tui.service"
@@ -88,6 +192,7 @@ fn the_package_script_leaves_a_tarball_and_an_rpm_that_run_on_rhel_8_and_9() {
         unit.contains("ExecStart=/usr/bin/stage2-tui run --headless"),
         "{unit}"
     );
+    assert_unit_runs_on_systemd_219(&unit);
     let completion = std::fs::read_to_string(dist.path().join(format!(
         "stage2-tui-{version}/usr/share/bash-completion/completions/stage2-tui"
     )))
@@ -207,4 +312,49 @@ fn install_service_writes_and_enables_the_unit_and_disables_the_old_one() {
     // Again: nothing to rewrite.
     let said = run(&["install-service"]);
     assert!(said.contains("already up to date"), "{said}");
+}
+
+/// Every directive of the unit is one systemd 219 (RHEL 7) knows (systemd.unit(5),
+/// systemd.service(5), systemd.exec(5), systemd.kill(5) of that release), and no time is
+/// `infinity` (219 reads only numbers there; `0` means no timeout in every version).
+fn assert_unit_runs_on_systemd_219(unit: &str) {
+    const SYSTEMD_219: [&str; 12] = [
+        "Description",
+        "Wants",
+        "After",
+        "ConditionPathExists",
+        "Type",
+        "RemainAfterExit",
+        "Environment",
+        "ExecStart",
+        "TimeoutStartSec",
+        "KillMode",
+        "SuccessExitStatus",
+        "WantedBy",
+    ];
+    for line in unit.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with('[') {
+            continue;
+        }
+        let (key, value) = line.split_once('=').unwrap();
+        assert!(
+            SYSTEMD_219.contains(&key),
+            "{key}= is not in systemd 219:\n{unit}"
+        );
+        assert!(
+            !value.contains("infinity"),
+            "{line}: systemd 219 has no infinity"
+        );
+    }
+}
+
+#[test]
+fn the_shipped_unit_runs_on_systemd_219() {
+    let unit = stage2_tui::service::unit_text(
+        Path::new("/usr/bin/stage2-tui"),
+        Path::new("/home/core/deployconfig"),
+    );
+    assert_unit_runs_on_systemd_219(&unit);
+    // It names no engine: stage2-tui finds podman's API (RHEL 8/9) or its command line (RHEL 7).
+    assert!(!unit.contains("STAGE2_ENGINE"), "{unit}");
 }

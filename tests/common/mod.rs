@@ -18,15 +18,32 @@ pub fn engine_lock() -> MutexGuard<'static, ()> {
     ENGINE.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The engine the binary is pointed at: the API socket scripts/test.sh started, or `cli` (the
+/// podman command line through the 1.6.4 wrapper) when the suite's second pass sets
+/// `STAGE2_TEST_ENGINE=cli`.
 pub fn engine_url() -> String {
+    if cli_pass() {
+        return "cli".into();
+    }
     std::env::var("STAGE2_ENGINE").expect(
         "STAGE2_ENGINE is not set: run the suite with scripts/test.sh, which starts a podman API service",
     )
 }
 
+/// True in the suite's pass on the podman command-line engine.
+pub fn cli_pass() -> bool {
+    std::env::var("STAGE2_TEST_ENGINE").as_deref() == Ok("cli")
+}
+
+/// The wrapper that lets through only what podman 1.6.4 has.
+pub fn podman_164() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/podman-1.6.4/podman")
+}
+
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_stage2-tui"));
     c.env("STAGE2_ENGINE", engine_url())
+        .env("STAGE2_PODMAN", podman_164())
         .env_remove("STAGE2_DEPLOYCONFIG");
     c
 }
