@@ -13,7 +13,7 @@ use ratatui::backend::{Backend, ClearType, TestBackend, WindowSize};
 use ratatui::buffer::Cell;
 use ratatui::layout::{Position, Size};
 use stage2_tui::app::{LogView, Screen};
-use stage2_tui::engine::logs::{LogLine, Stream};
+use stage2_tui::logformat::{LogLine, Stream};
 use stage2_tui::pipeline::Event;
 use stage2_tui::ui::{self, Hits, scenes};
 

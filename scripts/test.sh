@@ -11,7 +11,7 @@ stage2_engine_start
 STAGE2_STATE_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/stage2-test-state.XXXXXX")
 export STAGE2_STATE_ROOT
 cleanup() {
-    [ -n "${package_pid:-}" ] && kill "$package_pid" 2>/dev/null
+    [ -n "${package_pid:-}" ] && kill "$package_pid" 2>/dev/null || true
     pkill -f "window-guard --state-dir $STAGE2_STATE_ROOT" 2>/dev/null || true
     rm -rf "$STAGE2_STATE_ROOT"
     stage2_engine_stop

@@ -367,7 +367,11 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
             {
                 args.dir = Some(d);
             }
-            crate::demo::run(&cli, &args).await
+            let globals = crate::demo::Globals {
+                theme: cli.theme.clone(),
+                tls_verify: cli.tls_verify,
+            };
+            crate::demo::run(&args, globals, || connect(&cli)).await
         }
         Some(Cmd::Status { .. }) => {
             // The engine, if it answers at once: the status then follows the containers. No
@@ -482,13 +486,13 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
                 }
                 n
             });
-            let sink: Option<engine::logs::LiveFn> = live.then(|| {
+            let sink: Option<crate::logformat::LiveFn> = live.then(|| {
                 Box::new(move |lines| {
                     let _ = tx.send(crate::pipeline::Event::Log {
                         step: "capture".into(),
                         lines,
                     });
-                }) as engine::logs::LiveFn
+                }) as crate::logformat::LiveFn
             });
             let started = std::time::Instant::now();
             let c = engine.capture(container, out, sink, mode).await?;

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Deployconfig;
 use crate::engine::Engine;
-use crate::engine::logs::Stream;
+use crate::logformat::Stream;
 use crate::pipeline::{Command, Event, Finish, LiveGate, Plan, RunState, Runner};
 use crate::text::visible;
 

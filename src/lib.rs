@@ -33,6 +33,7 @@ pub mod engine;
 pub mod exit;
 pub mod headless;
 pub mod logfile;
+pub mod logformat;
 pub mod pipeline;
 pub mod safefs;
 pub mod service;

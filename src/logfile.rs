@@ -201,7 +201,7 @@ impl LineIndex {
                     return Ok(None);
                 }
             }
-            let text = crate::engine::logs::parse_saved_line(&line)
+            let text = crate::logformat::parse_saved_line(&line)
                 .map(|(_, _, t)| t)
                 .unwrap_or(&line);
             if pred(text) {

@@ -27,6 +27,10 @@ fn demo_runs_end_to_end_and_matches_the_real_script() {
             "12",
             "--wait",
             "1",
+            "--cluster-secs",
+            "2",
+            "--settle",
+            "1",
         ])
         .args([
             "--csr-interval",
@@ -249,6 +253,10 @@ fn injected_failure_stops_the_run_and_resume_completes_it() {
         "2",
         "--wait",
         "1",
+        "--cluster-secs",
+        "2",
+        "--settle",
+        "1",
         "--fail",
         "7.terraform-deploy",
     ]);
@@ -439,20 +447,47 @@ fn killed_runner_reattaches_without_starting_twice_or_losing_lines() {
 
     // The step waits for `go` (not a clock, which a loaded machine outruns): it is still running
     // when the second runner reattaches, and finishes while that one follows it.
-    let second = bin()
+    let mut second = bin()
         .args(["run", "--headless", "--deployconfig", d])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(2));
+    // `go` only once the second runner says it follows the running container: what it saves
+    // after that it read live.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = second.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if line.contains("reattached to container slow-step") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let reattached = rx.recv_timeout(Duration::from_secs(60)).is_ok();
+    assert!(
+        podman_inspect(&container_name("slow-step"))["State"]["Running"] == true,
+        "the step ended before the second runner followed it"
+    );
     std::fs::write(dir.join("go"), "").unwrap();
     let o = second.wait_with_output().unwrap();
-    let all = text(&o);
+    let stdout = reader.join().unwrap();
+    let all = format!("{stdout}{}", text(&o));
+    assert!(
+        reattached,
+        "the second runner never said it reattached:\n{all}"
+    );
     assert!(o.status.success(), "{all}");
     assert!(
-        String::from_utf8_lossy(&o.stdout).contains("reattached to container slow-step"),
-        "{all}"
+        stdout
+            .lines()
+            .any(|l| l.starts_with("slow-step ") && l.ends_with("| end")),
+        "the line printed after the reattach was not followed live:\n{all}"
     );
     assert_eq!(
         std::fs::read_to_string(dir.join("starts")).unwrap(),

@@ -939,7 +939,7 @@ fn stage2_tuis_own_url_checks_are_not_evidence_that_the_vm_fetched_its_ignition(
         std::fs::read(&log)
             .unwrap_or_default()
             .split(|b| *b == b'\n')
-            .filter_map(stage2_tui::engine::logs::parse_saved_line)
+            .filter_map(stage2_tui::logformat::parse_saved_line)
             .map(|(_, _, t)| String::from_utf8_lossy(t).into_owned())
             .collect()
     };

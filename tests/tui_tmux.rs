@@ -117,8 +117,9 @@ fn an_operator_watches_a_failure_retries_and_finishes() {
     t.wait_for("\"ok:\"", Duration::from_secs(10));
     t.keys(&["Escape"]);
     t.wait_for("Steps", Duration::from_secs(10));
+    // The run is complete: `q` quits at once, with no question.
     t.keys(&["q"]);
-    std::thread::sleep(Duration::from_millis(500));
+    t.wait_exited(Duration::from_secs(10));
     remove_containers_of(&dir);
 }
 
@@ -281,7 +282,7 @@ fn demo_setup_walks_through_the_flow_before_starting() {
     let cmd = tui_cmd(
         tmp.path(),
         &format!(
-            "demo --setup --dir {} --pace 0 --window 2 --wait 1 --csr-interval 1",
+            "demo --setup --dir {} --pace 0 --window 2 --wait 1 --csr-interval 1 --cluster-secs 2 --settle 1",
             dir.display()
         ),
     );

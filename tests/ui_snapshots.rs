@@ -397,8 +397,8 @@ fn log_lines_with_escape_sequences_are_made_visible() {
     let mut app = scenes::running(dir.path());
     app.tails.insert(
         "7.terraform-deploy".into(),
-        [stage2_tui::engine::logs::LogLine {
-            stream: stage2_tui::engine::logs::Stream::Stdout,
+        [stage2_tui::logformat::LogLine {
+            stream: stage2_tui::logformat::Stream::Stdout,
             ts: String::new(),
             text: "\x1b]0;pwned\x07\x1b[2J\x1b[Hafter\x1b[31m red\x1b[0m".into(),
         }]

@@ -110,8 +110,7 @@ impl App {
                 let st = self.run.as_ref()?.steps.get(k)?;
                 let closed = !st.attempts.is_empty()
                     && !matches!(st.status, StepStatus::Serving | StepStatus::Pending);
-                (ai >= from && closed)
-                    .then(|| (s.id.clone(), anchor.clone(), s.ttl_secs.unwrap_or(600)))
+                (ai >= from && closed).then(|| (s.id.clone(), anchor.clone(), s.ttl()))
             })
             .collect()
     }

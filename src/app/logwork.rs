@@ -6,9 +6,59 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::logview::{MAX_MATCHES, Timestamps};
-use crate::engine::logs::parse_saved_line;
 use crate::logfile::{LineIndex, Progress};
+use crate::logformat::parse_saved_line;
+
+/// Most matches kept per search.
+pub const MAX_MATCHES: usize = 100_000;
+
+/// How log timestamps are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Timestamps {
+    /// Not shown.
+    #[default]
+    Off,
+    /// Seconds in local time (`14:03:07`).
+    Local,
+    /// The engine's full RFC 3339 value.
+    Full,
+}
+
+impl Timestamps {
+    /// The next mode (the toggle cycles off → local → full → off).
+    pub fn next(self) -> Self {
+        match self {
+            Timestamps::Off => Timestamps::Local,
+            Timestamps::Local => Timestamps::Full,
+            Timestamps::Full => Timestamps::Off,
+        }
+    }
+    /// The word for the title.
+    pub fn word(self) -> &'static str {
+        match self {
+            Timestamps::Off => "off",
+            Timestamps::Local => "local",
+            Timestamps::Full => "full",
+        }
+    }
+    /// A saved line's timestamp as shown (`None` when off).
+    pub fn show(self, ts: &[u8]) -> Option<String> {
+        let raw = String::from_utf8_lossy(ts);
+        match self {
+            Timestamps::Off => None,
+            Timestamps::Full => Some(raw.into_owned()),
+            Timestamps::Local => Some(
+                chrono::DateTime::parse_from_rfc3339(raw.trim())
+                    .map(|t| {
+                        t.with_timezone(&chrono::Local)
+                            .format("%H:%M:%S")
+                            .to_string()
+                    })
+                    .unwrap_or_else(|_| raw.into_owned()),
+            ),
+        }
+    }
+}
 
 /// File work the log view asks for. None of it runs in the update: the loop takes it as a
 /// [`LogJob`], runs it on a blocking thread and hands the [`LogDone`] back.
@@ -184,11 +234,8 @@ fn save(
                     break;
                 }
                 for l in &chunk {
-                    let (ts, _, text) = parse_saved_line(l).unwrap_or((
-                        b"",
-                        crate::engine::logs::Stream::Stdout,
-                        l,
-                    ));
+                    let (ts, _, text) =
+                        parse_saved_line(l).unwrap_or((b"", crate::logformat::Stream::Stdout, l));
                     if let Some(ts) = timestamps.show(ts) {
                         out.write_all(ts.as_bytes())?;
                         out.write_all(b" ")?;

@@ -25,7 +25,7 @@ pub use keymap::{Keymap, Scope};
 pub use logview::{LogView, Search, Timestamps};
 pub use logwork::{LogDone, LogJob, LogWork, SaveTo};
 
-use crate::engine::logs::LogLine;
+use crate::logformat::LogLine;
 use crate::pipeline::{Command, Event, Finish, Pipeline, Plan, RunState, StepStatus};
 use hit::Hit;
 use theme::Theme;
@@ -485,8 +485,9 @@ impl App {
             } => {
                 let prev = self.window.take().filter(|w| w.step == step);
                 let spec = self.pipeline.steps.iter().find(|s| s.id == step);
-                let ttl =
-                    chrono::Duration::seconds(spec.and_then(|s| s.ttl_secs).unwrap_or(600) as i64);
+                let ttl = chrono::Duration::seconds(
+                    spec.map_or(crate::pipeline::spec::DEFAULT_TTL_SECS, |s| s.ttl()) as i64,
+                );
                 let anchored = spec.is_some_and(|s| s.window_starts_after.is_some());
                 // The gauge counts from when the countdown started: the service's start, or
                 // its anchor's success.

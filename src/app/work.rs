@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use super::logwork::{LogDone, LogJob, SaveTo};
 use super::{App, TAIL_LINES};
-use crate::engine::logs::LogLine;
+use crate::logformat::LogLine;
 
 /// A piece of file work.
 #[derive(Debug)]
@@ -68,7 +68,7 @@ fn read_tail(path: PathBuf) -> VecDeque<LogLine> {
     idx.read_lines(start, TAIL_LINES)
         .unwrap_or_default()
         .iter()
-        .filter_map(|l| crate::engine::logs::parse_saved_line(l))
+        .filter_map(|l| crate::logformat::parse_saved_line(l))
         .map(|(ts, stream, text)| LogLine {
             stream,
             ts: String::from_utf8_lossy(ts).into_owned(),

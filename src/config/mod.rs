@@ -4,6 +4,7 @@
 
 pub mod derived;
 pub mod doc;
+pub mod problem;
 pub mod save;
 pub mod schema;
 pub mod validate;

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::validate::{Problem, Severity};
+use super::problem::{Problem, Severity};
 
 const SCHEMA: &str = include_str!("schema.toml");
 

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use color_eyre::eyre::{WrapErr, bail};
 
-use crate::cli::Cli;
 use crate::config::Deployconfig;
 use crate::engine::labels;
 use crate::pipeline::spec::{Kind, Pipeline};
@@ -178,8 +177,20 @@ async fn reset_dir(engine: &crate::engine::Engine, dir: &Path) -> color_eyre::Re
     std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))
 }
 
-/// Runs `stage2-tui demo`.
-pub async fn run(cli: &Cli, args: &DemoArgs) -> color_eyre::Result<i32> {
+/// The global options `demo` honours.
+pub struct Globals {
+    /// `--theme`.
+    pub theme: Option<String>,
+    /// `--tls-verify`.
+    pub tls_verify: Option<bool>,
+}
+
+/// Runs `stage2-tui demo`; `connect` reaches the engine (once the arguments are checked).
+pub async fn run<F, Fut>(args: &DemoArgs, cli: Globals, connect: F) -> color_eyre::Result<i32>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = color_eyre::Result<crate::engine::Engine>>,
+{
     let dir = args.dir.clone().unwrap_or_else(default_dir);
     let port = match args.web_port {
         Some(p) => p,
@@ -201,7 +212,7 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> color_eyre::Result<i32> {
         }
     }
     images::find_static_busybox()?;
-    let engine = crate::cli::connect(cli).await?;
+    let engine = connect().await?;
     crate::outln!("engine: {}", engine.describe());
     reset_dir(&engine, &dir).await?;
     let dc = Deployconfig::new(&dir);

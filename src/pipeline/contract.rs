@@ -223,7 +223,7 @@ pub fn failure_line(log: &Path, patterns: &[String]) -> Option<String> {
             Ok(_) => {}
         }
         let raw = line.strip_suffix(b"\n").unwrap_or(&line);
-        let text = crate::engine::logs::parse_saved_line(raw).map_or(raw, |(_, _, t)| t);
+        let text = crate::logformat::parse_saved_line(raw).map_or(raw, |(_, _, t)| t);
         let text = String::from_utf8_lossy(text);
         if set.is_match(&text) {
             return Some(text.trim().chars().take(300).collect());

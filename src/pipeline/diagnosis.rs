@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::logs::parse_saved_line;
+use crate::logformat::parse_saved_line;
 
 const BUILTIN: &str = include_str!("diagnoses.toml");
 

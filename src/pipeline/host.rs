@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::cluster::{Oc, OcError, Snapshot};
 use super::spec::{HostAction, Step, WaitFor};
-use crate::engine::logs::{LogSink, Stream, now_ts};
+use crate::logformat::{LogSink, Stream, now_ts};
 
 fn say(sink: &mut LogSink, stream: Stream, text: &str) -> Result<(), PipelineError> {
     sink.line(stream, now_ts().as_bytes(), text.as_bytes())

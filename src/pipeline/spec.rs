@@ -176,10 +176,18 @@ pub enum WaitFor {
 /// How long a service with `window_starts_after` may live at most, by default (2 hours).
 pub const DEFAULT_ANCHORED_SERVE_SECS: u64 = 7200;
 
+/// A service's window when the pipeline gives no `ttl_secs` (10 minutes, as the script's sleep).
+pub const DEFAULT_TTL_SECS: u64 = 600;
+
 impl Step {
+    /// The service's window (`ttl_secs`, else [`DEFAULT_TTL_SECS`]).
+    pub fn ttl(&self) -> u64 {
+        self.ttl_secs.unwrap_or(DEFAULT_TTL_SECS)
+    }
+
     /// The engine's own limit on a service's life, from its start (see `max_serve_secs`).
     pub fn serve_limit_secs(&self) -> u64 {
-        let ttl = self.ttl_secs.unwrap_or(600);
+        let ttl = self.ttl();
         let extend = self.max_extend_secs.unwrap_or(DEFAULT_MAX_EXTEND_SECS);
         match (self.max_serve_secs, &self.window_starts_after) {
             (Some(m), _) => m.max(ttl),

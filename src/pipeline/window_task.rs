@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::engine::Engine;
-use crate::engine::logs::{CaptureMode, LiveFn};
+use crate::engine::logs::CaptureMode;
+use crate::logformat::LiveFn;
 
 /// Operator controls for an open window.
 #[derive(Debug, Clone)]

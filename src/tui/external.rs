@@ -247,7 +247,7 @@ pub async fn prepare(
             let raw = std::fs::read(log).map_err(|e| format!("{}: {e}", log.display()))?;
             let mut text = String::with_capacity(raw.len());
             for line in raw.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                let t = crate::engine::logs::parse_saved_line(line).map_or(line, |(_, _, t)| t);
+                let t = crate::logformat::parse_saved_line(line).map_or(line, |(_, _, t)| t);
                 text.push_str(&crate::text::visible(&String::from_utf8_lossy(t)));
                 text.push('\n');
             }

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, BorderType, Gauge, Paragraph};
 
 use super::{Hit, Hits, ansi, buttons, footer, right};
 use crate::app::{Action, App, Scope, UrlCheck};
-use crate::engine::logs::Stream;
+use crate::logformat::Stream;
 use crate::pipeline::StepStatus;
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
@@ -420,8 +420,7 @@ fn window(f: &mut Frame, app: &App, area: Rect) {
                 .steps
                 .iter()
                 .find(|s| s.id == w.step)
-                .and_then(|s| s.ttl_secs)
-                .unwrap_or(600);
+                .map_or(crate::pipeline::spec::DEFAULT_TTL_SECS, |s| s.ttl());
             Gauge::default()
                 .gauge_style(t.gauge)
                 .ratio(1.0)

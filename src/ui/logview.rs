@@ -9,7 +9,7 @@ use unicode_width::UnicodeWidthChar;
 
 use super::{Hits, ansi, footer, right};
 use crate::app::{Action, App, Scope};
-use crate::engine::logs::{Stream, parse_saved_line};
+use crate::logformat::{Stream, parse_saved_line};
 
 /// Restyles every (ASCII case-insensitive) occurrence of `query` in `spans`.
 pub fn highlight(spans: Vec<Span<'static>>, query: &str, style: Style) -> Vec<Span<'static>> {

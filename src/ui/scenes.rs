@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use crate::app::{App, Header, Keymap, LogView, Screen, UrlCheck, WindowInfo};
-use crate::engine::logs::{LogLine, Stream};
+use crate::logformat::{LogLine, Stream};
 use crate::pipeline::state::Attempt;
 use crate::pipeline::{Event, Finish, Outcome, Pipeline, RunState, StepStatus};
 use crate::ui::theme::Theme;

@@ -65,6 +65,10 @@ pub fn text(o: &Output) -> String {
 pub fn prepare_demo(dir: &Path, extra: &[&str]) {
     let d = dir.to_str().unwrap();
     let mut args = vec!["demo", "--dir", d, "--prepare-only", "--pace", "0"];
+    // The fake cluster comes up in 2 s (not the demo's 12): tests wait on it, not watch it.
+    if !extra.contains(&"--cluster-secs") {
+        args.extend_from_slice(&["--cluster-secs", "2", "--settle", "1"]);
+    }
     args.extend_from_slice(extra);
     let o = run(&args);
     assert!(
@@ -192,10 +196,10 @@ pub fn saved_log(
             continue;
         }
         let (_, stream, text) =
-            stage2_tui::engine::logs::parse_saved_line(line).expect("saved line parses");
+            stage2_tui::logformat::parse_saved_line(line).expect("saved line parses");
         match stream {
-            stage2_tui::engine::logs::Stream::Stdout => out.push(text.to_vec()),
-            stage2_tui::engine::logs::Stream::Stderr => err.push(text.to_vec()),
+            stage2_tui::logformat::Stream::Stdout => out.push(text.to_vec()),
+            stage2_tui::logformat::Stream::Stderr => err.push(text.to_vec()),
         }
     }
     (out, err)

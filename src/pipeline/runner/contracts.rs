@@ -3,7 +3,7 @@
 //! left behind when it exits 0.
 
 use super::{Event, Plan, Runner};
-use crate::engine::logs::{LogSink, Stream, now_ts};
+use crate::logformat::{LogSink, Stream, now_ts};
 use crate::pipeline::contract::{self, Contract, hazards_of as hazards};
 use crate::pipeline::error::PipelineError;
 use crate::pipeline::spec::Step;

@@ -16,10 +16,9 @@ use super::spec::{Kind, Pipeline, Source, Step};
 use super::state::{Attempt, Outcome, RunState, StepStatus};
 use super::window_task::{self, WindowCtl, WindowReport};
 use crate::config::{Deployconfig, PipelineConfig};
-use crate::engine::logs::{
-    CaptureMode, LiveFn, LogLine, LogSink, Stream, now_ts, parse_saved_line,
-};
+use crate::engine::logs::CaptureMode;
 use crate::engine::{ContainerSpec, Engine, Mount, labels};
+use crate::logformat::{LiveFn, LogLine, LogSink, Stream, now_ts, parse_saved_line};
 
 mod contracts;
 mod hold;

@@ -377,7 +377,7 @@ impl Runner {
             detail: format!("container {} from {image}", step.container_name()),
         });
         if step.kind == Kind::Service {
-            let ttl = step.ttl_secs.unwrap_or(600) as i64;
+            let ttl = step.ttl() as i64;
             // With an anchor that has not succeeded yet, the window waits for it; until then
             // only the engine's own limit bounds the service.
             let waiting = self.anchor_pending(step)?;

@@ -2,7 +2,7 @@
 //! the gate that keeps a slow consumer's lines bounded.
 
 use super::super::state::{RunState, StepStatus};
-use crate::engine::logs::LogLine;
+use crate::logformat::LogLine;
 use chrono::Utc;
 
 /// Where a run should start.

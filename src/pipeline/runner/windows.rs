@@ -72,7 +72,7 @@ impl Runner {
             .cloned()
             .collect();
         for s in services {
-            let ttl = s.ttl_secs.unwrap_or(600);
+            let ttl = s.ttl();
             let ends_at = Utc::now() + chrono::Duration::seconds(ttl as i64);
             // Both at once: a reader (the window guard, status --json) never sees a counting
             // window that still ends at the engine's limit.
