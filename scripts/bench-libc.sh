@@ -40,7 +40,7 @@ cat > "$work/dc/stage2-pipeline.toml" <<TOML
 id = "flood"
 kind = "oneshot"
 image = "4.run-installer"
-entrypoint = ["/bin/sh", "-c", "$PRINT"]
+entrypoint = ["/bin/sh", "-c", '''$PRINT''']
 TOML
 "$GNU" pipeline accept --yes --deployconfig "$work/dc" >/dev/null
 median() { sort -n | sed -n 2p; }
@@ -52,7 +52,7 @@ for pair in "glibc-2.17:$GNU" "musl:$MUSL"; do
     start=$(echo "scale=2; $(cat "$work/t") * 1000 / 200" | bc -l)
     cap=$(for i in 1 2 3; do /usr/bin/time -f "%e %M" -o "$work/c" "$bin" capture-log bench-logs --out "$work/cap.log" --live >/dev/null; tail -1 "$work/c"; done | median)
     flood=$(for i in 1 2 3; do /usr/bin/time -f "%e %M" -o "$work/f" "$bin" run --headless --restart --deployconfig "$work/dc" >"$work/flood.out"; tail -1 "$work/f"; done | median)
-    got=$(grep -c '^flood ' "$work/flood.out" || true)
+    got=$(grep -c '^flood *| [0-9]' "$work/flood.out" || true)
     printf '%-12s %10.1f %12s %8s/%-5s %8s/%-5s (%s lines printed)\n' "$name" "$(echo "$size / 1048576" | bc -l)" "$start" \
         "${cap% *}" "$(( ${cap#* } / 1024 ))" "${flood% *}" "$(( ${flood#* } / 1024 ))" "$got"
 done
