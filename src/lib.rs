@@ -28,6 +28,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod debuglog;
 pub mod demo;
 pub mod engine;
 pub mod exit;

@@ -3,6 +3,9 @@ use clap::Parser;
 fn main() -> color_eyre::Result<()> {
     let cli = stage2_tui::cli::Cli::parse();
     color_eyre::install()?;
+    if let Some(Err(e)) = stage2_tui::debuglog::init() {
+        eprintln!("stage2-tui: no debug log: {e}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

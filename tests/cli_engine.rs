@@ -184,8 +184,12 @@ fn secrets_reach_the_container_and_the_registry_without_showing_on_a_command_lin
         "env = [\"REGISTRY_TOKEN=s3cr3t-Tok3n-value\"]\nentrypoint =",
     );
     set_pipeline(&dir, &step);
+    // With the debug log on: it says what was run, and keeps no secret either.
+    let debug_log = tmp.path().join("logs/debug.log");
     let o = cli_bin()
         .env("STAGE2_PODMAN", &spy)
+        .env("STAGE2_LOG", "debug")
+        .env("STAGE2_LOG_FILE", &debug_log)
         .args(["run", "--headless", "--deployconfig", d])
         .output()
         .unwrap();
@@ -208,6 +212,20 @@ fn secrets_reach_the_container_and_the_registry_without_showing_on_a_command_lin
         .find_map(|a| a.strip_prefix("--env-file="))
         .unwrap();
     assert!(!std::path::Path::new(env_file).exists(), "{env_file}");
+    let debug = std::fs::read_to_string(&debug_log).unwrap();
+    assert_eq!(
+        std::fs::metadata(&debug_log).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        debug.contains(" podman ") && debug.contains("\"create\""),
+        "{debug}"
+    );
+    assert!(
+        debug.contains("step finished") && debug.contains(&id),
+        "{debug}"
+    );
+    assert!(!debug.contains("s3cr3t-Tok3n-value"), "{debug}");
     remove_containers_of(&dir);
 }
 

@@ -80,6 +80,7 @@ impl Podman {
         let out = match tokio::time::timeout(limit, child.wait_with_output()).await {
             Ok(r) => r.map_err(|e| gone(format!("{}: {e}", self.bin.display())))?,
             Err(_) => {
+                tracing::warn!(?args, secs = limit.as_secs(), "podman did not answer");
                 return Err(gone(format!(
                     "`podman {}` did not answer within {} s",
                     args.first().map(String::as_str).unwrap_or_default(),
@@ -88,6 +89,7 @@ impl Podman {
             }
         };
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        tracing::debug!(?args, code = ?out.status.code(), %stderr, "podman");
         match out.status.code() {
             None => Err(gone(format!("podman was killed ({})", out.status))),
             // 126/127: the binary cannot be executed or is not there.

@@ -362,8 +362,12 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Engine> {
             continue;
         }
         match try_endpoint(endpoint).await {
-            Ok((docker, info)) => return Ok(Engine::new(docker, info)),
+            Ok((docker, info)) => {
+                tracing::info!(%endpoint, version = %info.version, "engine connected");
+                return Ok(Engine::new(docker, info));
+            }
             Err(why) => {
+                tracing::debug!(%endpoint, %why, "engine endpoint not used");
                 let _ = writeln!(tried, "  - {endpoint} ({origin}): {why}");
             }
         }

@@ -178,6 +178,7 @@ impl Engine {
     }
 
     async fn create_once(&self, spec: &ContainerSpec) -> Result<String> {
+        tracing::debug!(name = %spec.name, image = %spec.image, "creating a container");
         // podman 1.x has no run limit: the window guard alone ends a service's window there.
         if let Some(p) = self.cli() {
             return self.cli_create(p, spec).await;
@@ -385,6 +386,7 @@ impl Engine {
 
     /// Stops a container (SIGTERM, then SIGKILL after `timeout_secs`). Not an error if it is gone.
     pub async fn stop(&self, id: &str, timeout_secs: i32) -> Result<()> {
+        tracing::debug!(%id, timeout_secs, "stopping a container");
         if let Some(p) = self.cli() {
             let a = vec![
                 "stop".to_string(),
@@ -410,6 +412,7 @@ impl Engine {
 
     /// Removes a container (forcing if asked). Not an error if it is gone.
     pub async fn remove(&self, id: &str, force: bool) -> Result<()> {
+        tracing::debug!(%id, force, "removing a container");
         if let Some(p) = self.cli() {
             let mut a = vec!["rm".to_string()];
             if force {

@@ -175,6 +175,28 @@ async fn answer(
     headers: &[(&str, &str)],
     limit: std::time::Duration,
 ) -> Result<(u16, String, Vec<u8>), RawError> {
+    let started = std::time::Instant::now();
+    let r = answer_once(socket, method, path, json, headers, limit).await;
+    // Headers are not logged: the registry credentials travel in one.
+    tracing::debug!(
+        %method,
+        %path,
+        status = ?r.as_ref().map(|a| a.0),
+        error = ?r.as_ref().err(),
+        ms = started.elapsed().as_millis() as u64,
+        "engine API"
+    );
+    r
+}
+
+async fn answer_once(
+    socket: &str,
+    method: &str,
+    path: &str,
+    json: Option<&[u8]>,
+    headers: &[(&str, &str)],
+    limit: std::time::Duration,
+) -> Result<(u16, String, Vec<u8>), RawError> {
     let gone = |e: std::io::Error| RawError::Unreachable(format!("{socket}: {e}"));
     let fut = async {
         let mut s = tokio::net::UnixStream::connect(socket)

@@ -266,6 +266,7 @@ impl Runner {
             Event::Finished(Err(e)) => Event::Finished(Err(r(e))),
             other => other,
         };
+        trace_event(&e);
         let _ = self.events.send(e);
     }
 
@@ -720,5 +721,28 @@ impl Runner {
             StepStatus::Stopped => StepEnd::Halt(Finish::Stopped { step: id }),
             _ => StepEnd::Next,
         })
+    }
+}
+
+/// What the run does, for the debug log (`STAGE2_LOG`); texts are already masked.
+fn trace_event(e: &Event) {
+    match e {
+        Event::Note(n) => tracing::info!(note = %n),
+        Event::Trouble(Some(t)) => tracing::warn!(trouble = %t),
+        Event::Trouble(None) => tracing::info!("trouble over"),
+        Event::StepStarted {
+            step,
+            attempt,
+            detail,
+        } => tracing::info!(%step, attempt, %detail, "step started"),
+        Event::StepFinished {
+            step,
+            status,
+            exit_code,
+            error,
+            ..
+        } => tracing::info!(%step, ?status, ?exit_code, ?error, "step finished"),
+        Event::Finished(r) => tracing::info!(finished = ?r.as_ref().err(), "run ended"),
+        _ => {}
     }
 }

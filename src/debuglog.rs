@@ -1,0 +1,78 @@
+//! `STAGE2_LOG=debug` (or `error`, `warn`, `info`, `trace`): what stage2-tui does — every engine
+//! call (API request or podman command, how long it took, how it ended), connections, step starts
+//! and ends, holds — through `tracing`, to a private file: `STAGE2_LOG_FILE`, else
+//! `stage2-tui-debug.log` in the state root. 0600, appended, opened without following a link.
+//! Off by default; never the terminal (it would tear the dashboard).
+
+use std::path::PathBuf;
+
+/// Turns the debug log on when `STAGE2_LOG` asks for it; where it goes, or why it cannot.
+pub fn init() -> Option<Result<PathBuf, String>> {
+    let wanted = std::env::var("STAGE2_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())?;
+    Some(start(&wanted))
+}
+
+fn start(wanted: &str) -> Result<PathBuf, String> {
+    let level = level_of(wanted)
+        .ok_or_else(|| format!("STAGE2_LOG={wanted:?}: say error, warn, info, debug or trace"))?;
+    let path = std::env::var_os("STAGE2_LOG_FILE")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::config::state_root().join("stage2-tui-debug.log"));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::safefs::private_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+    };
+    // An existing file someone else made readable stays private from now on.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init()
+        .map_err(|e| e.to_string())?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        pid = std::process::id(),
+        "debug log started"
+    );
+    Ok(path)
+}
+
+fn level_of(s: &str) -> Option<tracing::Level> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "error" => Some(tracing::Level::ERROR),
+        "warn" | "warning" => Some(tracing::Level::WARN),
+        "info" => Some(tracing::Level::INFO),
+        "debug" | "1" | "on" => Some(tracing::Level::DEBUG),
+        "trace" => Some(tracing::Level::TRACE),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_are_read_by_name() {
+        assert_eq!(level_of("DEBUG"), Some(tracing::Level::DEBUG));
+        assert_eq!(level_of(" warn "), Some(tracing::Level::WARN));
+        assert_eq!(level_of("verbose"), None);
+    }
+}
