@@ -142,9 +142,13 @@ pub enum Finish {
 /// Bounds the log lines in flight to a slow consumer (headless printing to a pipe): the capture
 /// waits while more than `limit` lines are queued, so memory stays flat under a flood and no line
 /// is dropped. The consumer calls [`LiveGate::done`] for each batch it has handled.
+///
+/// The wait is on a condition variable (no polling). A capture that must wait on a runtime
+/// worker (the API path) hands its worker to the runtime first (`block_in_place`), so other tasks
+/// go on meanwhile.
 #[derive(Clone, Debug)]
 pub struct LiveGate {
-    queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    queued: std::sync::Arc<(std::sync::Mutex<usize>, std::sync::Condvar)>,
     limit: usize,
 }
 
@@ -156,16 +160,33 @@ impl LiveGate {
             limit,
         }
     }
+
+    fn count(&self) -> std::sync::MutexGuard<'_, usize> {
+        self.queued.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The consumer handled `n` lines.
     pub fn done(&self, n: usize) {
-        self.queued
-            .fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+        let mut q = self.count();
+        *q = q.saturating_sub(n);
+        self.queued.1.notify_all();
     }
+
     pub(super) fn wait_room(&self, n: usize) {
-        use std::sync::atomic::Ordering;
-        while self.queued.load(Ordering::Acquire) > self.limit {
-            std::thread::sleep(std::time::Duration::from_millis(2));
+        let wait = || {
+            let mut q = self.count();
+            while *q > self.limit {
+                q = self.queued.1.wait(q).unwrap_or_else(|p| p.into_inner());
+            }
+            *q += n;
+        };
+        let full = *self.count() > self.limit;
+        let on_worker = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if full && on_worker {
+            tokio::task::block_in_place(wait);
+        } else {
+            wait();
         }
-        self.queued.fetch_add(n, Ordering::AcqRel);
     }
 }
