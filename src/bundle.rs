@@ -352,6 +352,19 @@ pub fn private_bundle_dir(dc: &Deployconfig) -> std::io::Result<PathBuf> {
     Ok(d)
 }
 
+/// [`write`] on a blocking thread: reading every log, masking it and gzipping the lot is disk
+/// and CPU work that must not hold a runtime worker (the TUI's loop and the runner use them).
+pub async fn write_blocking(
+    engine: Option<Engine>,
+    dc: Deployconfig,
+    out: PathBuf,
+) -> Result<Written, String> {
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || handle.block_on(write(engine.as_ref(), &dc, &out)))
+        .await
+        .map_err(|e| format!("the bundle writer stopped: {e}"))?
+}
+
 /// Runs `stage2-tui bundle`; returns the exit code.
 pub async fn command(
     engine: Result<Engine, String>,
@@ -375,7 +388,7 @@ pub async fn command(
     if let Err(e) = &engine {
         eprintln!("stage2-tui: {e}; the bundle goes without the engine's view");
     }
-    match write(engine.as_ref().ok(), dc, &out).await {
+    match write_blocking(engine.ok(), dc.clone(), out).await {
         Ok(w) => {
             crate::outln!(
                 "support bundle written to {} ({} files, {} KB); {}",

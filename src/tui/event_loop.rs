@@ -214,7 +214,7 @@ where
                         let written = match crate::bundle::private_bundle_dir(&dc) {
                             Ok(d) => {
                                 let path = crate::bundle::default_path(&dc, &d);
-                                crate::bundle::write(Some(&engine), &dc, &path).await
+                                crate::bundle::write_blocking(Some(engine), dc, path).await
                             }
                             Err(e) => Err(format!("cannot make its folder: {e}")),
                         };
