@@ -550,9 +550,10 @@ fn a_pull_failing_on_the_certificate_says_so_and_t_pulls_again_without_tls_verif
         app.on_key(key(KeyCode::Enter)),
         vec![Effect::Setup(SetupTask::Pull("0.7".into()))]
     );
-    app.on_setup_msg(SetupMsg::PullDone(Err(
-        "registry.example.internal:5002/docker-openshift/4.run-installer:0.7: pinging container registry registry.example.internal:5002: Get \"https://registry.example.internal:5002/v2/\": tls: failed to verify certificate: x509: certificate signed by unknown authority".into(),
-    )));
+    app.on_setup_msg(SetupMsg::PullDone(Err(stage2_tui::app::setup::PullFailure {
+        message: "registry.example.internal:5002/docker-openshift/4.run-installer:0.7: pinging container registry registry.example.internal:5002: Get \"https://registry.example.internal:5002/v2/\": tls: failed to verify certificate: x509: certificate signed by unknown authority".into(),
+        tls: true,
+    })));
     let msg = app.screen.setup().unwrap().message.clone().unwrap();
     assert!(
         msg.contains("a TLS problem")

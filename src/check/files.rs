@@ -29,16 +29,21 @@ pub(super) fn files(dc: &Deployconfig, makers: &[(String, String)], out: &mut Ve
                 format!("{} is missing: {what}", p.display()),
                 Some("copy it into the deployconfig folder"),
             )),
-            Ok(m) if *name == "deploy.pem" && m.permissions().mode() & 0o077 != 0 => out.push(c(
-                name,
-                Status::Error,
-                format!(
-                    "{} has mode {:o}; ssh refuses a key others can read",
-                    p.display(),
-                    m.permissions().mode() & 0o777
-                ),
-                Some(&format!("chmod 600 {}", p.display())),
-            )),
+            Ok(m) if *name == "deploy.pem" && m.permissions().mode() & 0o077 != 0 => {
+                out.push(Check {
+                    key_too_open: true,
+                    ..c(
+                        name,
+                        Status::Error,
+                        format!(
+                            "{} has mode {:o}; ssh refuses a key others can read",
+                            p.display(),
+                            m.permissions().mode() & 0o777
+                        ),
+                        Some(&format!("chmod 600 {}", p.display())),
+                    )
+                })
+            }
             Ok(_) => out.push(c(name, Status::Ok, "present", None)),
         }
     }
@@ -181,6 +186,7 @@ pub(super) fn drift(
             status: Status::Warning,
             message: format!("drift: {d}"),
             fix: Some(fix.clone()),
+            key_too_open: false,
         });
     }
 }

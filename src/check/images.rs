@@ -144,7 +144,7 @@ pub(super) async fn registry_probe(
             ),
             Some("set imagetag in config.json to a tag the registry has"),
         )),
-        Err(e) if tls_verify && crate::pipeline::is_tls_error(&e.to_string()) => out.push(c(
+        Err(e) if tls_verify && e.is_tls() => out.push(c(
             "registry",
             Status::Error,
             format!("{repo}: a TLS problem: the registry's certificate is not trusted (self-signed, or plain HTTP): {e}"),

@@ -42,6 +42,10 @@ pub struct Check {
     /// What to do about it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// deploy.pem is readable by others: the one fix the setup flow applies itself
+    /// (`chmod 600`).
+    #[serde(skip)]
+    pub key_too_open: bool,
 }
 
 fn c(check: &str, status: Status, message: impl Into<String>, fix: Option<&str>) -> Check {
@@ -50,6 +54,7 @@ fn c(check: &str, status: Status, message: impl Into<String>, fix: Option<&str>)
         status,
         message: message.into(),
         fix: fix.map(String::from),
+        key_too_open: false,
     }
 }
 

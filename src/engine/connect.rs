@@ -168,7 +168,7 @@ async fn try_endpoint(endpoint: &str) -> std::result::Result<(Docker, EngineInfo
     // versions): it is asked only of an engine whose ping does not say.
     let (product, version, api_version) = match super::raw::ping(path, Duration::from_secs(5)).await
     {
-        Err(super::raw::RawError::Unreachable(e)) if e.contains("within") => {
+        Err(super::raw::RawError::TimedOut(_)) => {
             return Err("socket exists but the service did not answer within 5 s".into());
         }
         Err(super::raw::RawError::Unreachable(e) | super::raw::RawError::Protocol(e)) => {

@@ -140,10 +140,29 @@ impl EngineError {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, EngineError::Unreachable { .. })
     }
+    /// The registry's certificate (or protocol) failed verification: a TLS problem that
+    /// `--tls-verify=false` gets past. Classified here, where the engines' wordings are known.
+    pub fn is_tls(&self) -> bool {
+        tls_message(&self.to_string())
+    }
+    /// A start the engine refused because what it was making already exists (a start that an
+    /// API restart interrupted half-way).
+    pub fn is_already_exists(&self) -> bool {
+        !self.is_unreachable() && self.to_string().contains("already exists")
+    }
     /// A local disk filled up (writing a step's log).
     pub fn is_disk_full(&self) -> bool {
         matches!(self, EngineError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull)
     }
+}
+
+/// The engine's (or podman's) message says the registry's certificate or protocol failed
+/// verification.
+fn tls_message(e: &str) -> bool {
+    e.contains("x509:")
+        || e.contains("tls: ")
+        || e.contains("certificate signed by unknown authority")
+        || e.contains("server gave HTTP response to HTTPS client")
 }
 
 pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> EngineError {
@@ -153,10 +172,12 @@ pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> E
 
 pub(crate) fn raw_error(context: &str, e: raw::RawError) -> EngineError {
     match e {
-        raw::RawError::Unreachable(detail) => EngineError::Unreachable {
-            context: context.to_string(),
-            detail,
-        },
+        raw::RawError::Unreachable(detail) | raw::RawError::TimedOut(detail) => {
+            EngineError::Unreachable {
+                context: context.to_string(),
+                detail,
+            }
+        }
         raw::RawError::Protocol(m) => io(context)(std::io::Error::other(m)),
     }
 }

@@ -102,6 +102,8 @@ pub enum RawError {
     Unreachable(String),
     /// The answer could not be understood.
     Protocol(String),
+    /// No answer within the limit (the socket is there, the service does not answer).
+    TimedOut(String),
 }
 
 impl From<&str> for RawError {
@@ -246,7 +248,7 @@ async fn answer_once(
         Ok((status, sent, body))
     };
     tokio::time::timeout(limit, fut).await.map_err(|_| {
-        RawError::Unreachable(format!(
+        RawError::TimedOut(format!(
             "the engine did not answer {method} {path} within {} s",
             limit.as_secs()
         ))

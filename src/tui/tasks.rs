@@ -215,7 +215,10 @@ pub(super) fn spawn_setup_task(
                         })
                         .await;
                     if let Err(e) = r {
-                        result = Err(format!("{image}: {e}"));
+                        result = Err(crate::app::setup::PullFailure {
+                            message: format!("{image}: {e}"),
+                            tls: e.is_tls(),
+                        });
                         break;
                     }
                 }

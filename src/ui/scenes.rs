@@ -567,6 +567,7 @@ pub fn setup_checks() -> Vec<crate::check::Check> {
         status,
         message: message.into(),
         fix: fix.map(String::from),
+        key_too_open: check == "deploy.pem" && status == Status::Error,
     };
     vec![
         c(

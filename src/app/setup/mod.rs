@@ -89,7 +89,16 @@ pub enum SetupMsg {
     /// The checked candidate was copied in as the override (or not, and why).
     Adopted(Result<String, String>),
     /// The pull ended.
-    PullDone(Result<String, String>),
+    PullDone(Result<String, PullFailure>),
+}
+
+/// Why a pull from the setup flow failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullFailure {
+    /// The image and the engine's message.
+    pub message: String,
+    /// The registry's certificate was not trusted (`T` pulls without checking it).
+    pub tls: bool,
 }
 
 /// What the setup flow asks the loop to do in the background.
@@ -381,17 +390,15 @@ impl Setup {
     /// A fix for a pre-flight problem that is safe to apply here: (what it does, the file).
     pub fn safe_fix(&self) -> Option<(String, std::path::PathBuf)> {
         self.checks.iter().flatten().find_map(|c| {
-            (c.status == crate::check::Status::Error
-                && c.check == "deploy.pem"
-                && c.message.contains("has mode"))
-            .then(|| {
-                let p = self.dc.dir.join("deploy.pem");
-                let what = c
-                    .fix
-                    .clone()
-                    .unwrap_or_else(|| format!("chmod 600 {}", p.display()));
-                (what, p)
-            })
+            if !c.key_too_open {
+                return None;
+            }
+            let p = self.dc.dir.join("deploy.pem");
+            let what = c
+                .fix
+                .clone()
+                .unwrap_or_else(|| format!("chmod 600 {}", p.display()));
+            Some((what, p))
         })
     }
 
@@ -471,12 +478,12 @@ impl Setup {
                         self.set_tag(&tag);
                         format!("pulled every stage image for {tag}; imagetag set to {tag}")
                     }
-                    Err(e) if self.tls_verify && crate::pipeline::is_tls_error(&e) => {
+                    Err(PullFailure { message: e, tls }) if self.tls_verify && tls => {
                         format!(
                             "pull failed on the registry's certificate (a TLS problem: self-signed, or the registry speaks plain HTTP): {e}. Press T to pull without checking it (--tls-verify=false, as the old script did; remembered for this run), or give the registry a CA the bastion trusts (/etc/containers/certs.d/<registry>/ca.crt)"
                         )
                     }
-                    Err(e) => format!("pull failed: {e}"),
+                    Err(e) => format!("pull failed: {}", e.message),
                 });
                 return Some(SetupTask::Tags);
             }

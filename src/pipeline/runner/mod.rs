@@ -27,7 +27,6 @@ mod prepare;
 mod steps;
 mod types;
 mod windows;
-pub use steps::is_tls_error;
 pub use types::{Command, Event, Finish, LiveGate, Plan};
 
 /// A task stopped when this is dropped.

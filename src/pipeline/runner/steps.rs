@@ -303,7 +303,7 @@ impl Runner {
                 )));
                 match self.engine.start(&id).await {
                     Ok(()) => existing = Some((n, id, log)),
-                    Err(e) if e.to_string().contains("already exists") => {
+                    Err(e) if e.is_already_exists() => {
                         self.emit(Event::Note(format!(
                             "{}: the engine went away in the middle of starting {}; its command never ran, so it is removed and created again",
                             step.id,
@@ -498,7 +498,7 @@ async fn pull_images(
             Ok(()) => say(&mut sink, Stream::Stdout, &format!("{image}: pulled")),
             Err(e) => {
                 say(&mut sink, Stream::Stderr, &format!("{image}: {e}"));
-                if tls_verify && is_tls_error(&e.to_string()) {
+                if tls_verify && e.is_tls() {
                     say(
                         &mut sink,
                         Stream::Stderr,
@@ -519,14 +519,6 @@ async fn pull_images(
             failed.join(", ")
         )))
     }
-}
-
-/// The engine's message says the registry's certificate (or protocol) failed verification.
-pub fn is_tls_error(e: &str) -> bool {
-    e.contains("x509:")
-        || e.contains("tls: ")
-        || e.contains("certificate signed by unknown authority")
-        || e.contains("server gave HTTP response to HTTPS client")
 }
 
 #[cfg(test)]

@@ -15,8 +15,8 @@ use crate::pipeline::StepStatus;
 mod panes;
 mod side;
 
-use panes::*;
 pub(crate) use panes::wrapped_rows;
+use panes::*;
 use side::*;
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
