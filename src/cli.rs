@@ -1,6 +1,6 @@
 //! Command-line interface and dispatch.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
@@ -353,84 +353,17 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
             };
             with_engine(&cli, |engine, dc| crate::tui::run(engine, dc, opts)).await
         }
-        Some(Cmd::Demo(args)) => {
-            // `--deployconfig` given on the command line is the demo's folder, as `--dir` (not
-            // from the environment, which names the real one). The demo refuses a folder that
-            // is not a demo's.
-            let mut args = args.clone();
-            let from_env = std::env::var_os("STAGE2_DEPLOYCONFIG").map(PathBuf::from);
-            if args.dir.is_none()
-                && let Some(d) = cli
-                    .deployconfig
-                    .clone()
-                    .filter(|d| from_env.as_ref() != Some(d))
-            {
-                args.dir = Some(d);
-            }
-            let globals = crate::demo::Globals {
-                theme: cli.theme.clone(),
-                tls_verify: cli.tls_verify,
-            };
-            crate::demo::run(&args, globals, || connect(&cli)).await
-        }
-        Some(Cmd::Status { .. }) => {
-            // The engine, if it answers at once: the status then follows the containers. No
-            // private service is started for a read-only look.
-            let opts = ConnectOptions {
-                explicit: cli.engine.clone().filter(|e| !e.is_empty()),
-                allow_private_service: false,
-            };
-            let engine =
-                tokio::time::timeout(std::time::Duration::from_secs(5), engine::connect(&opts))
-                    .await
-                    .ok()
-                    .and_then(Result::ok);
-            Ok(crate::status::command(&cli.deployconfig(), engine).await)
-        }
+        Some(Cmd::Demo(args)) => demo(&cli, args).await,
+        Some(Cmd::Status { .. }) => status(&cli).await,
         Some(Cmd::Pipeline {
             action: PipelineCmd::Accept { yes },
         }) => Ok(crate::pipeline::accept::command(&cli.deployconfig(), *yes)),
-        Some(Cmd::InstallService { dry_run, root }) => {
-            let root = root.clone().unwrap_or_else(|| PathBuf::from("/"));
-            let exe = std::env::current_exe()
-                .map_err(|e| color_eyre::eyre::eyre!("where is this binary? {e}"))?;
-            let dc = cli.deployconfig();
-            let dc_dir = std::path::absolute(&dc.dir).unwrap_or(dc.dir.clone());
-            match crate::service::install(&root, &exe, &dc_dir, *dry_run) {
-                Ok(plan) => {
-                    for l in plan.lines {
-                        crate::outln!("{l}");
-                    }
-                    Ok(0)
-                }
-                Err(e) => {
-                    eprintln!("stage2-tui: {e}");
-                    Ok(1)
-                }
-            }
-        }
+        Some(Cmd::InstallService { dry_run, root }) => install_service(&cli, *dry_run, root),
         Some(Cmd::Completions { shell }) => {
             crate::out!("{}", completions(*shell));
             Ok(0)
         }
-        Some(Cmd::Manpage { dir }) => match dir {
-            None => {
-                crate::out!("{}", man_page(None)?);
-                Ok(0)
-            }
-            Some(dir) => {
-                // The main page and one per subcommand it names (stage2-tui-run.1, …).
-                std::fs::create_dir_all(dir)?;
-                std::fs::write(dir.join("stage2-tui.1"), man_page(None)?)?;
-                for sub in visible_subcommands() {
-                    std::fs::write(
-                        dir.join(format!("stage2-tui-{sub}.1")),
-                        man_page(Some(&sub))?,
-                    )?;
-                }
-                Ok(0)
-            }
-        },
+        Some(Cmd::Manpage { dir }) => manpages(dir.as_deref()),
         Some(Cmd::Bundle { out }) => {
             let dc = cli.deployconfig();
             let engine = connect(&cli).await.map_err(|e| e.to_string());
@@ -469,49 +402,138 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
             out,
             api,
             live,
-        }) => {
-            let engine = connect(&cli).await?;
-            let mode = if *api {
-                engine::logs::CaptureMode::Api
-            } else {
-                engine::logs::CaptureMode::Auto
-            };
-            // The live sink the runner uses: each batch goes to a channel whose reader (the
-            // dashboard or the headless printer there; a counter here) takes it.
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let listener = tokio::spawn(async move {
-                let mut n = 0usize;
-                while let Some(crate::pipeline::Event::Log { lines, .. }) = rx.recv().await {
-                    n += lines.len();
-                }
-                n
-            });
-            let sink: Option<crate::logformat::LiveFn> = live.then(|| {
-                Box::new(move |lines| {
-                    let _ = tx.send(crate::pipeline::Event::Log {
-                        step: "capture".into(),
-                        lines,
-                    });
-                }) as crate::logformat::LiveFn
-            });
-            let started = std::time::Instant::now();
-            let c = engine.capture(container, out, sink, mode).await?;
-            let secs = started.elapsed().as_secs_f64();
-            let live_lines = listener.await.unwrap_or(0);
-            let lines = c.lines[0] + c.lines[1];
-            crate::outln!(
-                "via={} lines={lines} live_lines={live_lines} stdout={} stderr={} bytes={} secs={secs:.3} lines_per_sec={:.0} exit={} peak_rss_kib={}",
-                c.via,
-                c.lines[0],
-                c.lines[1],
-                c.bytes,
-                lines as f64 / secs.max(1e-9),
-                c.exit_code,
-                peak_rss_kib()
-            );
+        }) => capture_log(&cli, container, out, *api, *live).await,
+    }
+}
+
+/// `stage2-tui demo`: `--deployconfig` given on the command line is the demo's folder.
+async fn demo(cli: &Cli, args: &crate::demo::DemoArgs) -> color_eyre::Result<i32> {
+    // `--deployconfig` given on the command line is the demo's folder, as `--dir` (not
+    // from the environment, which names the real one). The demo refuses a folder that
+    // is not a demo's.
+    let mut args = args.clone();
+    let from_env = std::env::var_os("STAGE2_DEPLOYCONFIG").map(PathBuf::from);
+    if args.dir.is_none()
+        && let Some(d) = cli
+            .deployconfig
+            .clone()
+            .filter(|d| from_env.as_ref() != Some(d))
+    {
+        args.dir = Some(d);
+    }
+    let globals = crate::demo::Globals {
+        theme: cli.theme.clone(),
+        tls_verify: cli.tls_verify,
+    };
+    crate::demo::run(&args, globals, || connect(cli)).await
+}
+
+/// `stage2-tui status`.
+async fn status(cli: &Cli) -> color_eyre::Result<i32> {
+    // The engine, if it answers at once: the status then follows the containers. No
+    // private service is started for a read-only look.
+    let opts = ConnectOptions {
+        explicit: cli.engine.clone().filter(|e| !e.is_empty()),
+        allow_private_service: false,
+    };
+    let engine = tokio::time::timeout(std::time::Duration::from_secs(5), engine::connect(&opts))
+        .await
+        .ok()
+        .and_then(Result::ok);
+    Ok(crate::status::command(&cli.deployconfig(), engine).await)
+}
+
+/// `stage2-tui install-service`.
+fn install_service(cli: &Cli, dry_run: bool, root: &Option<PathBuf>) -> color_eyre::Result<i32> {
+    let root = root.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let exe = std::env::current_exe()
+        .map_err(|e| color_eyre::eyre::eyre!("where is this binary? {e}"))?;
+    let dc = cli.deployconfig();
+    let dc_dir = std::path::absolute(&dc.dir).unwrap_or(dc.dir.clone());
+    match crate::service::install(&root, &exe, &dc_dir, dry_run) {
+        Ok(plan) => {
+            for l in plan.lines {
+                crate::outln!("{l}");
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("stage2-tui: {e}");
+            Ok(1)
+        }
+    }
+}
+
+/// `stage2-tui manpage`: to stdout, or the main page and one per subcommand into a folder.
+fn manpages(dir: Option<&Path>) -> color_eyre::Result<i32> {
+    match dir {
+        None => {
+            crate::out!("{}", man_page(None)?);
+            Ok(0)
+        }
+        Some(dir) => {
+            // The main page and one per subcommand it names (stage2-tui-run.1, …).
+            std::fs::create_dir_all(dir)?;
+            std::fs::write(dir.join("stage2-tui.1"), man_page(None)?)?;
+            for sub in visible_subcommands() {
+                std::fs::write(
+                    dir.join(format!("stage2-tui-{sub}.1")),
+                    man_page(Some(&sub))?,
+                )?;
+            }
             Ok(0)
         }
     }
+}
+
+/// `stage2-tui capture-log` (benchmarks): a container's whole log through the runner's capture.
+async fn capture_log(
+    cli: &Cli,
+    container: &str,
+    out: &Path,
+    api: bool,
+    live: bool,
+) -> color_eyre::Result<i32> {
+    let engine = connect(cli).await?;
+    let mode = if api {
+        engine::logs::CaptureMode::Api
+    } else {
+        engine::logs::CaptureMode::Auto
+    };
+    // The live sink the runner uses: each batch goes to a channel whose reader (the
+    // dashboard or the headless printer there; a counter here) takes it.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let listener = tokio::spawn(async move {
+        let mut n = 0usize;
+        while let Some(crate::pipeline::Event::Log { lines, .. }) = rx.recv().await {
+            n += lines.len();
+        }
+        n
+    });
+    let sink: Option<crate::logformat::LiveFn> = live.then(|| {
+        Box::new(move |lines| {
+            let _ = tx.send(crate::pipeline::Event::Log {
+                step: "capture".into(),
+                lines,
+            });
+        }) as crate::logformat::LiveFn
+    });
+    let started = std::time::Instant::now();
+    let c = engine.capture(container, out, sink, mode).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let live_lines = listener.await.unwrap_or(0);
+    let lines = c.lines[0] + c.lines[1];
+    crate::outln!(
+        "via={} lines={lines} live_lines={live_lines} stdout={} stderr={} bytes={} secs={secs:.3} lines_per_sec={:.0} exit={} peak_rss_kib={}",
+        c.via,
+        c.lines[0],
+        c.lines[1],
+        c.bytes,
+        lines as f64 / secs.max(1e-9),
+        c.exit_code,
+        peak_rss_kib()
+    );
+    Ok(0)
 }
 
 fn plan_of(from: &Option<String>, restart: bool) -> Plan {
