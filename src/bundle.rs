@@ -91,6 +91,12 @@ impl Tar {
     }
 }
 
+/// An error adding `what` to the bundle, said as such.
+fn io(what: &str) -> impl FnOnce(std::io::Error) -> String {
+    let what = what.to_string();
+    move |e| format!("writing {what} into the bundle: {e}")
+}
+
 /// The default file name: `stage2-bundle-<cluster>-<time>.tar.gz` in `dir`.
 pub fn default_path(dc: &Deployconfig, dir: &Path) -> PathBuf {
     let cluster = crate::config::read_json(&dc.config_json())
@@ -134,10 +140,6 @@ pub async fn write(
         prefix: stem,
         files: 0,
     };
-    let io = |what: &str| {
-        let what = what.to_string();
-        move |e: std::io::Error| format!("writing {what} into the bundle: {e}")
-    };
 
     // Where the run stands, and its state.
     let state_dir = dc.state_dir();
@@ -148,7 +150,74 @@ pub async fn write(
         Ok(None) => missing.push("status.json: no run of this deployconfig yet".into()),
         Err(e) => missing.push(format!("status.json: {e}")),
     }
-    let state = RunState::load(&state_dir).ok().flatten();
+    add_run_state(&mut tar, &red, &mut missing, &state_dir)?;
+
+    add_files(&mut tar, &red, &mut missing, dc)?;
+    let checks = crate::check::run(
+        engine.ok_or_else(|| "the engine did not answer".to_string()),
+        dc,
+    )
+    .await;
+    let doc = json!({ "deployconfig": dc.dir.display().to_string(), "checks": checks });
+    tar.add("check.json", &red.json(&doc))
+        .map_err(io("check.json"))?;
+
+    // The engine, and every container of this deployconfig as the engine sees it.
+    add_engine_view(&mut tar, &red, &mut missing, engine, dc).await?;
+
+    let masking = match crate::config::read_json(&dc.secrets_json()) {
+        Ok(_) => "every secrets.json value is masked".to_string(),
+        Err(crate::config::ConfigError::Parse { .. }) => format!(
+            "secrets.json does not parse, so its values cannot be told apart: every string found in its text ({} of them) is masked instead, and the file itself is left out",
+            red.values.len()
+        ),
+        Err(_) => "there is no readable secrets.json, so there was nothing to mask".to_string(),
+    };
+    let mut readme = format!(
+        "stage2-tui support bundle\n\ndeployconfig: {}\nwritten: {}\nby: stage2-tui {}\n\n\
+         Masking: {masking} (••••••), wherever it appears, stage output included;\n\
+         secrets.json itself is kept (when it parses) with its values replaced by <redacted>.\n",
+        dc.dir.display(),
+        chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        env!("CARGO_PKG_VERSION"),
+    );
+    if !missing.is_empty() {
+        readme.push_str("\nNot included:\n");
+        for m in &missing {
+            readme.push_str(&format!("- {m}\n"));
+        }
+    }
+    tar.add("README.txt", red.text(&readme).as_bytes())
+        .map_err(io("README.txt"))?;
+    let files = tar.files;
+    let gz = tar
+        .builder
+        .into_inner()
+        .map_err(|e| format!("finishing {}: {e}", out.display()))?;
+    let f = gz
+        .finish()
+        .map_err(|e| format!("finishing {}: {e}", out.display()))?;
+    f.sync_all()
+        .map_err(|e| format!("finishing {}: {e}", out.display()))?;
+    let bytes = f.metadata().map(|m| m.len()).unwrap_or(0);
+    Ok(Written {
+        path: out.to_path_buf(),
+        files,
+        bytes,
+        missing,
+        masking,
+    })
+}
+
+/// The run's state, every attempt's log (masked), the diagnoses, the web server's access
+/// evidence and the last look at the cluster.
+fn add_run_state(
+    tar: &mut Tar,
+    red: &Redactor,
+    missing: &mut Vec<String>,
+    state_dir: &Path,
+) -> Result<(), String> {
+    let state = RunState::load(state_dir).ok().flatten();
     if let Some(st) = &state {
         let v = serde_json::to_value(st).unwrap_or_default();
         tar.add("state.json", &red.json(&v))
@@ -210,13 +279,21 @@ pub async fn write(
     } else {
         missing.push("state.json and logs: no run state".into());
     }
-    if let Some(c) = crate::pipeline::cluster::load(&state_dir) {
+    if let Some(c) = crate::pipeline::cluster::load(state_dir) {
         let v = serde_json::to_value(c).unwrap_or_default();
         tar.add("cluster.json", &red.json(&v))
             .map_err(io("cluster.json"))?;
     }
+    Ok(())
+}
 
-    // The deployconfig's files: config.json masked, secrets.json blanked.
+/// The deployconfig's files: config.json masked, secrets.json blanked, the pipeline in use.
+fn add_files(
+    tar: &mut Tar,
+    red: &Redactor,
+    missing: &mut Vec<String>,
+    dc: &Deployconfig,
+) -> Result<(), String> {
     match crate::config::read_text(&dc.config_json()) {
         Ok(t) => tar
             .add("config.json", red.text(&t).as_bytes())
@@ -241,16 +318,17 @@ pub async fn write(
         }
         Err(e) => missing.push(format!("pipeline: {e}")),
     }
-    let checks = crate::check::run(
-        engine.ok_or_else(|| "the engine did not answer".to_string()),
-        dc,
-    )
-    .await;
-    let doc = json!({ "deployconfig": dc.dir.display().to_string(), "checks": checks });
-    tar.add("check.json", &red.json(&doc))
-        .map_err(io("check.json"))?;
+    Ok(())
+}
 
-    // The engine, and every container of this deployconfig as the engine sees it.
+/// The engine, and every container of this deployconfig as the engine sees it.
+async fn add_engine_view(
+    tar: &mut Tar,
+    red: &Redactor,
+    missing: &mut Vec<String>,
+    engine: Option<&Engine>,
+    dc: &Deployconfig,
+) -> Result<(), String> {
     match engine {
         Some(engine) => {
             let mut info = json!({ "described": engine.describe() });
@@ -299,49 +377,7 @@ pub async fn write(
         }
         None => missing.push("engine.json and inspect/: the engine did not answer".into()),
     }
-
-    let masking = match crate::config::read_json(&dc.secrets_json()) {
-        Ok(_) => "every secrets.json value is masked".to_string(),
-        Err(crate::config::ConfigError::Parse { .. }) => format!(
-            "secrets.json does not parse, so its values cannot be told apart: every string found in its text ({} of them) is masked instead, and the file itself is left out",
-            red.values.len()
-        ),
-        Err(_) => "there is no readable secrets.json, so there was nothing to mask".to_string(),
-    };
-    let mut readme = format!(
-        "stage2-tui support bundle\n\ndeployconfig: {}\nwritten: {}\nby: stage2-tui {}\n\n\
-         Masking: {masking} (••••••), wherever it appears, stage output included;\n\
-         secrets.json itself is kept (when it parses) with its values replaced by <redacted>.\n",
-        dc.dir.display(),
-        chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-        env!("CARGO_PKG_VERSION"),
-    );
-    if !missing.is_empty() {
-        readme.push_str("\nNot included:\n");
-        for m in &missing {
-            readme.push_str(&format!("- {m}\n"));
-        }
-    }
-    tar.add("README.txt", red.text(&readme).as_bytes())
-        .map_err(io("README.txt"))?;
-    let files = tar.files;
-    let gz = tar
-        .builder
-        .into_inner()
-        .map_err(|e| format!("finishing {}: {e}", out.display()))?;
-    let f = gz
-        .finish()
-        .map_err(|e| format!("finishing {}: {e}", out.display()))?;
-    f.sync_all()
-        .map_err(|e| format!("finishing {}: {e}", out.display()))?;
-    let bytes = f.metadata().map(|m| m.len()).unwrap_or(0);
-    Ok(Written {
-        path: out.to_path_buf(),
-        files,
-        bytes,
-        missing,
-        masking,
-    })
+    Ok(())
 }
 
 /// `<state folder>/bundles` (0700): where the dashboard's `B` writes, out of every container's
