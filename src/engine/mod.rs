@@ -26,7 +26,7 @@ pub use images::{BuildContext, PullCredentials};
 pub enum EngineError {
     /// No engine endpoint answered; `tried` lists every candidate and why it failed.
     #[error(
-        "no container engine answered.\n{tried}\nFix: start the engine's API service (root: `systemctl enable --now podman.socket`; rootless: `systemctl --user enable --now podman.socket`), or pass `--engine unix:///path/to/podman.sock` (also STAGE2_ENGINE)."
+        "no container engine answered.\n{tried}\nFix: start the engine's API service (root: `systemctl enable --now podman.socket`; rootless: `systemctl --user enable --now podman.socket`), or pass `--engine unix:///path/to/podman.sock` (also STAGE2_ENGINE); podman 1.x (RHEL 7) has no API: `--engine cli` drives its command line."
     )]
     NotFound {
         /// One line per candidate endpoint and the reason it was not used.
