@@ -89,7 +89,6 @@ pub fn wrap(spans: Vec<Span<'static>>, width: usize, max_rows: usize) -> Vec<Lin
 
 /// Draws the log view.
 pub fn draw(f: &mut Frame, app: &App, area: Rect, _hits: &mut Hits) {
-    let t = app.theme();
     let Some(v) = app.screen.log() else { return };
     let [head, body, status, foot] = Layout::vertical([
         Constraint::Length(1),
@@ -99,6 +98,33 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, _hits: &mut Hits) {
     ])
     .areas(area);
 
+    title(f, app, v, head);
+    lines(f, app, v, body);
+
+    f.render_widget(Paragraph::new(status_line(app, v)), status);
+    let wanted = [
+        Action::Back,
+        Action::Search,
+        Action::NextMatch,
+        Action::FirstError,
+        Action::ToggleWrap,
+        Action::ToggleTimestamps,
+        Action::LineNumbers,
+        Action::Pager,
+        Action::SaveLog,
+        Action::CopyLog,
+        Action::Help,
+    ];
+    f.render_widget(
+        Paragraph::new(footer(app, Scope::Log, &wanted, foot.width)),
+        foot,
+    );
+}
+
+/// The title row: step, attempt, the lines in view, the toggles in words as they fit, and the
+/// search's position on the right.
+fn title(f: &mut Frame, app: &App, v: &crate::app::LogView, head: Rect) {
+    let t = app.theme();
     let total = v.index.len();
     let last = (v.top + v.visible.len()).min(total);
     let mut title = vec![
@@ -171,7 +197,13 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, _hits: &mut Hits) {
     if let Some(text) = search_text {
         f.render_widget(right(text, t.key), head);
     }
+}
 
+/// The log's lines, with the gutter (numbers, the current match, the first error), timestamps,
+/// masking, search highlights and wrapping.
+fn lines(f: &mut Frame, app: &App, v: &crate::app::LogView, body: Rect) {
+    let t = app.theme();
+    let total = v.index.len();
     // The gutter: line numbers (`#`), and a mark on the current match (▶) and on the first
     // error line (✘) once asked for.
     let current = v
@@ -261,8 +293,12 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, _hits: &mut Hits) {
         ));
     }
     f.render_widget(Paragraph::new(lines), body);
+}
 
-    let status_line = match (&v.input, &v.message) {
+/// The status row: the search being typed, the work going on, or the last message.
+fn status_line(app: &App, v: &crate::app::LogView) -> Line<'static> {
+    let t = app.theme();
+    match (&v.input, &v.message) {
         (Some(input), _) => Line::from(vec![
             Span::styled("/", t.key),
             Span::styled(format!("{input}▏"), t.text),
@@ -281,25 +317,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, _hits: &mut Hits) {
         ]),
         (None, Some(m)) => Line::styled(m.clone(), t.dim),
         (None, None) => Line::default(),
-    };
-    f.render_widget(Paragraph::new(status_line), status);
-    let wanted = [
-        Action::Back,
-        Action::Search,
-        Action::NextMatch,
-        Action::FirstError,
-        Action::ToggleWrap,
-        Action::ToggleTimestamps,
-        Action::LineNumbers,
-        Action::Pager,
-        Action::SaveLog,
-        Action::CopyLog,
-        Action::Help,
-    ];
-    f.render_widget(
-        Paragraph::new(footer(app, Scope::Log, &wanted, foot.width)),
-        foot,
-    );
+    }
 }
 
 #[cfg(test)]
