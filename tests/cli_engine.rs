@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -37,26 +36,11 @@ fn a_hung_podman_holds_the_step_and_the_run_finishes_once_podman_answers() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let out = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let rx = stdout_lines(&mut child);
     let mut seen = Vec::new();
     let wait_line = |what: &str, secs: u64, seen: &mut Vec<String>| {
-        let end = Instant::now() + Duration::from_secs(secs);
-        while Instant::now() < end {
-            if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
-                let hit = l.contains(what);
-                seen.push(l);
-                if hit {
-                    return;
-                }
-            }
-        }
-        panic!(
+        assert!(
+            line_within(&rx, what, Duration::from_secs(secs), seen),
             "no line with {what:?} within {secs} s:\n{}",
             seen.join("\n")
         );

@@ -308,14 +308,7 @@ fn a_registry_with_a_self_signed_certificate_is_pulled_from_with_tls_verify_fals
     // with --tls-verify=false. podman 1.6 cannot list a registry's tags: on the CLI engine
     // check says so, and the pulls below still tell.
     if cli_pass() {
-        let o = run(&["check", "--json", "--deployconfig", d]);
-        let js: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        let reg = js["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["check"] == "registry")
-            .unwrap();
+        let (js, reg) = registry_check(&["--deployconfig", d]);
         assert_eq!(reg["status"], "warning", "{js}");
         assert!(
             reg["message"]
@@ -385,14 +378,7 @@ fn a_registry_with_a_self_signed_certificate_is_pulled_from_with_tls_verify_fals
 
 /// `check` against the TLS registry: a TLS problem by default, the tag with --tls-verify=false.
 fn registry_check_says_tls_then_finds_the_tag(d: &str) {
-    let o = run(&["check", "--json", "--deployconfig", d]);
-    let js: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let reg = js["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == "registry")
-        .unwrap();
+    let (js, reg) = registry_check(&["--deployconfig", d]);
     assert_eq!(reg["status"], "error", "{js}");
     assert!(
         reg["message"].as_str().unwrap().contains("a TLS problem"),
@@ -406,17 +392,24 @@ fn registry_check_says_tls_then_finds_the_tag(d: &str) {
             || reg.to_string().contains("--tls-verify=false"),
         "{js}"
     );
-    let o = run(&["check", "--json", "--tls-verify=false", "--deployconfig", d]);
+    let (js, reg) = registry_check(&["--tls-verify=false", "--deployconfig", d]);
+    assert_eq!(reg["status"], "ok", "{js}");
+    assert!(
+        reg["message"].as_str().unwrap().contains("has tag tls1"),
+        "{js}"
+    );
+}
+
+/// `check --json` with `args`: the whole document and its registry check.
+fn registry_check(args: &[&str]) -> (serde_json::Value, serde_json::Value) {
+    let o = run(&[&["check", "--json"][..], args].concat());
     let js: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let reg = js["checks"]
         .as_array()
         .unwrap()
         .iter()
         .find(|c| c["check"] == "registry")
-        .unwrap();
-    assert_eq!(reg["status"], "ok", "{js}");
-    assert!(
-        reg["message"].as_str().unwrap().contains("has tag tls1"),
-        "{js}"
-    );
+        .unwrap()
+        .clone();
+    (js, reg)
 }

@@ -455,28 +455,22 @@ fn killed_runner_reattaches_without_starting_twice_or_losing_lines() {
         .unwrap();
     // `go` only once the second runner says it follows the running container: what it saves
     // after that it read live.
-    let (tx, rx) = std::sync::mpsc::channel();
-    let out = second.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut all = String::new();
-        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-            if line.contains("reattached to container slow-step") {
-                let _ = tx.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    let reattached = rx.recv_timeout(Duration::from_secs(60)).is_ok();
+    let rx = stdout_lines(&mut second);
+    let mut seen = Vec::new();
+    let reattached = line_within(
+        &rx,
+        "reattached to container slow-step",
+        Duration::from_secs(60),
+        &mut seen,
+    );
     assert!(
         podman_inspect(&container_name("slow-step"))["State"]["Running"] == true,
         "the step ended before the second runner followed it"
     );
     std::fs::write(dir.join("go"), "").unwrap();
     let o = second.wait_with_output().unwrap();
-    let stdout = reader.join().unwrap();
+    seen.extend(rx.iter());
+    let stdout = seen.join("\n") + "\n";
     let all = format!("{stdout}{}", text(&o));
     assert!(
         reattached,

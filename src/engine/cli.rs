@@ -14,7 +14,7 @@
 //!   and the environment in a private `--env-file`.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -558,25 +558,31 @@ impl Engine {
     }
 }
 
-/// Connects the CLI engine: `podman version` must answer.
-pub(crate) async fn connect_cli(podman: Podman) -> std::result::Result<Engine, String> {
-    let out = podman
-        .call(
-            &args(&["version", "--format=json"]),
-            "podman version",
-            podman.limit,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    if !out.ok {
-        return Err(format!(
-            "`{} version` failed: {}",
-            podman.bin.display(),
-            out.stderr
-        ));
+impl Podman {
+    /// `podman version`'s own version, asked within `limit`.
+    pub(crate) async fn version(&self, limit: Duration) -> std::result::Result<String, String> {
+        let out = self
+            .call(
+                &args(&["version", "--format=json"]),
+                "podman version",
+                limit,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if !out.ok {
+            return Err(format!(
+                "`{} version` failed: {}",
+                self.bin.display(),
+                out.stderr
+            ));
+        }
+        version_of(&out.stdout)
+            .ok_or_else(|| format!("`{} version` printed no version", self.bin.display()))
     }
-    let version = version_of(&out.stdout)
-        .ok_or_else(|| format!("`{} version` printed no version", podman.bin.display()))?;
+}
+
+/// The CLI engine on `podman`, whose `podman version` said `version`.
+pub(crate) fn cli_engine(podman: Podman, version: String) -> Engine {
     let info = super::EngineInfo {
         endpoint: CLI_ENDPOINT.into(),
         product: "podman (command line)".into(),
@@ -586,24 +592,13 @@ pub(crate) async fn connect_cli(podman: Podman) -> std::result::Result<Engine, S
         private_service: None,
         warning: None,
     };
-    Ok(Engine::with_cli(podman, info))
+    Engine::with_cli(podman, info)
 }
 
-/// `podman version` of the podman on the PATH, when it answers within 10 s.
-pub(crate) async fn installed_version(bin: &Path) -> Option<String> {
-    let podman = Podman {
-        bin: bin.to_path_buf(),
-        limit: Duration::from_secs(10),
-    };
-    let out = podman
-        .call(
-            &args(&["version", "--format=json"]),
-            "podman version",
-            podman.limit,
-        )
-        .await
-        .ok()?;
-    out.ok.then(|| version_of(&out.stdout)).flatten()
+/// Connects the CLI engine: `podman version` must answer.
+pub(crate) async fn connect_cli(podman: Podman) -> std::result::Result<Engine, String> {
+    let version = podman.version(podman.limit).await?;
+    Ok(cli_engine(podman, version))
 }
 
 #[cfg(test)]

@@ -372,23 +372,17 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Engine> {
             }
         }
     }
-    // podman 1.x has no API to start: it is driven through its command line.
-    if opts.explicit.is_none()
-        && let Some(podman) = which("podman")
-        && let Some(version) = super::cli::installed_version(&podman).await
-        && major_minor(&version).is_some_and(|v| v.0 < 2)
-    {
-        let found = super::cli::connect_cli(super::cli::Podman::from_env()).await;
-        match found {
-            Ok(engine) => {
-                eprintln!(
-                    "stage2-tui: podman {version} has no API service; driving it through the podman command (--engine cli)"
-                );
-                return Ok(engine);
-            }
-            Err(why) => {
-                let _ = writeln!(tried, "  - the podman {version} command line: {why}");
-            }
+    // podman 1.x has no API to start: it is driven through its command line. Its version is
+    // asked once, within 10 s (a podman that hangs here is left for the private service to try).
+    if opts.explicit.is_none() {
+        let podman = super::cli::Podman::from_env();
+        if let Ok(version) = podman.version(Duration::from_secs(10)).await
+            && major_minor(&version).is_some_and(|v| v.0 < 2)
+        {
+            eprintln!(
+                "stage2-tui: podman {version} has no API service; driving it through the podman command (--engine cli)"
+            );
+            return Ok(super::cli::cli_engine(podman, version));
         }
     }
     if opts.explicit.is_none() && opts.allow_private_service {

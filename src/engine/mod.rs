@@ -355,7 +355,7 @@ impl Engine {
     }
 
     /// GETs an API path (the version prefix is added) as JSON; `None` on 404.
-    pub async fn api_json(&self, path: &str) -> Result<Option<serde_json::Value>> {
+    async fn api_json(&self, path: &str) -> Result<Option<serde_json::Value>> {
         self.get_json(path, &format!("GET {path}")).await
     }
 

@@ -178,27 +178,6 @@ async fn answer(
     limit: std::time::Duration,
 ) -> Result<(u16, String, Vec<u8>), RawError> {
     let started = std::time::Instant::now();
-    let r = answer_once(socket, method, path, json, headers, limit).await;
-    // Headers are not logged: the registry credentials travel in one.
-    tracing::debug!(
-        %method,
-        %path,
-        status = ?r.as_ref().map(|a| a.0),
-        error = ?r.as_ref().err(),
-        ms = started.elapsed().as_millis() as u64,
-        "engine API"
-    );
-    r
-}
-
-async fn answer_once(
-    socket: &str,
-    method: &str,
-    path: &str,
-    json: Option<&[u8]>,
-    headers: &[(&str, &str)],
-    limit: std::time::Duration,
-) -> Result<(u16, String, Vec<u8>), RawError> {
     let gone = |e: std::io::Error| RawError::Unreachable(format!("{socket}: {e}"));
     let fut = async {
         let mut s = tokio::net::UnixStream::connect(socket)
@@ -247,12 +226,22 @@ async fn answer_once(
         };
         Ok((status, sent, body))
     };
-    tokio::time::timeout(limit, fut).await.map_err(|_| {
-        RawError::TimedOut(format!(
+    let r = tokio::time::timeout(limit, fut).await.unwrap_or_else(|_| {
+        Err(RawError::TimedOut(format!(
             "the engine did not answer {method} {path} within {} s",
             limit.as_secs()
-        ))
-    })?
+        )))
+    });
+    // Headers are not logged: the registry credentials travel in one.
+    tracing::debug!(
+        %method,
+        %path,
+        status = ?r.as_ref().map(|a| a.0),
+        error = ?r.as_ref().err(),
+        ms = started.elapsed().as_millis() as u64,
+        "engine API"
+    );
+    r
 }
 
 #[cfg(test)]

@@ -376,3 +376,36 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The child's stdout, line by line as it comes, on a channel (its reader thread ends at EOF).
+pub fn stdout_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().expect("stdout piped");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// Reads lines into `seen` until one contains `what` (true) or `timeout` passes (false).
+pub fn line_within(
+    rx: &std::sync::mpsc::Receiver<String>,
+    what: &str,
+    timeout: Duration,
+    seen: &mut Vec<String>,
+) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            let hit = l.contains(what);
+            seen.push(l);
+            if hit {
+                return true;
+            }
+        }
+    }
+    false
+}

@@ -295,11 +295,9 @@ impl Runner {
         };
         // The error is stored in state.json and shown everywhere: never a secret in it.
         let error = error.map(|e| self.redact(&e));
-        let st = self
-            .state
-            .as_mut()
-            .ok_or(PipelineError::State("no run state".into()))?;
-        let s = &mut st.steps[i];
+        let diagnosis = (status == StepStatus::Failed)
+            .then(|| self.diagnose(&id, &state_dir.join(&log), error.as_deref()));
+        let s = &mut self.st()?.steps[i];
         let Some(a) = s.attempts.last_mut() else {
             return Err(PipelineError::Refused(format!("{id}: no attempt recorded")));
         };
@@ -307,26 +305,10 @@ impl Runner {
             a.exit_code = code;
         }
         a.error = error.clone();
-        s.status = status;
-        if status == StepStatus::Failed {
-            let log = state_dir.join(&a.log);
-            let diagnosis = self.diagnose(&id, &log, error.as_deref());
-            let st = self
-                .state
-                .as_mut()
-                .ok_or(PipelineError::State("no run state".into()))?;
-            if let Some(a) = st.steps[i].attempts.last_mut() {
-                a.diagnosis = diagnosis;
-            }
+        if let Some(d) = diagnosis {
+            a.diagnosis = d;
         }
-        let st = self
-            .state
-            .as_mut()
-            .ok_or(PipelineError::State("no run state".into()))?;
-        let s = &mut st.steps[i];
-        let Some(a) = s.attempts.last_mut() else {
-            return Err(PipelineError::Refused(format!("{id}: no attempt recorded")));
-        };
+        s.status = status;
         let exit_code = a.exit_code;
         let duration = a
             .duration()
