@@ -4,6 +4,7 @@
 //! `stage2-tui-debug.log` in the state root. 0600, appended, opened without following a link.
 //! Off by default; never the terminal (it would tear the dashboard).
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 
 /// Turns the debug log on when `STAGE2_LOG` asks for it; where it goes, or why it cannot.
@@ -17,12 +18,23 @@ pub fn init() -> Option<Result<PathBuf, String>> {
 fn start(wanted: &str) -> Result<PathBuf, String> {
     let level = level_of(wanted)
         .ok_or_else(|| format!("STAGE2_LOG={wanted:?}: say error, warn, info, debug or trace"))?;
-    let path = std::env::var_os("STAGE2_LOG_FILE")
+    let chosen = std::env::var_os("STAGE2_LOG_FILE")
         .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
+        .map(PathBuf::from);
+    let path = chosen
+        .clone()
         .unwrap_or_else(|| crate::config::state_root().join("stage2-tui-debug.log"));
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::safefs::private_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let made = if chosen.is_some() {
+            // A folder the operator named (it may be /tmp): made 0700 if missing, never changed.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+        } else {
+            crate::safefs::private_dir(dir)
+        };
+        made.map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let file = {
         use std::os::unix::fs::OpenOptionsExt;
@@ -34,7 +46,22 @@ fn start(wanted: &str) -> Result<PathBuf, String> {
             .open(&path)
             .map_err(|e| format!("{}: {e}", path.display()))?
     };
-    // An existing file someone else made readable stays private from now on.
+    // An existing file must be ours (in a folder like /tmp another user could have made it), and
+    // stays private from now on.
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me || !meta.is_file() {
+            return Err(format!(
+                "{} is not a file of this user (uid {me}): pick another STAGE2_LOG_FILE",
+                path.display()
+            ));
+        }
+    }
     {
         use std::os::unix::fs::PermissionsExt;
         file.set_permissions(std::fs::Permissions::from_mode(0o600))
