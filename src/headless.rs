@@ -191,7 +191,7 @@ pub fn summary(state: &RunState, pipeline: &crate::pipeline::Pipeline) -> String
         let service = pipeline
             .steps
             .iter()
-            .any(|p| p.id == s.id && p.kind == crate::pipeline::Kind::Service);
+            .any(|p| p.id == s.id && p.is_service());
         let (time, exit) = match s.last() {
             Some(a) => (
                 a.duration()

@@ -3,6 +3,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::{Terminal, backend::TestBackend};
 use stage2_tui::app::{Action, App, Effect, Screen};
+use stage2_tui::pipeline::spec::Work;
 use stage2_tui::pipeline::{Command, Plan};
 use stage2_tui::ui::{self, Hits, scenes};
 
@@ -573,7 +574,10 @@ fn questions_say_the_values_they_are_about() {
     let mut app = scenes::completed(dir.path());
     // A 20-second window (the demo's): a re-run from 6 says so, not "10 minutes".
     let web = app.pipeline.index_of("5.ign-webserver").unwrap();
-    app.pipeline.steps[web].ttl_secs = Some(20);
+    let Work::Service(_, w) = &mut app.pipeline.steps[web].work else {
+        panic!("the web server is a service step")
+    };
+    w.ttl_secs = 20;
     app.selected = app.pipeline.index_of("6.add-ignition").unwrap();
     assert_eq!(app.on_key(key('f')), vec![]);
     let screen = format!("{}", render(&app, 140, 40).backend());
@@ -584,7 +588,10 @@ fn questions_say_the_values_they_are_about() {
     assert!(!screen.contains("10-minute"), "{screen}");
     // A 90-second one.
     app.on_key(key('n'));
-    app.pipeline.steps[web].ttl_secs = Some(90);
+    let Work::Service(_, w) = &mut app.pipeline.steps[web].work else {
+        panic!("the web server is a service step")
+    };
+    w.ttl_secs = 90;
     app.on_key(key('f'));
     let screen = format!("{}", render(&app, 140, 40).backend());
     assert!(screen.contains("a new 1 min 30 s window"), "{screen}");

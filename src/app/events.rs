@@ -117,10 +117,11 @@ impl App {
     ) {
         let prev = self.window.take().filter(|w| w.step == step);
         let spec = self.pipeline.steps.iter().find(|s| s.id == step);
+        let window = spec.and_then(|s| s.window());
         let ttl = chrono::Duration::seconds(
-            spec.map_or(crate::pipeline::spec::DEFAULT_TTL_SECS, |s| s.ttl()) as i64,
+            window.map_or(crate::pipeline::spec::DEFAULT_TTL_SECS, |w| w.ttl_secs) as i64,
         );
-        let anchored = spec.is_some_and(|s| s.window_starts_after.is_some());
+        let anchored = window.is_some_and(|w| w.starts_after.is_some());
         // The gauge counts from when the countdown started: the service's start, or
         // its anchor's success.
         let opened_at = match (&prev, &waiting_for) {
@@ -162,7 +163,7 @@ impl App {
             self.pipeline
                 .steps
                 .iter()
-                .any(|p| p.id == id && p.window_starts_after.is_some())
+                .any(|p| p.id == id && p.starts_after().is_some())
         };
         if let Some(w) = self.window.as_ref().filter(|w| !anchored(&w.step))
             && let Some(a) = s.step(&w.step).and_then(|x| x.last())

@@ -27,12 +27,13 @@ impl App {
             .enumerate()
             .take(from)
             .filter_map(|(k, s)| {
-                let anchor = s.window_starts_after.as_ref()?;
+                let w = s.window()?;
+                let anchor = w.starts_after.as_ref()?;
                 let ai = self.pipeline.index_of(anchor)?;
                 let st = self.run.as_ref()?.steps.get(k)?;
                 let closed = !st.attempts.is_empty()
                     && !matches!(st.status, StepStatus::Serving | StepStatus::Pending);
-                (ai >= from && closed).then(|| (s.id.clone(), anchor.clone(), s.ttl()))
+                (ai >= from && closed).then(|| (s.id.clone(), anchor.clone(), w.ttl_secs))
             })
             .collect()
     }
@@ -42,11 +43,13 @@ impl App {
     /// bootstrap VM again. The sentence that says so.
     pub(super) fn bootstrap_made_again(&self) -> Option<String> {
         let step = self.pipeline.steps.iter().skip(self.selected).find(|s| {
-            s.entrypoint.is_none()
-                && s.contract
-                    .clears_keys
-                    .iter()
-                    .any(|k| k == "bootstrap_complete")
+            s.container().is_some_and(|c| {
+                c.entrypoint.is_none()
+                    && c.contract
+                        .clears_keys
+                        .iter()
+                        .any(|k| k == "bootstrap_complete")
+            })
         })?;
         let cfg = crate::config::read_json(
             &std::path::Path::new(&self.header.deployconfig).join("config.json"),

@@ -2,6 +2,7 @@
 //! the registry reachable with the tag.
 
 use super::*;
+use crate::pipeline::spec::Work;
 
 pub(super) fn port_of(url: &str) -> u16 {
     url.strip_prefix("http://")
@@ -61,15 +62,18 @@ pub(super) async fn images_and_port(
         ));
         registry_probe(engine, dc, &cfg, tls_verify, out).await;
     }
-    for s in pipeline.steps.iter().filter(|s| s.kind == Kind::Service) {
-        let url = s
+    for (s, container, w) in pipeline.steps.iter().filter_map(|s| match &s.work {
+        Work::Service(c, w) => Some((s, c, w)),
+        _ => None,
+    }) {
+        let url = w
             .url
             .clone()
             .unwrap_or_default()
             .replace("{bastion_ip}", &cfg.bastion_ip);
         let port = port_of(&url);
         let ours = engine
-            .inspect(s.container_name())
+            .inspect(&container.name)
             .await
             .ok()
             .flatten()
@@ -80,7 +84,7 @@ pub(super) async fn images_and_port(
             Err(_) if ours => out.push(c(
                 &check,
                 Status::Ok,
-                format!("served by the running {} container", s.container_name()),
+                format!("served by the running {} container", container.name),
                 None,
             )),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => out.push(c(

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::config::validate::{self, Severity};
 use crate::config::{ConfigError, Deployconfig, PipelineConfig, read_json};
 use crate::engine::Engine;
-use crate::pipeline::{Kind, Pipeline};
+use crate::pipeline::Pipeline;
 
 mod files;
 mod images;
@@ -97,7 +97,12 @@ fn makers(dc: &Deployconfig) -> Vec<(String, String)> {
     };
     p.steps
         .iter()
-        .flat_map(|s| s.contract.makes.iter().map(|m| (m.clone(), s.id.clone())))
+        .flat_map(|s| {
+            s.contract()
+                .into_iter()
+                .flat_map(|c| &c.makes)
+                .map(|m| (m.clone(), s.id.clone()))
+        })
         .collect()
 }
 

@@ -10,7 +10,7 @@ use color_eyre::eyre::{WrapErr, bail};
 
 use crate::config::Deployconfig;
 use crate::engine::labels;
-use crate::pipeline::spec::{Kind, Pipeline};
+use crate::pipeline::spec::{Host, HostAction, Pipeline, Wait, Work};
 use crate::pipeline::{Plan, RunLock};
 
 pub use files::{config_json, secrets_json};
@@ -89,34 +89,41 @@ pub fn demo_pipeline(args: &DemoArgs, port: u16) -> color_eyre::Result<Pipeline>
     let mut p = Pipeline::default_pipeline().map_err(color_eyre::eyre::Error::msg)?;
     let dir = crate::config::canonical(&args.dir.clone().unwrap_or_else(default_dir));
     let prefix = container_prefix(&dir);
+    let cluster_timeout = args.cluster_secs * 4 + 60;
     for s in &mut p.steps {
-        if matches!(s.kind, Kind::Oneshot | Kind::Service) {
-            s.name = Some(format!("{prefix}{}", s.container_name()));
-        }
-        match (s.kind, s.id.as_str()) {
-            (Kind::Service, _) => {
-                s.ttl_secs = Some(args.window);
-                s.env = vec![format!("PORT={port}")];
-                s.url = Some(format!("http://127.0.0.1:{port}/bootstrap.ign"));
+        match &mut s.work {
+            Work::Oneshot(c) => c.name = format!("{prefix}{}", c.name),
+            Work::Service(c, w) => {
+                c.name = format!("{prefix}{}", c.name);
+                c.env = vec![format!("PORT={port}")];
+                w.ttl_secs = args.window;
+                w.url = Some(format!("http://127.0.0.1:{port}/bootstrap.ign"));
             }
-            (Kind::Wait, _) if s.until.is_some() => {
-                s.bin_dir = Some(DEMO_BIN.into());
-                s.interval_secs = Some(args.csr_interval);
-                s.stable_secs = Some(args.settle);
-                s.timeout_secs = Some(args.cluster_secs * 4 + 60);
+            Work::Wait(Wait::Until(u)) => {
+                u.bin_dir = DEMO_BIN.into();
+                u.interval_secs = args.csr_interval.max(1);
+                u.stable_secs = args.settle;
+                u.timeout_secs = cluster_timeout;
             }
-            (Kind::Wait, _) => s.secs = Some(args.wait),
-            (Kind::Host, _) => {
-                s.bin_dir = Some(DEMO_BIN.into());
-                if s.profile_dir.is_some() {
-                    s.profile_dir = Some("{deployconfig}/demo-host/etc/profile.d".into());
-                }
-                if s.interval_secs.is_some() {
-                    s.interval_secs = Some(args.csr_interval);
-                    s.timeout_secs = Some(args.cluster_secs * 4 + 60);
-                }
+            Work::Wait(Wait::Clock { secs }) => *secs = args.wait,
+            Work::Host(Host::InstallClients {
+                bin_dir,
+                profile_dir,
+                ..
+            }) => {
+                *bin_dir = DEMO_BIN.into();
+                *profile_dir = "{deployconfig}/demo-host/etc/profile.d".into();
             }
-            _ => {}
+            Work::Host(Host::ApproveCsrs {
+                bin_dir,
+                interval_secs,
+                timeout_secs,
+            }) => {
+                *bin_dir = DEMO_BIN.into();
+                *interval_secs = args.csr_interval.max(1);
+                *timeout_secs = cluster_timeout;
+            }
+            Work::Pull(_) => {}
         }
     }
     Ok(p)
@@ -134,7 +141,12 @@ pub fn container_prefix(dir: &Path) -> String {
 /// Steps a demo can make fail.
 fn can_fail(p: &Pipeline, id: &str) -> bool {
     p.steps.iter().any(|s| {
-        s.id == id && (s.kind == Kind::Oneshot || (s.kind == Kind::Host && id == "approve-csrs"))
+        s.id == id
+            && match &s.work {
+                Work::Oneshot(_) => true,
+                Work::Host(h) => h.action() == HostAction::ApproveCsrs,
+                Work::Pull(_) | Work::Service(..) | Work::Wait(_) => false,
+            }
     })
 }
 

@@ -253,9 +253,16 @@ mod tests {
     fn changes_name_every_field_that_differs() {
         let mut p = Pipeline::default_pipeline().unwrap();
         let i = p.index_of("install-clients").unwrap();
-        p.steps[i].bin_dir = Some("/etc/profile.d".into());
+        use super::super::spec::{Host, MountSpec, Work};
+        let Work::Host(Host::InstallClients { bin_dir, .. }) = &mut p.steps[i].work else {
+            panic!("install-clients is a host step")
+        };
+        *bin_dir = "/etc/profile.d".into();
         let j = p.index_of("4.run-installer").unwrap();
-        p.steps[j].mounts.push(super::super::spec::MountSpec {
+        let Work::Oneshot(c) = &mut p.steps[j].work else {
+            panic!("4.run-installer is a oneshot step")
+        };
+        c.mounts.push(MountSpec {
             source: "/".into(),
             target: "/host".into(),
             options: "rw".into(),

@@ -371,7 +371,7 @@ pub fn hazards_of<'a>(
 ) -> Vec<Hazard> {
     steps
         .filter_map(|s| {
-            let file = s.contract.refuse_while_state.as_ref()?;
+            let file = s.contract()?.refuse_while_state.as_ref()?;
             let vms = state_resources(dc, file).ok()??;
             (!vms.is_empty()).then(|| Hazard {
                 step: s.id.clone(),

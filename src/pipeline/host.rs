@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::cluster::{Oc, OcError, Snapshot};
-use super::spec::{HostAction, Step, WaitFor};
+use super::spec::{Host, Until, WaitFor};
 use crate::logformat::{LogSink, Stream, now_ts};
 
 fn say(sink: &mut LogSink, stream: Stream, text: &str) -> Result<(), PipelineError> {
@@ -17,24 +17,46 @@ fn expand(s: &str, dc: &Path) -> PathBuf {
     PathBuf::from(s.replace("{deployconfig}", &dc.display().to_string()))
 }
 
-/// Runs a host step to completion, writing its output to `sink`.
-pub async fn run(step: &Step, dc: &Path, sink: &mut LogSink) -> Result<(), PipelineError> {
-    let bin_dir = expand(step.bin_dir.as_deref().unwrap_or("/usr/local/bin"), dc);
-    match step.action {
-        Some(HostAction::InstallClients) => {
-            let profile_dir = expand(step.profile_dir.as_deref().unwrap_or("/etc/profile.d"), dc);
-            install_clients(dc, &bin_dir, &profile_dir, sink)?;
-            share_kubeconfig(dc, step.share_with.as_deref().unwrap_or("core"), sink)
+/// What runs on the bastion itself: a host action, or a wait for the cluster.
+#[derive(Debug, Clone)]
+pub enum Job {
+    /// A host step's action.
+    Action(Host),
+    /// A wait step's condition.
+    Until(Until),
+}
+
+impl Job {
+    /// Runs the job to completion, writing its output to `sink`.
+    pub async fn run(&self, dc: &Path, sink: &mut LogSink) -> Result<(), PipelineError> {
+        match self {
+            Job::Action(h) => run(h, dc, sink).await,
+            Job::Until(u) => wait_until(u, dc, sink).await,
         }
-        Some(HostAction::ApproveCsrs) => {
-            let interval = Duration::from_secs(step.interval_secs.unwrap_or(15).max(1));
-            let timeout = Duration::from_secs(step.timeout_secs.unwrap_or(3600));
+    }
+}
+
+/// Runs a host action to completion, writing its output to `sink`.
+async fn run(host: &Host, dc: &Path, sink: &mut LogSink) -> Result<(), PipelineError> {
+    let bin_dir = expand(host.bin_dir(), dc);
+    match host {
+        Host::InstallClients {
+            profile_dir,
+            share_with,
+            ..
+        } => {
+            install_clients(dc, &bin_dir, &expand(profile_dir, dc), sink)?;
+            share_kubeconfig(dc, share_with, sink)
+        }
+        Host::ApproveCsrs {
+            interval_secs,
+            timeout_secs,
+            ..
+        } => {
+            let interval = Duration::from_secs(*interval_secs);
+            let timeout = Duration::from_secs(*timeout_secs);
             approve_csrs(dc, &bin_dir, interval, timeout, sink).await
         }
-        None => Err(PipelineError::Step(format!(
-            "host step {} has no action",
-            step.id
-        ))),
     }
 }
 
@@ -274,19 +296,15 @@ async fn approve_csrs(
 }
 
 /// Runs a wait step that waits on a condition (`until`), writing its progress to `sink`.
-pub async fn wait_until(step: &Step, dc: &Path, sink: &mut LogSink) -> Result<(), PipelineError> {
-    let bin_dir = expand(step.bin_dir.as_deref().unwrap_or("/usr/local/bin"), dc);
-    let interval = Duration::from_secs(step.interval_secs.unwrap_or(15).max(1));
-    match step.until {
-        Some(WaitFor::ClusterOperators) => {
-            let stable = Duration::from_secs(step.stable_secs.unwrap_or(120));
-            let timeout = Duration::from_secs(step.timeout_secs.unwrap_or(2700));
+async fn wait_until(u: &Until, dc: &Path, sink: &mut LogSink) -> Result<(), PipelineError> {
+    let bin_dir = expand(&u.bin_dir, dc);
+    let interval = Duration::from_secs(u.interval_secs);
+    match u.what {
+        WaitFor::ClusterOperators => {
+            let stable = Duration::from_secs(u.stable_secs);
+            let timeout = Duration::from_secs(u.timeout_secs);
             wait_operators(&Oc::new(&bin_dir, dc), interval, stable, timeout, sink).await
         }
-        None => Err(PipelineError::Step(format!(
-            "wait step {} has no condition",
-            step.id
-        ))),
     }
 }
 

@@ -341,12 +341,7 @@ impl RunState {
         pipeline: &Pipeline,
         now: DateTime<Utc>,
     ) -> (chrono::Duration, chrono::Duration) {
-        let service = |id: &str| {
-            pipeline
-                .steps
-                .iter()
-                .any(|s| s.id == id && s.kind == super::spec::Kind::Service)
-        };
+        let service = |id: &str| pipeline.steps.iter().any(|s| s.id == id && s.is_service());
         let work = self
             .steps
             .iter()

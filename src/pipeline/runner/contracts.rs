@@ -6,7 +6,7 @@ use super::{Event, Plan, Runner};
 use crate::logformat::{LogSink, Stream, now_ts};
 use crate::pipeline::contract::{self, Contract, hazards_of as hazards};
 use crate::pipeline::error::PipelineError;
-use crate::pipeline::spec::Step;
+use crate::pipeline::spec::{Container, Step};
 use crate::pipeline::state::StepStatus;
 
 impl Runner {
@@ -66,7 +66,10 @@ impl Runner {
     /// kept, keys cleared, a destroying re-run refused, inputs checked. An error: the step does
     /// not start, and fails with it.
     pub(super) fn before_step(&mut self, step: &Step) -> Result<(), PipelineError> {
-        let c = &step.contract;
+        let Some(container) = step.container() else {
+            return Ok(());
+        };
+        let c = &container.contract;
         if c.is_empty() {
             return Ok(());
         }
@@ -82,9 +85,9 @@ impl Runner {
             )));
         }
         self.allowed.remove(&step.id);
-        self.back_up(step)?;
-        self.keep_inputs(step)?;
-        self.clear_keys(step, c)?;
+        self.back_up(step, c)?;
+        self.keep_inputs(step, c)?;
+        self.clear_keys(step, container)?;
         let missing = contract::missing_inputs(&dc, c);
         if !missing.is_empty() {
             let makers: Vec<String> = self
@@ -92,11 +95,12 @@ impl Runner {
                 .steps
                 .iter()
                 .filter(|s| {
-                    s.contract
-                        .makes
-                        .iter()
-                        .chain(&s.contract.fills)
-                        .any(|m| missing.iter().any(|x| x.contains(m.as_str())))
+                    s.contract().is_some_and(|c| {
+                        c.makes
+                            .iter()
+                            .chain(&c.fills)
+                            .any(|m| missing.iter().any(|x| x.contains(m.as_str())))
+                    })
                 })
                 .map(|s| s.id.clone())
                 .collect();
@@ -115,8 +119,8 @@ impl Runner {
 
     /// Copies the files the step makes again into `backups/<run>/<step>-<attempt>/` of the
     /// private state folder, saying where.
-    fn back_up(&mut self, step: &Step) -> Result<(), PipelineError> {
-        if step.contract.backs_up.is_empty() {
+    fn back_up(&mut self, step: &Step, c: &Contract) -> Result<(), PipelineError> {
+        if c.backs_up.is_empty() {
             return Ok(());
         }
         let dc = self.dc.dir.clone();
@@ -129,7 +133,7 @@ impl Runner {
             .join(format!("{}-{}", step.id, st.steps[i].attempts.len() + 1));
         let folder = self.dc.state_dir().join(&rel);
         let mut kept = Vec::new();
-        for name in &step.contract.backs_up {
+        for name in &c.backs_up {
             let Ok(bytes) = contract::read_in(&dc, name, 16 << 20) else {
                 continue;
             };
@@ -156,10 +160,10 @@ impl Runner {
     }
 
     /// Keeps a copy of each consumed input that is there, and puts back one that is gone.
-    fn keep_inputs(&mut self, step: &Step) -> Result<(), PipelineError> {
+    fn keep_inputs(&mut self, step: &Step, c: &Contract) -> Result<(), PipelineError> {
         let dc = self.dc.dir.clone();
         let state_dir = self.dc.state_dir();
-        for rel in &step.contract.keeps {
+        for rel in &c.keeps {
             let kept = contract::kept_path(&state_dir, rel);
             let io = |action, source| PipelineError::Io {
                 action,
@@ -205,7 +209,8 @@ impl Runner {
     }
 
     /// Removes the contract's `clears_keys` lines from config.json, saying what went.
-    fn clear_keys(&mut self, step: &Step, c: &Contract) -> Result<(), PipelineError> {
+    fn clear_keys(&mut self, step: &Step, container: &Container) -> Result<(), PipelineError> {
+        let c = &container.contract;
         if c.clears_keys.is_empty() {
             return Ok(());
         }
@@ -242,7 +247,8 @@ impl Runner {
             "{}: removed {} from config.json before it runs{}",
             step.id,
             gone.join(", "),
-            if c.clears_keys.iter().any(|k| k == "bootstrap_complete") && step.entrypoint.is_none()
+            if c.clears_keys.iter().any(|k| k == "bootstrap_complete")
+                && container.entrypoint.is_none()
             {
                 ": terraform makes the bootstrap VM again"
             } else {
@@ -275,8 +281,7 @@ impl Runner {
 
     /// When step `i` exited 0: how it broke its contract, if it did.
     pub(super) fn contract_broken(&self, i: usize) -> Option<String> {
-        let step = self.pipeline.steps.get(i)?;
-        let c = &step.contract;
+        let c = self.pipeline.steps.get(i)?.contract()?;
         if c.makes.is_empty() && c.fills.is_empty() && c.states.is_empty() && c.fails_on.is_empty()
         {
             return None;

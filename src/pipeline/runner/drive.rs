@@ -22,17 +22,19 @@ impl Runner {
     /// exist: each look goes to the state folder's `cluster.json` and out as an event.
     pub(super) fn watch_cluster(&self) -> AbortOnDrop {
         let steps = &self.pipeline.steps;
+        // Where install-clients puts oc, else where a step that looks at the cluster finds it.
+        let installs = |s: &&Step| matches!(s.work, Work::Host(Host::InstallClients { .. }));
         let Some(bin_dir) = steps
             .iter()
-            .find(|s| s.action == Some(crate::pipeline::spec::HostAction::InstallClients))
-            .or_else(|| steps.iter().find(|s| s.bin_dir.is_some()))
-            .map(|s| s.bin_dir.as_deref().unwrap_or("/usr/local/bin"))
+            .find(installs)
+            .or_else(|| steps.iter().find(|s| s.bin_dir().is_some()))
+            .and_then(|s| s.bin_dir())
         else {
             return AbortOnDrop(None);
         };
         let every = steps
             .iter()
-            .filter_map(|s| s.interval_secs)
+            .filter_map(|s| s.interval_secs())
             .min()
             .unwrap_or(12)
             .clamp(1, 12);
@@ -199,7 +201,7 @@ impl Runner {
                             requested = Some(if c == Some(Command::Stop) { StepStatus::Stopped } else { StepStatus::Skipped });
                             match &container {
                                 Some(id) => {
-                                    self.emit(Event::Note(format!("{}: stopping container {}", step.id, step.container_name())));
+                                    self.emit(Event::Note(format!("{}: stopping container {}", step.id, step.container().map_or(id.as_str(), |c| c.name.as_str()))));
                                     if let Err(e) = self.engine.stop(id, 10).await {
                                         self.emit(Event::Note(format!("{}: the stop did not go through ({e}); it is sent again once the engine answers", step.id)));
                                     }

@@ -12,7 +12,7 @@ use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use super::diagnosis::{Catalogue, Context as DiagnosisContext, Diagnosis};
 use super::host;
 use super::lock::RunLock;
-use super::spec::{Kind, Pipeline, Source, Step};
+use super::spec::{Container, Host, Pipeline, Source, Step, Wait, Window, Work};
 use super::state::{Attempt, Outcome, RunState, StepStatus};
 use super::window_task::{self, WindowCtl, WindowReport};
 use crate::config::{Deployconfig, PipelineConfig};
@@ -188,7 +188,7 @@ impl Runner {
             .pipeline
             .steps
             .iter()
-            .filter(|s| s.kind == Kind::Service)
+            .filter(|s| s.is_service())
             .filter_map(|s| self.state.as_ref()?.step(&s.id))
             .flat_map(|s| s.attempts.iter().map(|a| self.dc.state_dir().join(&a.log)))
             .collect();

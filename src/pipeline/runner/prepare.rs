@@ -108,8 +108,7 @@ impl Runner {
                         // makes the bootstrap VM again): it serves again, for a new window.
                         for (k, spec) in self.pipeline.steps.iter().enumerate().take(idx) {
                             let anchor_again = spec
-                                .window_starts_after
-                                .as_ref()
+                                .starts_after()
                                 .and_then(|a| self.pipeline.index_of(a))
                                 .is_some_and(|ai| ai >= idx);
                             let s = &mut st.steps[k];

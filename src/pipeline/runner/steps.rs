@@ -39,15 +39,17 @@ impl Runner {
 
     pub(super) fn container_spec(
         &self,
-        step: &Step,
+        id: &str,
+        c: &Container,
+        window: Option<&Window>,
         cfg: &PipelineConfig,
         attempt: u32,
     ) -> Result<ContainerSpec, PipelineError> {
         let mut mounts = Vec::new();
-        if step.workdir {
+        if c.workdir {
             mounts.push(workdir_mount(&self.dc));
         }
-        for m in &step.mounts {
+        for m in &c.mounts {
             let source = self.expand(&m.source, cfg);
             mount_source_ok(&self.dc.dir, Path::new(&source))?;
             mounts.push(Mount {
@@ -57,19 +59,19 @@ impl Runner {
             });
         }
         Ok(ContainerSpec {
-            name: step.container_name().to_string(),
-            image: cfg.image(step.image.as_deref().unwrap_or(&step.id)),
-            entrypoint: step.entrypoint.clone(),
-            cmd: step
+            name: c.name.clone(),
+            image: cfg.image(&c.image),
+            entrypoint: c.entrypoint.clone(),
+            cmd: c
                 .command
                 .as_ref()
                 .map(|c| c.iter().map(|a| self.expand(a, cfg)).collect()),
-            env: step.env.iter().map(|e| self.expand(e, cfg)).collect(),
+            env: c.env.iter().map(|e| self.expand(e, cfg)).collect(),
             mounts,
-            network_mode: step.network.clone(),
-            labels: self.labels(&step.id, attempt)?,
+            network_mode: c.network.clone(),
+            labels: self.labels(id, attempt)?,
             // A service's window holds even with no stage2-tui left: the engine ends it.
-            run_limit_secs: (step.kind == Kind::Service).then(|| step.serve_limit_secs()),
+            run_limit_secs: window.map(Window::serve_limit_secs),
         })
     }
 
@@ -140,23 +142,28 @@ impl Runner {
         cfg: &PipelineConfig,
         reattach: bool,
     ) -> Result<Option<(Body, Option<String>)>, StepFail> {
-        match step.kind {
-            Kind::Oneshot | Kind::Service => {
-                self.start_container_step(i, step, cfg, reattach).await
+        match &step.work {
+            Work::Oneshot(c) => {
+                self.start_container_step(i, step, c, None, cfg, reattach)
+                    .await
             }
-            Kind::Pull => {
+            Work::Service(c, w) => {
+                self.start_container_step(i, step, c, Some(w), cfg, reattach)
+                    .await
+            }
+            Work::Pull(pull) => {
                 let (n, log) = self.new_attempt(i, None, None)?;
                 self.emit(Event::StepStarted {
                     step: step.id.clone(),
                     attempt: n,
-                    detail: format!("checking {} images for tag {}", step.images.len(), cfg.tag),
+                    detail: format!("checking {} images for tag {}", pull.images.len(), cfg.tag),
                 });
                 let engine = self.engine.clone();
-                let images: Vec<String> = step.images.iter().map(|s| cfg.image(s)).collect();
+                let images: Vec<String> = pull.images.iter().map(|s| cfg.image(s)).collect();
                 let creds = cfg.credentials(&self.dc).map_err(PipelineError::from)?.map(
                     |(username, password)| crate::engine::PullCredentials { username, password },
                 );
-                let always = step.always;
+                let always = pull.always;
                 let tls_verify = self.st()?.tls_verify.unwrap_or(true);
                 if !tls_verify {
                     self.emit(Event::Note(format!(
@@ -174,9 +181,11 @@ impl Runner {
                     None,
                 )))
             }
-            Kind::Wait if step.until.is_some() => self.start_host_step(i, step, reattach, true),
-            Kind::Wait => {
-                let secs = step.secs.unwrap_or(0);
+            Work::Wait(Wait::Until(u)) => {
+                self.start_host_step(i, step, host::Job::Until(u.clone()), reattach)
+            }
+            Work::Wait(Wait::Clock { secs }) => {
+                let secs = *secs;
                 let started_at = match (reattach, self.st()?.steps[i].last()) {
                     (true, Some(a)) => a.started_at,
                     _ => {
@@ -223,7 +232,7 @@ impl Runner {
                     None,
                 )))
             }
-            Kind::Host => self.start_host_step(i, step, reattach, false),
+            Work::Host(h) => self.start_host_step(i, step, host::Job::Action(h.clone()), reattach),
         }
     }
 
@@ -233,8 +242,8 @@ impl Runner {
         &mut self,
         i: usize,
         step: &Step,
+        job: host::Job,
         reattach: bool,
-        condition: bool,
     ) -> Result<Option<(Body, Option<String>)>, StepFail> {
         if reattach {
             self.emit(Event::Note(format!(
@@ -248,17 +257,12 @@ impl Runner {
             attempt: n,
             detail: step.description.clone(),
         });
-        let step = step.clone();
         let dc = self.dc.dir.clone();
         let live = self.live(&step.id);
         Ok(Some((
             Box::pin(async move {
                 let mut sink = LogSink::create(&log, Some(live)).map_err(PipelineError::Log)?;
-                let r = if condition {
-                    host::wait_until(&step, &dc, &mut sink).await
-                } else {
-                    host::run(&step, &dc, &mut sink).await
-                };
+                let r = job.run(&dc, &mut sink).await;
                 sink.finish().map_err(PipelineError::Log)?;
                 r.map(|()| None).map_err(StepFail::Error)
             }),
@@ -270,6 +274,8 @@ impl Runner {
         &mut self,
         i: usize,
         step: &Step,
+        c: &Container,
+        window: Option<&Window>,
         cfg: &PipelineConfig,
         reattach: bool,
     ) -> Result<Option<(Body, Option<String>)>, StepFail> {
@@ -306,8 +312,7 @@ impl Runner {
                     Err(e) if e.is_already_exists() => {
                         self.emit(Event::Note(format!(
                             "{}: the engine went away in the middle of starting {}; its command never ran, so it is removed and created again",
-                            step.id,
-                            step.container_name()
+                            step.id, c.name
                         )));
                         self.engine.remove(&id, true).await?;
                         unstarted = Some((n, log));
@@ -321,7 +326,7 @@ impl Runner {
         let (n, id, log) = match existing {
             Some((n, id, log)) => {
                 if !started_now {
-                    self.emit(Event::Note(format!("{}: reattached to container {} (it kept running while stage2-tui was away)", step.id, step.container_name())));
+                    self.emit(Event::Note(format!("{}: reattached to container {} (it kept running while stage2-tui was away)", step.id, c.name)));
                 }
                 self.set_container_id(i, &id)?;
                 (n, id, log)
@@ -330,14 +335,10 @@ impl Runner {
                 let was_unstarted = unstarted.is_some();
                 let (n, log) = match unstarted {
                     Some(x) => x,
-                    None => self.new_attempt(
-                        i,
-                        Some(step.container_name().into()),
-                        Some(cfg.image(step.image.as_deref().unwrap_or(&step.id))),
-                    )?,
+                    None => self.new_attempt(i, Some(c.name.clone()), Some(cfg.image(&c.image)))?,
                 };
-                let spec = self.container_spec(step, cfg, n)?;
-                let service = step.kind == Kind::Service;
+                let spec = self.container_spec(&step.id, c, window, cfg, n)?;
+                let service = window.is_some();
                 let id = match self.engine.create_container(&spec, |_| service).await {
                     // An API restart in the middle of a create can leave the name held by a
                     // container that exists only in podman's storage: clear it once, create again.
@@ -374,32 +375,30 @@ impl Runner {
         self.emit(Event::StepStarted {
             step: step.id.clone(),
             attempt: n,
-            detail: format!("container {} from {image}", step.container_name()),
+            detail: format!("container {} from {image}", c.name),
         });
-        if step.kind == Kind::Service {
-            let ttl = step.ttl() as i64;
+        if let Some(w) = window {
+            let ttl = w.ttl_secs as i64;
             // With an anchor that has not succeeded yet, the window waits for it; until then
             // only the engine's own limit bounds the service.
-            let waiting = self.anchor_pending(step)?;
+            let waiting = self.anchor_pending(w)?;
             let started = self.st()?.steps[i]
                 .last()
                 .map(|a| a.started_at)
                 .unwrap_or_else(Utc::now);
             let ends_at = match (self.st()?.steps[i].window_ends_at, &waiting) {
                 (Some(t), _) => t,
-                (None, Some(_)) => {
-                    started + chrono::Duration::seconds(step.serve_limit_secs() as i64)
-                }
+                (None, Some(_)) => started + chrono::Duration::seconds(w.serve_limit_secs() as i64),
                 (None, None) => Utc::now() + chrono::Duration::seconds(ttl),
             };
             self.st()?.steps[i].window_waiting_for = waiting;
-            self.open_window(i, step, cfg, id, log, ends_at)?;
+            self.open_window(i, w, cfg, id, log, ends_at)?;
             return Ok(None);
         }
         let engine = self.engine.clone();
         let live = self.live(&step.id);
         let cid = id.clone();
-        let name = step.container_name().to_string();
+        let name = c.name.clone();
         let body: Body = Box::pin(async move {
             match engine
                 .capture(&cid, &log, Some(live), CaptureMode::Auto)

@@ -49,8 +49,8 @@ impl Runner {
     }
 
     /// The anchor a service's window still waits for (`window_starts_after` not succeeded yet).
-    pub(super) fn anchor_pending(&mut self, step: &Step) -> Result<Option<String>, PipelineError> {
-        let Some(anchor) = &step.window_starts_after else {
+    pub(super) fn anchor_pending(&mut self, w: &Window) -> Result<Option<String>, PipelineError> {
+        let Some(anchor) = &w.starts_after else {
             return Ok(None);
         };
         let done = self
@@ -63,23 +63,24 @@ impl Runner {
     /// `anchor` succeeded: the windows that waited for it (or counted from an earlier success of
     /// it, before a retry) count their `ttl_secs` from now.
     pub(super) fn start_anchored_windows(&mut self, anchor: &str) -> Result<(), PipelineError> {
-        let services: Vec<Step> = self
+        let services: Vec<(String, u64)> = self
             .pipeline
             .steps
             .iter()
-            .filter(|s| s.window_starts_after.as_deref() == Some(anchor))
             .filter(|s| self.windows.contains_key(&s.id))
-            .cloned()
+            .filter_map(|s| {
+                let w = s.window()?;
+                (w.starts_after.as_deref() == Some(anchor)).then(|| (s.id.clone(), w.ttl_secs))
+            })
             .collect();
-        for s in services {
-            let ttl = s.ttl();
+        for (id, ttl) in services {
             let ends_at = Utc::now() + chrono::Duration::seconds(ttl as i64);
             // Both at once: a reader (the window guard, status --json) never sees a counting
             // window that still ends at the engine's limit.
             // While it waited, its end was the engine's own limit: the countdown stays under it
             // (the window's task bounds a re-anchored one the same way and reports the end).
             let mut ends_at = ends_at;
-            if let Some(st) = self.st()?.step_mut(&s.id) {
+            if let Some(st) = self.st()?.step_mut(&id) {
                 if st.window_waiting_for.take().is_some()
                     && let Some(limit) = st.window_ends_at
                 {
@@ -90,11 +91,11 @@ impl Runner {
             self.save()?;
             self.emit(Event::Note(format!(
                 "{}: {anchor} succeeded, so the bootstrap VM can boot: the {} starts now (it closes at {})",
-                s.id,
+                id,
                 crate::text::window_words(ttl),
                 ends_at.with_timezone(&chrono::Local).format("%H:%M:%S")
             )));
-            self.window_ctl(&s.id, WindowCtl::Anchor(ends_at));
+            self.window_ctl(&id, WindowCtl::Anchor(ends_at));
         }
         Ok(())
     }
@@ -149,7 +150,7 @@ impl Runner {
             .steps
             .iter()
             .find(|s| s.id == step)
-            .and_then(|s| s.url.clone());
+            .and_then(|s| s.window()?.url.clone());
         let st = self.st()?;
         let Some(s) = st.step_mut(step) else {
             return Ok(());
@@ -227,35 +228,36 @@ impl Runner {
     pub(super) fn open_window(
         &mut self,
         i: usize,
-        step: &Step,
+        w: &Window,
         cfg: &PipelineConfig,
         id: String,
         log: PathBuf,
         ends_at: chrono::DateTime<Utc>,
     ) -> Result<(), PipelineError> {
+        let step_id = self.pipeline.steps[i].id.clone();
         let st = self.st()?;
         st.steps[i].status = StepStatus::Serving;
         st.steps[i].window_ends_at = Some(ends_at);
         let waiting_for = st.steps[i].window_waiting_for.clone();
         self.save()?;
-        let url = step.url.as_ref().map(|u| self.expand(u, cfg));
+        let url = w.url.as_ref().map(|u| self.expand(u, cfg));
         self.emit(Event::Window {
-            step: step.id.clone(),
+            step: step_id.clone(),
             url,
             ends_at,
             waiting_for: waiting_for.clone(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
-        self.windows.insert(step.id.clone(), tx);
+        self.windows.insert(step_id.clone(), tx);
         let started = self.st()?.steps[i]
             .last()
             .map(|a| a.started_at)
             .unwrap_or_else(Utc::now);
-        let hard_end = started + chrono::Duration::seconds(step.serve_limit_secs() as i64);
-        let this = self.live_factory(&step.id);
+        let hard_end = started + chrono::Duration::seconds(w.serve_limit_secs() as i64);
+        let this = self.live_factory(&step_id);
         tokio::spawn(window_task::run(
             self.engine.clone(),
-            step.id.clone(),
+            step_id.clone(),
             id.clone(),
             log,
             this,
@@ -267,7 +269,7 @@ impl Runner {
             rx,
             self.win_tx.clone(),
         ));
-        self.spawn_guard(&step.id, &id, hard_end);
+        self.spawn_guard(&step_id, &id, hard_end);
         Ok(())
     }
 
@@ -278,6 +280,9 @@ impl Runner {
         cfg: &PipelineConfig,
     ) -> Result<(), PipelineError> {
         let step = self.pipeline.steps[i].clone();
+        let Work::Service(c, w) = &step.work else {
+            return Ok(());
+        };
         // Already watched by this runner (a retry after a halt, in the same process): a second
         // watcher would take the first one's stop for the service dying.
         if self.windows.contains_key(&step.id) {
@@ -296,10 +301,9 @@ impl Runner {
             Some(id) if running => {
                 self.emit(Event::Note(format!(
                     "{}: reattached to {}; its window continues",
-                    step.id,
-                    step.container_name()
+                    step.id, c.name
                 )));
-                self.open_window(i, &step, cfg, id, self.dc.state_dir().join(&a.log), ends_at)
+                self.open_window(i, w, cfg, id, self.dc.state_dir().join(&a.log), ends_at)
             }
             other => {
                 if let Some(id) = other {
@@ -313,7 +317,7 @@ impl Runner {
                 } else {
                     WindowReport::Died {
                         exit_code: None,
-                        error: format!("{} stopped before its window ended", step.container_name()),
+                        error: format!("{} stopped before its window ended", c.name),
                     }
                 };
                 self.on_window(&step.id, rep)

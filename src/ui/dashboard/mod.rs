@@ -337,7 +337,7 @@ fn steps(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
         let w = inner.width as usize;
         let left_len = 3 + id.chars().count();
         // Longest form that fits with a space before it: "serving 8m20s" / "1m14s exit 1" / "1m14s".
-        let is_service = app.pipeline.steps[i].kind == crate::pipeline::Kind::Service;
+        let is_service = app.pipeline.steps[i].is_service();
         let serving = match st {
             StepStatus::Serving => "serving ",
             _ if is_service && !time.is_empty() => "served ",

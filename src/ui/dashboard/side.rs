@@ -50,7 +50,8 @@ pub(super) fn window(f: &mut Frame, app: &App, area: Rect) {
                 .steps
                 .iter()
                 .find(|s| s.id == w.step)
-                .map_or(crate::pipeline::spec::DEFAULT_TTL_SECS, |s| s.ttl());
+                .and_then(|s| s.window())
+                .map_or(crate::pipeline::spec::DEFAULT_TTL_SECS, |w| w.ttl_secs);
             Gauge::default()
                 .gauge_style(t.gauge)
                 .ratio(1.0)
