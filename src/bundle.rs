@@ -153,11 +153,11 @@ pub async fn write(
     add_run_state(&mut tar, &red, &mut missing, &state_dir)?;
 
     add_files(&mut tar, &red, &mut missing, dc)?;
-    let checks = crate::check::run(
-        engine.ok_or_else(|| "the engine did not answer".to_string()),
-        dc,
-    )
-    .await;
+    let none = crate::engine::EngineError::Unreachable {
+        context: "connecting".into(),
+        detail: "the engine did not answer".into(),
+    };
+    let checks = crate::check::run(engine.ok_or(&none), dc).await;
     let doc = json!({ "deployconfig": dc.dir.display().to_string(), "checks": checks });
     tar.add("check.json", &red.json(&doc))
         .map_err(io("check.json"))?;
@@ -403,7 +403,7 @@ pub async fn write_blocking(
 
 /// Runs `stage2-tui bundle`; returns the exit code.
 pub async fn command(
-    engine: Result<Engine, String>,
+    engine: Result<Engine, crate::engine::EngineError>,
     dc: &Deployconfig,
     out: Option<PathBuf>,
 ) -> i32 {

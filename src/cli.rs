@@ -303,7 +303,7 @@ fn completions(shell: clap_complete::Shell) -> String {
 }
 
 /// Connects to the engine the way every subcommand does.
-pub async fn connect(cli: &Cli) -> color_eyre::Result<engine::Engine> {
+pub async fn connect(cli: &Cli) -> Result<engine::Engine, engine::EngineError> {
     let opts = ConnectOptions {
         explicit: cli.engine.clone().filter(|e| !e.is_empty()),
         allow_private_service: true,
@@ -366,7 +366,7 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
         Some(Cmd::Manpage { dir }) => manpages(dir.as_deref()),
         Some(Cmd::Bundle { out }) => {
             let dc = cli.deployconfig();
-            let engine = connect(&cli).await.map_err(|e| e.to_string());
+            let engine = connect(&cli).await;
             Ok(crate::bundle::command(engine, &dc, out.clone()).await)
         }
         Some(Cmd::ControlProbe { socket }) => Ok(match crate::control::attach_at(socket).await {
@@ -394,7 +394,7 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
         .await),
         Some(Cmd::Check { json }) => {
             let dc = cli.deployconfig();
-            let engine = connect(&cli).await.map_err(|e| e.to_string());
+            let engine = connect(&cli).await;
             Ok(crate::check::command(engine, &dc, *json, cli.tls_verify.unwrap_or(true)).await)
         }
         Some(Cmd::CaptureLog {

@@ -33,6 +33,7 @@ pub mod demo;
 pub mod engine;
 pub mod exit;
 pub mod headless;
+pub mod http;
 pub mod logfile;
 pub mod logformat;
 pub mod pipeline;

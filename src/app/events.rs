@@ -182,7 +182,7 @@ impl App {
         }
     }
 
-    fn on_finished(&mut self, f: Result<Finish, String>) {
+    fn on_finished(&mut self, f: Result<Finish, crate::pipeline::RunError>) {
         self.driving = false;
         self.status = Some(match &f {
             Ok(Finish::Succeeded) => "stage 2 completed successfully".into(),
@@ -192,7 +192,7 @@ impl App {
             }
             Ok(Finish::Stopped { step }) => format!("stage 2 stopped at {step}"),
             Ok(Finish::Detached { .. }) => "detached".into(),
-            Err(e) => e.clone(),
+            Err(e) => e.message.clone(),
         });
         if let Ok(Finish::Failed { step, .. } | Finish::Stopped { step }) = &f
             && let Some(i) = self.pipeline.index_of(step)

@@ -231,7 +231,7 @@ pub struct App {
     /// A run is being driven right now.
     pub driving: bool,
     /// How the last drive ended.
-    pub finish: Option<Result<Finish, String>>,
+    pub finish: Option<Result<Finish, crate::pipeline::RunError>>,
     /// Last note for the status line.
     pub status: Option<String>,
     /// Available themes.

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::config::validate::{self, Severity};
 use crate::config::{ConfigError, Deployconfig, PipelineConfig, read_json};
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineError};
 use crate::pipeline::Pipeline;
 
 mod files;
@@ -115,13 +115,13 @@ fn made_by<'a>(makers: &'a [(String, String)], file: &str) -> Option<&'a str> {
 }
 
 /// Runs every check. `engine` is the connection result (its error is a check too).
-pub async fn run(engine: Result<&Engine, String>, dc: &Deployconfig) -> Vec<Check> {
+pub async fn run(engine: Result<&Engine, &EngineError>, dc: &Deployconfig) -> Vec<Check> {
     run_edited(engine, dc, None).await
 }
 
 /// Runs every check, judging `edited` texts (when given) instead of the files on disk.
 pub async fn run_edited(
-    engine: Result<&Engine, String>,
+    engine: Result<&Engine, &EngineError>,
     dc: &Deployconfig,
     edited: Option<&Edited>,
 ) -> Vec<Check> {
@@ -130,7 +130,7 @@ pub async fn run_edited(
 
 /// As [`run_edited`]; `tls_verify` false probes the registry as `--tls-verify=false` pulls.
 pub async fn run_with(
-    engine: Result<&Engine, String>,
+    engine: Result<&Engine, &EngineError>,
     dc: &Deployconfig,
     edited: Option<&Edited>,
     tls_verify: bool,
@@ -141,7 +141,7 @@ pub async fn run_with(
         Err(e) => out.push(c(
             "engine",
             Status::Error,
-            e.clone(),
+            e.to_string(),
             Some("start the podman API: systemctl enable --now podman.socket"),
         )),
     }
@@ -237,12 +237,12 @@ mod render_tests {
 
 /// `stage2-tui check`: exit 0 when nothing blocks a run, 1 on errors.
 pub async fn command(
-    engine: Result<Engine, String>,
+    engine: Result<Engine, EngineError>,
     dc: &Deployconfig,
     json: bool,
     tls_verify: bool,
 ) -> i32 {
-    let checks = run_with(engine.as_ref().map_err(Clone::clone), dc, None, tls_verify).await;
+    let checks = run_with(engine.as_ref(), dc, None, tls_verify).await;
     let errors = checks.iter().any(|c| c.status == Status::Error);
     if json {
         let doc = serde_json::json!({ "ok": !errors, "deployconfig": dc.dir.display().to_string(), "checks": checks });
@@ -264,7 +264,11 @@ mod tests {
         std::fs::write(dc.config_json(), "{ \"broken\": ").unwrap();
         std::fs::write(dc.secrets_json(), "{}").unwrap();
         std::fs::write(dir.path().join("install-config.yaml"), "").unwrap();
-        let on_disk = run_edited(Err("no engine here".into()), &dc, None).await;
+        let none = crate::engine::EngineError::Unreachable {
+            context: "connecting".into(),
+            detail: "no engine here".into(),
+        };
+        let on_disk = run_edited(Err(&none), &dc, None).await;
         assert!(
             on_disk
                 .iter()
@@ -281,7 +285,7 @@ mod tests {
             config: "{ \"clusterid\": \"x\" }".into(),
             secrets: "{}".into(),
         };
-        let judged = run_edited(Err("no engine here".into()), &dc, Some(&edited)).await;
+        let judged = run_edited(Err(&none), &dc, Some(&edited)).await;
         assert!(
             !judged
                 .iter()
@@ -316,12 +320,16 @@ mod tests {
                 .map(|c| c.message.clone())
                 .collect()
         };
-        let on_disk = run_edited(Err("no engine here".into()), &dc, None).await;
+        let none = crate::engine::EngineError::Unreachable {
+            context: "connecting".into(),
+            detail: "no engine here".into(),
+        };
+        let on_disk = run_edited(Err(&none), &dc, None).await;
         assert!(drifts(&on_disk).is_empty(), "{on_disk:?}");
         let mut edited = config.clone();
         edited["basedomain"] = serde_json::json!("demo.example.org");
         let judged = run_edited(
-            Err("no engine here".into()),
+            Err(&none),
             &dc,
             Some(&Edited {
                 config: edited.to_string(),

@@ -201,7 +201,9 @@ pub struct Globals {
 pub async fn run<F, Fut>(args: &DemoArgs, cli: Globals, connect: F) -> color_eyre::Result<i32>
 where
     F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = color_eyre::Result<crate::engine::Engine>>,
+    Fut: std::future::Future<
+            Output = std::result::Result<crate::engine::Engine, crate::engine::EngineError>,
+        >,
 {
     let dir = args.dir.clone().unwrap_or_else(default_dir);
     let port = match args.web_port {

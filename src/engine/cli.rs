@@ -285,7 +285,7 @@ impl Engine {
         &self,
         podman: &Podman,
         id: &str,
-    ) -> Result<Option<super::raw::Inspect>> {
+    ) -> Result<Option<super::models::Inspect>> {
         let Some(v) = self.cli_inspect_json(podman, "container", id).await? else {
             return Ok(None);
         };

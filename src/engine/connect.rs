@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use bollard::{API_DEFAULT_VERSION, Docker};
 
 use super::{Engine, EngineError, EngineInfo, Result};
+use crate::http::{self, HttpError};
 
 /// How the caller asked us to find the engine.
 #[derive(Debug, Clone, Default)]
@@ -166,18 +167,22 @@ async fn try_endpoint(endpoint: &str) -> std::result::Result<(Docker, EngineInfo
     // `/_ping` tells the product and the API version in its headers. `/version` says the same
     // but costs podman 4.3 about half a second (it asks conmon and the OCI runtime for their
     // versions): it is asked only of an engine whose ping does not say.
-    let (product, version, api_version) = match super::raw::ping(path, Duration::from_secs(5)).await
-    {
-        Err(super::raw::RawError::TimedOut(_)) => {
+    let ping = http::unix(
+        path,
+        http::Request::new("GET", "/_ping"),
+        Duration::from_secs(5),
+    );
+    let (product, version, api_version) = match ping.await {
+        Err(HttpError::TimedOut(_)) => {
             return Err("socket exists but the service did not answer within 5 s".into());
         }
-        Err(super::raw::RawError::Unreachable(e) | super::raw::RawError::Protocol(e)) => {
+        Err(HttpError::Unreachable(e) | HttpError::Protocol(e)) => {
             return Err(format!("socket exists but ping failed: {e}"));
         }
-        Ok((status, _)) if status != 200 => {
-            return Err(format!("socket exists but ping answered HTTP {status}"));
+        Ok(a) if a.status != 200 => {
+            return Err(format!("socket exists but ping answered HTTP {}", a.status));
         }
-        Ok((_, headers)) => match from_ping(&headers) {
+        Ok(a) => match from_ping(&a.headers) {
             Some(p) => p,
             None => {
                 let docker = Docker::connect_with_unix(path, 30, API_DEFAULT_VERSION)

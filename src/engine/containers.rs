@@ -11,6 +11,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use super::{Engine, EngineError, Result, api};
+use crate::http;
 
 /// Label keys we put on every container we create, so we can find them again.
 pub mod labels {
@@ -264,14 +265,14 @@ impl Engine {
         }
         let bytes =
             serde_json::to_vec(&body).map_err(|e| super::io(&context)(std::io::Error::other(e)))?;
-        let (status, answer) = super::raw::request(
-            self.socket(),
-            "POST",
-            "/v4.0.0/libpod/containers/create",
-            Some(&bytes),
-        )
-        .await
-        .map_err(|e| super::raw_error(&context, e))?;
+        let req = http::Request {
+            json: Some(&bytes),
+            ..http::Request::new("POST", "/v4.0.0/libpod/containers/create")
+        };
+        let a = http::unix(self.socket(), req, super::API_LIMIT)
+            .await
+            .map_err(|e| super::http_error(&context, e))?;
+        let (status, answer) = (a.status, a.body);
         let text = String::from_utf8_lossy(&answer);
         if status != 201 && status != 200 {
             return Err(super::io(&context)(std::io::Error::other(format!(
@@ -311,11 +312,16 @@ impl Engine {
         }
         let path = format!(
             "/v4.0.0/libpod/containers/{}?force=true",
-            super::raw::encode(name)
+            http::encode(name)
         );
-        let (status, body) = super::raw::request(self.socket(), "DELETE", &path, None)
-            .await
-            .map_err(|e| super::raw_error(&context, e))?;
+        let a = http::unix(
+            self.socket(),
+            http::Request::new("DELETE", &path),
+            super::API_LIMIT,
+        )
+        .await
+        .map_err(|e| super::http_error(&context, e))?;
+        let (status, body) = (a.status, a.body);
         match status {
             200 | 204 => Ok(true),
             404 => Ok(false),
@@ -437,9 +443,12 @@ impl Engine {
         let resp = match self.cli() {
             Some(p) => self.cli_inspect(p, id).await?,
             None => {
-                let path = format!("/containers/{}/json", super::raw::encode(id));
-                self.get_json::<super::raw::Inspect>(&path, &format!("inspecting container {id}"))
-                    .await?
+                let path = format!("/containers/{}/json", http::encode(id));
+                self.get_json::<super::models::Inspect>(
+                    &path,
+                    &format!("inspecting container {id}"),
+                )
+                .await?
             }
         };
         let Some(resp) = resp else {
@@ -481,9 +490,9 @@ impl Engine {
         let filters = serde_json::json!({ "label": want.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>() });
         let path = format!(
             "/containers/json?all=true&filters={}",
-            super::raw::encode(&filters.to_string())
+            http::encode(&filters.to_string())
         );
-        let list: Vec<super::raw::Summary> = self
+        let list: Vec<super::models::Summary> = self
             .get_json(&path, "listing containers")
             .await?
             .unwrap_or_default();

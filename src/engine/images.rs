@@ -6,6 +6,10 @@ use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuil
 use futures_util::StreamExt;
 
 use super::{Engine, EngineError, Result, api};
+use crate::http;
+
+/// How long a pull may take (many minutes over a slow link).
+const PULL_LIMIT: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Registry credentials for pulls (registryusername + secrets.json registrytoken).
 #[derive(Debug, Clone, Default)]
@@ -150,18 +154,16 @@ impl Engine {
             .unwrap_or_default();
         let path = format!(
             "/v4.0.0/libpod/images/search?term={}&listTags=true&limit=1000&tlsVerify={tls_verify}",
-            super::raw::encode(repo)
+            http::encode(repo)
         );
-        let (status, body) = super::raw::request_with(
-            self.socket(),
-            "GET",
-            &path,
-            None,
-            &headers,
-            std::time::Duration::from_secs(60),
-        )
-        .await
-        .map_err(|e| super::raw_error(&context, e))?;
+        let req = http::Request {
+            headers: &headers,
+            ..http::Request::new("GET", &path)
+        };
+        let a = http::unix(self.socket(), req, super::API_LIMIT)
+            .await
+            .map_err(|e| super::http_error(&context, e))?;
+        let (status, body) = (a.status, a.body);
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         if status != 200 {
             let msg = v
@@ -207,22 +209,17 @@ impl Engine {
             .unwrap_or_default();
         let path = format!(
             "/v4.0.0/libpod/images/pull?reference={}&tlsVerify=false&quiet=false",
-            super::raw::encode(image)
+            http::encode(image)
         );
-        let (status, body) = super::raw::request_with(
-            self.socket(),
-            "POST",
-            &path,
-            None,
-            &headers,
-            std::time::Duration::from_secs(3600),
-        )
-        .await
-        .map_err(|e| super::raw_error(&context, e))?;
+        let req = http::Request {
+            headers: &headers,
+            ..http::Request::new("POST", &path)
+        };
+        // Each line of progress is said as it comes: a pull can take many minutes.
         let mut error = None;
-        for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let a = http::unix_lines(self.socket(), req, PULL_LIMIT, |line| {
             let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
-                continue;
+                return;
             };
             if let Some(s) = v.get("stream").and_then(|s| s.as_str()) {
                 progress(s.trim_end());
@@ -234,7 +231,10 @@ impl Engine {
             {
                 error = Some(e.to_string());
             }
-        }
+        })
+        .await
+        .map_err(|e| super::http_error(&context, e))?;
+        let (status, body) = (a.status, a.body);
         match (status, error) {
             (200, None) => Ok(()),
             (_, Some(e)) => Err(fail(e)),

@@ -9,13 +9,18 @@ mod connect;
 mod containers;
 mod images;
 pub mod logs;
+mod models;
 mod probe;
-mod raw;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::Docker;
+
+use crate::http::{self, HttpError};
+
+/// How long an engine API call may take (a pull has its own limit).
+pub(crate) const API_LIMIT: Duration = Duration::from_secs(60);
 
 pub use connect::{ConnectOptions, connect};
 pub use containers::{ContainerSpec, ContainerState, Mount, labels};
@@ -170,15 +175,13 @@ pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> E
     move |source| EngineError::Io { context, source }
 }
 
-pub(crate) fn raw_error(context: &str, e: raw::RawError) -> EngineError {
+pub(crate) fn http_error(context: &str, e: HttpError) -> EngineError {
     match e {
-        raw::RawError::Unreachable(detail) | raw::RawError::TimedOut(detail) => {
-            EngineError::Unreachable {
-                context: context.to_string(),
-                detail,
-            }
-        }
-        raw::RawError::Protocol(m) => io(context)(std::io::Error::other(m)),
+        HttpError::Unreachable(detail) | HttpError::TimedOut(detail) => EngineError::Unreachable {
+            context: context.to_string(),
+            detail,
+        },
+        HttpError::Protocol(m) => io(context)(std::io::Error::other(m)),
     }
 }
 
@@ -309,9 +312,10 @@ impl Engine {
         let url = format!("/v{}{path}", self.api_version());
         let mut tries = 0;
         let (status, body) = loop {
-            let (status, body) = raw::get(self.socket(), &url)
+            let a = http::unix(self.socket(), http::Request::new("GET", &url), API_LIMIT)
                 .await
-                .map_err(|e| raw_error(context, e))?;
+                .map_err(|e| http_error(context, e))?;
+            let (status, body) = (a.status, a.body);
             // podman answers 500 when the container's process ends while it reads /proc for
             // the answer ("read /proc/N/cgroup: no such process"): a GET is asked again.
             tries += 1;
@@ -377,7 +381,7 @@ impl Engine {
         match self.cli() {
             Some(p) => self.cli_inspect_json(p, "container", id).await,
             None => {
-                self.api_json(&format!("/containers/{}/json", raw::encode(id)))
+                self.api_json(&format!("/containers/{}/json", http::encode(id)))
                     .await
             }
         }

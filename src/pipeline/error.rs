@@ -80,6 +80,67 @@ impl PipelineError {
     }
 }
 
+/// Why driving ended with no outcome (it could not start, or an error stopped it), as it
+/// travels to the TUI and every attached terminal: its kind, and its message (secrets masked).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct RunError {
+    /// What kind of trouble.
+    pub kind: RunErrorKind,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+/// The kinds of [`RunError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunErrorKind {
+    /// The engine went away.
+    EngineUnreachable,
+    /// A disk filled up.
+    DiskFull,
+    /// Another process drives this deployconfig.
+    Locked,
+    /// The pipeline file is not the accepted one, or is wrong.
+    Pipeline,
+    /// config.json or secrets.json cannot be used.
+    Config,
+    /// The saved run state is damaged.
+    State,
+    /// The run cannot go on as asked.
+    Refused,
+    /// Anything else (the engine said no, a file could not be written).
+    Other,
+}
+
+impl From<&PipelineError> for RunError {
+    fn from(e: &PipelineError) -> Self {
+        let kind = if e.is_unreachable() {
+            RunErrorKind::EngineUnreachable
+        } else if e.is_disk_full() {
+            RunErrorKind::DiskFull
+        } else {
+            match e {
+                PipelineError::Locked(_) => RunErrorKind::Locked,
+                PipelineError::NotAccepted { .. } | PipelineError::Definition(_) => {
+                    RunErrorKind::Pipeline
+                }
+                PipelineError::Config(_) => RunErrorKind::Config,
+                PipelineError::State(_) => RunErrorKind::State,
+                PipelineError::Refused(_) => RunErrorKind::Refused,
+                PipelineError::Engine(_)
+                | PipelineError::Io { .. }
+                | PipelineError::Log(_)
+                | PipelineError::Step(_) => RunErrorKind::Other,
+            }
+        };
+        RunError {
+            kind,
+            message: e.to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ pub mod spec;
 pub mod state;
 mod window_task;
 
-pub use error::PipelineError;
+pub use error::{PipelineError, RunError, RunErrorKind};
 pub use lock::RunLock;
 pub use runner::{Command, Event, Finish, LiveGate, Plan, Runner};
 pub use spec::{Kind, Pipeline};

@@ -13,55 +13,9 @@ use crate::engine::Engine;
 /// Asks the web server for `url` (HEAD, with a user agent of its own: the server's access log
 /// tells it from the bootstrap VM's fetch).
 pub async fn check_url(url: &str) -> UrlCheck {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return UrlCheck::Failed("only http:// URLs are checked".into());
-    };
-    let (hostport, path) = rest
-        .split_once('/')
-        .map(|(h, p)| (h, format!("/{p}")))
-        .unwrap_or((rest, "/".into()));
-    let addr = if hostport.contains(':') {
-        hostport.to_string()
-    } else {
-        format!("{hostport}:80")
-    };
-    let fut = async {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(&addr)
-            .await
-            .map_err(|e| e.to_string())?;
-        s.write_all(
-            format!("HEAD {path} HTTP/1.0\r\nHost: {hostport}\r\nUser-Agent: stage2-tui-url-check\r\n\r\n")
-                .as_bytes(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let mut buf = vec![0u8; 4096];
-        let mut got = 0;
-        while got < buf.len() {
-            let n = s.read(&mut buf[got..]).await.map_err(|e| e.to_string())?;
-            if n == 0 || buf[..got + n].windows(4).any(|w| w == b"\r\n\r\n") {
-                got += n;
-                break;
-            }
-            got += n;
-        }
-        let head = String::from_utf8_lossy(&buf[..got]).to_ascii_lowercase();
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .ok_or("no HTTP answer")?;
-        let bytes = head.lines().find_map(|l| {
-            l.strip_prefix("content-length:")
-                .and_then(|v| v.trim().parse().ok())
-        });
-        Ok::<_, String>(UrlCheck::Answered { status, bytes })
-    };
-    match tokio::time::timeout(Duration::from_secs(3), fut).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => UrlCheck::Failed(e),
-        Err(_) => UrlCheck::Failed("no answer within 3 s".into()),
+    match crate::http::head(url, "stage2-tui-url-check", Duration::from_secs(3)).await {
+        Ok((status, bytes)) => UrlCheck::Answered { status, bytes },
+        Err(e) => UrlCheck::Failed(e.to_string()),
     }
 }
 

@@ -13,7 +13,9 @@ impl Runner {
     ) -> Result<Finish, PipelineError> {
         let r = self.run_inner(plan, cmds).await;
         self.emit(Event::Finished(
-            r.as_ref().map(Clone::clone).map_err(ToString::to_string),
+            r.as_ref()
+                .map(Clone::clone)
+                .map_err(crate::pipeline::error::RunError::from),
         ));
         r
     }

@@ -1,6 +1,6 @@
 //! Drives the steps: start, follow, record, reattach; obeys operator commands.
 
-use crate::pipeline::error::PipelineError;
+use crate::pipeline::error::{PipelineError, RunError};
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
@@ -263,7 +263,10 @@ impl Runner {
                 ends_at,
                 waiting_for,
             },
-            Event::Finished(Err(e)) => Event::Finished(Err(r(e))),
+            Event::Finished(Err(e)) => Event::Finished(Err(RunError {
+                message: r(e.message),
+                ..e
+            })),
             other => other,
         };
         trace_event(&e);

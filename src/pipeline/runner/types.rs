@@ -101,7 +101,7 @@ pub enum Event {
     /// A fresh copy of the run state after each save.
     State(Box<RunState>),
     /// Driving ended (or could not start: the error says why).
-    Finished(Result<Finish, String>),
+    Finished(Result<Finish, crate::pipeline::error::RunError>),
     /// Who drives the run, for a TUI attached to another process's run (`None`: nobody now;
     /// this TUI can take over).
     Driver(Option<String>),
