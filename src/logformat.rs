@@ -76,6 +76,15 @@ pub(crate) const BATCH_AGE: Duration = Duration::from_millis(50);
 const WRITE_BYTES: usize = 256 * 1024;
 const WRITE_AGE: Duration = Duration::from_secs(1);
 
+/// The text of a log line as a `String`: checked as UTF-8 at its fast speed, and only a line
+/// that is not UTF-8 pays for the lossy conversion.
+fn owned_text(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
 impl LogSink {
     /// Creates (truncates) the log file at `path`, its folders private (0700).
     pub fn create(path: &Path, live: Option<LiveFn>) -> io::Result<Self> {
@@ -107,14 +116,16 @@ impl LogSink {
         let i = stream.index();
         self.counts[i] += 1;
         self.bytes += text.len() as u64;
-        if self.buf.len() >= WRITE_BYTES || self.last_write.elapsed() >= WRITE_AGE {
+        // The clock is read every 64 lines, not for each one (a flood is a million lines).
+        let every_64 = (self.counts[0] + self.counts[1]) % 64 == 1;
+        if self.buf.len() >= WRITE_BYTES || (every_64 && self.last_write.elapsed() >= WRITE_AGE) {
             self.write_through()?;
         }
         if self.live.is_some() && self.counts[i] > self.live_skip[i] {
             self.batch.push(LogLine {
                 stream,
-                ts: String::from_utf8_lossy(ts).into_owned(),
-                text: String::from_utf8_lossy(text).into_owned(),
+                ts: owned_text(ts),
+                text: owned_text(text),
             });
             if self.batch.len() >= BATCH_LINES
                 || (self.batch.len() % 64 == 1 && self.last_flush.elapsed() >= BATCH_AGE)

@@ -5,6 +5,9 @@ use std::borrow::Cow;
 /// Replaces control characters (except tab) with visible caret or `\u{..}` forms, so a log line
 /// can never move the cursor, clear the screen or retitle the terminal.
 pub fn visible(s: &str) -> Cow<'_, str> {
+    if printable_ascii(s.as_bytes()) {
+        return Cow::Borrowed(s);
+    }
     // Fast path for the common line: a control character needs a byte below 0x20, 0x7f, or
     // the lead byte of a C1 control (0xc2) or of a bidi override (0xe2).
     if !s
@@ -19,6 +22,27 @@ pub fn visible(s: &str) -> Cow<'_, str> {
         push_visible(&mut out, c, "\t");
     }
     Cow::Owned(out)
+}
+
+/// True when every byte is printable ASCII (0x20 to 0x7e): the common log line, told eight
+/// bytes at a time.
+fn printable_ascii(b: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    // A byte below 0x20, or 0x7f, or 0x80 and above, sets its high bit in `bad`.
+    let bad = |w: u64| (w.wrapping_sub(LO * 0x20) | w.wrapping_add(LO)) & HI;
+    let mut chunks = b.chunks_exact(8);
+    for c in chunks.by_ref() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        if bad(u64::from_le_bytes(w)) != 0 {
+            return false;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .all(|&c| (0x20..0x7f).contains(&c))
 }
 
 /// Appends `c`, or its visible form if it is a control character (`^[`, `^M`, `\u{9b}`);
@@ -43,6 +67,21 @@ fn is_control(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_word_at_a_time_check_agrees_with_a_byte_at_a_time_one() {
+        let naive = |b: &[u8]| b.iter().all(|&c| (0x20..0x7f).contains(&c));
+        for bad in 0..=255u8 {
+            for at in 0..20 {
+                for fill in [b'a', b' ', b'~', b'!'] {
+                    let mut line = vec![fill; 20];
+                    line[at] = bad;
+                    assert_eq!(printable_ascii(&line), naive(&line), "{bad:#x} at {at}");
+                }
+            }
+        }
+        assert!(printable_ascii(b""));
+    }
 
     #[test]
     fn escapes_become_visible() {
@@ -72,56 +111,43 @@ pub fn window_words(secs: u64) -> String {
     }
 }
 
-/// Masks secret values, with each value's searcher built once (for the paths every log line
-/// takes: headless printing). Same result as [`mask`].
+/// Masks secret values with one automaton for all of them, built once (for the paths every log
+/// line takes: headless printing): a line is read once however many forms of how many secrets
+/// there are. Masks what [`mask`] masks.
 pub struct Masker {
-    finders: Vec<(memchr::memmem::Finder<'static>, String)>,
+    /// Every secret, longest match first where two start at the same place.
+    any: Option<aho_corasick::AhoCorasick>,
+    secrets: Vec<String>,
 }
 
 impl Masker {
     /// A masker of these values (empty ones ignored).
     pub fn new(secrets: &[String]) -> Self {
-        Self {
-            finders: secrets
-                .iter()
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    (
-                        memchr::memmem::Finder::new(s.as_bytes()).into_owned(),
-                        s.clone(),
-                    )
-                })
-                .collect(),
-        }
+        let secrets: Vec<String> = secrets.iter().filter(|s| !s.is_empty()).cloned().collect();
+        let any = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .build(&secrets)
+            .ok()
+            .filter(|_| !secrets.is_empty());
+        Self { any, secrets }
     }
 
     /// Replaces every occurrence of a secret value with `••••••`.
     pub fn mask<'a>(&self, s: &'a str) -> Cow<'a, str> {
-        let once = |t: &'a str| {
-            let mut out: Cow<'a, str> = Cow::Borrowed(t);
-            for (finder, secret) in &self.finders {
-                if finder.find(out.as_bytes()).is_some() {
-                    out = Cow::Owned(out.replace(secret.as_str(), "••••••"));
-                }
-            }
-            out
+        let Some(any) = &self.any else {
+            return Cow::Borrowed(s);
         };
-        let out = once(s);
+        let out: Cow<'a, str> = if any.is_match(s) {
+            Cow::Owned(any.replace_all(s, &vec!["••••••"; self.secrets.len()]))
+        } else {
+            Cow::Borrowed(s)
+        };
         match split_by_controls(&out) {
-            Some(plain)
-                if self
-                    .finders
-                    .iter()
-                    .any(|(f, _)| f.find(plain.as_bytes()).is_some()) =>
-            {
-                Cow::Owned(mask(&plain, &self.secrets()).into_owned())
+            Some(plain) if any.is_match(&plain) => {
+                Cow::Owned(mask(&plain, &self.secrets).into_owned())
             }
             _ => out,
         }
-    }
-
-    fn secrets(&self) -> Vec<String> {
-        self.finders.iter().map(|(_, s)| s.clone()).collect()
     }
 }
 
@@ -129,6 +155,9 @@ impl Masker {
 /// escape sequence (`p@s\x1b[1msword`) is drawn whole on a terminal, so it is looked for in
 /// this text too. `None` when `s` has no control byte.
 fn split_by_controls(s: &str) -> Option<String> {
+    if printable_ascii(s.as_bytes()) {
+        return None;
+    }
     if !s.bytes().any(|b| b < 0x20 || b == 0x7f) {
         return None;
     }
@@ -222,6 +251,38 @@ mod duration_and_mask_tests {
         // Colours without a secret stay.
         assert!(matches!(
             super::mask("\x1b[1mok\x1b[0m", &secrets),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn the_masker_leaves_no_secret_whatever_overlaps() {
+        let secrets: Vec<String> = ["abc", "bcd", "b", "abcdef", "tok-1", "tok-12"]
+            .map(String::from)
+            .to_vec();
+        let m = super::Masker::new(&secrets);
+        for text in [
+            "xabcdefx",
+            "abcd",
+            "bbb",
+            "tok-12 and tok-1 and tok-123",
+            "a\x1b[1mbc",
+            "none here",
+        ] {
+            let out = m.mask(text);
+            for s in &secrets {
+                assert!(!out.contains(s.as_str()), "{text:?} -> {out:?} shows {s:?}");
+            }
+            // What the one-secret-at-a-time mask leaves is just as clean.
+            assert_eq!(
+                out.contains('•'),
+                super::mask(text, &secrets).contains('•'),
+                "{text:?}"
+            );
+        }
+        assert!(matches!(m.mask("none here"), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(
+            super::Masker::new(&[]).mask("abc"),
             std::borrow::Cow::Borrowed(_)
         ));
     }

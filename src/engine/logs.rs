@@ -132,15 +132,18 @@ fn follow_cri_file(
         let n = file.read(&mut buf[filled..])?;
         if n == 0 {
             sink.idle()?;
-            if done.load(Ordering::Acquire) {
-                // The engine reports the exit once conmon has drained the output; two quiet
-                // reads 50 ms apart make sure nothing still trickles in.
+            let pause = if done.load(Ordering::Acquire) {
+                // The engine reports the exit once conmon has drained the output; two more
+                // quiet reads 10 ms apart make sure nothing still trickles in.
                 quiet_reads_after_done += 1;
                 if quiet_reads_after_done > 2 {
                     break;
                 }
-            }
-            std::thread::sleep(Duration::from_millis(50));
+                10
+            } else {
+                50
+            };
+            std::thread::sleep(Duration::from_millis(pause));
             continue;
         }
         quiet_reads_after_done = 0;
