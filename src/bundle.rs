@@ -165,28 +165,8 @@ pub async fn write(
     // The engine, and every container of this deployconfig as the engine sees it.
     add_engine_view(&mut tar, &red, &mut missing, engine, dc).await?;
 
-    let masking = match crate::config::read_json(&dc.secrets_json()) {
-        Ok(_) => "every secrets.json value is masked".to_string(),
-        Err(crate::config::ConfigError::Parse { .. }) => format!(
-            "secrets.json does not parse, so its values cannot be told apart: every string found in its text ({} of them) is masked instead, and the file itself is left out",
-            red.values.len()
-        ),
-        Err(_) => "there is no readable secrets.json, so there was nothing to mask".to_string(),
-    };
-    let mut readme = format!(
-        "stage2-tui support bundle\n\ndeployconfig: {}\nwritten: {}\nby: stage2-tui {}\n\n\
-         Masking: {masking} (••••••), wherever it appears, stage output included;\n\
-         secrets.json itself is kept (when it parses) with its values replaced by <redacted>.\n",
-        dc.dir.display(),
-        chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-        env!("CARGO_PKG_VERSION"),
-    );
-    if !missing.is_empty() {
-        readme.push_str("\nNot included:\n");
-        for m in &missing {
-            readme.push_str(&format!("- {m}\n"));
-        }
-    }
+    let masking = masking(dc, &red);
+    let readme = readme(dc, &masking, &missing);
     tar.add("README.txt", red.text(&readme).as_bytes())
         .map_err(io("README.txt"))?;
     let files = tar.files;
@@ -207,6 +187,37 @@ pub async fn write(
         missing,
         masking,
     })
+}
+
+/// What was masked, in words.
+fn masking(dc: &Deployconfig, red: &Redactor) -> String {
+    match crate::config::read_json(&dc.secrets_json()) {
+        Ok(_) => "every secrets.json value is masked".to_string(),
+        Err(crate::config::ConfigError::Parse { .. }) => format!(
+            "secrets.json does not parse, so its values cannot be told apart: every string found in its text ({} of them) is masked instead, and the file itself is left out",
+            red.values.len()
+        ),
+        Err(_) => "there is no readable secrets.json, so there was nothing to mask".to_string(),
+    }
+}
+
+/// The bundle's README: where it comes from, what was masked, and what is not in it.
+fn readme(dc: &Deployconfig, masking: &str, missing: &[String]) -> String {
+    let mut readme = format!(
+        "stage2-tui support bundle\n\ndeployconfig: {}\nwritten: {}\nby: stage2-tui {}\n\n\
+         Masking: {masking} (••••••), wherever it appears, stage output included;\n\
+         secrets.json itself is kept (when it parses) with its values replaced by <redacted>.\n",
+        dc.dir.display(),
+        chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        env!("CARGO_PKG_VERSION"),
+    );
+    if !missing.is_empty() {
+        readme.push_str("\nNot included:\n");
+        for m in missing {
+            readme.push_str(&format!("- {m}\n"));
+        }
+    }
+    readme
 }
 
 /// The run's state, every attempt's log (masked), the diagnoses, the web server's access

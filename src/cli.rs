@@ -333,26 +333,7 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
             from,
             restart,
             force,
-        }) => {
-            let plan = plan_of(from, *restart);
-            if !*force && let Some(code) = refuse_invalid_config(&cli.deployconfig(), &plan) {
-                return Ok(code);
-            }
-            if *headless {
-                return with_engine(&cli, |engine, dc| {
-                    crate::headless::run(engine, dc, plan, cli.tls_verify, *force)
-                })
-                .await;
-            }
-            let opts = crate::tui::TuiOptions {
-                plan: (plan != Plan::Continue).then_some(plan),
-                theme: cli.theme.clone(),
-                setup: false,
-                tls_verify: cli.tls_verify,
-                force: *force,
-            };
-            with_engine(&cli, |engine, dc| crate::tui::run(engine, dc, opts)).await
-        }
+        }) => run(&cli, *headless, plan_of(from, *restart), *force).await,
         Some(Cmd::Demo(args)) => demo(&cli, args).await,
         Some(Cmd::Status { .. }) => status(&cli).await,
         Some(Cmd::Pipeline {
@@ -369,16 +350,7 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
             let engine = connect(&cli).await;
             Ok(crate::bundle::command(engine, &dc, out.clone()).await)
         }
-        Some(Cmd::ControlProbe { socket }) => Ok(match crate::control::attach_at(socket).await {
-            Ok(a) => {
-                crate::outln!("{}", a.driver.describe());
-                0
-            }
-            Err(e) => {
-                eprintln!("stage2-tui: {e}");
-                1
-            }
-        }),
+        Some(Cmd::ControlProbe { socket }) => Ok(control_probe(socket).await),
         Some(Cmd::WindowGuard {
             state_dir,
             step,
@@ -403,6 +375,42 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
             api,
             live,
         }) => capture_log(&cli, container, out, *api, *live).await,
+    }
+}
+
+/// `stage2-tui run`: headless, or in the TUI (no setup flow); a config that does not validate
+/// is refused unless `force`.
+async fn run(cli: &Cli, headless: bool, plan: Plan, force: bool) -> color_eyre::Result<i32> {
+    if !force && let Some(code) = refuse_invalid_config(&cli.deployconfig(), &plan) {
+        return Ok(code);
+    }
+    if headless {
+        return with_engine(cli, |engine, dc| {
+            crate::headless::run(engine, dc, plan, cli.tls_verify, force)
+        })
+        .await;
+    }
+    let opts = crate::tui::TuiOptions {
+        plan: (plan != Plan::Continue).then_some(plan),
+        theme: cli.theme.clone(),
+        setup: false,
+        tls_verify: cli.tls_verify,
+        force,
+    };
+    with_engine(cli, |engine, dc| crate::tui::run(engine, dc, opts)).await
+}
+
+/// `control-probe`: who drives the run behind a control socket.
+async fn control_probe(socket: &Path) -> i32 {
+    match crate::control::attach_at(socket).await {
+        Ok(a) => {
+            crate::outln!("{}", a.driver.describe());
+            0
+        }
+        Err(e) => {
+            eprintln!("stage2-tui: {e}");
+            1
+        }
     }
 }
 

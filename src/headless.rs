@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Deployconfig;
 use crate::engine::Engine;
-use crate::logformat::Stream;
+use crate::logformat::{LogLine, Stream};
 use crate::pipeline::{Command, Event, Finish, LiveGate, Plan, RunState, Runner};
 use crate::text::visible;
 
@@ -41,24 +41,53 @@ async fn print_events(
     secrets: Vec<String>,
     gate: LiveGate,
 ) -> Option<RunState> {
-    let mut last_state = None;
-    let mut last_cluster: Option<String> = None;
-    let masker = crate::text::Masker::new(&secrets);
+    let mut p = Printer {
+        width,
+        masker: crate::text::Masker::new(&secrets),
+        printed: Default::default(),
+        last_cluster: None,
+        last_state: None,
+    };
     let stdout = std::io::stdout();
-    // Lines printed of each step's attempt: a reattach of the same attempt (after the engine
-    // went away, or the disk filled) reads its log again from the start, and those lines were
-    // printed already.
-    let mut printed: std::collections::HashMap<String, (u32, usize, usize)> = Default::default();
     while let Some(ev) = rx.recv().await {
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
-        let _ = match ev {
+        let lines = match &ev {
+            Event::Log { lines, .. } => lines.len(),
+            _ => 0,
+        };
+        let _ = p.print(&mut out, ev);
+        let _ = out.flush();
+        if lines > 0 {
+            gate.done(lines);
+        }
+    }
+    p.last_state
+}
+
+/// What printing remembers between events.
+struct Printer {
+    /// The widest step id.
+    width: usize,
+    masker: crate::text::Masker,
+    /// Lines printed of each step's attempt (attempt, printed, still to skip): a reattach of the
+    /// same attempt (after the engine went away, or the disk filled) reads its log again from
+    /// the start, and those lines were printed already.
+    printed: std::collections::HashMap<String, (u32, usize, usize)>,
+    /// The last cluster line (a line is printed when the cluster changes, not at every look).
+    last_cluster: Option<String>,
+    last_state: Option<RunState>,
+}
+
+impl Printer {
+    fn print(&mut self, out: &mut impl Write, ev: Event) -> std::io::Result<()> {
+        match ev {
             Event::RunStarted { run_id, how } => writeln!(out, "{} run {run_id}: {how}", clock()),
             Event::StepStarted {
                 step,
                 attempt,
                 detail,
             } => {
-                let e = printed.entry(step.clone()).or_insert((attempt, 0, 0));
+                let e = self.printed.entry(step.clone()).or_insert((attempt, 0, 0));
                 *e = if e.0 == attempt {
                     (attempt, e.1, e.1)
                 } else {
@@ -71,34 +100,9 @@ async fn print_events(
                 };
                 writeln!(out, "{} ==> {step}{again}: {detail}", clock())
             }
-            Event::Log { step, lines } => {
-                let n = lines.len();
-                let (_, count, skip) = printed.entry(step.clone()).or_insert((0, 0, 0));
-                let drop_first = (*skip).min(n);
-                *skip -= drop_first;
-                *count += n - drop_first;
-                let lines = &lines[drop_first..];
-                // The web server's own evidence: who fetched bootstrap.ign, when.
-                for f in crate::pipeline::diagnosis::bootstrap_fetches(
-                    lines.iter().map(|l| l.text.as_str()),
-                ) {
-                    let _ = writeln!(out, "{} --- {step}: {}", clock(), f.describe());
-                }
-                for l in lines {
-                    let mark = if l.stream == Stream::Stderr { '!' } else { '|' };
-                    let _ = writeln!(
-                        out,
-                        "{step:<width$} {mark} {}",
-                        // Borrowed when nothing needs masking: no allocation per line.
-                        visible(&masker.mask(&l.text))
-                    );
-                }
-                let _ = out.flush();
-                gate.done(n);
-                Ok(())
-            }
+            Event::Log { step, lines } => self.log(out, &step, &lines),
             Event::Trouble(Some(t)) => writeln!(out, "{} !!! {t}", clock()),
-            Event::Trouble(None) | Event::Driver(_) | Event::Resync => Ok(()),
+            Event::Trouble(None) | Event::Driver(_) | Event::Resync | Event::Finished(_) => Ok(()),
             Event::StepFinished {
                 step,
                 status,
@@ -125,28 +129,8 @@ async fn print_events(
                 url,
                 ends_at,
                 waiting_for,
-            } => {
-                let left = (ends_at - chrono::Utc::now()).num_seconds().max(0);
-                let url = url.map(|u| format!("serving {u}, ")).unwrap_or_default();
-                let at = ends_at.with_timezone(&chrono::Local).format("%H:%M:%S");
-                match waiting_for {
-                    Some(anchor) => writeln!(
-                        out,
-                        "{} --- {step}: {url}the window starts when {anchor} succeeds (the engine ends the service at {at} at the latest)",
-                        clock()
-                    ),
-                    None => writeln!(
-                        out,
-                        "{} --- {step}: {url}window closes in {}m{:02}s (at {at})",
-                        clock(),
-                        left / 60,
-                        left % 60,
-                    ),
-                }
-            }
+            } => window(out, &step, url, ends_at, waiting_for),
             Event::Note(n) => writeln!(out, "{} --- {}", clock(), visible(&n)),
-            Event::Finished(_) => Ok(()),
-            // A line when the cluster changes, not at every look.
             Event::Cluster(c) => {
                 let line = match &c.error {
                     Some(e) if c.nodes.is_empty() => {
@@ -154,22 +138,73 @@ async fn print_events(
                     }
                     _ => format!("{}; {}", c.nodes_line(), c.operators_line()),
                 };
-                if last_cluster.as_deref() == Some(line.as_str()) {
-                    Ok(())
-                } else {
-                    let r = writeln!(out, "{} --- cluster: {line}", clock());
-                    last_cluster = Some(line);
-                    r
+                if self.last_cluster.as_deref() == Some(line.as_str()) {
+                    return Ok(());
                 }
+                let r = writeln!(out, "{} --- cluster: {line}", clock());
+                self.last_cluster = Some(line);
+                r
             }
             Event::State(s) => {
-                last_state = Some(*s);
+                self.last_state = Some(*s);
                 Ok(())
             }
-        };
-        let _ = out.flush();
+        }
     }
-    last_state
+
+    /// A batch of a step's log lines, masked and made visible; the web server's fetches said.
+    fn log(&mut self, out: &mut impl Write, step: &str, lines: &[LogLine]) -> std::io::Result<()> {
+        let n = lines.len();
+        let (_, count, skip) = self.printed.entry(step.to_string()).or_insert((0, 0, 0));
+        let drop_first = (*skip).min(n);
+        *skip -= drop_first;
+        *count += n - drop_first;
+        let lines = &lines[drop_first..];
+        // The web server's own evidence: who fetched bootstrap.ign, when.
+        for f in
+            crate::pipeline::diagnosis::bootstrap_fetches(lines.iter().map(|l| l.text.as_str()))
+        {
+            writeln!(out, "{} --- {step}: {}", clock(), f.describe())?;
+        }
+        let width = self.width;
+        for l in lines {
+            let mark = if l.stream == Stream::Stderr { '!' } else { '|' };
+            writeln!(
+                out,
+                "{step:<width$} {mark} {}",
+                // Borrowed when nothing needs masking: no allocation per line.
+                visible(&self.masker.mask(&l.text))
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A service window's line: when it closes, or what it waits for.
+fn window(
+    out: &mut impl Write,
+    step: &str,
+    url: Option<String>,
+    ends_at: chrono::DateTime<chrono::Utc>,
+    waiting_for: Option<String>,
+) -> std::io::Result<()> {
+    let left = (ends_at - chrono::Utc::now()).num_seconds().max(0);
+    let url = url.map(|u| format!("serving {u}, ")).unwrap_or_default();
+    let at = ends_at.with_timezone(&chrono::Local).format("%H:%M:%S");
+    match waiting_for {
+        Some(anchor) => writeln!(
+            out,
+            "{} --- {step}: {url}the window starts when {anchor} succeeds (the engine ends the service at {at} at the latest)",
+            clock()
+        ),
+        None => writeln!(
+            out,
+            "{} --- {step}: {url}window closes in {}m{:02}s (at {at})",
+            clock(),
+            left / 60,
+            left % 60,
+        ),
+    }
 }
 
 /// Prints the per-step summary table. TIME is the latest attempt's (a service: how long it
@@ -240,23 +275,9 @@ pub async fn run(
 ) -> color_eyre::Result<i32> {
     let (raw_tx, raw_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-    let mut runner = match Runner::open(engine.clone(), dc.clone(), raw_tx.clone()) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!(
-                "stage2-tui: {}",
-                redact(&e.to_string(), &crate::config::secret_values(&dc))
-            );
-            return Ok(crate::exit::CANNOT_START);
-        }
+    let Some(mut runner) = open_runner(&engine, &dc, raw_tx.clone(), tls_verify, force) else {
+        return Ok(crate::exit::CANNOT_START);
     };
-    if let Some(v) = tls_verify {
-        runner.set_tls_verify(v);
-    }
-    if force {
-        runner.allow_hazard(None);
-    }
-    announce(&engine, &dc, &runner);
     let width = runner
         .pipeline()
         .steps
@@ -314,6 +335,35 @@ pub async fn run(
         crate::out!("\n{}", summary(st, &pipeline));
     }
     Ok(conclude(&dc, finish, state.as_ref()))
+}
+
+/// The runner for this deployconfig, set up as asked and announced; `None` (said why) when it
+/// cannot start.
+fn open_runner(
+    engine: &Engine,
+    dc: &Deployconfig,
+    events: mpsc::UnboundedSender<Event>,
+    tls_verify: Option<bool>,
+    force: bool,
+) -> Option<Runner> {
+    let mut runner = match Runner::open(engine.clone(), dc.clone(), events) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "stage2-tui: {}",
+                redact(&e.to_string(), &crate::config::secret_values(dc))
+            );
+            return None;
+        }
+    };
+    if let Some(v) = tls_verify {
+        runner.set_tls_verify(v);
+    }
+    if force {
+        runner.allow_hazard(None);
+    }
+    announce(engine, dc, &runner);
+    Some(runner)
 }
 
 /// The first lines: which engine, which deployconfig, which pipeline.

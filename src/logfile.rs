@@ -9,6 +9,54 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 /// Every STRIDE-th line start is remembered.
 const STRIDE: usize = 256;
 
+/// The lines of a log around where it is viewed, read in one block: moving within them (a
+/// scroll key) reads nothing from disk. Logs only grow, so lines once read stay true; a view
+/// whose file was written again from its start clears it ([`LineCache::clear`]).
+#[derive(Debug, Clone, Default)]
+pub struct LineCache {
+    /// Line number of `lines[0]`.
+    start: usize,
+    lines: Vec<Vec<u8>>,
+    /// Blocks read from disk so far.
+    pub reads: u64,
+}
+
+impl LineCache {
+    /// Lines `start..start + count` of `index` (fewer at its end): from the block held, or from
+    /// a new block read around them (four screens and some).
+    pub fn get(
+        &mut self,
+        index: &LineIndex,
+        start: usize,
+        count: usize,
+    ) -> io::Result<Vec<Vec<u8>>> {
+        let end = (start + count).min(index.len());
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        let held = self.start..self.start + self.lines.len();
+        if !(held.contains(&start) && end <= held.end) {
+            let block = count * 4 + 256;
+            let from = start.saturating_sub(block / 2);
+            self.lines = index.read_lines(from, block)?;
+            self.start = from;
+            self.reads += 1;
+        }
+        let have = (self.start + self.lines.len()).min(end);
+        Ok(self
+            .lines
+            .get(start - self.start..have.max(start) - self.start)
+            .map(<[Vec<u8>]>::to_vec)
+            .unwrap_or_default())
+    }
+
+    /// Forgets what it holds.
+    pub fn clear(&mut self) {
+        self.start = 0;
+        self.lines.clear();
+    }
+}
+
 /// A growing log file's line index.
 #[derive(Debug, Clone)]
 pub struct LineIndex {
@@ -246,6 +294,46 @@ pub fn looks_like_error(text: &[u8]) -> bool {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn moving_within_the_cached_block_reads_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.log");
+        let mut f = File::create(&p).unwrap();
+        for i in 0..10_000 {
+            writeln!(f, "T stdout line {i}").unwrap();
+        }
+        f.flush().unwrap();
+        let mut idx = LineIndex::new(&p);
+        idx.refresh().unwrap();
+        let mut cache = LineCache::default();
+        let want = |from: usize, n: usize| -> Vec<Vec<u8>> {
+            (from..(from + n).min(10_000))
+                .map(|i| format!("T stdout line {i}").into_bytes())
+                .collect()
+        };
+        assert_eq!(cache.get(&idx, 5000, 40).unwrap(), want(5000, 40));
+        assert_eq!(cache.reads, 1);
+        // Scrolling a line, a page, back up: from memory.
+        for top in [5001, 5040, 4960, 4990, 5100] {
+            assert_eq!(cache.get(&idx, top, 40).unwrap(), want(top, 40), "{top}");
+        }
+        assert_eq!(cache.reads, 1);
+        // Far away: one more block.
+        assert_eq!(cache.get(&idx, 9980, 40).unwrap(), want(9980, 40));
+        assert_eq!(cache.reads, 2);
+        assert!(cache.get(&idx, 20_000, 40).unwrap().is_empty());
+        // The file grows: lines past the block are read, the old ones stay right.
+        for i in 10_000..10_100 {
+            writeln!(f, "T stdout line {i}").unwrap();
+        }
+        f.flush().unwrap();
+        idx.refresh().unwrap();
+        let tail: Vec<Vec<u8>> = (10_060..10_100)
+            .map(|i| format!("T stdout line {i}").into_bytes())
+            .collect();
+        assert_eq!(cache.get(&idx, 10_060, 40).unwrap(), tail);
+    }
 
     #[test]
     fn index_reads_windows_and_follows_growth() {

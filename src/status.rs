@@ -8,6 +8,42 @@ use crate::config::Deployconfig;
 use crate::pipeline::RunLock;
 use crate::pipeline::state::{Outcome, RunState};
 
+/// An RFC 3339 time, or null.
+fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> Value {
+    t.map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+        .unwrap_or(Value::Null)
+}
+
+/// What the engine says of the containers the state calls running or serving: gone, or exited
+/// (with its code), by step.
+async fn engine_view(
+    st: &RunState,
+    engine: &crate::engine::Engine,
+) -> std::collections::HashMap<String, (&'static str, Option<i64>)> {
+    let mut seen = std::collections::HashMap::new();
+    for s in st.steps.iter().filter(|s| {
+        matches!(
+            s.status,
+            crate::pipeline::StepStatus::Running | crate::pipeline::StepStatus::Serving
+        )
+    }) {
+        let Some(id) = s.last().and_then(|a| a.container_id.clone()) else {
+            continue;
+        };
+        let look = tokio::time::timeout(std::time::Duration::from_secs(5), engine.inspect(&id));
+        match look.await {
+            Ok(Ok(None)) => {
+                seen.insert(s.id.clone(), ("gone", None));
+            }
+            Ok(Ok(Some(c))) if !c.running => {
+                seen.insert(s.id.clone(), ("exited", c.exit_code));
+            }
+            _ => {}
+        }
+    }
+    seen
+}
+
 /// The run's status as JSON (`None` when there is no run). With an engine, a step the state
 /// records as running or serving is checked against its container: one that exited (while no
 /// stage2-tui watched) is reported as `exited`, with the engine's exit code; one that is gone,
@@ -28,35 +64,10 @@ pub async fn report(
         Outcome::Failed => "failed",
         Outcome::Stopped => "stopped",
     };
-    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
-        t.map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
-            .unwrap_or(Value::Null)
+    let seen = match engine {
+        Some(engine) => engine_view(&st, engine).await,
+        None => Default::default(),
     };
-    // What the engine says of the containers the state calls running or serving.
-    let mut seen: std::collections::HashMap<String, (&'static str, Option<i64>)> =
-        Default::default();
-    if let Some(engine) = engine {
-        for s in st.steps.iter().filter(|s| {
-            matches!(
-                s.status,
-                crate::pipeline::StepStatus::Running | crate::pipeline::StepStatus::Serving
-            )
-        }) {
-            let Some(id) = s.last().and_then(|a| a.container_id.clone()) else {
-                continue;
-            };
-            let look = tokio::time::timeout(std::time::Duration::from_secs(5), engine.inspect(&id));
-            match look.await {
-                Ok(Ok(None)) => {
-                    seen.insert(s.id.clone(), ("gone", None));
-                }
-                Ok(Ok(Some(c))) if !c.running => {
-                    seen.insert(s.id.clone(), ("exited", c.exit_code));
-                }
-                _ => {}
-            }
-        }
-    }
     let steps: Vec<Value> = st
         .steps
         .iter()

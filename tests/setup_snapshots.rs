@@ -106,7 +106,7 @@ fn a_file_that_does_not_parse_opens_in_the_raw_editor_at_the_error() {
     assert_eq!(app.screen.setup().unwrap().step, Page::Config);
     insta::assert_snapshot!("setup_raw_parse_error", render(&app, dir.path()));
     let s = app.screen.setup().unwrap();
-    let stage2_tui_cursor = s.raw.as_ref().unwrap().cursor();
+    let stage2_tui_cursor = s.raw.as_ref().unwrap().area.cursor();
     let (row, col) = (stage2_tui_cursor.0, stage2_tui_cursor.1);
     assert_eq!(
         (row + 1, col + 1),
@@ -194,9 +194,9 @@ fn review_shows_the_diff_blocks_on_errors_and_start_saves() {
     .unwrap();
     assert_eq!(app.on_key(key(KeyCode::Char('S'))), vec![]);
     // The files are written off the update loop: nothing until the save job runs.
-    assert!(!app.screen.setup().unwrap().conflict);
+    assert!(!app.screen.setup().unwrap().conflict());
     assert_eq!(app.settle(), vec![]);
-    assert!(app.screen.setup().unwrap().conflict);
+    assert!(app.screen.setup().unwrap().conflict());
     // O shows what saving over it drops, and asks; the save was a Start, so y saves and starts.
     assert_eq!(app.on_key(key(KeyCode::Char('O'))), vec![]);
     let screen = render(&app, dir.path());
@@ -497,7 +497,10 @@ fn a_copied_in_installer_is_checked_first_and_replaces_nothing_until_yes() {
         .unwrap()
         .copy_override(src.to_str().unwrap());
     app.on_setup_msg(SetupMsg::Candidate(Err(
-        "exit 126: exec format error".into()
+        stage2_tui::app::setup::TaskError::Exited {
+            code: 126,
+            output: "exec format error".into(),
+        },
     )));
     assert!(app.overlay.is_none());
     assert!(!dir.path().join("openshift-install").exists());
@@ -711,6 +714,7 @@ fn the_raw_editor_has_a_way_out_with_text_that_does_not_parse() {
         .raw
         .as_ref()
         .unwrap()
+        .area
         .lines()
         .join("\n");
     assert!(

@@ -268,30 +268,9 @@ impl App {
             Action::Shell | Action::Inspect | Action::DebugShell | Action::Pager => {
                 self.external_for(a)
             }
-            Action::Setup => {
-                if self.driving {
-                    self.status = Some(
-                        "setup is for before a run: wait until the run halts or completes".into(),
-                    );
-                    return vec![];
-                }
-                let dc = crate::config::Deployconfig::new(&self.header.deployconfig);
-                self.open_setup(dc)
-            }
+            Action::Setup => self.setup_from_dashboard(),
             Action::FocusPane => {
-                let n = self.pane_count();
-                self.pane_focus = match self.pane_focus {
-                    None => Some((0, 0)),
-                    Some((k, _)) if k + 1 < n => Some((k + 1, 0)),
-                    Some(_) => None,
-                };
-                self.status = Some(match self.pane_focus {
-                    Some(_) => format!(
-                        "a log pane has the keys: j/k and PgUp/PgDn scroll it, G goes to its end; {} moves on, Esc gives the keys back",
-                        self.key(Scope::Dashboard, Action::FocusPane)
-                    ),
-                    None => "pane focus off: the keys move the step selection again".into(),
-                });
+                self.focus_next_pane();
                 vec![]
             }
             Action::Up
@@ -302,19 +281,7 @@ impl App {
             | Action::PageDown
                 if self.pane_focus.is_some() =>
             {
-                // The focused pane scrolls in place, within the lines it keeps.
-                if let Some((_, up)) = self.pane_focus.as_mut() {
-                    let page = 10;
-                    *up = match a {
-                        Action::Up => *up + 1,
-                        Action::Down => up.saturating_sub(1),
-                        Action::PageUp => *up + page,
-                        Action::PageDown => up.saturating_sub(page),
-                        Action::Top => super::TAIL_LINES,
-                        _ => 0,
-                    }
-                    .min(super::TAIL_LINES);
-                }
+                self.scroll_focused_pane(a);
                 vec![]
             }
             Action::Search => {
@@ -353,39 +320,77 @@ impl App {
                 let c = self.stop_question(&id);
                 self.ask(Some(c), vec![])
             }
-            Action::ExtendWindow
-                if self
-                    .window
-                    .as_ref()
-                    .is_some_and(|w| w.waiting_for.is_some()) =>
-            {
-                let anchor = self
-                    .window
-                    .as_ref()
-                    .and_then(|w| w.waiting_for.clone())
-                    .unwrap_or_default();
-                self.status = Some(format!(
-                    "the web server's window has not started: its countdown starts when {anchor} succeeds"
-                ));
-                vec![]
-            }
-            Action::ExtendWindow if applies(&buttons) => {
-                let step = self
-                    .window
-                    .as_ref()
-                    .map(|w| w.step.clone())
-                    .unwrap_or_default();
-                vec![Effect::Send(Command::ExtendWindow {
-                    step,
-                    secs: EXTEND_SECS,
-                })]
-            }
+            Action::ExtendWindow => self.extend_window(applies(&buttons)),
             Action::EndWindow if applies(&buttons) => {
                 let c = self.end_window_question();
                 self.ask(Some(c), vec![])
             }
             _ => vec![],
         }
+    }
+
+    /// Setup, from the dashboard: only while no run is driven.
+    fn setup_from_dashboard(&mut self) -> Vec<Effect> {
+        if self.driving {
+            self.status =
+                Some("setup is for before a run: wait until the run halts or completes".into());
+            return vec![];
+        }
+        let dc = crate::config::Deployconfig::new(&self.header.deployconfig);
+        self.open_setup(dc)
+    }
+
+    /// The keys go to the next log pane (or back to the step list after the last).
+    fn focus_next_pane(&mut self) {
+        let n = self.pane_count();
+        self.pane_focus = match self.pane_focus {
+            None => Some((0, 0)),
+            Some((k, _)) if k + 1 < n => Some((k + 1, 0)),
+            Some(_) => None,
+        };
+        self.status = Some(match self.pane_focus {
+            Some(_) => format!(
+                "a log pane has the keys: j/k and PgUp/PgDn scroll it, G goes to its end; {} moves on, Esc gives the keys back",
+                self.key(Scope::Dashboard, Action::FocusPane)
+            ),
+            None => "pane focus off: the keys move the step selection again".into(),
+        });
+    }
+
+    /// The focused pane scrolls in place, within the lines it keeps.
+    fn scroll_focused_pane(&mut self, a: Action) {
+        if let Some((_, up)) = self.pane_focus.as_mut() {
+            let page = 10;
+            *up = match a {
+                Action::Up => *up + 1,
+                Action::Down => up.saturating_sub(1),
+                Action::PageUp => *up + page,
+                Action::PageDown => up.saturating_sub(page),
+                Action::Top => super::TAIL_LINES,
+                _ => 0,
+            }
+            .min(super::TAIL_LINES);
+        }
+    }
+
+    /// More time for the web server's window (`offered`: the button is there), or why not.
+    fn extend_window(&mut self, offered: bool) -> Vec<Effect> {
+        let Some(w) = self.window.as_ref() else {
+            return vec![];
+        };
+        if let Some(anchor) = &w.waiting_for {
+            self.status = Some(format!(
+                "the web server's window has not started: its countdown starts when {anchor} succeeds"
+            ));
+            return vec![];
+        }
+        if !offered {
+            return vec![];
+        }
+        vec![Effect::Send(Command::ExtendWindow {
+            step: w.step.clone(),
+            secs: EXTEND_SECS,
+        })]
     }
 
     /// Opens the selected step's latest log (its lines come when the index does).
@@ -436,43 +441,13 @@ impl App {
             Action::ToggleWrap => v.wrap = !v.wrap,
             Action::LineNumbers => v.numbers = !v.numbers,
             Action::ToggleTimestamps => v.timestamps = v.timestamps.next(),
-            Action::PrevAttempt | Action::NextAttempt => {
-                let want = if a == Action::PrevAttempt {
-                    v.attempt.saturating_sub(1)
-                } else {
-                    v.attempt + 1
-                };
-                let step = v.step.clone();
-                let found = self
-                    .run
-                    .as_ref()
-                    .and_then(|r| r.step(&step))
-                    .and_then(|s| s.attempts.iter().find(|x| x.n == want).cloned());
-                let total = self
-                    .run
-                    .as_ref()
-                    .and_then(|r| r.step(&step))
-                    .map_or(0, |s| s.attempts.len() as u32);
-                let Some(v) = self.screen.log_mut() else {
-                    return vec![];
-                };
-                match found {
-                    Some(att) => {
-                        let mut n =
-                            LogView::open(&step, att.n, &self.state_dir.join(&att.log), v.height);
-                        n.attempts = total;
-                        n.wrap = v.wrap;
-                        n.timestamps = v.timestamps;
-                        v.close();
-                        *v = n;
-                    }
-                    None => {
-                        v.message = Some(format!(
-                            "{step} has {total} attempt(s); this is attempt {}",
-                            v.attempt
-                        ))
-                    }
-                }
+            Action::PrevAttempt => {
+                let want = v.attempt.saturating_sub(1);
+                self.open_attempt(want);
+            }
+            Action::NextAttempt => {
+                let want = v.attempt + 1;
+                self.open_attempt(want);
             }
             Action::FirstError => v.first_error(),
             Action::SaveLog => v.save(),
@@ -495,5 +470,35 @@ impl App {
             _ => {}
         }
         vec![]
+    }
+
+    /// The log view moves to attempt `want` of its step, or says there is none.
+    fn open_attempt(&mut self, want: u32) {
+        let Some(step) = self.screen.log_mut().map(|v| v.step.clone()) else {
+            return;
+        };
+        let attempts = self.run.as_ref().and_then(|r| r.step(&step));
+        let found = attempts.and_then(|s| s.attempts.iter().find(|x| x.n == want).cloned());
+        let total = attempts.map_or(0, |s| s.attempts.len() as u32);
+        let state_dir = self.state_dir.clone();
+        let Some(v) = self.screen.log_mut() else {
+            return;
+        };
+        match found {
+            Some(att) => {
+                let mut n = LogView::open(&step, att.n, &state_dir.join(&att.log), v.height);
+                n.attempts = total;
+                n.wrap = v.wrap;
+                n.timestamps = v.timestamps;
+                v.close();
+                *v = n;
+            }
+            None => {
+                v.message = Some(format!(
+                    "{step} has {total} attempt(s); this is attempt {}",
+                    v.attempt
+                ))
+            }
+        }
     }
 }

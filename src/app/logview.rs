@@ -52,8 +52,10 @@ pub struct LogView {
     pub first_error_line: Option<usize>,
     /// Rows available for lines (set from the terminal size).
     pub height: usize,
-    /// The lines from `top` (at most `height`), read after every move.
+    /// The lines from `top` (at most `height`), taken from `cache` after every move.
     pub visible: Vec<Vec<u8>>,
+    /// The lines around the view, read in blocks: a scroll key reads nothing from disk.
+    pub cache: crate::logfile::LineCache,
     /// Search results, if any.
     pub search: Option<Search>,
     /// Search text being typed.
@@ -87,6 +89,7 @@ impl LogView {
             first_error_line: None,
             height: height.max(1),
             visible: Vec::new(),
+            cache: Default::default(),
             search: None,
             input: None,
             message: None,
@@ -140,6 +143,12 @@ impl LogView {
         self.busy = None;
         match done {
             LogDone::Indexed(index) => {
+                // Written again from its start (a capture redone): what was read is stale.
+                if index.len() < self.index.len()
+                    || index.indexed_bytes() < self.index.indexed_bytes()
+                {
+                    self.cache.clear();
+                }
                 self.index = index;
                 self.opening = false;
                 self.reload();
@@ -237,7 +246,7 @@ impl LogView {
             self.top = self.max_top();
         }
         self.top = self.top.min(self.max_top());
-        match self.index.read_lines(self.top, self.height) {
+        match self.cache.get(&self.index, self.top, self.height) {
             Ok(v) => self.visible = v,
             Err(e) => self.message = Some(format!("cannot read the log: {e}")),
         }
@@ -358,6 +367,36 @@ mod tests {
         text.push_str("2026-11-27T12:00:00Z stderr Error: boom\n");
         std::fs::write(&p, text).unwrap();
         (dir, p)
+    }
+
+    #[test]
+    fn scroll_keys_read_nothing_from_disk() {
+        let (_dir, p) = log(5000);
+        let mut v = LogView::open("s", 1, &p, 30);
+        let (_, d) = v.next_job(None).unwrap().run();
+        v.apply(d);
+        let after_open = v.cache.reads;
+        assert_eq!(v.visible.len(), 30);
+        for _ in 0..20 {
+            v.scroll(-1);
+        }
+        v.scroll(-30);
+        v.scroll(30);
+        assert_eq!(
+            v.cache.reads, after_open,
+            "scrolling near the view reads nothing"
+        );
+        let top = v.top;
+        assert_eq!(
+            v.visible[0],
+            format!("2026-11-27T12:00:00Z stdout line {top}").into_bytes()
+        );
+        v.top();
+        assert_eq!(
+            v.cache.reads,
+            after_open + 1,
+            "the top of the file is another block"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! What setup-flow actions do.
 
 use super::setup::{
-    AfterSave, InputFor, Page, Row, SaveRequest, Saved, Setup, SetupMsg, SetupTask,
+    AfterSave, InputFor, Page, Row, SaveFailed, SaveRequest, Saved, Saving, Setup, SetupMsg,
+    SetupTask,
 };
 use super::{Action, App, Effect, Overlay, Screen};
 use crate::pipeline::{Outcome, Plan};
@@ -125,16 +126,21 @@ impl App {
         let Some(s) = self.screen.setup_mut() else {
             return vec![];
         };
-        let after = s.saving.take().unwrap_or(AfterSave::Nothing);
+        let after = match std::mem::take(&mut s.saving) {
+            Saving::Writing(after) => after,
+            _ => AfterSave::Nothing,
+        };
         let result = s.saved(r);
         // What the loop masks: the secrets as saved (from memory, not read back).
         let secrets = crate::config::secret_values_in(&s.secrets.value);
         s.look_around();
         match (result, after) {
-            (Err(e), after) => {
+            (Err(SaveFailed { message, conflict }), after) => {
                 // An overwrite then does what this save was for, no more.
-                s.conflict_after = s.conflict.then_some(after);
-                s.message = Some(e);
+                if conflict {
+                    s.saving = Saving::Conflict(after);
+                }
+                s.message = Some(message);
                 vec![]
             }
             (Ok(saved), AfterSave::Nothing) => {
@@ -178,7 +184,13 @@ impl App {
                 vec![]
             }
             Action::Overwrite => {
-                let after = s.conflict_after.take().unwrap_or(AfterSave::Nothing);
+                let after = match std::mem::take(&mut s.saving) {
+                    Saving::Conflict(after) => after,
+                    other => {
+                        s.saving = other;
+                        AfterSave::Nothing
+                    }
+                };
                 s.ask_to_save(true, after);
                 vec![]
             }
@@ -234,7 +246,7 @@ impl App {
         let Some(s) = self.screen.setup() else {
             return vec![];
         };
-        let starts = matches!(s.conflict_after, Some(AfterSave::Start { .. }));
+        let starts = matches!(s.saving, Saving::Conflict(AfterSave::Start { .. }));
         let mut body = vec![
             "The file changed on disk since you loaded it (a stage, or someone else, rewrote it). Saving yours over it drops what changed there:".to_string(),
         ];
@@ -291,7 +303,7 @@ impl App {
         if a == Action::StartRun {
             return self.start_after_setup(false);
         }
-        if a == Action::Overwrite && self.screen.setup().is_some_and(|s| s.conflict) {
+        if a == Action::Overwrite && self.screen.setup().is_some_and(Setup::conflict) {
             return self.ask_overwrite();
         }
         let Some(s) = self.screen.setup_mut() else {
@@ -332,7 +344,7 @@ impl Setup {
     /// Asks for the changed files to be saved (the loop writes them off the update and hands
     /// the result to [`App::on_saved`]); one save at a time.
     fn ask_to_save(&mut self, overwrite: bool, after: AfterSave) {
-        if self.saving.is_some() || self.save_request.is_some() {
+        if matches!(self.saving, Saving::Asked(_) | Saving::Writing(_)) {
             self.message = Some("saving…".into());
             return;
         }
@@ -340,7 +352,7 @@ impl Setup {
             AfterSave::Nothing => "saving…".into(),
             AfterSave::Start { .. } => "saving, then starting…".into(),
         });
-        self.save_request = Some(SaveRequest { overwrite, after });
+        self.saving = Saving::Asked(SaveRequest { overwrite, after });
     }
 
     /// The next (or previous) page, starting the work it shows.

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 
 use super::logwork::{LogDone, LogJob, SaveTo};
+use super::setup::Saving;
 use super::{App, TAIL_LINES};
 use crate::logformat::LogLine;
 
@@ -81,13 +82,16 @@ impl App {
     /// The next piece of file work to start, if any.
     pub fn next_job(&mut self) -> Option<Job> {
         if let Some(s) = self.screen.setup_mut()
-            && s.saving.is_none()
-            && let Some(req) = s.save_request.take()
+            && let Saving::Asked(req) = &s.saving
         {
-            s.saving = Some(req.after);
+            let overwrite = req.overwrite;
+            s.saving = match std::mem::take(&mut s.saving) {
+                Saving::Asked(req) => Saving::Writing(req.after),
+                other => other,
+            };
             return Some(Job::Save {
                 files: s.files_to_save(),
-                overwrite: req.overwrite,
+                overwrite,
             });
         }
         if !self.tails_loading {
@@ -152,7 +156,7 @@ impl App {
             || self
                 .screen
                 .setup()
-                .is_some_and(|s| s.saving.is_some() || s.save_request.is_some())
+                .is_some_and(|s| matches!(s.saving, Saving::Asked(_) | Saving::Writing(_)))
             || self
                 .screen
                 .log()

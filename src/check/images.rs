@@ -62,44 +62,55 @@ pub(super) async fn images_and_port(
         ));
         registry_probe(engine, dc, &cfg, tls_verify, out).await;
     }
-    for (s, container, w) in pipeline.steps.iter().filter_map(|s| match &s.work {
-        Work::Service(c, w) => Some((s, c, w)),
-        _ => None,
-    }) {
-        let url = w
-            .url
-            .clone()
-            .unwrap_or_default()
-            .replace("{bastion_ip}", &cfg.bastion_ip);
-        let port = port_of(&url);
-        let ours = engine
-            .inspect(&container.name)
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|st| st.running);
-        let check = format!("port {port}");
-        match std::net::TcpListener::bind(("0.0.0.0", port)) {
-            Ok(_) => out.push(c(&check, Status::Ok, format!("free for {}", s.id), None)),
-            Err(_) if ours => out.push(c(
-                &check,
-                Status::Ok,
-                format!("served by the running {} container", container.name),
-                None,
-            )),
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => out.push(c(
-                &check,
-                Status::Error,
-                format!("in use by another program; {} needs it", s.id),
-                Some(&format!("find it with: ss -ltnp 'sport = :{port}'")),
-            )),
-            Err(e) => out.push(c(
-                &check,
-                Status::Warning,
-                format!("cannot check ({e})"),
-                Some("run as root to check ports below 1024"),
-            )),
+    for s in &pipeline.steps {
+        if let Work::Service(container, w) = &s.work {
+            port_check(engine, &cfg, &s.id, container, w, out).await;
         }
+    }
+}
+
+/// Whether a service's port is free (or served by its own running container).
+async fn port_check(
+    engine: &Engine,
+    cfg: &PipelineConfig,
+    id: &str,
+    container: &crate::pipeline::spec::Container,
+    w: &crate::pipeline::spec::Window,
+    out: &mut Vec<Check>,
+) {
+    let url = w
+        .url
+        .clone()
+        .unwrap_or_default()
+        .replace("{bastion_ip}", &cfg.bastion_ip);
+    let port = port_of(&url);
+    let ours = engine
+        .inspect(&container.name)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|st| st.running);
+    let check = format!("port {port}");
+    match std::net::TcpListener::bind(("0.0.0.0", port)) {
+        Ok(_) => out.push(c(&check, Status::Ok, format!("free for {id}"), None)),
+        Err(_) if ours => out.push(c(
+            &check,
+            Status::Ok,
+            format!("served by the running {} container", container.name),
+            None,
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => out.push(c(
+            &check,
+            Status::Error,
+            format!("in use by another program; {id} needs it"),
+            Some(&format!("find it with: ss -ltnp 'sport = :{port}'")),
+        )),
+        Err(e) => out.push(c(
+            &check,
+            Status::Warning,
+            format!("cannot check ({e})"),
+            Some("run as root to check ports below 1024"),
+        )),
     }
 }
 

@@ -310,8 +310,6 @@ pub fn serve(
         commands,
         control,
     } = wiring;
-    // Weak: the stream ends when the runner's senders are gone, whoever is attached.
-    let inject = inject.downgrade();
     // The tee: every event to the driver's own consumer and to every client, in order. It ends
     // when the runner's senders are gone, after forwarding everything.
     let tee = {
@@ -328,53 +326,21 @@ pub fn serve(
             fanout.close();
         })
     };
-    let hello = ServerMsg::Hello {
-        proto: PROTO,
-        driver: info.clone(),
-        pipeline,
+    let template = Client {
+        hello: ServerMsg::Hello {
+            proto: PROTO,
+            driver: info.clone(),
+            pipeline,
+        },
+        snapshot,
+        queue: std::sync::Arc::new(Queue::default()),
+        // Weak: the stream ends when the runner's senders are gone, whoever is attached.
+        inject: inject.downgrade(),
+        commands,
+        control,
+        driver_uid: info.uid,
     };
-    let fanout_kept = fanout.clone();
-    let accept = tokio::spawn(async move {
-        let mut backoff = std::time::Duration::from_millis(50);
-        loop {
-            let conn = match listener.accept().await {
-                Ok((conn, _)) => {
-                    backoff = std::time::Duration::from_millis(50);
-                    conn
-                }
-                // Out of file descriptors (EMFILE) or another passing error: wait instead of
-                // spinning, and let the run go on.
-                Err(_) => {
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(std::time::Duration::from_secs(2));
-                    continue;
-                }
-            };
-            let queue = match fanout.join() {
-                Ok(q) => q,
-                // Too many clients already, or this driver is ending: say so and close.
-                Err(reason) => {
-                    tokio::spawn(async move {
-                        let (_, mut w) = conn.into_split();
-                        let _ = w
-                            .write_all(line(&ServerMsg::Refused { reason }).as_bytes())
-                            .await;
-                    });
-                    continue;
-                }
-            };
-            let client = Client {
-                hello: hello.clone(),
-                snapshot: snapshot.clone(),
-                queue,
-                inject: inject.clone(),
-                commands: commands.clone(),
-                control: control.clone(),
-                driver_uid: info.uid,
-            };
-            tokio::spawn(client.serve(conn));
-        }
-    });
+    let accept = tokio::spawn(accept_clients(listener, fanout.clone(), template));
     // The tee is not aborted on drop: it drains the runner's last events on its own.
     drop(tee);
     let inode = {
@@ -387,8 +353,47 @@ pub fn serve(
         path,
         inode,
         accept,
-        fanout: fanout_kept,
+        fanout,
     })
+}
+
+/// Accepts attaching terminals for as long as the driver runs: each gets its own bounded
+/// queue of the events, or is told why not.
+async fn accept_clients(listener: UnixListener, fanout: std::sync::Arc<Fanout>, template: Client) {
+    let mut backoff = std::time::Duration::from_millis(50);
+    loop {
+        let conn = match listener.accept().await {
+            Ok((conn, _)) => {
+                backoff = std::time::Duration::from_millis(50);
+                conn
+            }
+            // Out of file descriptors (EMFILE) or another passing error: wait instead of
+            // spinning, and let the run go on.
+            Err(_) => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(2));
+                continue;
+            }
+        };
+        let queue = match fanout.join() {
+            Ok(q) => q,
+            // Too many clients already, or this driver is ending: say so and close.
+            Err(reason) => {
+                tokio::spawn(async move {
+                    let (_, mut w) = conn.into_split();
+                    let _ = w
+                        .write_all(line(&ServerMsg::Refused { reason }).as_bytes())
+                        .await;
+                });
+                continue;
+            }
+        };
+        let client = Client {
+            queue,
+            ..template.clone()
+        };
+        tokio::spawn(client.serve(conn));
+    }
 }
 
 /// Starts the control server, or (when the socket cannot be made) forwards the events to the
@@ -420,6 +425,7 @@ pub fn serve_or_forward(
     }
 }
 
+#[derive(Clone)]
 struct Client {
     hello: ServerMsg,
     snapshot: std::sync::Arc<std::sync::Mutex<Snapshot>>,
@@ -442,62 +448,68 @@ impl Client {
     async fn serve(self, conn: UnixStream) {
         let uid = conn.peer_cred().map(|c| c.uid()).unwrap_or(u32::MAX);
         let (read, mut write) = conn.into_split();
-        let refuse = |reason: String| line(&ServerMsg::Refused { reason });
         if uid != 0 && uid != self.driver_uid {
-            let _ = write
-                .write_all(
-                    refuse(format!(
-                        "uid {uid} may not attach: only root and the driver's own user (uid {}) may",
-                        self.driver_uid
-                    ))
-                    .as_bytes(),
-                )
-                .await;
+            let reason = format!(
+                "uid {uid} may not attach: only root and the driver's own user (uid {}) may",
+                self.driver_uid
+            );
+            let _ = write.write_all(refused(reason).as_bytes()).await;
             return;
         }
-        // Requests are read by a task of their own, line by line, each bounded: the loop below
-        // never waits on a half-read line, and a huge line ends the connection.
-        let (req_tx, mut requests) = mpsc::channel::<Result<String, String>>(16);
-        let reader = tokio::spawn(async move {
-            let mut r = BufReader::new(read);
-            loop {
-                let l = read_request(&mut r, MAX_REQUEST_LINE).await;
-                let stop = !matches!(l, Ok(Some(_)));
-                let msg = match l {
-                    Ok(Some(l)) => Ok(l),
-                    Ok(None) => return,
-                    Err(e) => Err(e.to_string()),
-                };
-                if req_tx.send(msg).await.is_err() || stop {
-                    return;
+        let (mut requests, _reader) = read_requests(read);
+        let Some(who) = self.greet(&mut write, &mut requests, uid).await else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                () = self.queue.ready.notified() => {
+                    let Some((out, closed)) = self.take_queued() else { return };
+                    if !out.is_empty() && write.write_all(out.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    if closed {
+                        return;
+                    }
                 }
+                r = requests.recv() => match r {
+                    Some(Ok(l)) => self.on_request(&l, &who),
+                    Some(Err(e)) => {
+                        self.audit(format!("a request from {who} was refused and its connection closed: {e}"));
+                        return;
+                    }
+                    None => return,
+                },
             }
-        });
-        let _reader = AbortOnDrop(reader);
+        }
+    }
+
+    /// The hello exchange, then what happened so far: who the client is (`uid N on TTY`), or
+    /// `None` when it may not attach (told why) or said nothing within 10 s.
+    async fn greet(
+        &self,
+        write: &mut tokio::net::unix::OwnedWriteHalf,
+        requests: &mut mpsc::Receiver<Result<String, String>>,
+        uid: u32,
+    ) -> Option<String> {
         let first = tokio::time::timeout(std::time::Duration::from_secs(10), requests.recv()).await;
-        let tty = match first {
-            Ok(Some(Ok(l))) => match serde_json::from_str::<ClientMsg>(&l) {
-                Ok(ClientMsg::Hello { proto, tty, .. }) if proto == PROTO => tty,
-                Ok(ClientMsg::Hello { proto, version, .. }) => {
-                    let _ = write
-                        .write_all(
-                            refuse(format!(
-                                "this driver speaks protocol {PROTO} (stage2-tui {}); the client speaks {proto} (stage2-tui {version}): use the same version",
-                                env!("CARGO_PKG_VERSION")
-                            ))
-                            .as_bytes(),
-                        )
-                        .await;
-                    return;
-                }
-                _ => {
-                    let _ = write
-                        .write_all(refuse("expected a hello line".into()).as_bytes())
-                        .await;
-                    return;
-                }
-            },
-            _ => return,
+        let Ok(Some(Ok(l))) = first else {
+            return None;
+        };
+        let tty = match serde_json::from_str::<ClientMsg>(&l) {
+            Ok(ClientMsg::Hello { proto, tty, .. }) if proto == PROTO => tty,
+            Ok(ClientMsg::Hello { proto, version, .. }) => {
+                let reason = format!(
+                    "this driver speaks protocol {PROTO} (stage2-tui {}); the client speaks {proto} (stage2-tui {version}): use the same version",
+                    env!("CARGO_PKG_VERSION")
+                );
+                let _ = write.write_all(refused(reason).as_bytes()).await;
+                return None;
+            }
+            _ => {
+                let reason = "expected a hello line".to_string();
+                let _ = write.write_all(refused(reason).as_bytes()).await;
+                return None;
+            }
         };
         let tty =
             tty.map(|t| crate::text::visible(&t.chars().take(64).collect::<String>()).into_owned());
@@ -517,74 +529,95 @@ impl Client {
             ));
             out += &line(&ServerMsg::Event { event });
         }
-        if write.write_all(out.as_bytes()).await.is_err() {
-            return;
-        }
-        loop {
-            tokio::select! {
-                () = self.queue.ready.notified() => {
-                    let (batch, lagged, closed) = match self.queue.inner.lock() {
-                        Ok(mut i) => {
-                            i.bytes = 0;
-                            (std::mem::take(&mut i.lines), std::mem::replace(&mut i.lagged, false), i.closed)
-                        }
-                        Err(_) => return,
-                    };
-                    let mut out = String::new();
-                    for l in &batch {
-                        out.push_str(l);
-                    }
-                    if lagged {
-                        // Events were dropped while this terminal did not read: it gets the
-                        // run state now and re-reads its log panes from the files.
-                        if let Some(state) = self.snapshot.lock().ok().and_then(|s| s.state.clone()) {
-                            out += &line(&ServerMsg::Event { event: state });
-                        }
-                        out += &line(&ServerMsg::Event { event: Event::Resync });
-                    }
-                    drop(batch);
-                    if !out.is_empty() && write.write_all(out.as_bytes()).await.is_err() {
-                        return;
-                    }
-                    if closed {
-                        return;
-                    }
-                }
-                r = requests.recv() => {
-                    let l = match r {
-                        Some(Ok(l)) => l,
-                        Some(Err(e)) => {
-                            self.audit(format!("a request from {who} was refused and its connection closed: {e}"));
-                            return;
-                        }
-                        None => return,
-                    };
-                    match serde_json::from_str::<ClientMsg>(&l) {
-                        Ok(ClientMsg::Command { command }) => {
-                            if command == Command::Detach {
-                                continue; // an attached TUI leaving never affects the run
-                            }
-                            self.audit(format!("{} requested by {who}", describe_command(&command)));
-                            let _ = self.commands.send(command);
-                        }
-                        Ok(ClientMsg::Control { control }) => match &self.control {
-                            Some(tx) => {
-                                self.audit(format!("{} requested by {who}", describe_control(&control)));
-                                let _ = tx.send(control);
-                            }
-                            None => {
-                                self.audit(format!(
-                                    "{} requested by {who}: the headless driver cannot do that while it drives; once it halts it exits, and the TUI can drive",
-                                    describe_control(&control)
-                                ));
-                            }
-                        },
-                        _ => {}
-                    }
-                }
+        write.write_all(out.as_bytes()).await.ok()?;
+        Some(who)
+    }
+
+    /// The events queued for this client as one write, and whether the driver is ending. A
+    /// client that fell behind gets the run state and a resync instead of what was dropped.
+    fn take_queued(&self) -> Option<(String, bool)> {
+        let (batch, lagged, closed) = match self.queue.inner.lock() {
+            Ok(mut i) => {
+                i.bytes = 0;
+                (
+                    std::mem::take(&mut i.lines),
+                    std::mem::replace(&mut i.lagged, false),
+                    i.closed,
+                )
             }
+            Err(_) => return None,
+        };
+        let mut out = String::new();
+        for l in &batch {
+            out.push_str(l);
+        }
+        if lagged {
+            // Events were dropped while this terminal did not read: it gets the run state now
+            // and re-reads its log panes from the files.
+            if let Some(state) = self.snapshot.lock().ok().and_then(|s| s.state.clone()) {
+                out += &line(&ServerMsg::Event { event: state });
+            }
+            out += &line(&ServerMsg::Event {
+                event: Event::Resync,
+            });
+        }
+        Some((out, closed))
+    }
+
+    /// One request line from the client: a command to the runner or a change of what is
+    /// driven, each recorded in the run's notes with who asked.
+    fn on_request(&self, l: &str, who: &str) {
+        match serde_json::from_str::<ClientMsg>(l) {
+            // An attached TUI leaving never affects the run.
+            Ok(ClientMsg::Command {
+                command: Command::Detach,
+            }) => {}
+            Ok(ClientMsg::Command { command }) => {
+                self.audit(format!("{} requested by {who}", describe_command(&command)));
+                let _ = self.commands.send(command);
+            }
+            Ok(ClientMsg::Control { control }) => match &self.control {
+                Some(tx) => {
+                    self.audit(format!("{} requested by {who}", describe_control(&control)));
+                    let _ = tx.send(control);
+                }
+                None => self.audit(format!(
+                    "{} requested by {who}: the headless driver cannot do that while it drives; once it halts it exits, and the TUI can drive",
+                    describe_control(&control)
+                )),
+            },
+            _ => {}
         }
     }
+}
+
+/// A refusal line.
+fn refused(reason: String) -> String {
+    line(&ServerMsg::Refused { reason })
+}
+
+/// Reads a client's requests on a task of its own, line by line, each bounded: the serving loop
+/// never waits on a half-read line, and a huge line ends the connection.
+fn read_requests(
+    read: tokio::net::unix::OwnedReadHalf,
+) -> (mpsc::Receiver<Result<String, String>>, AbortOnDrop) {
+    let (req_tx, requests) = mpsc::channel::<Result<String, String>>(16);
+    let reader = tokio::spawn(async move {
+        let mut r = BufReader::new(read);
+        loop {
+            let l = read_request(&mut r, MAX_REQUEST_LINE).await;
+            let stop = !matches!(l, Ok(Some(_)));
+            let msg = match l {
+                Ok(Some(l)) => Ok(l),
+                Ok(None) => return,
+                Err(e) => Err(e.to_string()),
+            };
+            if req_tx.send(msg).await.is_err() || stop {
+                return;
+            }
+        }
+    });
+    (requests, AbortOnDrop(reader))
 }
 
 /// Aborts a task when dropped.

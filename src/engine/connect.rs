@@ -391,44 +391,40 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Engine> {
         }
     }
     if opts.explicit.is_none() && opts.allow_private_service {
-        match which("podman") {
-            Some(podman) => match start_private_service(&podman).await {
-                Ok(service) => {
-                    let endpoint = format!("unix://{}", service.socket.display());
-                    let checked = match distrust(&service.socket) {
-                        Some(why) => Err(why),
-                        None => try_endpoint(&endpoint).await,
-                    };
-                    match checked {
-                        Ok((docker, mut info)) => {
-                            eprintln!(
-                                "stage2-tui: no engine socket answered; started a private podman API service at {endpoint} (pid {}) for this session",
-                                service.child.id()
-                            );
-                            info.private_service = Some(service);
-                            return Ok(Engine::new(docker, info));
-                        }
-                        Err(why) => {
-                            let _ =
-                                writeln!(tried, "  - private podman service at {endpoint}: {why}");
-                        }
-                    }
-                }
-                Err(why) => {
-                    let _ = writeln!(tried, "  - private `podman system service`: {why}");
-                }
-            },
-            None => {
-                let _ = writeln!(
-                    tried,
-                    "  - private `podman system service`: podman is not on the PATH"
-                );
+        match private_engine().await {
+            Ok(engine) => return Ok(engine),
+            Err(why) => {
+                let _ = writeln!(tried, "  - {why}");
             }
         }
     }
     Err(EngineError::NotFound {
         tried: format!("Tried:\n{}", tried.trim_end()),
     })
+}
+
+/// No socket answered: a podman API service of stage2-tui's own, for this session; or what
+/// went wrong, for the list of what was tried.
+async fn private_engine() -> std::result::Result<Engine, String> {
+    let Some(podman) = which("podman") else {
+        return Err("private `podman system service`: podman is not on the PATH".into());
+    };
+    let service = start_private_service(&podman)
+        .await
+        .map_err(|why| format!("private `podman system service`: {why}"))?;
+    let endpoint = format!("unix://{}", service.socket.display());
+    let checked = match distrust(&service.socket) {
+        Some(why) => Err(why),
+        None => try_endpoint(&endpoint).await,
+    };
+    let (docker, mut info) =
+        checked.map_err(|why| format!("private podman service at {endpoint}: {why}"))?;
+    eprintln!(
+        "stage2-tui: no engine socket answered; started a private podman API service at {endpoint} (pid {}) for this session",
+        service.child.id()
+    );
+    info.private_service = Some(service);
+    Ok(Engine::new(docker, info))
 }
 
 #[cfg(test)]

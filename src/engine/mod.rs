@@ -25,6 +25,7 @@ pub(crate) const API_LIMIT: Duration = Duration::from_secs(60);
 pub use connect::{ConnectOptions, connect};
 pub use containers::{ContainerSpec, ContainerState, Mount, labels};
 pub use images::{BuildContext, PullCredentials};
+pub use probe::Installer;
 
 /// Errors from the engine, each with enough context to tell the operator what to do.
 #[derive(Debug, thiserror::Error)]

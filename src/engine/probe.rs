@@ -9,6 +9,17 @@ use serde::Deserialize;
 
 use super::{ContainerSpec, Engine, Mount, Result, api, labels};
 
+/// Which openshift-install to ask for its version.
+#[derive(Debug, Clone, Copy)]
+pub enum Installer<'a> {
+    /// The one in the installer image.
+    Embedded,
+    /// The disconnected-install override in this deployconfig folder.
+    Override(&'a std::path::Path),
+    /// A file the operator named, to copy in once it runs.
+    Candidate(&'a std::path::Path),
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 struct ImageEntry {
@@ -34,6 +45,39 @@ impl Engine {
         tags.sort();
         tags.dedup();
         Ok(tags)
+    }
+
+    /// `openshift-install version` of `which` installer, run in the installer `image`: its exit
+    /// code and output. The embedded one is looked for where the real 4.run-installer image and
+    /// others keep it.
+    pub async fn installer_version(
+        &self,
+        image: &str,
+        which: Installer<'_>,
+    ) -> Result<(i64, String)> {
+        const PROBE: &str = "for p in $(command -v openshift-install) /usr/local/bin/openshift-install /usr/bin/openshift-install /usr/local/4.run-installer/openshift-install; do [ -x \"$p\" ] && exec \"$p\" version; done; echo 'no openshift-install in this image' >&2; exit 127";
+        let (entrypoint, mounts) = match which {
+            Installer::Embedded => (vec!["/bin/sh".into(), "-c".into(), PROBE.into()], vec![]),
+            // The deployconfig's override, where the stage finds it.
+            Installer::Override(deployconfig) => (
+                vec!["/tmp/workingdir/openshift-install".into(), "version".into()],
+                vec![Mount {
+                    source: deployconfig.display().to_string(),
+                    target: "/tmp/workingdir".into(),
+                    options: "z".into(),
+                }],
+            ),
+            // A file the operator named, alone and read-only.
+            Installer::Candidate(file) => (
+                vec!["/tmp/candidate/openshift-install".into(), "version".into()],
+                vec![Mount {
+                    source: file.display().to_string(),
+                    target: "/tmp/candidate/openshift-install".into(),
+                    options: "ro".into(),
+                }],
+            ),
+        };
+        self.run_output(image, entrypoint, mounts).await
     }
 
     /// Runs a short-lived container to its end and returns its exit code and output (stdout and

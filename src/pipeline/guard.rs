@@ -23,112 +23,179 @@ pub async fn run(
     hard_end: Option<chrono::DateTime<Utc>>,
     endpoint: Option<String>,
 ) -> i32 {
-    let say = |m: &str| {
+    let g = Guard {
+        step,
+        container,
+        endpoint,
+        engine: None,
+        told: false,
+    };
+    let _lock = match g.lock(state_dir) {
+        Ok(Some(l)) => l,
+        // Another guard of this step is there.
+        Ok(None) => return 0,
+        Err(code) => return code,
+    };
+    g.watch(state_dir, hard_end).await
+}
+
+/// A guard's engine connection and what it said.
+struct Guard<'a> {
+    step: &'a str,
+    container: &'a str,
+    endpoint: Option<String>,
+    engine: Option<Engine>,
+    /// A failure was said once (it is retried quietly).
+    told: bool,
+}
+
+impl Guard<'_> {
+    fn say(&self, m: &str) {
         eprintln!(
-            "{} window-guard {step} ({container}): {m}",
-            Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            "{} window-guard {} ({}): {m}",
+            Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            self.step,
+            self.container
         )
-    };
-    let lock = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(state_dir.join(format!("guard-{step}.lock")));
-    let lock = match lock {
-        Ok(f) => f,
-        Err(e) => {
-            say(&format!("cannot open its lock: {e}"));
-            return crate::exit::CANNOT_START;
-        }
-    };
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => return 0,
-        Err(TryLockError::Error(e)) => {
-            say(&format!("cannot lock: {e}"));
-            return crate::exit::CANNOT_START;
-        }
     }
-    let mut engine: Option<Engine> = None;
-    let mut told = false;
-    let mut looked = std::time::Instant::now();
-    loop {
-        // Past the engine's own run limit the service has ended anyway: a guard never retries
-        // for ever.
-        if hard_end.is_some_and(|h| Utc::now() > h + chrono::Duration::seconds(60)) {
-            say("the engine's own run limit has ended the service; the guard leaves");
-            return 0;
-        }
-        let st = match RunState::load(state_dir) {
-            Ok(Some(st)) => st,
-            Ok(None) => return 0,
+
+    /// This step's guard lock: `None` when another guard holds it; the exit code when it cannot
+    /// be taken.
+    fn lock(&self, state_dir: &Path) -> Result<Option<std::fs::File>, i32> {
+        let say = |m: &str| self.say(m);
+        let step = self.step;
+        let lock = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(state_dir.join(format!("guard-{step}.lock")));
+        let lock = match lock {
+            Ok(f) => f,
             Err(e) => {
-                say(&e.to_string());
-                return crate::exit::CANNOT_START;
+                say(&format!("cannot open its lock: {e}"));
+                return Err(crate::exit::CANNOT_START);
             }
         };
-        let Some(s) = st.step(step) else { return 0 };
-        let ours = s.last().and_then(|a| a.container_id.as_deref()) == Some(container);
-        if s.status != StepStatus::Serving || !ours {
-            return 0;
-        }
-        let ends = s.window_ends_at.unwrap_or_else(Utc::now);
-        if Utc::now() >= ends {
-            if engine.is_none() {
-                engine = connect(endpoint.clone()).await;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Ok(None),
+            Err(TryLockError::Error(e)) => {
+                say(&format!("cannot lock: {e}"));
+                return Err(crate::exit::CANNOT_START);
             }
-            match &engine {
-                Some(e) => match e.stop(container, 10).await {
-                    Ok(()) => {
-                        say("window ended with no runner left; service stopped");
-                        return 0;
-                    }
-                    Err(err) => {
-                        if !told {
-                            say(&format!("stopping failed ({err}); retrying every 5 s"));
-                            told = true;
-                        }
-                        if err.is_unreachable() {
-                            engine = None;
-                        }
-                    }
-                },
-                None if !told => {
-                    say("the engine is unreachable; retrying every 5 s");
-                    told = true;
+        }
+        Ok(Some(lock))
+    }
+
+    /// Watches the window until it is over: stops the service at its end, leaves when the
+    /// service or the run is gone. Returns the exit code.
+    async fn watch(mut self, state_dir: &Path, hard_end: Option<chrono::DateTime<Utc>>) -> i32 {
+        let mut looked = std::time::Instant::now();
+        loop {
+            // Past the engine's own run limit the service has ended anyway: a guard never
+            // retries for ever.
+            if hard_end.is_some_and(|h| Utc::now() > h + chrono::Duration::seconds(60)) {
+                self.say("the engine's own run limit has ended the service; the guard leaves");
+                return 0;
+            }
+            let st = match RunState::load(state_dir) {
+                Ok(Some(st)) => st,
+                Ok(None) => return 0,
+                Err(e) => {
+                    self.say(&e.to_string());
+                    return crate::exit::CANNOT_START;
                 }
-                None => {}
+            };
+            let Some(s) = st.step(self.step) else {
+                return 0;
+            };
+            let ours = s.last().and_then(|a| a.container_id.as_deref()) == Some(self.container);
+            if s.status != StepStatus::Serving || !ours {
+                return 0;
             }
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            continue;
-        }
-        // Every 10 s: is the service still there? A guard whose container is gone (it ended,
-        // someone removed it) has nothing left to guard.
-        if looked.elapsed() >= Duration::from_secs(10) {
-            looked = std::time::Instant::now();
-            if engine.is_none() {
-                engine = connect(endpoint.clone()).await;
+            let ends = s.window_ends_at.unwrap_or_else(Utc::now);
+            if Utc::now() >= ends {
+                if self.stop().await {
+                    return 0;
+                }
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                continue;
             }
-            if let Some(e) = &engine {
-                match e.inspect(container).await {
-                    Ok(None) => {
-                        say("the service's container is gone; the guard leaves");
-                        return 0;
-                    }
-                    Ok(Some(c)) if !c.running && !c.never_started => {
-                        say("the service has exited; the guard leaves");
-                        return 0;
-                    }
-                    Ok(Some(_)) => {}
-                    Err(err) if err.is_unreachable() => engine = None,
-                    Err(_) => {}
+            // Every 10 s: is the service still there? A guard whose container is gone (it
+            // ended, someone removed it) has nothing left to guard.
+            if looked.elapsed() >= Duration::from_secs(10) {
+                looked = std::time::Instant::now();
+                if self.service_gone().await {
+                    return 0;
                 }
             }
+            let left = (ends - Utc::now()).to_std().unwrap_or_default();
+            tokio::time::sleep(left.min(Duration::from_secs(2))).await;
         }
-        let left = (ends - Utc::now()).to_std().unwrap_or_default();
-        tokio::time::sleep(left.min(Duration::from_secs(2))).await;
+    }
+
+    /// The engine, connected again if it went away.
+    async fn engine(&mut self) -> Option<&Engine> {
+        if self.engine.is_none() {
+            self.engine = connect(self.endpoint.clone()).await;
+        }
+        self.engine.as_ref()
+    }
+
+    /// The window is over: stops the service. True once it is stopped.
+    async fn stop(&mut self) -> bool {
+        let container = self.container;
+        let r = match self.engine().await {
+            Some(e) => Some(e.stop(container, 10).await),
+            None => None,
+        };
+        match r {
+            Some(Ok(())) => {
+                self.say("window ended with no runner left; service stopped");
+                return true;
+            }
+            Some(Err(err)) => {
+                if !self.told {
+                    self.say(&format!("stopping failed ({err}); retrying every 5 s"));
+                    self.told = true;
+                }
+                if err.is_unreachable() {
+                    self.engine = None;
+                }
+            }
+            None if !self.told => {
+                self.say("the engine is unreachable; retrying every 5 s");
+                self.told = true;
+            }
+            None => {}
+        }
+        false
+    }
+
+    /// True when the service's container is gone or has exited (said).
+    async fn service_gone(&mut self) -> bool {
+        let container = self.container;
+        let Some(e) = self.engine().await else {
+            return false;
+        };
+        match e.inspect(container).await {
+            Ok(None) => {
+                self.say("the service's container is gone; the guard leaves");
+                true
+            }
+            Ok(Some(c)) if !c.running && !c.never_started => {
+                self.say("the service has exited; the guard leaves");
+                true
+            }
+            Ok(Some(_)) => false,
+            Err(err) if err.is_unreachable() => {
+                self.engine = None;
+                false
+            }
+            Err(_) => false,
+        }
     }
 }
 

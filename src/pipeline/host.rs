@@ -227,18 +227,7 @@ async fn approve_csrs(
             Err(e) => not_answered(sink, e, interval)?,
             Ok((nodes, csrs)) => {
                 let pending = csrs.pending.clone();
-                for other in &csrs.other {
-                    if told.insert(other.clone()) {
-                        let name = other.split(' ').next().unwrap_or_default();
-                        say(
-                            sink,
-                            Stream::Stderr,
-                            &format!(
-                                "not approving {other}: not a node of this cluster (only node-bootstrapper client CSRs and the serving CSRs of the nodes terraform makes are approved). If you expect it, approve it yourself: oc adm certificate approve {name}"
-                            ),
-                        )?;
-                    }
-                }
+                tell_others(sink, &csrs.other, &mut told)?;
                 let snap = Snapshot {
                     at: chrono::Utc::now(),
                     error: None,
@@ -255,27 +244,14 @@ async fn approve_csrs(
                     last = line.clone();
                 }
                 if snap.not_ready().is_empty() && pending.is_empty() {
-                    say(
-                        sink,
-                        Stream::Stdout,
-                        &format!(
-                            "every declared node is Ready ({}/{}) and no node CSR is pending",
-                            declared.len(),
-                            declared.len()
-                        ),
-                    )?;
-                    return Ok(());
+                    let n = declared.len();
+                    let done = format!(
+                        "every declared node is Ready ({n}/{n}) and no node CSR is pending"
+                    );
+                    return say(sink, Stream::Stdout, &done);
                 }
                 if !pending.is_empty() {
-                    match oc.approve(&pending).await {
-                        Ok(out) => {
-                            for l in out.lines().filter(|l| !l.trim().is_empty()) {
-                                say(sink, Stream::Stdout, l)?;
-                            }
-                        }
-                        Err(e) if e.fatal => return Err(PipelineError::Step(e.message)),
-                        Err(e) => say(sink, Stream::Stderr, &e.message)?,
-                    }
+                    approve(&oc, &pending, sink).await?;
                 }
                 progress = Some(format!(
                     "{line}; not Ready: {}",
@@ -292,6 +268,41 @@ async fn approve_csrs(
         }
         sink.idle().map_err(PipelineError::Log)?;
         tokio::time::sleep(interval).await;
+    }
+}
+
+/// Says once each CSR that is not a node's (it is never approved), and how to approve it by hand.
+fn tell_others(
+    sink: &mut LogSink,
+    others: &[String],
+    told: &mut std::collections::HashSet<String>,
+) -> Result<(), PipelineError> {
+    for other in others {
+        if told.insert(other.clone()) {
+            let name = other.split(' ').next().unwrap_or_default();
+            say(
+                sink,
+                Stream::Stderr,
+                &format!(
+                    "not approving {other}: not a node of this cluster (only node-bootstrapper client CSRs and the serving CSRs of the nodes terraform makes are approved). If you expect it, approve it yourself: oc adm certificate approve {name}"
+                ),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Approves the pending node CSRs, saying what `oc` said; a refusal (credentials) ends the step.
+async fn approve(oc: &Oc, pending: &[String], sink: &mut LogSink) -> Result<(), PipelineError> {
+    match oc.approve(pending).await {
+        Ok(out) => {
+            for l in out.lines().filter(|l| !l.trim().is_empty()) {
+                say(sink, Stream::Stdout, l)?;
+            }
+            Ok(())
+        }
+        Err(e) if e.fatal => Err(PipelineError::Step(e.message)),
+        Err(e) => say(sink, Stream::Stderr, &e.message),
     }
 }
 

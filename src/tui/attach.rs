@@ -84,15 +84,7 @@ async fn attached(
     let in_progress = runner
         .state()
         .is_some_and(|s| s.outcome == crate::pipeline::Outcome::InProgress);
-    let _ = events.send(Event::Note(if in_progress {
-        format!("the driver ({driver}) has ended in the middle of the run; this stage2-tui drives from now on and goes on with it")
-    } else {
-        format!(
-            "the driver ({driver}) has ended; this stage2-tui drives from now on: {retry} retries a failed step, {from} resumes from the selected one",
-            retry = keys.key_for(crate::app::Scope::Dashboard, crate::app::Action::Retry).unwrap_or_default(),
-            from = keys.key_for(crate::app::Scope::Dashboard, crate::app::Action::ResumeFrom).unwrap_or_default(),
-        )
-    }));
+    let _ = events.send(Event::Note(taking_over(&driver, in_progress, &keys)));
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
     let server = crate::control::serve_or_forward(
@@ -111,7 +103,38 @@ async fn attached(
     drop(raw_tx);
     let initial = in_progress.then_some(Plan::Continue);
     // This terminal's requests now go to our own runner.
-    let relay_cmds = tokio::spawn(async move {
+    let relay_cmds = relay_requests(cmds, ctl, cmd_tx, ctl_tx);
+    supervise(runner, initial, cmd_rx, ctl_rx, events).await;
+    relay_cmds.abort();
+    drop(server);
+}
+
+/// What a terminal that takes over the run says.
+fn taking_over(driver: &str, in_progress: bool, keys: &Keymap) -> String {
+    if in_progress {
+        return format!(
+            "the driver ({driver}) has ended in the middle of the run; this stage2-tui drives from now on and goes on with it"
+        );
+    }
+    let key = |a| {
+        keys.key_for(crate::app::Scope::Dashboard, a)
+            .unwrap_or_default()
+    };
+    format!(
+        "the driver ({driver}) has ended; this stage2-tui drives from now on: {} retries a failed step, {} resumes from the selected one",
+        key(crate::app::Action::Retry),
+        key(crate::app::Action::ResumeFrom),
+    )
+}
+
+/// Hands this terminal's requests to its own runner, once it drives.
+fn relay_requests(
+    mut cmds: UnboundedReceiver<Command>,
+    mut ctl: UnboundedReceiver<Control>,
+    cmd_tx: UnboundedSender<Command>,
+    ctl_tx: UnboundedSender<Control>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
         loop {
             tokio::select! {
                 c = cmds.recv() => match c {
@@ -124,10 +147,7 @@ async fn attached(
                 },
             }
         }
-    });
-    supervise(runner, initial, cmd_rx, ctl_rx, events).await;
-    relay_cmds.abort();
-    drop(server);
+    })
 }
 
 /// What an attached terminal does when its driver ends.

@@ -40,25 +40,30 @@ where
     S: futures_util::Stream<Item = std::io::Result<TermEvent>> + Unpin,
 {
     let (setup_tx, mut setup_rx) = mpsc::unbounded_channel::<SetupMsg>();
-    let (bg, mut pending, input_ctl) = match background {
+    let (note_tx, mut note_rx) = mpsc::unbounded_channel::<String>();
+    let (bg, first, input_ctl) = match background {
         Some(b) => (Some((b.engine, b.dc)), b.first, b.input),
         None => (None, vec![], None),
     };
-    for e in std::mem::take(&mut pending) {
-        if let (Effect::Setup(task), Some((engine, dc))) = (e, &bg) {
-            spawn_setup_task(task, app, engine, dc, &setup_tx);
+    let ctx = Effects {
+        bg,
+        input: input_ctl,
+        cmd_tx,
+        ctl_tx,
+        setup_tx,
+        note_tx,
+    };
+    for e in first {
+        if let (Effect::Setup(task), Some((engine, dc))) = (e, &ctx.bg) {
+            spawn_setup_task(task, app, engine, dc, &ctx.setup_tx);
         }
     }
-    let mut hits = Hits::new();
-    let frame_gap = Duration::from_millis(33);
-    let mut last_draw = Instant::now() - frame_gap;
-    let mut now_draw = true;
+    let mut frames = Frames::new();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let (url_tx, mut url_rx) = mpsc::unbounded_channel::<(String, UrlCheck)>();
     // File work (log indexing, search, save; tails of old logs) runs on blocking threads.
     let (work_tx, mut work_rx) = mpsc::unbounded_channel::<crate::app::work::Done>();
-    let (note_tx, mut note_rx) = mpsc::unbounded_channel::<String>();
     let mut url_due = Instant::now();
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -74,31 +79,14 @@ where
             });
         }
         app.record_messages();
-        if app.dirty && (now_draw || last_draw.elapsed() >= frame_gap) {
-            app.now = chrono::Utc::now();
-            if let Err(e) = terminal.draw(|f| ui::draw(f, app, &mut hits)) {
-                // The terminal is gone (SSH dropped): leave; the stages keep running.
-                return Err(color_eyre::eyre::eyre!("drawing failed: {e}"));
-            }
-            app.dirty = false;
-            now_draw = false;
-            last_draw = Instant::now();
-        }
-        if let Some(w) = app.window.as_ref().filter(|_| Instant::now() >= url_due)
-            && let Some(url) = w.url.clone()
-        {
-            url_due = Instant::now() + Duration::from_secs(2);
-            let (tx, step) = (url_tx.clone(), w.step.clone());
-            tokio::spawn(async move {
-                let _ = tx.send((step, check_url(&url).await));
-            });
-        }
-        let next_frame = tokio::time::Instant::from_std(last_draw + frame_gap);
+        frames.draw_if_due(terminal, app)?;
+        check_url_if_due(app, &mut url_due, &url_tx);
+        let next_frame = frames.next();
         let effects = tokio::select! {
             ev = input.next() => match ev {
-                Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => { now_draw = true; app.on_key(k) }
-                Some(Ok(TermEvent::Mouse(m))) => { now_draw = true; app.on_mouse(m, &hits) }
-                Some(Ok(TermEvent::Resize(w, h))) => { now_draw = true; app.resize(w, h); vec![] }
+                Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => { frames.now = true; app.on_key(k) }
+                Some(Ok(TermEvent::Mouse(m))) => { frames.now = true; app.on_mouse(m, &frames.hits) }
+                Some(Ok(TermEvent::Resize(w, h))) => { frames.now = true; app.resize(w, h); vec![] }
                 Some(Ok(_)) => vec![],
                 Some(Err(_)) | None => return Ok(0),
             },
@@ -120,118 +108,224 @@ where
             _ = hup.recv() => return Ok(crate::exit::DETACHED),
             _ = term.recv() => return Ok(crate::exit::DETACHED),
         };
-        pending.extend(effects);
-        for e in std::mem::take(&mut pending) {
-            match e {
-                Effect::Send(c) => {
-                    let _ = cmd_tx.send(c);
-                }
-                Effect::Start(p) => {
-                    let _ = ctl_tx.send(Control::Start(p));
-                }
-                Effect::SkipThenContinue(id) => {
-                    let _ = ctl_tx.send(Control::Skip(id));
-                }
-                Effect::Quit => return Ok(0),
-                Effect::SetMouse(on) => {
-                    let _ = if on {
-                        execute!(std::io::stdout(), EnableMouseCapture)
-                    } else {
-                        execute!(std::io::stdout(), DisableMouseCapture)
-                    };
-                }
-                Effect::Clipboard(text) => {
-                    let _ = osc52(&text);
-                }
-                Effect::Setup(task) => {
-                    if let Some((engine, dc)) = &bg {
-                        spawn_setup_task(task, app, engine, dc, &setup_tx);
-                    }
-                }
-                Effect::RememberTheme(name) => {
-                    // Off the loop: a small write into the user's config folder.
-                    tokio::task::spawn_blocking(move || {
-                        if let Some(d) = crate::config::user_config_dir() {
-                            let _ = std::fs::create_dir_all(&d);
-                            let _ = crate::safefs::Dir::open(&d).and_then(|dir| {
-                                dir.write_atomic(
-                                    "theme".as_ref(),
-                                    format!("{name}\n").as_bytes(),
-                                    0o644,
-                                )
-                            });
-                        }
-                    });
-                }
-                Effect::AllowRerun(id) => {
-                    let _ = ctl_tx.send(Control::AllowRerun(id));
-                }
-                Effect::TlsVerify(v) => {
-                    let _ = ctl_tx.send(Control::TlsVerify(v));
-                }
-                Effect::External(ext) => {
-                    let (Some((engine, _)), Some(input)) = (bg.as_ref(), input_ctl.as_ref()) else {
-                        continue;
-                    };
-                    let said =
-                        match external::prepare(&ext, engine, &app.state_dir, &app.secrets).await {
-                            Err(e) => {
-                                app.status = Some(e);
-                                app.dirty = true;
-                                continue;
-                            }
-                            Ok((cmd, tmp, said)) => {
-                                let input = input.clone();
-                                let line = said.clone();
-                                let r = tokio::task::spawn_blocking(move || {
-                                    external::run_on_terminal(&input, &cmd, &line)
-                                })
-                                .await
-                                .unwrap_or_else(|e| Err(e.to_string()));
-                                if let Some(t) = tmp {
-                                    let _ = std::fs::remove_file(t);
-                                }
-                                match r {
-                                    Ok(code) => format!("back from {said} (exit {code})"),
-                                    Err(e) => e,
-                                }
-                            }
-                        };
-                    if app.mouse {
-                        let _ = execute!(std::io::stdout(), EnableMouseCapture);
-                    }
-                    let _ = terminal.clear();
-                    app.status = Some(said);
-                    app.dirty = true;
-                    now_draw = true;
-                }
-                Effect::Bundle => {
-                    let Some((engine, dc)) = bg.clone() else {
-                        continue;
-                    };
-                    let tx = note_tx.clone();
-                    tokio::spawn(async move {
-                        let written = match crate::bundle::private_bundle_dir(&dc) {
-                            Ok(d) => {
-                                let path = crate::bundle::default_path(&dc, &d);
-                                crate::bundle::write_blocking(Some(engine), dc, path).await
-                            }
-                            Err(e) => Err(format!("cannot make its folder: {e}")),
-                        };
-                        let note = match written {
-                            Ok(w) => format!(
-                                "support bundle written to {} ({} files, {} KB; {})",
-                                w.path.display(),
-                                w.files,
-                                w.bytes.div_ceil(1024),
-                                w.masking
-                            ),
-                            Err(e) => format!("support bundle not written: {e}"),
-                        };
-                        let _ = tx.send(note);
-                    });
-                }
+        for e in effects {
+            match ctx.apply(e, app, terminal).await {
+                Flow::Go => {}
+                Flow::Redraw => frames.now = true,
+                Flow::Quit => return Ok(0),
             }
         }
     }
+}
+
+/// When to draw: only what changed, at most every 33 ms, at once after input.
+struct Frames {
+    /// Click targets of the last frame.
+    hits: Hits,
+    gap: Duration,
+    last: Instant,
+    /// Draw at once (after input), not at the next frame.
+    now: bool,
+}
+
+impl Frames {
+    fn new() -> Self {
+        let gap = Duration::from_millis(33);
+        Frames {
+            hits: Hits::new(),
+            gap,
+            last: Instant::now() - gap,
+            now: true,
+        }
+    }
+
+    /// Draws when something changed and a frame is due. An error: the terminal is gone.
+    fn draw_if_due<B: ratatui::backend::Backend>(
+        &mut self,
+        terminal: &mut ratatui::Terminal<B>,
+        app: &mut App,
+    ) -> color_eyre::Result<()> {
+        if !app.dirty || !(self.now || self.last.elapsed() >= self.gap) {
+            return Ok(());
+        }
+        app.now = chrono::Utc::now();
+        if let Err(e) = terminal.draw(|f| ui::draw(f, app, &mut self.hits)) {
+            // The terminal is gone (SSH dropped): leave; the stages keep running.
+            return Err(color_eyre::eyre::eyre!("drawing failed: {e}"));
+        }
+        app.dirty = false;
+        self.now = false;
+        self.last = Instant::now();
+        Ok(())
+    }
+
+    /// When the next frame may be drawn.
+    fn next(&self) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.last + self.gap)
+    }
+}
+
+/// Asks the web server for its URL every 2 s while a window is open (off the loop).
+fn check_url_if_due(app: &App, due: &mut Instant, tx: &UnboundedSender<(String, UrlCheck)>) {
+    let Some(w) = app.window.as_ref().filter(|_| Instant::now() >= *due) else {
+        return;
+    };
+    let Some(url) = w.url.clone() else {
+        return;
+    };
+    *due = Instant::now() + Duration::from_secs(2);
+    let (tx, step) = (tx.clone(), w.step.clone());
+    tokio::spawn(async move {
+        let _ = tx.send((step, check_url(&url).await));
+    });
+}
+
+/// What the loop does after an effect.
+enum Flow {
+    /// Go on.
+    Go,
+    /// Go on, drawing at once (the terminal was handed back).
+    Redraw,
+    /// The operator quit.
+    Quit,
+}
+
+/// Where the loop sends effects: the runner's command and control channels, background work.
+struct Effects<'a> {
+    bg: Option<(Engine, Deployconfig)>,
+    input: Option<external::Input>,
+    cmd_tx: &'a UnboundedSender<Command>,
+    ctl_tx: &'a UnboundedSender<Control>,
+    setup_tx: UnboundedSender<SetupMsg>,
+    note_tx: UnboundedSender<String>,
+}
+
+impl Effects<'_> {
+    /// Carries out one effect of the update.
+    async fn apply<B: ratatui::backend::Backend>(
+        &self,
+        e: Effect,
+        app: &mut App,
+        terminal: &mut ratatui::Terminal<B>,
+    ) -> Flow {
+        match e {
+            Effect::Send(c) => {
+                let _ = self.cmd_tx.send(c);
+            }
+            Effect::Start(p) => {
+                let _ = self.ctl_tx.send(Control::Start(p));
+            }
+            Effect::SkipThenContinue(id) => {
+                let _ = self.ctl_tx.send(Control::Skip(id));
+            }
+            Effect::AllowRerun(id) => {
+                let _ = self.ctl_tx.send(Control::AllowRerun(id));
+            }
+            Effect::TlsVerify(v) => {
+                let _ = self.ctl_tx.send(Control::TlsVerify(v));
+            }
+            Effect::Quit => return Flow::Quit,
+            Effect::SetMouse(on) => {
+                let _ = if on {
+                    execute!(std::io::stdout(), EnableMouseCapture)
+                } else {
+                    execute!(std::io::stdout(), DisableMouseCapture)
+                };
+            }
+            Effect::Clipboard(text) => {
+                let _ = osc52(&text);
+            }
+            Effect::Setup(task) => {
+                if let Some((engine, dc)) = &self.bg {
+                    spawn_setup_task(task, app, engine, dc, &self.setup_tx);
+                }
+            }
+            Effect::RememberTheme(name) => remember_theme(name),
+            Effect::External(ext) => return self.external(ext, app, terminal).await,
+            Effect::Bundle => self.bundle(),
+        }
+        Flow::Go
+    }
+
+    /// Hands the terminal to a shell, pager or editor, and takes it back.
+    async fn external<B: ratatui::backend::Backend>(
+        &self,
+        ext: crate::app::External,
+        app: &mut App,
+        terminal: &mut ratatui::Terminal<B>,
+    ) -> Flow {
+        let (Some((engine, _)), Some(input)) = (self.bg.as_ref(), self.input.as_ref()) else {
+            return Flow::Go;
+        };
+        let said = match external::prepare(&ext, engine, &app.state_dir, &app.secrets).await {
+            Err(e) => {
+                app.status = Some(e);
+                app.dirty = true;
+                return Flow::Go;
+            }
+            Ok((cmd, tmp, said)) => {
+                let input = input.clone();
+                let line = said.clone();
+                let r = tokio::task::spawn_blocking(move || {
+                    external::run_on_terminal(&input, &cmd, &line)
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+                if let Some(t) = tmp {
+                    let _ = std::fs::remove_file(t);
+                }
+                match r {
+                    Ok(code) => format!("back from {said} (exit {code})"),
+                    Err(e) => e,
+                }
+            }
+        };
+        if app.mouse {
+            let _ = execute!(std::io::stdout(), EnableMouseCapture);
+        }
+        let _ = terminal.clear();
+        app.status = Some(said);
+        app.dirty = true;
+        Flow::Redraw
+    }
+
+    /// Writes a support bundle off the loop; a note says where.
+    fn bundle(&self) {
+        let Some((engine, dc)) = self.bg.clone() else {
+            return;
+        };
+        let tx = self.note_tx.clone();
+        tokio::spawn(async move {
+            let written = match crate::bundle::private_bundle_dir(&dc) {
+                Ok(d) => {
+                    let path = crate::bundle::default_path(&dc, &d);
+                    crate::bundle::write_blocking(Some(engine), dc, path).await
+                }
+                Err(e) => Err(format!("cannot make its folder: {e}")),
+            };
+            let note = match written {
+                Ok(w) => format!(
+                    "support bundle written to {} ({} files, {} KB; {})",
+                    w.path.display(),
+                    w.files,
+                    w.bytes.div_ceil(1024),
+                    w.masking
+                ),
+                Err(e) => format!("support bundle not written: {e}"),
+            };
+            let _ = tx.send(note);
+        });
+    }
+}
+
+/// Remembers the theme in the user's config folder, off the loop (a small write).
+fn remember_theme(name: String) {
+    tokio::task::spawn_blocking(move || {
+        if let Some(d) = crate::config::user_config_dir() {
+            let _ = std::fs::create_dir_all(&d);
+            let _ = crate::safefs::Dir::open(&d).and_then(|dir| {
+                dir.write_atomic("theme".as_ref(), format!("{name}\n").as_bytes(), 0o644)
+            });
+        }
+    });
 }

@@ -176,73 +176,7 @@ pub async fn prepare(
                 format!("{step}'s container, as the engine describes it"),
             ))
         }
-        External::DebugShell { step, container } => {
-            let v = engine
-                .inspect_json(container)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| {
-                    format!("{step}'s container is gone: nothing to copy its mounts from")
-                })?;
-            let image = v["ImageName"]
-                .as_str()
-                .or_else(|| v["Config"]["Image"].as_str())
-                .unwrap_or_default()
-                .to_string();
-            if image.is_empty() {
-                return Err(format!("{step}'s container names no image"));
-            }
-            let mut cmd = client(engine);
-            cmd.extend(
-                [
-                    "run",
-                    "--rm",
-                    "--interactive",
-                    "--tty",
-                    "--entrypoint=/bin/sh",
-                ]
-                .map(String::from),
-            );
-            let binds: Vec<String> = v["HostConfig"]["Binds"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|b| b.as_str().map(str::to_string))
-                .collect();
-            // An inspect without Binds (older podman): the bind mounts it lists.
-            let binds = if binds.is_empty() {
-                v["Mounts"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|m| m["Type"] == "bind")
-                    .filter_map(|m| {
-                        let (src, dst) = (m["Source"].as_str()?, m["Destination"].as_str()?);
-                        let ro = if m["RW"] == false { ":ro" } else { "" };
-                        Some(format!("{src}:{dst}{ro}"))
-                    })
-                    .collect()
-            } else {
-                binds
-            };
-            for b in binds {
-                cmd.push(format!("--volume={b}"));
-            }
-            if let Some(n) = v["HostConfig"]["NetworkMode"]
-                .as_str()
-                .filter(|n| *n == "host")
-            {
-                cmd.push(format!("--network={n}"));
-            }
-            cmd.push(image);
-            Ok((
-                cmd,
-                None,
-                format!(
-                    "a debug shell in {step}'s image with its mounts (a new container, removed on exit); `exit` comes back to stage2-tui"
-                ),
-            ))
-        }
+        External::DebugShell { step, container } => debug_shell(engine, step, container).await,
         External::Pager { step, log } => {
             let raw = std::fs::read(log).map_err(|e| format!("{}: {e}", log.display()))?;
             let mut text = String::with_capacity(raw.len());
@@ -258,6 +192,78 @@ pub async fn prepare(
             Ok((cmd, Some(file), format!("{step}'s log (secrets masked)")))
         }
     }
+}
+
+/// A debug shell: a new container of the step's image with its bind mounts (and host network),
+/// removed on exit.
+async fn debug_shell(
+    engine: &Engine,
+    step: &str,
+    container: &str,
+) -> Result<(Vec<String>, Option<std::path::PathBuf>, String), String> {
+    let v = engine
+        .inspect_json(container)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{step}'s container is gone: nothing to copy its mounts from"))?;
+    let image = v["ImageName"]
+        .as_str()
+        .or_else(|| v["Config"]["Image"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    if image.is_empty() {
+        return Err(format!("{step}'s container names no image"));
+    }
+    let mut cmd = client(engine);
+    cmd.extend(
+        [
+            "run",
+            "--rm",
+            "--interactive",
+            "--tty",
+            "--entrypoint=/bin/sh",
+        ]
+        .map(String::from),
+    );
+    let binds: Vec<String> = v["HostConfig"]["Binds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b.as_str().map(str::to_string))
+        .collect();
+    // An inspect without Binds (older podman): the bind mounts it lists.
+    let binds = if binds.is_empty() {
+        v["Mounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["Type"] == "bind")
+            .filter_map(|m| {
+                let (src, dst) = (m["Source"].as_str()?, m["Destination"].as_str()?);
+                let ro = if m["RW"] == false { ":ro" } else { "" };
+                Some(format!("{src}:{dst}{ro}"))
+            })
+            .collect()
+    } else {
+        binds
+    };
+    for b in binds {
+        cmd.push(format!("--volume={b}"));
+    }
+    if let Some(n) = v["HostConfig"]["NetworkMode"]
+        .as_str()
+        .filter(|n| *n == "host")
+    {
+        cmd.push(format!("--network={n}"));
+    }
+    cmd.push(image);
+    Ok((
+        cmd,
+        None,
+        format!(
+            "a debug shell in {step}'s image with its mounts (a new container, removed on exit); `exit` comes back to stage2-tui"
+        ),
+    ))
 }
 
 /// Leaves the TUI's screen, runs `cmd` on the terminal, and comes back; the exit status, or

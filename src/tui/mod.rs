@@ -350,9 +350,33 @@ async fn finish_tui(
     drop(ctl_tx);
     drop(cmd_tx);
     let _ = tokio::time::timeout(Duration::from_secs(5), supervisor).await;
-    // Steps the state calls running, whose container the engine still runs (a step whose
-    // container exited a moment ago does not "keep running"). A host step or wait has no
-    // container: it stops with this process and is not listed.
+    let (running, on_bastion) = still_running(&app, &engine).await;
+    let halted = matches!(
+        app.finish,
+        Some(Ok(Finish::Failed { .. } | Finish::Stopped { .. }))
+    );
+    parting_words(&app, &engine, &dc, &running, &on_bastion, halted);
+    // Like headless: 0 only for a completed run (or when nothing ran), 1 for a failed or stopped
+    // one, 130 when the run goes on without us.
+    let working = app.driving
+        || app
+            .run
+            .iter()
+            .flat_map(|r| &r.steps)
+            .any(|s| s.status == crate::pipeline::StepStatus::Running);
+    let code = match code {
+        0 if app.driven_by.is_some() => 0,
+        0 if working => crate::exit::DETACHED,
+        0 if halted => 1,
+        c => c,
+    };
+    Ok(code)
+}
+
+/// Steps the state calls running, whose container the engine still runs (a step whose
+/// container exited a moment ago does not "keep running"); and the host steps and waits that
+/// were running here (no container: they stop with this process).
+async fn still_running(app: &App, engine: &Engine) -> (Vec<String>, Vec<String>) {
     let mut running: Vec<String> = Vec::new();
     let mut on_bastion: Vec<String> = Vec::new();
     for s in app.run.iter().flat_map(|r| &r.steps).filter(|s| {
@@ -375,7 +399,19 @@ async fn finish_tui(
             running.push(s.id.clone());
         }
     }
-    // The exact command that comes back to this run.
+    (running, on_bastion)
+}
+
+/// What the operator reads on leaving: what goes on without the TUI, and the exact command
+/// that comes back to it.
+fn parting_words(
+    app: &App,
+    engine: &Engine,
+    dc: &Deployconfig,
+    running: &[String],
+    on_bastion: &[String],
+    halted: bool,
+) {
     let again = {
         let mut c = format!("stage2-tui --deployconfig {}", dc.dir.display());
         let ep = &engine.info().endpoint;
@@ -387,10 +423,6 @@ async fn finish_tui(
         }
         c
     };
-    let halted = matches!(
-        app.finish,
-        Some(Ok(Finish::Failed { .. } | Finish::Stopped { .. }))
-    );
     // After a hang-up the terminal is gone: a failed write must not panic (println! would).
     let mut out = std::io::stdout();
     let _ = if let Some(d) = &app.driven_by {
@@ -424,19 +456,4 @@ async fn finish_tui(
     if let Some(w) = app.window_note().filter(|_| app.driven_by.is_none()) {
         let _ = writeln!(out, "stage2-tui: {w}");
     }
-    // Like headless: 0 only for a completed run (or when nothing ran), 1 for a failed or stopped
-    // one, 130 when the run goes on without us.
-    let working = app.driving
-        || app
-            .run
-            .iter()
-            .flat_map(|r| &r.steps)
-            .any(|s| s.status == crate::pipeline::StepStatus::Running);
-    let code = match code {
-        0 if app.driven_by.is_some() => 0,
-        0 if working => crate::exit::DETACHED,
-        0 if halted => 1,
-        c => c,
-    };
-    Ok(code)
 }

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::app::setup::{SetupMsg, SetupTask};
+use crate::app::setup::{PullFailure, RawFile, SetupMsg, SetupTask, TaskError};
 use crate::app::{App, UrlCheck};
 use crate::config::Deployconfig;
-use crate::engine::Engine;
+use crate::engine::{Engine, Installer};
 
 /// Asks the web server for `url` (HEAD, with a user agent of its own: the server's access log
 /// tells it from the bootstrap VM's fetch).
@@ -39,11 +39,8 @@ pub(super) fn spawn_setup_task(
         .map(|(username, password)| crate::engine::PullCredentials { username, password });
     // Pre-flight judges what the operator edited, not what is on disk.
     let edited = crate::check::Edited {
-        config: if s.raw.is_some() && !s.raw_secrets {
-            s.raw
-                .as_ref()
-                .map(|a| a.lines().join("\n"))
-                .unwrap_or_default()
+        config: if let Some(raw) = s.raw.as_ref().filter(|r| r.file == RawFile::Config) {
+            raw.area.lines().join("\n")
         } else {
             s.config.text()
         },
@@ -52,46 +49,12 @@ pub(super) fn spawn_setup_task(
     let candidate = s.candidate_path();
     let (engine, dc, tx) = (engine.clone(), dc.clone(), tx.clone());
     tokio::spawn(async move {
+        let image = format!("{registry}/4.run-installer:{tag}");
         let msg = match task {
             SetupTask::Checks => {
                 SetupMsg::Checks(crate::check::run_edited(Ok(&engine), &dc, Some(&edited)).await)
             }
-            SetupTask::Versions => {
-                let image = format!("{registry}/4.run-installer:{tag}");
-                let probe = "for p in $(command -v openshift-install) /usr/local/bin/openshift-install /usr/bin/openshift-install /usr/local/4.run-installer/openshift-install; do [ -x \"$p\" ] && exec \"$p\" version; done; echo 'no openshift-install in this image' >&2; exit 127";
-                let run = |ep: Vec<String>, mounts| {
-                    let engine = engine.clone();
-                    let image = image.clone();
-                    async move {
-                        match engine.run_output(&image, ep, mounts).await {
-                            Ok((0, out)) => Ok(out.trim().to_string()),
-                            Ok((c, out)) => Err(format!("exit {c}: {}", out.trim())),
-                            Err(e) => Err(e.to_string()),
-                        }
-                    }
-                };
-                let embedded = run(vec!["/bin/sh".into(), "-c".into(), probe.into()], vec![]).await;
-                let overridden = if dc.installer_override().exists() {
-                    let m = crate::engine::Mount {
-                        source: dc.dir.display().to_string(),
-                        target: "/tmp/workingdir".into(),
-                        options: "z".into(),
-                    };
-                    Some(
-                        run(
-                            vec!["/tmp/workingdir/openshift-install".into(), "version".into()],
-                            vec![m],
-                        )
-                        .await,
-                    )
-                } else {
-                    None
-                };
-                SetupMsg::Versions {
-                    embedded,
-                    overridden,
-                }
-            }
+            SetupTask::Versions => versions(&engine, &image, &dc).await,
             SetupTask::AdoptCandidate(from) => {
                 let (dc, cand) = (dc.clone(), candidate.clone());
                 SetupMsg::Adopted(
@@ -99,86 +62,117 @@ pub(super) fn spawn_setup_task(
                         crate::app::setup::adopt_candidate_file(&dc, &from, &cand)
                     })
                     .await
-                    .unwrap_or_else(|e| Err(format!("the copy stopped: {e}"))),
+                    .unwrap_or_else(|e| Err(TaskError::File(format!("the copy stopped: {e}")))),
                 )
             }
             SetupTask::CheckCandidate(src) => {
-                let (dc2, cand) = (dc.clone(), candidate.clone());
-                let staged = tokio::task::spawn_blocking(move || {
-                    crate::app::setup::stage_candidate(&dc2, &src, &cand)
-                })
-                .await
-                .unwrap_or_else(|e| Err(format!("the copy stopped: {e}")));
-                if let Err(e) = staged {
-                    let _ = tx.send(SetupMsg::Candidate(Err(e)));
-                    return;
-                }
-                let image = format!("{registry}/4.run-installer:{tag}");
-                let m = crate::engine::Mount {
-                    source: candidate.display().to_string(),
-                    target: "/tmp/candidate/openshift-install".into(),
-                    options: "ro".into(),
-                };
-                SetupMsg::Candidate(
-                    match engine
-                        .run_output(
-                            &image,
-                            vec!["/tmp/candidate/openshift-install".into(), "version".into()],
-                            vec![m],
-                        )
-                        .await
-                    {
-                        Ok((0, out)) => Ok(out.trim().to_string()),
-                        Ok((c, out)) => Err(format!("exit {c}: {}", out.trim())),
-                        Err(e) => Err(e.to_string()),
-                    },
-                )
+                SetupMsg::Candidate(check_candidate(&engine, &image, &dc, src, candidate).await)
             }
-            SetupTask::Tags => {
-                let repo = format!("{registry}/4.run-installer");
-                match engine.local_tags(&repo).await {
-                    Err(e) => SetupMsg::Tags(Err(e.to_string())),
-                    Ok(tags) => {
-                        let mut out = Vec::new();
-                        for t in tags {
-                            let mut have = 0;
-                            for st in &stages {
-                                if engine
-                                    .image_exists(&format!("{registry}/{st}:{t}"))
-                                    .await
-                                    .unwrap_or(false)
-                                {
-                                    have += 1;
-                                }
-                            }
-                            out.push((t, have, stages.len()));
-                        }
-                        SetupMsg::Tags(Ok(out))
-                    }
-                }
-            }
+            SetupTask::Tags => SetupMsg::Tags(tags(&engine, &registry, &stages).await),
             SetupTask::Pull(t) => {
-                let mut result = Ok(t.clone());
-                for st in &stages {
-                    let image = format!("{registry}/{st}:{t}");
-                    let _ = tx.send(SetupMsg::PullProgress(format!("pulling {image}")));
-                    let tx2 = tx.clone();
-                    let r = engine
-                        .pull(&image, creds.as_ref(), tls_verify, |l| {
-                            let _ = tx2.send(SetupMsg::PullProgress(format!("{image}: {l}")));
-                        })
-                        .await;
-                    if let Err(e) = r {
-                        result = Err(crate::app::setup::PullFailure {
-                            message: format!("{image}: {e}"),
-                            tls: e.is_tls(),
-                        });
-                        break;
-                    }
-                }
-                SetupMsg::PullDone(result)
+                let images: Vec<String> = stages
+                    .iter()
+                    .map(|st| format!("{registry}/{st}:{t}"))
+                    .collect();
+                let r = pull(&engine, &images, creds.as_ref(), tls_verify, &tx).await;
+                SetupMsg::PullDone(r.map(|()| t))
             }
         };
         let _ = tx.send(msg);
     });
+}
+
+/// The output of a `version` run, or why there is none.
+fn version_of(r: crate::engine::Result<(i64, String)>) -> Result<String, TaskError> {
+    match r {
+        Ok((0, out)) => Ok(out.trim().to_string()),
+        Ok((code, out)) => Err(TaskError::Exited {
+            code,
+            output: out.trim().to_string(),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Both installers asked for their version: the embedded one, and the override if there is one.
+async fn versions(engine: &Engine, image: &str, dc: &Deployconfig) -> SetupMsg {
+    let embedded = version_of(engine.installer_version(image, Installer::Embedded).await);
+    let overridden = if dc.installer_override().exists() {
+        let r = engine
+            .installer_version(image, Installer::Override(&dc.dir))
+            .await;
+        Some(version_of(r))
+    } else {
+        None
+    };
+    SetupMsg::Versions {
+        embedded,
+        overridden,
+    }
+}
+
+/// Copies the operator's openshift-install aside (to the private state folder) and asks it for
+/// its version in the installer image.
+async fn check_candidate(
+    engine: &Engine,
+    image: &str,
+    dc: &Deployconfig,
+    src: std::path::PathBuf,
+    candidate: std::path::PathBuf,
+) -> Result<String, TaskError> {
+    let (dc2, cand) = (dc.clone(), candidate.clone());
+    tokio::task::spawn_blocking(move || crate::app::setup::stage_candidate(&dc2, &src, &cand))
+        .await
+        .unwrap_or_else(|e| Err(TaskError::File(format!("the copy stopped: {e}"))))?;
+    version_of(
+        engine
+            .installer_version(image, Installer::Candidate(&candidate))
+            .await,
+    )
+}
+
+/// The installer image's local tags, each with how many stage images it has.
+async fn tags(
+    engine: &Engine,
+    registry: &str,
+    stages: &[String],
+) -> Result<Vec<crate::app::setup::TagInfo>, TaskError> {
+    let tags = engine
+        .local_tags(&format!("{registry}/4.run-installer"))
+        .await?;
+    let mut out = Vec::new();
+    for t in tags {
+        let mut have = 0;
+        for st in stages {
+            let image = format!("{registry}/{st}:{t}");
+            if engine.image_exists(&image).await.unwrap_or(false) {
+                have += 1;
+            }
+        }
+        out.push((t, have, stages.len()));
+    }
+    Ok(out)
+}
+
+/// Pulls `images` in order, saying each line of progress; the first failure ends it.
+async fn pull(
+    engine: &Engine,
+    images: &[String],
+    creds: Option<&crate::engine::PullCredentials>,
+    tls_verify: bool,
+    tx: &UnboundedSender<SetupMsg>,
+) -> Result<(), PullFailure> {
+    for image in images {
+        let _ = tx.send(SetupMsg::PullProgress(format!("pulling {image}")));
+        let say = |l: &str| {
+            let _ = tx.send(SetupMsg::PullProgress(format!("{image}: {l}")));
+        };
+        if let Err(e) = engine.pull(image, creds, tls_verify, say).await {
+            return Err(PullFailure {
+                message: format!("{image}: {e}"),
+                tls: e.is_tls(),
+            });
+        }
+    }
+    Ok(())
 }

@@ -199,6 +199,43 @@ fn title(f: &mut Frame, app: &App, v: &crate::app::LogView, head: Rect) {
     }
 }
 
+/// Every span bold and underlined.
+fn stand_out(spans: Vec<Span<'static>>) -> Vec<Span<'static>> {
+    spans
+        .into_iter()
+        .map(|s| {
+            let style = s.style.add_modifier(Modifier::BOLD | Modifier::UNDERLINED);
+            s.style(style)
+        })
+        .collect()
+}
+
+/// A line's gutter: its number, and the mark of the current match (▶) or the first error (✘).
+fn gutter_spans(
+    app: &App,
+    v: &crate::app::LogView,
+    n: usize,
+    digits: usize,
+    marks: bool,
+    current: Option<usize>,
+) -> Vec<Span<'static>> {
+    let t = app.theme();
+    let mut spans = Vec::new();
+    if v.numbers {
+        spans.push(Span::styled(format!("{:>digits$} ", n + 1), t.dim));
+    }
+    if marks {
+        spans.push(if current == Some(n) {
+            Span::styled("▶ ", t.key)
+        } else if v.first_error_line == Some(n) {
+            Span::styled("✘ ", t.failed)
+        } else {
+            Span::raw("  ")
+        });
+    }
+    spans
+}
+
 /// The log's lines, with the gutter (numbers, the current match, the first error), timestamps,
 /// masking, search highlights and wrapping.
 fn lines(f: &mut Frame, app: &App, v: &crate::app::LogView, body: Rect) {
@@ -238,19 +275,7 @@ fn lines(f: &mut Frame, app: &App, v: &crate::app::LogView, body: Rect) {
         } else {
             width
         };
-        let mut spans = Vec::new();
-        if v.numbers {
-            spans.push(Span::styled(format!("{:>digits$} ", n + 1), t.dim));
-        }
-        if marks {
-            spans.push(if current == Some(n) {
-                Span::styled("▶ ", t.key)
-            } else if v.first_error_line == Some(n) {
-                Span::styled("✘ ", t.failed)
-            } else {
-                Span::raw("  ")
-            });
-        }
+        let mut spans = gutter_spans(app, v, n, digits, marks, current);
         if let Some(ts) = v.timestamps.show(ts) {
             spans.push(Span::styled(format!("{ts} "), t.timestamp));
         }
@@ -268,13 +293,7 @@ fn lines(f: &mut Frame, app: &App, v: &crate::app::LogView, body: Rect) {
         }
         // The current match's whole line stands out, so n and N visibly move.
         if current == Some(n) {
-            spans = spans
-                .into_iter()
-                .map(|s| {
-                    let style = s.style.add_modifier(Modifier::BOLD | Modifier::UNDERLINED);
-                    s.style(style)
-                })
-                .collect();
+            spans = stand_out(spans);
         }
         if v.wrap {
             lines.extend(wrap(spans, width + gutter, rows - lines.len()));

@@ -177,59 +177,65 @@ impl Setup {
             return true;
         }
         if self.raw.is_some() && self.step == Page::Config {
-            let reveal =
-                self.keys.action(crate::app::Scope::Setup, &k) == Some(crate::app::Action::Reveal);
-            let editing_key = matches!(
-                k.code,
-                KeyCode::Char(_)
-                    | KeyCode::Backspace
-                    | KeyCode::Delete
-                    | KeyCode::Enter
-                    | KeyCode::Tab
-            ) && !(ctrl && k.code == KeyCode::Char('s'));
-            if std::mem::take(&mut self.raw_leaving) {
-                match k.code {
-                    KeyCode::Char('d') => self.discard_raw(),
-                    KeyCode::Char('k') => self.keep_raw_unsaved(),
-                    _ => self.message = Some("still editing: the text does not parse yet".into()),
-                }
-                return true;
-            }
+            return self.on_raw_key(k);
+        }
+        false
+    }
+
+    /// A key in the raw JSON editor. True if consumed (F1 goes on to the app's help).
+    fn on_raw_key(&mut self, k: KeyEvent) -> bool {
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        let reveal =
+            self.keys.action(crate::app::Scope::Setup, &k) == Some(crate::app::Action::Reveal);
+        let editing_key = matches!(
+            k.code,
+            KeyCode::Char(_) | KeyCode::Backspace | KeyCode::Delete | KeyCode::Enter | KeyCode::Tab
+        ) && !(ctrl && k.code == KeyCode::Char('s'));
+        let Some(raw) = self.raw.as_mut() else {
+            return false;
+        };
+        let masked = raw.file.masked();
+        if std::mem::take(&mut raw.leaving) {
             match k.code {
-                KeyCode::Esc => self.leave_raw(),
-                KeyCode::Char('s') if ctrl => self.leave_raw(),
-                // The app's help (F1) shows the raw editor's keys too.
-                KeyCode::F(1) => return false,
-                KeyCode::Char('z') if ctrl && !self.raw_masked => {
-                    if let Some(area) = self.raw.as_mut()
-                        && !area.undo()
-                    {
-                        self.message = Some("nothing to undo".into());
-                    }
-                }
-                KeyCode::Char('y') if ctrl && !self.raw_masked => {
-                    if let Some(area) = self.raw.as_mut()
-                        && !area.redo()
-                    {
-                        self.message = Some("nothing to redo".into());
-                    }
-                }
-                _ if self.raw_masked && reveal => self.reveal_raw(),
-                _ if self.raw_masked && editing_key => {
-                    self.message = Some(format!(
-                        "the values are masked: {} reveals them before you edit",
-                        self.key(crate::app::Action::Reveal)
-                    ));
-                }
-                _ => {
-                    if let Some(area) = self.raw.as_mut() {
-                        area.input(k);
-                    }
-                }
+                KeyCode::Char('d') => self.discard_raw(),
+                KeyCode::Char('k') => self.keep_raw_unsaved(),
+                _ => self.message = Some("still editing: the text does not parse yet".into()),
             }
             return true;
         }
-        false
+        match k.code {
+            KeyCode::Esc => self.leave_raw(),
+            KeyCode::Char('s') if ctrl => self.leave_raw(),
+            // The app's help (F1) shows the raw editor's keys too.
+            KeyCode::F(1) => return false,
+            KeyCode::Char('z') if ctrl && !masked => {
+                if let Some(raw) = self.raw.as_mut()
+                    && !raw.area.undo()
+                {
+                    self.message = Some("nothing to undo".into());
+                }
+            }
+            KeyCode::Char('y') if ctrl && !masked => {
+                if let Some(raw) = self.raw.as_mut()
+                    && !raw.area.redo()
+                {
+                    self.message = Some("nothing to redo".into());
+                }
+            }
+            _ if masked && reveal => self.reveal_raw(),
+            _ if masked && editing_key => {
+                self.message = Some(format!(
+                    "the values are masked: {} reveals them before you edit",
+                    self.key(crate::app::Action::Reveal)
+                ));
+            }
+            _ => {
+                if let Some(raw) = self.raw.as_mut() {
+                    raw.area.input(k);
+                }
+            }
+        }
+        true
     }
 
     /// The form rows listed: every row, or with a `/` filter the fields whose label or path

@@ -180,7 +180,7 @@ impl Setup {
 
     /// Takes what saving found: the new stamps of the files written. Err: a message (a file
     /// changed on disk meanwhile names the keys that resolve it).
-    pub fn saved(&mut self, r: Saved) -> Result<Vec<String>, String> {
+    pub fn saved(&mut self, r: Saved) -> Result<Vec<String>, super::SaveFailed> {
         let mut names = Vec::new();
         for (name, nl) in r.saved {
             let file = if name == "config.json" {
@@ -192,19 +192,19 @@ impl Setup {
             names.push(name.to_string());
         }
         match r.failed {
-            Some((name, save::SaveError::ChangedOnDisk(_))) => {
-                self.conflict = true;
-                Err(format!(
+            Some((name, save::SaveError::ChangedOnDisk(_))) => Err(super::SaveFailed {
+                message: format!(
                     "{name} changed on disk since it was loaded (a stage rewrites it): press {} to save yours over it, {} to reload it from disk",
                     self.key(crate::app::Action::Overwrite),
                     self.key(crate::app::Action::Reload)
-                ))
-            }
-            Some((_, e)) => Err(e.to_string()),
-            None => {
-                self.conflict = false;
-                Ok(names)
-            }
+                ),
+                conflict: true,
+            }),
+            Some((_, e)) => Err(super::SaveFailed {
+                message: e.to_string(),
+                conflict: false,
+            }),
+            None => Ok(names),
         }
     }
 
@@ -258,8 +258,9 @@ impl Setup {
     pub fn reload(&mut self) {
         self.config = JsonFile::load(&self.dc.config_json());
         self.secrets = JsonFile::load(&self.dc.secrets_json());
-        self.conflict = false;
-        self.conflict_after = None;
+        if self.conflict() {
+            self.saving = super::Saving::Idle;
+        }
         self.history.clear();
         self.raw = None;
         self.refresh();
@@ -295,15 +296,8 @@ impl Setup {
                 }
             ));
         }
-        if self.raw.is_some() {
-            out.push(format!(
-                "the raw {} editor's text",
-                if self.raw_secrets {
-                    "secrets.json"
-                } else {
-                    "config.json"
-                }
-            ));
+        if let Some(raw) = self.raw_file() {
+            out.push(format!("the raw {} editor's text", raw.name()));
         }
         out
     }
@@ -337,7 +331,7 @@ pub fn stage_candidate(
     dc: &Deployconfig,
     src: &std::path::Path,
     cand: &std::path::Path,
-) -> Result<(), String> {
+) -> Result<(), super::TaskError> {
     std::fs::read(src)
         .and_then(|bytes| {
             let dir = dc.state_dir();
@@ -348,12 +342,16 @@ pub fn stage_candidate(
                 0o755,
             )
         })
-        .map_err(|e| format!("cannot copy {} aside: {e}", src.display()))
+        .map_err(|e| super::TaskError::File(format!("cannot copy {} aside: {e}", src.display())))
 }
 
 /// Copies the checked candidate in as the override, without following a link a stage may have
 /// planted, and removes the candidate (blocking file work: run it off the update loop).
-pub fn adopt(dc: &Deployconfig, from: &str, cand: &std::path::Path) -> Result<String, String> {
+pub fn adopt(
+    dc: &Deployconfig,
+    from: &str,
+    cand: &std::path::Path,
+) -> Result<String, super::TaskError> {
     let dst = dc.installer_override();
     let copy = std::fs::read(cand).and_then(|bytes| {
         crate::safefs::Dir::open(&dc.dir)?.write_atomic("openshift-install".as_ref(), &bytes, 0o755)
@@ -361,7 +359,10 @@ pub fn adopt(dc: &Deployconfig, from: &str, cand: &std::path::Path) -> Result<St
     let _ = std::fs::remove_file(cand);
     match copy {
         Ok(()) => Ok(format!("copied {from} to {}", dst.display())),
-        Err(e) => Err(format!("cannot copy to {}: {e}", dst.display())),
+        Err(e) => Err(super::TaskError::File(format!(
+            "cannot copy to {}: {e}",
+            dst.display()
+        ))),
     }
 }
 

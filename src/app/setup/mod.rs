@@ -20,7 +20,7 @@ pub use files::{
     write_files,
 };
 pub use form::{Field, Row, build_rows};
-pub use raw::mask_json_values;
+pub use raw::{RawEditor, RawFile, mask_json_values};
 
 /// The pages of the setup flow, in order (not to be confused with the pipeline's steps).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -76,20 +76,45 @@ pub enum SetupMsg {
     /// `openshift-install version` of the embedded binary and of the override.
     Versions {
         /// Embedded binary.
-        embedded: Result<String, String>,
+        embedded: Result<String, TaskError>,
         /// The override, when present.
-        overridden: Option<Result<String, String>>,
+        overridden: Option<Result<String, TaskError>>,
     },
     /// Local tags of the installer image, with the stages present for each.
-    Tags(Result<Vec<TagInfo>, String>),
+    Tags(Result<Vec<TagInfo>, TaskError>),
     /// A pull status line.
     PullProgress(String),
     /// `version` of an openshift-install to copy in.
-    Candidate(Result<String, String>),
-    /// The checked candidate was copied in as the override (or not, and why).
-    Adopted(Result<String, String>),
+    Candidate(Result<String, TaskError>),
+    /// The checked candidate was copied in as the override (what was done), or not (why).
+    Adopted(Result<String, TaskError>),
     /// The pull ended.
     PullDone(Result<String, PullFailure>),
+}
+
+/// Why a setup task gave no answer, as the operator reads it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaskError {
+    /// The engine could not do it (unreachable, image missing, refused).
+    #[error("{0}")]
+    Engine(String),
+    /// The program ran and failed.
+    #[error("exit {code}: {output}")]
+    Exited {
+        /// Its exit code.
+        code: i64,
+        /// What it printed.
+        output: String,
+    },
+    /// A file could not be read, copied or written.
+    #[error("{0}")]
+    File(String),
+}
+
+impl From<crate::engine::EngineError> for TaskError {
+    fn from(e: crate::engine::EngineError) -> Self {
+        TaskError::Engine(e.to_string())
+    }
 }
 
 /// Why a pull from the setup flow failed.
@@ -119,7 +144,7 @@ pub enum SetupTask {
 }
 
 /// `openshift-install version` outputs: the embedded binary, and the override if present.
-pub type Versions = (Result<String, String>, Option<Result<String, String>>);
+pub type Versions = (Result<String, TaskError>, Option<Result<String, TaskError>>);
 
 /// A local tag: (tag, stage images present, stage images in all).
 pub type TagInfo = (String, usize, usize);
@@ -147,6 +172,30 @@ pub struct SaveRequest {
     pub after: AfterSave,
 }
 
+/// Where saving stands: one save at a time, and a conflict remembered with what it was for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Saving {
+    /// Nothing asked.
+    #[default]
+    Idle,
+    /// Asked for and not started yet (the loop writes the files off the update).
+    Asked(SaveRequest),
+    /// Being written; what follows it.
+    Writing(AfterSave),
+    /// The last save found a file changed on disk: what it was for (an overwrite does that, no
+    /// more).
+    Conflict(AfterSave),
+}
+
+/// Why a save did not write everything: the message, and whether a file changed on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaveFailed {
+    /// What to tell the operator.
+    pub message: String,
+    /// A file changed on disk since it was loaded (an overwrite can save over it).
+    pub conflict: bool,
+}
+
 /// A field being edited.
 pub struct Editing {
     /// Which row.
@@ -159,10 +208,8 @@ pub struct Editing {
 
 /// The whole setup flow.
 pub struct Setup {
-    /// A save asked for and not started yet (the loop writes the files off the update).
-    pub save_request: Option<SaveRequest>,
-    /// A save is being written; what follows it.
-    pub saving: Option<AfterSave>,
+    /// Where saving stands.
+    pub saving: Saving,
     /// Current step.
     pub step: Page,
     /// The deployconfig.
@@ -182,13 +229,13 @@ pub struct Setup {
     /// Field being edited.
     pub editing: Option<Editing>,
     /// Raw JSON editor, when open.
-    pub raw: Option<TextArea<'static>>,
+    pub raw: Option<RawEditor>,
     /// Secret fields shown in clear.
     pub revealed: BTreeSet<String>,
     /// Installer versions: embedded, override.
     pub versions: Option<Versions>,
     /// Local tags: (tag, stages present, stages in all).
-    pub tags: Option<Result<Vec<TagInfo>, String>>,
+    pub tags: Option<Result<Vec<TagInfo>, TaskError>>,
     /// Selected tag row.
     pub tag_selected: usize,
     /// Tag or path being typed.
@@ -211,17 +258,6 @@ pub struct Setup {
     pub message: Option<String>,
     /// `/` on the config form: only the fields that match (and their group titles) are listed.
     pub filter: Option<crate::app::Filter>,
-    /// A save found the file changed on disk.
-    pub conflict: bool,
-    /// What the save that met the conflict was for (an overwrite does that, no more).
-    pub conflict_after: Option<AfterSave>,
-    /// The raw editor edits secrets.json (not config.json).
-    pub raw_secrets: bool,
-    /// The raw secrets.json editor shows masked values (read-only until revealed).
-    pub raw_masked: bool,
-    /// Esc was pressed in the raw editor on text that does not parse: the next key chooses
-    /// (discard the raw edits, keep them unsaved, or any other key to keep editing).
-    pub raw_leaving: bool,
     /// Raw edits that do not parse, kept unsaved (secrets.json?, the text): the raw editor
     /// reopens on them; nothing saves them.
     pub raw_kept: Option<(bool, String)>,
@@ -246,6 +282,11 @@ pub enum InputFor {
 }
 
 impl Setup {
+    /// The last save found a file changed on disk (and nothing saved since).
+    pub fn conflict(&self) -> bool {
+        matches!(self.saving, Saving::Conflict(_))
+    }
+
     /// Loads the deployconfig's files. A config.json that does not parse opens in the raw editor.
     pub fn open(dc: Deployconfig, keys: crate::app::Keymap) -> Self {
         let config = JsonFile::load(&dc.config_json());
@@ -272,16 +313,10 @@ impl Setup {
             override_present: false,
             pending: [Vec::new(), Vec::new()],
             pending_any: false,
-            save_request: None,
-            saving: None,
+            saving: Saving::Idle,
             override_aside: false,
             message: None,
             filter: None,
-            conflict: false,
-            conflict_after: None,
-            raw_secrets: false,
-            raw_masked: false,
-            raw_leaving: false,
             raw_kept: None,
             candidate: None,
             history: Vec::new(),
@@ -467,7 +502,8 @@ impl Setup {
             }
             SetupMsg::Adopted(r) => {
                 self.message = Some(match r {
-                    Ok(m) | Err(m) => m,
+                    Ok(m) => m,
+                    Err(e) => e.to_string(),
                 });
                 return Some(SetupTask::Versions);
             }

@@ -5,36 +5,93 @@ use serde_json::Value;
 
 use super::Setup;
 
+/// The raw JSON editor, while it is open.
+pub struct RawEditor {
+    /// The text being edited.
+    pub area: TextArea<'static>,
+    /// Which file it edits.
+    pub file: RawFile,
+    /// Esc was pressed on text that does not parse: the next key chooses (discard the raw
+    /// edits, keep them unsaved, or any other key to keep editing).
+    pub leaving: bool,
+}
+
+/// The file a raw editor edits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawFile {
+    /// config.json.
+    Config,
+    /// secrets.json; `masked`: its values are hidden, and nothing can be edited until they
+    /// are revealed.
+    Secrets {
+        /// The values are hidden.
+        masked: bool,
+    },
+}
+
+impl RawFile {
+    /// secrets.json?
+    pub fn is_secrets(self) -> bool {
+        matches!(self, RawFile::Secrets { .. })
+    }
+
+    /// Its values are hidden (read-only until revealed).
+    pub fn masked(self) -> bool {
+        matches!(self, RawFile::Secrets { masked: true })
+    }
+
+    /// The file's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RawFile::Config => "config.json",
+            RawFile::Secrets { .. } => "secrets.json",
+        }
+    }
+}
+
+impl RawEditor {
+    fn new(file: RawFile, area: TextArea<'static>) -> Self {
+        RawEditor {
+            area,
+            file,
+            leaving: false,
+        }
+    }
+}
+
 impl Setup {
+    /// The raw editor's file, when one is open.
+    pub fn raw_file(&self) -> Option<RawFile> {
+        self.raw.as_ref().map(|r| r.file)
+    }
+
     /// Opens the raw JSON editor on config.json's current text (at the parse error, if any).
     pub fn open_raw(&mut self) {
-        self.raw_secrets = false;
-        self.raw_masked = false;
         if let Some((false, text)) = &self.raw_kept {
             let text = text.clone();
             self.raw_kept = None;
-            self.raw = Some(text_area(&text, None));
+            self.raw = Some(RawEditor::new(RawFile::Config, text_area(&text, None)));
             return;
         }
         let text = self.config.text();
-        self.raw = Some(text_area(&text, self.config.parse_error.as_ref()));
+        let area = text_area(&text, self.config.parse_error.as_ref());
+        self.raw = Some(RawEditor::new(RawFile::Config, area));
     }
 
     /// Opens the raw editor on secrets.json, its values masked until revealed: a broken
     /// secrets.json can be fixed here, and never blocks saving config.json.
     pub fn open_raw_secrets(&mut self) {
-        self.raw_secrets = true;
         if let Some((true, text)) = &self.raw_kept {
             // The kept edits were made with the values shown.
             let text = text.clone();
             self.raw_kept = None;
-            self.raw_masked = false;
-            self.raw = Some(text_area(&text, None));
+            let file = RawFile::Secrets { masked: false };
+            self.raw = Some(RawEditor::new(file, text_area(&text, None)));
             return;
         }
-        self.raw_masked = true;
         let text = mask_json_values(&self.secrets.text());
-        self.raw = Some(text_area(&text, self.secrets.parse_error.as_ref()));
+        let area = text_area(&text, self.secrets.parse_error.as_ref());
+        self.raw = Some(RawEditor::new(RawFile::Secrets { masked: true }, area));
         self.message = Some(format!(
             "secrets.json: values are masked; {} reveals them for editing",
             self.key(crate::app::Action::Reveal)
@@ -43,17 +100,16 @@ impl Setup {
 
     /// Shows the real values in the raw secrets.json editor (the cursor stays).
     pub fn reveal_raw(&mut self) {
-        if !(self.raw_secrets && self.raw_masked) {
+        let text = self.secrets.text();
+        let Some(raw) = self.raw.as_mut().filter(|r| r.file.masked()) else {
             return;
-        }
-        if let Some(area) = &self.raw {
-            let ratatui_textarea::DataCursor(row, col) = area.cursor();
-            let mut fresh = text_area(&self.secrets.text(), None);
-            fresh.move_cursor(CursorMove::Jump(row as u16, col as u16));
-            self.raw = Some(fresh);
-            self.raw_masked = false;
-            self.message = Some("secrets.json values shown; edit, then Esc".into());
-        }
+        };
+        let ratatui_textarea::DataCursor(row, col) = raw.area.cursor();
+        let mut fresh = text_area(&text, None);
+        fresh.move_cursor(CursorMove::Jump(row as u16, col as u16));
+        raw.area = fresh;
+        raw.file = RawFile::Secrets { masked: false };
+        self.message = Some("secrets.json values shown; edit, then Esc".into());
     }
 
     /// Esc in the raw editor: back to the form with the text if it parses; otherwise asks
@@ -62,7 +118,9 @@ impl Setup {
         if self.close_raw() {
             return;
         }
-        self.raw_leaving = true;
+        if let Some(raw) = self.raw.as_mut() {
+            raw.leaving = true;
+        }
         let at = self.message.take().unwrap_or_default();
         self.message = Some(format!(
             "{at}. d: discard these raw edits (back to the form as it was) · k: keep them unsaved and go back (F2 reopens them; they are not saved) · any other key: keep editing"
@@ -72,51 +130,44 @@ impl Setup {
     /// Drops the raw editor's edits: the form shows the file as it was, and the parse error
     /// it left goes with it.
     pub fn discard_raw(&mut self) {
-        let secrets = std::mem::take(&mut self.raw_secrets);
-        self.raw = None;
-        self.raw_masked = false;
-        self.forget_raw_parse_error(secrets);
+        let Some(raw) = self.raw.take() else {
+            return;
+        };
+        self.forget_raw_parse_error(raw.file);
         self.raw_kept = None;
-        self.message = Some(format!(
-            "raw edits of {} discarded",
-            if secrets {
-                "secrets.json"
-            } else {
-                "config.json"
-            }
-        ));
+        self.message = Some(format!("raw edits of {} discarded", raw.file.name()));
         self.refresh();
     }
 
     /// The raw text's parse error goes once the raw text is out of the way (the form shows the
     /// file as it was, which parses).
-    fn forget_raw_parse_error(&mut self, secrets: bool) {
-        let file = if secrets {
-            &mut self.secrets
-        } else {
-            &mut self.config
-        };
+    fn forget_raw_parse_error(&mut self, raw: RawFile) {
+        let file = self.file_mut(raw);
         if serde_json::from_str::<Value>(&file.base_text).is_ok() {
             file.parse_error = None;
         }
     }
 
+    /// The loaded file a raw editor edits.
+    fn file_mut(&mut self, raw: RawFile) -> &mut super::JsonFile {
+        if raw.is_secrets() {
+            &mut self.secrets
+        } else {
+            &mut self.config
+        }
+    }
+
     /// Leaves the raw editor keeping its text (which does not parse) aside, unsaved.
     pub fn keep_raw_unsaved(&mut self) {
-        let Some(area) = self.raw.take() else {
+        let Some(raw) = self.raw.take() else {
             return;
         };
-        let secrets = std::mem::take(&mut self.raw_secrets);
-        self.raw_masked = false;
-        self.raw_kept = Some((secrets, area.lines().join("\n")));
-        self.forget_raw_parse_error(secrets);
+        let secrets = raw.file.is_secrets();
+        self.raw_kept = Some((secrets, raw.area.lines().join("\n")));
+        self.forget_raw_parse_error(raw.file);
         self.message = Some(format!(
             "your raw edits of {} are kept aside, unsaved (they do not parse): {} reopens them",
-            if secrets {
-                "secrets.json"
-            } else {
-                "config.json"
-            },
+            raw.file.name(),
             self.key(if secrets {
                 crate::app::Action::RawSecrets
             } else {
@@ -128,46 +179,28 @@ impl Setup {
 
     /// Closes the raw editor, keeping its text if it parses; otherwise stays, with the error.
     pub fn close_raw(&mut self) -> bool {
-        let Some(area) = &mut self.raw else {
+        let Some(raw) = self.raw.take() else {
             return true;
         };
-        if self.raw_masked {
+        if raw.file.masked() {
             // Nothing could be edited while masked.
-            self.raw = None;
-            self.raw_secrets = false;
-            self.raw_masked = false;
             return true;
         }
-        let file = if self.raw_secrets {
-            &self.secrets
-        } else {
-            &self.config
-        };
-        let mut text = area.lines().join("\n");
-        if file.base_text.ends_with('\n') {
+        let base_text = &self.file_mut(raw.file).base_text;
+        let mut text = raw.area.lines().join("\n");
+        if base_text.ends_with('\n') {
             text.push('\n');
         }
-        let name = if self.raw_secrets {
-            "secrets.json"
-        } else {
-            "config.json"
-        };
         match serde_json::from_str::<Value>(&text) {
             Ok(v) => {
-                if text != file.text() {
+                if text != self.file_mut(raw.file).text() {
                     self.remember();
                 }
-                let file = if self.raw_secrets {
-                    &mut self.secrets
-                } else {
-                    &mut self.config
-                };
+                let file = self.file_mut(raw.file);
                 file.base_text = text;
                 file.base = v.clone();
                 file.value = v;
                 file.parse_error = None;
-                self.raw = None;
-                self.raw_secrets = false;
                 self.raw_kept = None;
                 // The parse error it showed is gone with its cause.
                 if self
@@ -182,16 +215,14 @@ impl Setup {
             }
             Err(e) => {
                 let (l, c) = (e.line(), e.column());
-                area.move_cursor(CursorMove::Jump(
+                let mut raw = raw;
+                raw.area.move_cursor(CursorMove::Jump(
                     l.saturating_sub(1) as u16,
                     c.saturating_sub(1) as u16,
                 ));
-                let file = if self.raw_secrets {
-                    &mut self.secrets
-                } else {
-                    &mut self.config
-                };
-                file.parse_error = Some(crate::config::json_error(&e));
+                let name = raw.file.name();
+                self.file_mut(raw.file).parse_error = Some(crate::config::json_error(&e));
+                self.raw = Some(raw);
                 self.message = Some(format!(
                     "{name}: invalid JSON at line {l}, column {c}: the cursor is there"
                 ));

@@ -201,14 +201,8 @@ impl Runner {
                     c = cmds.recv() => match c {
                         Some(Command::Stop | Command::Skip) if requested.is_none() => {
                             requested = Some(if c == Some(Command::Stop) { StepStatus::Stopped } else { StepStatus::Skipped });
-                            match &container {
-                                Some(id) => {
-                                    self.emit(Event::Note(format!("{}: stopping container {}", step.id, step.container().map_or(id.as_str(), |c| c.name.as_str()))));
-                                    if let Err(e) = self.engine.stop(id, 10).await {
-                                        self.emit(Event::Note(format!("{}: the stop did not go through ({e}); it is sent again once the engine answers", step.id)));
-                                    }
-                                }
-                                None => break Err(StepFail::Error(PipelineError::Step("stopped by the operator".into()))),
+                            if !self.stop_container(&step, container.as_deref()).await {
+                                break Err(StepFail::Error(PipelineError::Step("stopped by the operator".into())));
                             }
                         }
                         Some(Command::Stop | Command::Skip) => {}
@@ -238,6 +232,26 @@ impl Runner {
                 }
             }
         }
+    }
+
+    /// The operator stopped or skipped the step: its container is stopped (the step ends when
+    /// it exits). False when it has no container (a host step or a wait ends at once).
+    async fn stop_container(&mut self, step: &Step, container: Option<&str>) -> bool {
+        let Some(id) = container else {
+            return false;
+        };
+        let name = step.container().map_or(id, |c| c.name.as_str());
+        self.emit(Event::Note(format!(
+            "{}: stopping container {name}",
+            step.id
+        )));
+        if let Err(e) = self.engine.stop(id, 10).await {
+            self.emit(Event::Note(format!(
+                "{}: the stop did not go through ({e}); it is sent again once the engine answers",
+                step.id
+            )));
+        }
+        true
     }
 
     /// Takes the attempt's start and end from the engine's clock, when the engine knows them

@@ -151,89 +151,106 @@ impl Runner {
                 self.start_container_step(i, step, c, Some(w), cfg, reattach)
                     .await
             }
-            Work::Pull(pull) => {
-                let (n, log) = self.new_attempt(i, None, None)?;
-                self.emit(Event::StepStarted {
-                    step: step.id.clone(),
-                    attempt: n,
-                    detail: format!("checking {} images for tag {}", pull.images.len(), cfg.tag),
-                });
-                let engine = self.engine.clone();
-                let images: Vec<String> = pull.images.iter().map(|s| cfg.image(s)).collect();
-                let creds = cfg.credentials(&self.dc).map_err(PipelineError::from)?.map(
-                    |(username, password)| crate::engine::PullCredentials { username, password },
-                );
-                let always = pull.always;
-                let tls_verify = self.st()?.tls_verify.unwrap_or(true);
-                if !tls_verify {
-                    self.emit(Event::Note(format!(
-                        "{}: pulling with --tls-verify=false: the registry's certificate is not checked (as the old script did)",
-                        step.id
-                    )));
-                }
-                let live = self.live(&step.id);
-                Ok(Some((
-                    Box::pin(async move {
-                        pull_images(engine, images, creds, always, tls_verify, log, live)
-                            .await
-                            .map_err(StepFail::Error)
-                    }),
-                    None,
-                )))
-            }
+            Work::Pull(pull) => self.start_pull(i, step, pull, cfg),
             Work::Wait(Wait::Until(u)) => {
                 self.start_host_step(i, step, host::Job::Until(u.clone()), reattach)
             }
-            Work::Wait(Wait::Clock { secs }) => {
-                let secs = *secs;
-                let started_at = match (reattach, self.st()?.steps[i].last()) {
-                    (true, Some(a)) => a.started_at,
-                    _ => {
-                        self.new_attempt(i, None, None)?;
-                        Utc::now()
-                    }
-                };
-                let n = self.st()?.steps[i].attempts.len() as u32;
-                let log = self
-                    .dc
-                    .state_dir()
-                    .join(&self.st()?.steps[i].attempts[n as usize - 1].log);
-                let ends = started_at + chrono::Duration::seconds(secs as i64);
-                let left = (ends - Utc::now()).to_std().unwrap_or_default();
-                let reason = if step.description.is_empty() {
-                    "wait".to_string()
-                } else {
-                    step.description.clone()
-                };
-                self.emit(Event::StepStarted {
-                    step: step.id.clone(),
-                    attempt: n,
-                    detail: format!("waiting {} s: {reason}", left.as_secs_f64().ceil()),
-                });
-                let live = self.live(&step.id);
-                Ok(Some((
-                    Box::pin(async move {
-                        let mut sink =
-                            LogSink::create(&log, Some(live)).map_err(PipelineError::Log)?;
-                        let write = |sink: &mut LogSink, t: &str| -> Result<(), StepFail> {
-                            sink.line(Stream::Stdout, now_ts().as_bytes(), t.as_bytes())
-                                .map_err(|e| StepFail::Error(PipelineError::Log(e)))
-                        };
-                        write(
-                            &mut sink,
-                            &format!("waiting {} s: {reason}", left.as_secs_f64().ceil()),
-                        )?;
-                        sink.idle().map_err(PipelineError::Log)?;
-                        tokio::time::sleep(left).await;
-                        write(&mut sink, "done")?;
-                        sink.finish().map_err(PipelineError::Log)?;
-                        Ok::<_, StepFail>(None)
-                    }),
-                    None,
-                )))
-            }
+            Work::Wait(Wait::Clock { secs }) => self.start_clock(i, step, *secs, reattach),
             Work::Host(h) => self.start_host_step(i, step, host::Job::Action(h.clone()), reattach),
         }
+    }
+
+    /// A pull step: checks (and pulls) every stage image of the tag.
+    fn start_pull(
+        &mut self,
+        i: usize,
+        step: &Step,
+        pull: &crate::pipeline::spec::Pull,
+        cfg: &PipelineConfig,
+    ) -> Result<Option<(Body, Option<String>)>, StepFail> {
+        let (n, log) = self.new_attempt(i, None, None)?;
+        self.emit(Event::StepStarted {
+            step: step.id.clone(),
+            attempt: n,
+            detail: format!("checking {} images for tag {}", pull.images.len(), cfg.tag),
+        });
+        let engine = self.engine.clone();
+        let images: Vec<String> = pull.images.iter().map(|s| cfg.image(s)).collect();
+        let creds = cfg
+            .credentials(&self.dc)
+            .map_err(PipelineError::from)?
+            .map(|(username, password)| crate::engine::PullCredentials { username, password });
+        let always = pull.always;
+        let tls_verify = self.st()?.tls_verify.unwrap_or(true);
+        if !tls_verify {
+            self.emit(Event::Note(format!(
+                "{}: pulling with --tls-verify=false: the registry's certificate is not checked (as the old script did)",
+                step.id
+            )));
+        }
+        let live = self.live(&step.id);
+        Ok(Some((
+            Box::pin(async move {
+                pull_images(engine, images, creds, always, tls_verify, log, live)
+                    .await
+                    .map_err(StepFail::Error)
+            }),
+            None,
+        )))
+    }
+
+    /// A pause of `secs`, counted from the attempt's start (a reattach waits only what is left).
+    fn start_clock(
+        &mut self,
+        i: usize,
+        step: &Step,
+        secs: u64,
+        reattach: bool,
+    ) -> Result<Option<(Body, Option<String>)>, StepFail> {
+        let started_at = match (reattach, self.st()?.steps[i].last()) {
+            (true, Some(a)) => a.started_at,
+            _ => {
+                self.new_attempt(i, None, None)?;
+                Utc::now()
+            }
+        };
+        let n = self.st()?.steps[i].attempts.len() as u32;
+        let log = self
+            .dc
+            .state_dir()
+            .join(&self.st()?.steps[i].attempts[n as usize - 1].log);
+        let ends = started_at + chrono::Duration::seconds(secs as i64);
+        let left = (ends - Utc::now()).to_std().unwrap_or_default();
+        let reason = if step.description.is_empty() {
+            "wait".to_string()
+        } else {
+            step.description.clone()
+        };
+        self.emit(Event::StepStarted {
+            step: step.id.clone(),
+            attempt: n,
+            detail: format!("waiting {} s: {reason}", left.as_secs_f64().ceil()),
+        });
+        let live = self.live(&step.id);
+        Ok(Some((
+            Box::pin(async move {
+                let mut sink = LogSink::create(&log, Some(live)).map_err(PipelineError::Log)?;
+                let write = |sink: &mut LogSink, t: &str| -> Result<(), StepFail> {
+                    sink.line(Stream::Stdout, now_ts().as_bytes(), t.as_bytes())
+                        .map_err(|e| StepFail::Error(PipelineError::Log(e)))
+                };
+                write(
+                    &mut sink,
+                    &format!("waiting {} s: {reason}", left.as_secs_f64().ceil()),
+                )?;
+                sink.idle().map_err(PipelineError::Log)?;
+                tokio::time::sleep(left).await;
+                write(&mut sink, "done")?;
+                sink.finish().map_err(PipelineError::Log)?;
+                Ok::<_, StepFail>(None)
+            }),
+            None,
+        )))
     }
 
     /// A host step, or a wait on a condition: runs on the bastion; started again from the top
@@ -279,94 +296,16 @@ impl Runner {
         cfg: &PipelineConfig,
         reattach: bool,
     ) -> Result<Option<(Body, Option<String>)>, StepFail> {
-        let mut existing = None;
-        // An attempt whose container was never created (stage2-tui was killed, or the engine went
-        // away mid-create): nothing ran, so that same attempt starts now.
-        let mut unstarted: Option<(u32, PathBuf)> = None;
-        if reattach && let Some(a) = self.st()?.steps[i].last().cloned() {
-            match self.find_container(&step.id, a.n).await? {
-                Some(id) => existing = Some((a.n, id, self.dc.state_dir().join(&a.log))),
-                None if a.container_id.is_some() => {
-                    return Err(StepFail::Error(PipelineError::Step(format!(
-                        "its container {} was removed behind stage2-tui's back (by hand, or by another tool) while it ran, and its exit code is lost; retry the step",
-                        a.container.unwrap_or_default()
-                    ))));
-                }
-                None => unstarted = Some((a.n, self.dc.state_dir().join(&a.log))),
-            }
-        }
-        // An engine killed in the middle of a start can leave the runtime holding a container that
-        // podman still records as never started: starting it again fails with "already exists".
-        // Its command never ran, so that container is removed and the same attempt created anew.
-        let mut started_now = false;
-        if let Some((n, id, log)) = existing.take() {
-            let state = self.engine.inspect(&id).await?;
-            started_now = state.as_ref().is_some_and(|s| s.never_started);
-            if started_now {
-                self.emit(Event::Note(format!(
-                    "{}: its container was created but not started; starting it",
-                    step.id
-                )));
-                match self.engine.start(&id).await {
-                    Ok(()) => existing = Some((n, id, log)),
-                    Err(e) if e.is_already_exists() => {
-                        self.emit(Event::Note(format!(
-                            "{}: the engine went away in the middle of starting {}; its command never ran, so it is removed and created again",
-                            step.id, c.name
-                        )));
-                        self.engine.remove(&id, true).await?;
-                        unstarted = Some((n, log));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            } else {
-                existing = Some((n, id, log));
-            }
-        }
-        let (n, id, log) = match existing {
-            Some((n, id, log)) => {
-                if !started_now {
-                    self.emit(Event::Note(format!("{}: reattached to container {} (it kept running while stage2-tui was away)", step.id, c.name)));
-                }
+        let (n, id, log) = match self.recover_attempt(i, step, c, reattach).await? {
+            Attempting::Running { n, id, log } => {
                 self.set_container_id(i, &id)?;
                 (n, id, log)
             }
-            None => {
-                let was_unstarted = unstarted.is_some();
-                let (n, log) = match unstarted {
-                    Some(x) => x,
-                    None => self.new_attempt(i, Some(c.name.clone()), Some(cfg.image(&c.image)))?,
-                };
-                let spec = self.container_spec(&step.id, c, window, cfg, n)?;
-                let service = window.is_some();
-                let id = match self.engine.create_container(&spec, |_| service).await {
-                    // An API restart in the middle of a create can leave the name held by a
-                    // container that exists only in podman's storage: clear it once, create again.
-                    // Only for an attempt stage2-tui began creating and never got an id for:
-                    // any other storage-only container (buildah's) is not ours to remove.
-                    Err(crate::engine::EngineError::StorageOnly { .. })
-                        if was_unstarted
-                            && self
-                                .engine
-                                .remove_storage_leftover(&spec.name)
-                                .await
-                                .unwrap_or(false) =>
-                    {
-                        self.emit(Event::Note(format!(
-                            "{}: removed the leftover of an interrupted create of {} (it existed only in podman's storage); creating it again",
-                            step.id, spec.name
-                        )));
-                        self.engine.create_container(&spec, |_| service).await?
-                    }
-                    r => r?,
-                };
-                if let Some(note) = self.engine.take_init_note() {
-                    self.emit(Event::Note(note));
-                }
-                self.set_container_id(i, &id)?;
-                self.engine.start(&id).await?;
-                (n, id, log)
+            Attempting::Unstarted { n, log } => {
+                self.create_and_start(i, step, c, window, cfg, Some((n, log)))
+                    .await?
             }
+            Attempting::New => self.create_and_start(i, step, c, window, cfg, None).await?,
         };
         let image = self.st()?.steps[i]
             .last()
@@ -378,45 +317,189 @@ impl Runner {
             detail: format!("container {} from {image}", c.name),
         });
         if let Some(w) = window {
-            let ttl = w.ttl_secs as i64;
-            // With an anchor that has not succeeded yet, the window waits for it; until then
-            // only the engine's own limit bounds the service.
-            let waiting = self.anchor_pending(w)?;
-            let started = self.st()?.steps[i]
-                .last()
-                .map(|a| a.started_at)
-                .unwrap_or_else(Utc::now);
-            let ends_at = match (self.st()?.steps[i].window_ends_at, &waiting) {
-                (Some(t), _) => t,
-                (None, Some(_)) => started + chrono::Duration::seconds(w.serve_limit_secs() as i64),
-                (None, None) => Utc::now() + chrono::Duration::seconds(ttl),
-            };
-            self.st()?.steps[i].window_waiting_for = waiting;
-            self.open_window(i, w, cfg, id, log, ends_at)?;
+            self.serve(i, w, cfg, id, log)?;
             return Ok(None);
         }
+        let body = self.capture_body(&step.id, &c.name, id.clone(), log);
+        Ok(Some((body, Some(id))))
+    }
+
+    /// Where the step's last attempt stands when stage2-tui comes back to it (`reattach`), or a
+    /// new attempt.
+    async fn recover_attempt(
+        &mut self,
+        i: usize,
+        step: &Step,
+        c: &Container,
+        reattach: bool,
+    ) -> Result<Attempting, StepFail> {
+        if !reattach {
+            return Ok(Attempting::New);
+        }
+        let Some(a) = self.st()?.steps[i].last().cloned() else {
+            return Ok(Attempting::New);
+        };
+        let log = self.dc.state_dir().join(&a.log);
+        let id = match self.find_container(&step.id, a.n).await? {
+            Some(id) => id,
+            None if a.container_id.is_some() => {
+                return Err(StepFail::Error(PipelineError::Step(format!(
+                    "its container {} was removed behind stage2-tui's back (by hand, or by another tool) while it ran, and its exit code is lost; retry the step",
+                    a.container.unwrap_or_default()
+                ))));
+            }
+            // Its container was never created (stage2-tui was killed, or the engine went away
+            // mid-create): nothing ran, so that same attempt starts now.
+            None => return Ok(Attempting::Unstarted { n: a.n, log }),
+        };
+        let never_started = self
+            .engine
+            .inspect(&id)
+            .await?
+            .is_some_and(|s| s.never_started);
+        if !never_started {
+            self.emit(Event::Note(format!(
+                "{}: reattached to container {} (it kept running while stage2-tui was away)",
+                step.id, c.name
+            )));
+            return Ok(Attempting::Running { n: a.n, id, log });
+        }
+        self.emit(Event::Note(format!(
+            "{}: its container was created but not started; starting it",
+            step.id
+        )));
+        match self.engine.start(&id).await {
+            Ok(()) => Ok(Attempting::Running { n: a.n, id, log }),
+            // An engine killed in the middle of a start can leave the runtime holding a container
+            // that podman still records as never started: starting it again fails with "already
+            // exists". Its command never ran, so it is removed and the same attempt made anew.
+            Err(e) if e.is_already_exists() => {
+                self.emit(Event::Note(format!(
+                    "{}: the engine went away in the middle of starting {}; its command never ran, so it is removed and created again",
+                    step.id, c.name
+                )));
+                self.engine.remove(&id, true).await?;
+                Ok(Attempting::Unstarted { n: a.n, log })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates and starts the step's container for a new attempt, or for `unstarted`, an
+    /// attempt whose container was never made. Returns the attempt, the container and its log.
+    async fn create_and_start(
+        &mut self,
+        i: usize,
+        step: &Step,
+        c: &Container,
+        window: Option<&Window>,
+        cfg: &PipelineConfig,
+        unstarted: Option<(u32, PathBuf)>,
+    ) -> Result<(u32, String, PathBuf), StepFail> {
+        let was_unstarted = unstarted.is_some();
+        let (n, log) = match unstarted {
+            Some(x) => x,
+            None => self.new_attempt(i, Some(c.name.clone()), Some(cfg.image(&c.image)))?,
+        };
+        let spec = self.container_spec(&step.id, c, window, cfg, n)?;
+        let service = window.is_some();
+        let id = match self.engine.create_container(&spec, |_| service).await {
+            // An API restart in the middle of a create can leave the name held by a container
+            // that exists only in podman's storage: clear it once, create again. Only for an
+            // attempt stage2-tui began creating and never got an id for: any other storage-only
+            // container (buildah's) is not ours to remove.
+            Err(crate::engine::EngineError::StorageOnly { .. })
+                if was_unstarted
+                    && self
+                        .engine
+                        .remove_storage_leftover(&spec.name)
+                        .await
+                        .unwrap_or(false) =>
+            {
+                self.emit(Event::Note(format!(
+                    "{}: removed the leftover of an interrupted create of {} (it existed only in podman's storage); creating it again",
+                    step.id, spec.name
+                )));
+                self.engine.create_container(&spec, |_| service).await?
+            }
+            r => r?,
+        };
+        if let Some(note) = self.engine.take_init_note() {
+            self.emit(Event::Note(note));
+        }
+        self.set_container_id(i, &id)?;
+        self.engine.start(&id).await?;
+        Ok((n, id, log))
+    }
+
+    /// A service is up: its window opens (now, or when its anchor succeeds; until then only the
+    /// engine's own limit bounds it).
+    fn serve(
+        &mut self,
+        i: usize,
+        w: &Window,
+        cfg: &PipelineConfig,
+        id: String,
+        log: PathBuf,
+    ) -> Result<(), PipelineError> {
+        let waiting = self.anchor_pending(w)?;
+        let started = self.st()?.steps[i]
+            .last()
+            .map(|a| a.started_at)
+            .unwrap_or_else(Utc::now);
+        let ends_at = match (self.st()?.steps[i].window_ends_at, &waiting) {
+            (Some(t), _) => t,
+            (None, Some(_)) => started + chrono::Duration::seconds(w.serve_limit_secs() as i64),
+            (None, None) => Utc::now() + chrono::Duration::seconds(w.ttl_secs as i64),
+        };
+        self.st()?.steps[i].window_waiting_for = waiting;
+        self.open_window(i, w, cfg, id, log, ends_at)
+    }
+
+    /// What a oneshot step waits on: its whole log captured, then its exit code.
+    fn capture_body(&self, step: &str, name: &str, id: String, log: PathBuf) -> Body {
         let engine = self.engine.clone();
-        let live = self.live(&step.id);
-        let cid = id.clone();
-        let name = c.name.clone();
-        let body: Body = Box::pin(async move {
+        let live = self.live(step);
+        let name = name.to_string();
+        Box::pin(async move {
             match engine
-                .capture(&cid, &log, Some(live), CaptureMode::Auto)
+                .capture(&id, &log, Some(live), CaptureMode::Auto)
                 .await
             {
                 Ok(c) => Ok(Some(c.exit_code)),
                 Err(e) if e.is_unreachable() || e.is_disk_full() => Err(StepFail::from(e)),
                 // Say it plainly when the container itself is gone.
-                Err(e) => match engine.inspect(&cid).await {
+                Err(e) => match engine.inspect(&id).await {
                     Ok(None) => Err(StepFail::Error(PipelineError::Step(format!(
                         "its container {name} was removed while it ran (by hand, or by another tool), so its exit code is lost; retry the step"
                     )))),
                     _ => Err(StepFail::from(e)),
                 },
             }
-        });
-        Ok(Some((body, Some(id))))
+        })
     }
+}
+
+/// Where a container step's attempt stands when it starts.
+enum Attempting {
+    /// Its container runs (reattached to, or started now).
+    Running {
+        /// The attempt.
+        n: u32,
+        /// The container.
+        id: String,
+        /// Its saved log.
+        log: PathBuf,
+    },
+    /// Its container was never made (or was removed unstarted): it is made now.
+    Unstarted {
+        /// The attempt.
+        n: u32,
+        /// Its saved log.
+        log: PathBuf,
+    },
+    /// A new attempt.
+    New,
 }
 
 /// A bind mount's source inside the deployconfig, where stage containers write, must be a

@@ -295,25 +295,14 @@ impl From<&Step> for StepFile {
             timeout_secs: None,
             contract: Contract::default(),
         };
-        let container = |f: &mut StepFile, c: &Container| {
-            f.image = Some(c.image.clone());
-            f.name = (c.name != step.id).then(|| c.name.clone());
-            f.entrypoint = c.entrypoint.clone();
-            f.command = c.command.clone();
-            f.env = c.env.clone();
-            f.network = c.network.clone();
-            f.mounts = c.mounts.clone();
-            f.workdir = c.workdir;
-            f.contract = c.contract.clone();
-        };
         match &step.work {
             Work::Pull(p) => {
                 f.images = p.images.clone();
                 f.always = p.always;
             }
-            Work::Oneshot(c) => container(&mut f, c),
+            Work::Oneshot(c) => f.set_container(&step.id, c),
             Work::Service(c, w) => {
-                container(&mut f, c);
+                f.set_container(&step.id, c);
                 f.ttl_secs = Some(w.ttl_secs);
                 f.max_extend_secs = Some(w.max_extend_secs);
                 f.window_starts_after = w.starts_after.clone();
@@ -328,31 +317,48 @@ impl From<&Step> for StepFile {
                 f.stable_secs = Some(u.stable_secs);
                 f.timeout_secs = Some(u.timeout_secs);
             }
-            Work::Host(h) => {
-                f.action = Some(h.action());
-                match h {
-                    Host::InstallClients {
-                        bin_dir,
-                        profile_dir,
-                        share_with,
-                    } => {
-                        f.bin_dir = Some(bin_dir.clone());
-                        f.profile_dir = Some(profile_dir.clone());
-                        f.share_with = Some(share_with.clone());
-                    }
-                    Host::ApproveCsrs {
-                        bin_dir,
-                        interval_secs,
-                        timeout_secs,
-                    } => {
-                        f.bin_dir = Some(bin_dir.clone());
-                        f.interval_secs = Some(*interval_secs);
-                        f.timeout_secs = Some(*timeout_secs);
-                    }
-                }
-            }
+            Work::Host(h) => f.set_host(h),
         }
         f
+    }
+}
+
+impl StepFile {
+    /// A container step's fields.
+    fn set_container(&mut self, id: &str, c: &Container) {
+        self.image = Some(c.image.clone());
+        self.name = (c.name != id).then(|| c.name.clone());
+        self.entrypoint = c.entrypoint.clone();
+        self.command = c.command.clone();
+        self.env = c.env.clone();
+        self.network = c.network.clone();
+        self.mounts = c.mounts.clone();
+        self.workdir = c.workdir;
+        self.contract = c.contract.clone();
+    }
+
+    /// A host step's fields.
+    fn set_host(&mut self, h: &Host) {
+        self.action = Some(h.action());
+        self.bin_dir = Some(h.bin_dir().to_string());
+        match h {
+            Host::InstallClients {
+                profile_dir,
+                share_with,
+                ..
+            } => {
+                self.profile_dir = Some(profile_dir.clone());
+                self.share_with = Some(share_with.clone());
+            }
+            Host::ApproveCsrs {
+                interval_secs,
+                timeout_secs,
+                ..
+            } => {
+                self.interval_secs = Some(*interval_secs);
+                self.timeout_secs = Some(*timeout_secs);
+            }
+        }
     }
 }
 

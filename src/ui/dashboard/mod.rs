@@ -118,6 +118,35 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
             banner,
         );
     }
+    body_parts(f, app, body, hits);
+    buttons(f, app, btns, &app.buttons(), hits);
+    status_row(f, app, msg, status);
+    // The buttons row already shows the step actions that apply, with their keys.
+    let wanted = [
+        Action::Down,
+        Action::Up,
+        Action::Quit,
+        Action::Setup,
+        Action::Messages,
+        Action::Shell,
+        Action::Inspect,
+        Action::Pager,
+        Action::DebugShell,
+        Action::Search,
+        Action::FocusPane,
+        Action::CycleTheme,
+        Action::ToggleMouse,
+        Action::Help,
+    ];
+    f.render_widget(
+        Paragraph::new(footer(app, Scope::Dashboard, &wanted, foot.width)),
+        foot,
+    );
+}
+
+/// The steps, the window, the cluster and the log panes: side by side when wide enough, else
+/// the steps on top.
+fn body_parts(f: &mut Frame, app: &App, body: Rect, hits: &mut Hits) {
     let wide = body.width >= 70;
     let steps_w = if wide {
         (body.width * 36 / 100).clamp(30, 44)
@@ -160,7 +189,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
         _ => rest,
     };
     panes(f, app, rest);
-    buttons(f, app, btns, &app.buttons(), hits);
+}
+
+/// The last message, coloured by how the run ended.
+fn status_row(f: &mut Frame, app: &App, msg: String, status: Rect) {
+    let t = app.theme();
     let st = match &app.finish {
         Some(Ok(crate::pipeline::Finish::Succeeded)) => t.succeeded,
         Some(
@@ -173,30 +206,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
         Paragraph::new(Span::styled(msg, st)).wrap(ratatui::widgets::Wrap { trim: false }),
         status,
     );
-    // The buttons row already shows the step actions that apply, with their keys.
-    let wanted = [
-        Action::Down,
-        Action::Up,
-        Action::Quit,
-        Action::Setup,
-        Action::Messages,
-        Action::Shell,
-        Action::Inspect,
-        Action::Pager,
-        Action::DebugShell,
-        Action::Search,
-        Action::FocusPane,
-        Action::CycleTheme,
-        Action::ToggleMouse,
-        Action::Help,
-    ];
-    f.render_widget(
-        Paragraph::new(footer(app, Scope::Dashboard, &wanted, foot.width)),
-        foot,
-    );
 }
 
-fn header(f: &mut Frame, app: &App, area: Rect) {
+/// How the run stands, for the header: running (and why, when only a window is left),
+/// completed, failed, stopped or idle.
+fn outcome(app: &App) -> (String, ratatui::style::Style) {
     let t = app.theme();
     let run = app.run.as_ref();
     // Every step done but a service window still open: say why the run is still "running".
@@ -212,7 +226,7 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
             w.ends_at.with_timezone(&chrono::Local).format("%H:%M:%S")
         )
     });
-    let outcome = match (app.driving, run.map(|r| r.outcome)) {
+    match (app.driving, run.map(|r| r.outcome)) {
         (true, _) => (
             serving_reason.unwrap_or_else(|| "running".into()),
             t.running,
@@ -221,7 +235,13 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
         (false, Some(crate::pipeline::Outcome::Failed)) => ("failed".into(), t.failed),
         (false, Some(crate::pipeline::Outcome::Stopped)) => ("stopped".into(), t.failed),
         (false, _) => ("idle".into(), t.dim),
-    };
+    }
+}
+
+fn header(f: &mut Frame, app: &App, area: Rect) {
+    let t = app.theme();
+    let run = app.run.as_ref();
+    let outcome = outcome(app);
     // Narrow terminals drop the run id first, then shorten the folder from its start: the
     // run's status always shows.
     let width = area.width as usize;
@@ -287,6 +307,59 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
     }
 }
 
+/// One row of the step list: its icon, id (and how often it ran), and the longest form of its
+/// time, exit code or window that fits `w`; and the row's style.
+fn step_row(app: &App, i: usize, w: usize) -> (Line<'static>, Style) {
+    let t = app.theme();
+    let st = app.status_of(i);
+    let (time, exit) = elapsed(app, i);
+    // A step that ran more than once says how often.
+    let tries = app
+        .run
+        .as_ref()
+        .and_then(|r| r.steps.get(i))
+        .map_or(0, |s| s.attempts.len());
+    let id = &if tries > 1 {
+        format!("{} ×{tries}", app.pipeline.steps[i].id)
+    } else {
+        app.pipeline.steps[i].id.clone()
+    };
+    let sel = i == app.selected;
+    let base = if sel { t.selected } else { Style::new() };
+    let left_len = 3 + id.chars().count();
+    // Longest form that fits with a space before it: "serving 8m20s" / "1m14s exit 1" / "1m14s".
+    let is_service = app.pipeline.steps[i].is_service();
+    let serving = match st {
+        StepStatus::Serving => "serving ",
+        _ if is_service && !time.is_empty() => "served ",
+        _ => "",
+    };
+    let candidates = [
+        if exit.is_empty() || exit == "0" {
+            format!("{serving}{time}")
+        } else {
+            format!("{time} exit {exit}")
+        },
+        time.clone(),
+        String::new(),
+    ];
+    let right_text = candidates
+        .into_iter()
+        .find(|c| c.is_empty() || left_len + c.chars().count() + 2 <= w)
+        .unwrap_or_default();
+    let pad = w.saturating_sub(left_len + right_text.chars().count() + 1);
+    let line = Line::from(vec![
+        Span::styled(
+            format!(" {} ", icon(app, st)),
+            status_style(app, st).patch(base),
+        ),
+        Span::styled(id.clone(), t.text.patch(base)),
+        Span::styled(" ".repeat(pad), base),
+        Span::styled(format!("{right_text} "), status_style(app, st).patch(base)),
+    ]);
+    (line, base)
+}
+
 fn steps(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
     let t = app.theme();
     // A `/` filter lists only the steps that match, and says so in the title.
@@ -318,54 +391,8 @@ fn steps(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
         at.saturating_sub(rows.saturating_sub(1))
     };
     for (row, i) in listed.iter().copied().skip(first).enumerate().take(rows) {
-        let st = app.status_of(i);
-        let (time, exit) = elapsed(app, i);
-        // A step that ran more than once says how often.
-        let tries = app
-            .run
-            .as_ref()
-            .and_then(|r| r.steps.get(i))
-            .map_or(0, |s| s.attempts.len());
-        let id = &if tries > 1 {
-            format!("{} ×{tries}", app.pipeline.steps[i].id)
-        } else {
-            app.pipeline.steps[i].id.clone()
-        };
         let r = Rect::new(inner.x, inner.y + row as u16, inner.width, 1);
-        let sel = i == app.selected;
-        let base = if sel { t.selected } else { Style::new() };
-        let w = inner.width as usize;
-        let left_len = 3 + id.chars().count();
-        // Longest form that fits with a space before it: "serving 8m20s" / "1m14s exit 1" / "1m14s".
-        let is_service = app.pipeline.steps[i].is_service();
-        let serving = match st {
-            StepStatus::Serving => "serving ",
-            _ if is_service && !time.is_empty() => "served ",
-            _ => "",
-        };
-        let candidates = [
-            if exit.is_empty() || exit == "0" {
-                format!("{serving}{time}")
-            } else {
-                format!("{time} exit {exit}")
-            },
-            time.clone(),
-            String::new(),
-        ];
-        let right_text = candidates
-            .into_iter()
-            .find(|c| c.is_empty() || left_len + c.chars().count() + 2 <= w)
-            .unwrap_or_default();
-        let pad = w.saturating_sub(left_len + right_text.chars().count() + 1);
-        let line = Line::from(vec![
-            Span::styled(
-                format!(" {} ", icon(app, st)),
-                status_style(app, st).patch(base),
-            ),
-            Span::styled(id.clone(), t.text.patch(base)),
-            Span::styled(" ".repeat(pad), base),
-            Span::styled(format!("{right_text} "), status_style(app, st).patch(base)),
-        ]);
+        let (line, base) = step_row(app, i, inner.width as usize);
         f.render_widget(Paragraph::new(line).style(base), r);
         hits.push((r, Hit::Step(i)));
     }

@@ -85,6 +85,43 @@ pub(super) fn pane(
         return;
     };
     let st = app.status_of(i);
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(if focused { t.border_focused } else { t.border })
+        .title(pane_title(app, i, st, scrolled));
+    let mut inner = block.inner(area);
+    f.render_widget(block, area);
+    // A failed step's diagnosis sits above its log: what went wrong and what to do.
+    let diagnosis = app
+        .run
+        .as_ref()
+        .and_then(|r| r.steps.get(i))
+        .and_then(|s| s.last())
+        .and_then(|a| a.diagnosis.as_ref())
+        .filter(|_| st == StepStatus::Failed);
+    if let Some(d) = diagnosis
+        && inner.height >= 4
+    {
+        inner = diagnosis_box(f, app, d, inner);
+    }
+    let matched = diagnosis.and_then(|d| d.text.as_deref());
+    let lines = pane_lines(app, step, st, scrolled, inner, matched);
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// A pane's title: the step, its status, time, exit code, attempt, and whether it has the keys.
+fn pane_title(app: &App, i: usize, st: StepStatus, scrolled: Option<usize>) -> Line<'static> {
+    let t = app.theme();
+    let id = app
+        .pipeline
+        .steps
+        .get(i)
+        .map(|s| s.id.as_str())
+        .unwrap_or_default();
+    let mut title = vec![
+        Span::styled(format!(" {id} "), t.title),
+        Span::styled(format!("{} ", st.word()), status_style(app, st)),
+    ];
     let (time, exit) = elapsed(app, i);
     let attempt = app
         .run
@@ -92,10 +129,6 @@ pub(super) fn pane(
         .and_then(|r| r.steps.get(i))
         .map(|s| s.attempts.len())
         .unwrap_or(0);
-    let mut title = vec![
-        Span::styled(format!(" {} ", step.id), t.title),
-        Span::styled(format!("{} ", st.word()), status_style(app, st)),
-    ];
     if !time.is_empty() {
         title.push(Span::styled(format!("{time} "), t.dim));
     }
@@ -118,57 +151,61 @@ pub(super) fn pane(
             t.key,
         ));
     }
-    let block = Block::bordered()
-        .border_type(BorderType::Rounded)
-        .border_style(if focused { t.border_focused } else { t.border })
-        .title(Line::from(title));
-    let mut inner = block.inner(area);
-    f.render_widget(block, area);
-    // A failed step's diagnosis sits above its log: what went wrong and what to do.
-    let diagnosis = app
-        .run
-        .as_ref()
-        .and_then(|r| r.steps.get(i))
-        .and_then(|s| s.last())
-        .and_then(|a| a.diagnosis.as_ref())
-        .filter(|_| st == StepStatus::Failed);
-    if let Some(d) = diagnosis
-        && inner.height >= 4
-    {
-        let text = vec![
-            Line::from(vec![
-                Span::styled("✚ ", t.failed),
-                Span::styled(
-                    crate::text::visible(&d.cause).into_owned(),
-                    t.failed.add_modifier(Modifier::BOLD),
-                ),
-            ]),
-            Line::from(vec![
-                Span::styled("→ ", t.key),
-                Span::styled(crate::text::visible(&d.fix).into_owned(), t.text),
-            ]),
-        ];
-        let para = Paragraph::new(text).wrap(ratatui::widgets::Wrap { trim: false });
-        let want = (wrapped_rows(&format!("✚ {}", d.cause), inner.width as usize)
-            + wrapped_rows(&format!("→ {}", d.fix), inner.width as usize))
-            as u16;
-        let h = want.min(inner.height / 2).max(2);
-        let [top, rest] =
-            Layout::vertical([Constraint::Length(h + 1), Constraint::Min(1)]).areas(inner);
-        f.render_widget(
-            para.block(
-                Block::new()
-                    .borders(ratatui::widgets::Borders::BOTTOM)
-                    .border_style(t.border),
+    Line::from(title)
+}
+
+/// The diagnosis box at the top of `inner`; returns what is left below it for the log.
+fn diagnosis_box(
+    f: &mut Frame,
+    app: &App,
+    d: &crate::pipeline::diagnosis::Diagnosis,
+    inner: Rect,
+) -> Rect {
+    let t = app.theme();
+    let text = vec![
+        Line::from(vec![
+            Span::styled("✚ ", t.failed),
+            Span::styled(
+                crate::text::visible(&d.cause).into_owned(),
+                t.failed.add_modifier(Modifier::BOLD),
             ),
-            top,
-        );
-        inner = rest;
-    }
-    let matched = diagnosis.and_then(|d| d.text.as_deref());
+        ]),
+        Line::from(vec![
+            Span::styled("→ ", t.key),
+            Span::styled(crate::text::visible(&d.fix).into_owned(), t.text),
+        ]),
+    ];
+    let para = Paragraph::new(text).wrap(ratatui::widgets::Wrap { trim: false });
+    let want = (wrapped_rows(&format!("✚ {}", d.cause), inner.width as usize)
+        + wrapped_rows(&format!("→ {}", d.fix), inner.width as usize)) as u16;
+    let h = want.min(inner.height / 2).max(2);
+    let [top, rest] =
+        Layout::vertical([Constraint::Length(h + 1), Constraint::Min(1)]).areas(inner);
+    f.render_widget(
+        para.block(
+            Block::new()
+                .borders(ratatui::widgets::Borders::BOTTOM)
+                .border_style(t.border),
+        ),
+        top,
+    );
+    rest
+}
+
+/// The log lines a pane shows (the last that fit, or `scrolled` up from there), the line the
+/// diagnosis matched reversed; or what it waits for.
+fn pane_lines(
+    app: &App,
+    step: &crate::pipeline::spec::Step,
+    st: StepStatus,
+    scrolled: Option<usize>,
+    inner: Rect,
+    matched: Option<&str>,
+) -> Vec<Line<'static>> {
+    let t = app.theme();
     let rows = inner.height as usize;
     let width = inner.width as usize;
-    let lines: Vec<Line> = match app.tails.get(&step.id) {
+    match app.tails.get(&step.id) {
         Some(tail) if !tail.is_empty() => tail
             .iter()
             .skip(
@@ -205,8 +242,7 @@ pub(super) fn pane(
             };
             vec![Line::styled(msg, t.dim)]
         }
-    };
-    f.render_widget(Paragraph::new(lines), inner);
+    }
 }
 
 /// Rows `text` takes when word-wrapped at `width` (as `Paragraph` wraps it).

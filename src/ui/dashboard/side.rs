@@ -17,7 +17,25 @@ pub(super) fn window(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(block, area);
     let left = (w.ends_at - app.now).num_seconds().max(0);
     let total = (w.ends_at - w.opened_at).num_seconds().max(1);
-    let check = match &w.check {
+    let check = url_check(app, w);
+    let [top, evidence] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(inner);
+    let check_w = (check.0.chars().count() as u16 + 2).min(inner.width / 2);
+    let [g, c] = Layout::horizontal([Constraint::Min(10), Constraint::Length(check_w)]).areas(top);
+    let gauge = countdown(app, w, left, total);
+    f.render_widget(gauge, g);
+    f.render_widget(
+        Paragraph::new(Span::styled(format!(" {}", check.0), check.1)),
+        c,
+    );
+    let line = fetched(app, w);
+    f.render_widget(Paragraph::new(line), evidence);
+}
+
+/// What the web server answers stage2-tui's own check, and its colour.
+fn url_check(app: &App, w: &crate::app::WindowInfo) -> (String, ratatui::style::Style) {
+    let t = app.theme();
+    match &w.check {
         UrlCheck::Unknown => ("checking…".to_string(), t.dim),
         UrlCheck::Answered { status, bytes } => (
             format!(
@@ -37,12 +55,13 @@ pub(super) fn window(f: &mut Frame, app: &App, area: Rect) {
             ("starting…".to_string(), t.dim)
         }
         UrlCheck::Failed(e) => (format!("not answering: {e}"), t.failed),
-    };
-    let [top, evidence] =
-        Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(inner);
-    let check_w = (check.0.chars().count() as u16 + 2).min(inner.width / 2);
-    let [g, c] = Layout::horizontal([Constraint::Min(10), Constraint::Length(check_w)]).areas(top);
-    let gauge = match &w.waiting_for {
+    }
+}
+
+/// The window's countdown, or what it waits for before it starts.
+fn countdown(app: &App, w: &crate::app::WindowInfo, left: i64, total: i64) -> Gauge<'static> {
+    let t = app.theme();
+    match &w.waiting_for {
         // The countdown has not started: the bootstrap VM does not exist yet.
         Some(anchor) => {
             let ttl = app
@@ -67,14 +86,13 @@ pub(super) fn window(f: &mut Frame, app: &App, area: Rect) {
                 format!("{:02}:{:02} left", left / 60, left % 60),
                 t.text,
             )),
-    };
-    f.render_widget(gauge, g);
-    f.render_widget(
-        Paragraph::new(Span::styled(format!(" {}", check.0), check.1)),
-        c,
-    );
-    // The web server's own access log: did the bootstrap VM fetch its ignition?
-    let line = match w.fetches.last() {
+    }
+}
+
+/// The web server's own access log: did the bootstrap VM fetch its ignition?
+fn fetched(app: &App, w: &crate::app::WindowInfo) -> Span<'static> {
+    let t = app.theme();
+    match w.fetches.last() {
         Some(last) => {
             let more = w.fetches.len() - 1;
             let mut l = last.describe();
@@ -91,8 +109,32 @@ pub(super) fn window(f: &mut Frame, app: &App, area: Rect) {
             )
         }
         None => Span::styled("bootstrap.ign not fetched yet", t.dim),
+    }
+}
+
+/// The cluster operators: how many are available, progressing, degraded, and which are awaited.
+fn operator_lines(app: &App, c: &crate::pipeline::cluster::Snapshot) -> Vec<Line<'static>> {
+    let t = app.theme();
+    let Some(o) = &c.operators else {
+        return vec![Line::from(Span::styled("operators not read yet", t.dim))];
     };
-    f.render_widget(Paragraph::new(line), evidence);
+    let mut lines = vec![Line::from(vec![
+        Span::styled(
+            format!("operators {}/{} available", o.available, o.total),
+            if o.settled() { t.succeeded } else { t.running },
+        ),
+        Span::styled(
+            format!(", {} progressing, {} degraded", o.progressing, o.degraded),
+            if o.degraded > 0 { t.failed } else { t.dim },
+        ),
+    ])];
+    if !o.waiting_for.is_empty() {
+        lines.push(Line::from(Span::styled(
+            format!("  waiting for: {}", o.waiting_for.join(", ")),
+            t.dim,
+        )));
+    }
+    lines
 }
 
 /// The cluster taking shape: nodes Ready against the declared ones, CSRs, operators.
@@ -165,27 +207,7 @@ pub(super) fn cluster(
             t.failed,
         )));
     }
-    match &c.operators {
-        Some(o) => {
-            lines.push(Line::from(vec![
-                Span::styled(
-                    format!("operators {}/{} available", o.available, o.total),
-                    ok(o.settled()),
-                ),
-                Span::styled(
-                    format!(", {} progressing, {} degraded", o.progressing, o.degraded),
-                    if o.degraded > 0 { t.failed } else { t.dim },
-                ),
-            ]));
-            if !o.waiting_for.is_empty() {
-                lines.push(Line::from(Span::styled(
-                    format!("  waiting for: {}", o.waiting_for.join(", ")),
-                    t.dim,
-                )));
-            }
-        }
-        None => lines.push(Line::from(Span::styled("operators not read yet", t.dim))),
-    }
+    lines.extend(operator_lines(app, c));
     if let Some(e) = &c.error {
         lines.push(Line::from(Span::styled(
             format!("last look: {}", crate::text::visible(e)),

@@ -21,7 +21,7 @@ pub(super) fn masked(s: &Setup, f: &Field, value: &str) -> String {
 
 pub(super) fn config(f: &mut Frame, app: &App, s: &Setup, area: Rect, hits: &mut Hits) {
     if let Some(editor) = &s.raw {
-        raw_editor(f, app, s, editor, area);
+        raw_editor(f, app, s, &editor.area, editor.file, area);
         return;
     }
     let errors = s
@@ -72,15 +72,17 @@ pub(super) fn raw_editor(
     app: &App,
     s: &Setup,
     area_ta: &ratatui_textarea::TextArea<'static>,
+    raw: crate::app::setup::RawFile,
     area: Rect,
 ) {
     let t = app.theme();
-    let (name, file) = if s.raw_secrets {
-        ("secrets.json", &s.secrets)
+    let name = raw.name();
+    let file = if raw.is_secrets() {
+        &s.secrets
     } else {
-        ("config.json", &s.config)
+        &s.config
     };
-    let masked = if s.raw_masked { ", values masked" } else { "" };
+    let masked = if raw.masked() { ", values masked" } else { "" };
     let title = match &file.parse_error {
         Some((l, c, m)) => {
             format!(" {name} (raw{masked}) — invalid JSON at line {l}, column {c}: {m} ")
@@ -161,17 +163,9 @@ pub(super) fn form_rows(f: &mut Frame, app: &App, s: &Setup, inner: Rect, hits: 
     }
 }
 
-/// The totals, then every problem: the selected field's first (marked ▸).
-pub(super) fn problems(
-    f: &mut Frame,
-    app: &App,
-    s: &Setup,
-    errors: usize,
-    warnings: usize,
-    summary: Rect,
-) {
+/// The problems' first line: config.json does not parse, is valid, or how many problems.
+fn totals(app: &App, s: &Setup, errors: usize, warnings: usize) -> Line<'static> {
     let t = app.theme();
-    let mut lines = Vec::new();
     let totals = match &s.config.parse_error {
         Some((l, c, m)) => format!(
             "config.json does not parse (line {l}, column {c}: {m}): {} opens the raw editor at the error",
@@ -183,14 +177,27 @@ pub(super) fn problems(
             app.key(Scope::Setup, Action::NextProblem)
         ),
     };
-    lines.push(Line::styled(
+    Line::styled(
         totals,
         if errors > 0 || s.config.parse_error.is_some() {
             t.failed
         } else {
             t.succeeded
         },
-    ));
+    )
+}
+
+/// The totals, then every problem: the selected field's first (marked ▸).
+pub(super) fn problems(
+    f: &mut Frame,
+    app: &App,
+    s: &Setup,
+    errors: usize,
+    warnings: usize,
+    summary: Rect,
+) {
+    let t = app.theme();
+    let mut lines = vec![totals(app, s, errors, warnings)];
     if let Some((l, c, m)) = &s.secrets.parse_error {
         lines.push(Line::styled(
             format!(

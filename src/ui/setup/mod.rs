@@ -28,7 +28,6 @@ fn block<'a>(app: &App, title: String, focused: bool) -> Block<'a> {
 
 /// Draws the setup flow.
 pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
-    let t = app.theme();
     let Some(s) = app.screen.setup() else { return };
     let [tabs, body, msg, foot] = Layout::vertical([
         Constraint::Length(1),
@@ -37,7 +36,22 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
         Constraint::Length(1),
     ])
     .areas(area);
-    // Full titles when they fit, short ones otherwise (every step stays visible at 80 columns).
+    page_tabs(f, app, s, tabs);
+    match s.step {
+        Page::Checks => checks(f, app, s, body),
+        Page::Config => config(f, app, s, body, hits),
+        Page::Installer => installer(f, app, s, body),
+        Page::Tag => tags(f, app, s, body),
+        Page::Review => review(f, app, s, body),
+    }
+    message_row(f, app, s, msg);
+    hint_row(f, app, s, foot);
+}
+
+/// The pages as tabs, the current one lit: full titles when they fit, short ones otherwise
+/// (every page stays visible at 80 columns).
+fn page_tabs(f: &mut Frame, app: &App, s: &Setup, tabs: Rect) {
+    let t = app.theme();
     let full: u16 = 19
         + Page::ALL
             .iter()
@@ -68,13 +82,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
         );
         x += w + 1;
     }
-    match s.step {
-        Page::Checks => checks(f, app, s, body),
-        Page::Config => config(f, app, s, body, hits),
-        Page::Installer => installer(f, app, s, body),
-        Page::Tag => tags(f, app, s, body),
-        Page::Review => review(f, app, s, body),
-    }
+}
+
+/// The input being typed, or the last message.
+fn message_row(f: &mut Frame, app: &App, s: &Setup, msg: Rect) {
+    let t = app.theme();
     let line = match (&s.input, &s.message) {
         (Some((what, text)), _) => {
             let prompt = match what {
@@ -91,8 +103,36 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
         (None, None) => Line::default(),
     };
     f.render_widget(Paragraph::new(line), msg);
-    let fix = s.safe_fix().is_some();
-    let wanted: &[Action] = match s.step {
+}
+
+/// The keys this page offers (or the editor's, while one is open).
+fn hint_row(f: &mut Frame, app: &App, s: &Setup, foot: Rect) {
+    let t = app.theme();
+    let wanted = page_keys(s.step, s.safe_fix().is_some());
+    let hint = if s.editing.is_some() {
+        Line::styled("Enter save (Ctrl-S in multi-line text)  Esc cancel", t.dim)
+    } else if s.raw_file().is_some_and(crate::app::setup::RawFile::masked) {
+        Line::styled(
+            format!(
+                "secrets.json, values masked: {} reveals them for editing  Esc back to the form",
+                app.key(Scope::Setup, Action::Reveal)
+            ),
+            t.dim,
+        )
+    } else if s.raw.is_some() {
+        Line::styled(
+            "Esc/Ctrl-S back to the form (not parsing: d discard, k keep aside)  Ctrl-Z undo  Ctrl-Y redo  F1 help",
+            t.dim,
+        )
+    } else {
+        footer(app, Scope::Setup, wanted, foot.width)
+    };
+    f.render_widget(Paragraph::new(hint), foot);
+}
+
+/// The keys a page offers, in the order its footer shows them (`fix`: a safe fix is there).
+fn page_keys(page: Page, fix: bool) -> &'static [Action] {
+    match page {
         Page::Checks if fix => &[
             Action::Fix,
             Action::NextStep,
@@ -151,26 +191,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, hits: &mut Hits) {
             Action::Help,
             Action::Quit,
         ],
-    };
-    let hint = if s.editing.is_some() {
-        Line::styled("Enter save (Ctrl-S in multi-line text)  Esc cancel", t.dim)
-    } else if s.raw.is_some() && s.raw_masked {
-        Line::styled(
-            format!(
-                "secrets.json, values masked: {} reveals them for editing  Esc back to the form",
-                app.key(Scope::Setup, Action::Reveal)
-            ),
-            t.dim,
-        )
-    } else if s.raw.is_some() {
-        Line::styled(
-            "Esc/Ctrl-S back to the form (not parsing: d discard, k keep aside)  Ctrl-Z undo  Ctrl-Y redo  F1 help",
-            t.dim,
-        )
-    } else {
-        footer(app, Scope::Setup, wanted, foot.width)
-    };
-    f.render_widget(Paragraph::new(hint), foot);
+    }
 }
 
 fn checks(f: &mut Frame, app: &App, s: &Setup, area: Rect) {

@@ -2,11 +2,14 @@
 
 use super::*;
 
-pub(super) fn version_lines(app: &App, v: &Option<Result<String, String>>) -> Vec<Line<'static>> {
+pub(super) fn version_lines(
+    app: &App,
+    v: &Option<Result<String, crate::app::setup::TaskError>>,
+) -> Vec<Line<'static>> {
     let t = app.theme();
     match v {
         None => vec![Line::styled("asking it for its version…", t.dim)],
-        Some(Err(e)) => vec![Line::styled(e.clone(), t.failed)],
+        Some(Err(e)) => vec![Line::styled(e.to_string(), t.failed)],
         Some(Ok(out)) => {
             let mut l: Vec<Line> = out
                 .lines()
@@ -114,7 +117,7 @@ pub(super) fn tags(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
     let mut lines = Vec::new();
     match &s.tags {
         None => lines.push(Line::styled("listing…", t.dim)),
-        Some(Err(e)) => lines.push(Line::styled(e.clone(), t.failed)),
+        Some(Err(e)) => lines.push(Line::styled(e.to_string(), t.failed)),
         Some(Ok(list)) if list.is_empty() => lines.push(Line::styled(
             format!(
                 "no local image of this registry; {} pulls a tag",
@@ -143,6 +146,31 @@ pub(super) fn tags(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
         lines.push(Line::styled(p.clone(), t.running));
     }
     f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// What saving will change in each file, line by line.
+fn changes(app: &App, s: &Setup) -> Vec<Line<'static>> {
+    let t = app.theme();
+    let mut lines = Vec::new();
+    for (name, d) in [
+        ("config.json", &s.pending[0]),
+        ("secrets.json", &s.pending[1]),
+    ] {
+        if d.is_empty() {
+            lines.push(Line::styled(format!("{name}: no change"), t.dim));
+            continue;
+        }
+        lines.push(Line::styled(format!("{name}: {} changed line(s); saved atomically with a backup (.{name}.stage2-tui.bak)", d.len()), t.title));
+        for l in d {
+            let st = if l.starts_with('+') {
+                t.succeeded
+            } else {
+                t.failed
+            };
+            lines.push(Line::styled(format!("  {l}"), st));
+        }
+    }
+    lines
 }
 
 pub(super) fn review(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
@@ -200,31 +228,14 @@ pub(super) fn review(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
             ));
         }
     }
-    if s.conflict {
+    if s.conflict() {
         lines.push(Line::styled(
             format!("A file changed on disk since it was loaded: {} saves yours over it, {} reloads it.", app.key(Scope::Setup, Action::Overwrite), app.key(Scope::Setup, Action::Reload)),
             t.failed,
         ));
     }
     lines.push(Line::default());
-    for (name, d) in [
-        ("config.json", &s.pending[0]),
-        ("secrets.json", &s.pending[1]),
-    ] {
-        if d.is_empty() {
-            lines.push(Line::styled(format!("{name}: no change"), t.dim));
-            continue;
-        }
-        lines.push(Line::styled(format!("{name}: {} changed line(s); saved atomically with a backup (.{name}.stage2-tui.bak)", d.len()), t.title));
-        for l in d {
-            let st = if l.starts_with('+') {
-                t.succeeded
-            } else {
-                t.failed
-            };
-            lines.push(Line::styled(format!("  {l}"), st));
-        }
-    }
+    lines.extend(changes(app, s));
     f.render_widget(
         Paragraph::new(lines)
             .block(block(app, " Review ".into(), true))
