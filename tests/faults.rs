@@ -172,20 +172,13 @@ fn links_planted_by_a_stage_are_refused_and_state_lives_outside_the_deployconfig
         std::fs::metadata(log.parent().unwrap()).unwrap().mode() & 0o777,
         0o700
     );
-    let root = std::env::var("STAGE2_STATE_ROOT").unwrap_or_else(|_| {
-        if unsafe_is_root() {
-            "/var/lib/stage2-tui".into()
-        } else {
-            String::new()
-        }
-    });
-    if !root.is_empty() {
-        assert!(
-            sd.starts_with(&root),
-            "{} is not under {root}",
-            sd.display()
-        );
-    }
+    let root = state_root();
+    assert!(
+        sd.starts_with(&root),
+        "{} is not under {}",
+        sd.display(),
+        root.display()
+    );
 
     // A save in the setup flow refuses the planted backup link and leaves /etc/passwd alone.
     let before = std::fs::read("/etc/passwd").unwrap();
@@ -218,12 +211,6 @@ fn links_planted_by_a_stage_are_refused_and_state_lives_outside_the_deployconfig
         "{profile}"
     );
     remove_containers_of(&dir);
-}
-
-fn unsafe_is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
 }
 
 #[test]

@@ -446,9 +446,11 @@ fn a_copied_in_installer_is_checked_first_and_replaces_nothing_until_yes() {
     let task = s.copy_override(src.to_str().unwrap());
     // The copy (hundreds of MB for a real one) is background work, not the update's.
     assert_eq!(task, Some(SetupTask::CheckCandidate(src.clone())));
-    let (dc, cand) = (s.dc.clone(), s.candidate_path());
-    assert!(!cand.exists(), "nothing copied in the update");
-    stage_candidate(&dc, &src, &cand).unwrap();
+    let dc = s.dc.clone();
+    assert!(!s.candidate_path().exists(), "nothing copied in the update");
+    // The loop stages it in the state folder; here, in the test's own folder.
+    let cand = dir.path().join("state").join("openshift-install.candidate");
+    stage_candidate(&src, &cand).unwrap();
     assert!(
         !dir.path().join("openshift-install").exists(),
         "nothing replaced yet"
@@ -468,7 +470,7 @@ fn a_copied_in_installer_is_checked_first_and_replaces_nothing_until_yes() {
         .setup_mut()
         .unwrap()
         .copy_override(src.to_str().unwrap());
-    stage_candidate(&dc, &src, &cand).unwrap();
+    stage_candidate(&src, &cand).unwrap();
     app.on_setup_msg(SetupMsg::Candidate(Ok("openshift-install 4.14.3".into())));
     let effects = app.on_key(key(KeyCode::Char('y')));
     let from = src.display().to_string();

@@ -66,7 +66,7 @@ pub(super) fn spawn_setup_task(
                 )
             }
             SetupTask::CheckCandidate(src) => {
-                SetupMsg::Candidate(check_candidate(&engine, &image, &dc, src, candidate).await)
+                SetupMsg::Candidate(check_candidate(&engine, &image, src, candidate).await)
             }
             SetupTask::Tags => SetupMsg::Tags(tags(&engine, &registry, &stages).await),
             SetupTask::Pull(t) => {
@@ -116,12 +116,11 @@ async fn versions(engine: &Engine, image: &str, dc: &Deployconfig) -> SetupMsg {
 async fn check_candidate(
     engine: &Engine,
     image: &str,
-    dc: &Deployconfig,
     src: std::path::PathBuf,
     candidate: std::path::PathBuf,
 ) -> Result<String, TaskError> {
-    let (dc2, cand) = (dc.clone(), candidate.clone());
-    tokio::task::spawn_blocking(move || crate::app::setup::stage_candidate(&dc2, &src, &cand))
+    let cand = candidate.clone();
+    tokio::task::spawn_blocking(move || crate::app::setup::stage_candidate(&src, &cand))
         .await
         .unwrap_or_else(|e| Err(TaskError::File(format!("the copy stopped: {e}"))))?;
     version_of(

@@ -40,10 +40,20 @@ pub fn podman_164() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/podman-1.6.4/podman")
 }
 
+/// Where the tests' runs keep their state: scripts/test.sh gives a temporary folder of its own
+/// (removed at the end); a bare `cargo test` keeps it under target/tmp, never in /var/lib.
+pub fn state_root() -> PathBuf {
+    std::env::var_os("STAGE2_STATE_ROOT")
+        .filter(|r| !r.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("stage2-state"))
+}
+
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_stage2-tui"));
     c.env("STAGE2_ENGINE", engine_url())
         .env("STAGE2_PODMAN", podman_164())
+        .env("STAGE2_STATE_ROOT", state_root())
         .env_remove("STAGE2_DEPLOYCONFIG");
     c
 }

@@ -127,9 +127,10 @@ pub fn tui_cmd_code(cfg_home: &Path, args: &str, code: &Path) -> String {
 
 pub fn tui_cmd(cfg_home: &Path, args: &str) -> String {
     format!(
-        "exec env STAGE2_ENGINE={} STAGE2_PODMAN={} CONTAINERS_CONF={} XDG_CONFIG_HOME={} TERM=xterm-256color {} {args}",
+        "exec env STAGE2_ENGINE={} STAGE2_PODMAN={} STAGE2_STATE_ROOT={} CONTAINERS_CONF={} XDG_CONFIG_HOME={} TERM=xterm-256color {} {args}",
         engine_url(),
         podman_164().display(),
+        super::state_root().display(),
         std::env::var("CONTAINERS_CONF").unwrap_or_default(),
         cfg_home.display(),
         env!("CARGO_BIN_EXE_stage2-tui"),

@@ -325,18 +325,17 @@ impl Setup {
     }
 }
 
-/// Copies an openshift-install aside into the private state folder (blocking file work: run it
-/// off the update loop).
+/// Copies an openshift-install aside to `cand`, in a private folder (the deployconfig's state
+/// folder; blocking file work: run it off the update loop).
 pub fn stage_candidate(
-    dc: &Deployconfig,
     src: &std::path::Path,
     cand: &std::path::Path,
 ) -> Result<(), super::TaskError> {
     std::fs::read(src)
         .and_then(|bytes| {
-            let dir = dc.state_dir();
-            crate::safefs::private_dir(&dir)?;
-            crate::safefs::Dir::open(&dir)?.write_atomic(
+            let dir = cand.parent().unwrap_or(std::path::Path::new("."));
+            crate::safefs::private_dir(dir)?;
+            crate::safefs::Dir::open(dir)?.write_atomic(
                 cand.file_name().unwrap_or_default(),
                 &bytes,
                 0o755,
