@@ -92,9 +92,58 @@ impl Tar {
 }
 
 /// An error adding `what` to the bundle, said as such.
-fn io(what: &str) -> impl FnOnce(std::io::Error) -> String {
+fn finish(out: &Path) -> impl Fn(std::io::Error) -> BundleError {
+    let path = out.to_path_buf();
+    move |source| BundleError::Finish {
+        path: path.clone(),
+        source,
+    }
+}
+
+/// Why no bundle was written.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// The path names no file.
+    #[error("{}: not a file name", .0.display())]
+    NotAFile(PathBuf),
+    /// The bundle file could not be made (it exists, the folder is not writable…).
+    #[error("cannot create {}: {source}", path.display())]
+    Create {
+        /// The bundle.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A part could not be written into it (the disk filled…).
+    #[error("writing {what} into the bundle: {source}")]
+    Write {
+        /// The part.
+        what: String,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Its end could not be written or synced.
+    #[error("finishing {}: {source}", path.display())]
+    Finish {
+        /// The bundle.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Its private folder could not be made.
+    #[error("cannot make its folder: {0}")]
+    Folder(#[source] std::io::Error),
+    /// The thread writing it stopped.
+    #[error("the bundle writer stopped: {0}")]
+    Stopped(String),
+}
+
+fn io(what: &str) -> impl FnOnce(std::io::Error) -> BundleError {
     let what = what.to_string();
-    move |e| format!("writing {what} into the bundle: {e}")
+    move |source| BundleError::Write { what, source }
 }
 
 /// The default file name: `stage2-bundle-<cluster>-<time>.tar.gz` in `dir`.
@@ -119,14 +168,16 @@ pub async fn write(
     engine: Option<&Engine>,
     dc: &Deployconfig,
     out: &Path,
-) -> Result<Written, String> {
+) -> Result<Written, BundleError> {
     let red = Redactor::new(dc);
     let mut missing = Vec::new();
     let name = out
         .file_name()
-        .ok_or_else(|| format!("{}: not a file name", out.display()))?;
-    let file = crate::safefs::create_private_file(out)
-        .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+        .ok_or_else(|| BundleError::NotAFile(out.to_path_buf()))?;
+    let file = crate::safefs::create_private_file(out).map_err(|source| BundleError::Create {
+        path: out.to_path_buf(),
+        source,
+    })?;
     let stem = name
         .to_string_lossy()
         .trim_end_matches(".tar.gz")
@@ -170,15 +221,9 @@ pub async fn write(
     tar.add("README.txt", red.text(&readme).as_bytes())
         .map_err(io("README.txt"))?;
     let files = tar.files;
-    let gz = tar
-        .builder
-        .into_inner()
-        .map_err(|e| format!("finishing {}: {e}", out.display()))?;
-    let f = gz
-        .finish()
-        .map_err(|e| format!("finishing {}: {e}", out.display()))?;
-    f.sync_all()
-        .map_err(|e| format!("finishing {}: {e}", out.display()))?;
+    let gz = tar.builder.into_inner().map_err(finish(out))?;
+    let f = gz.finish().map_err(finish(out))?;
+    f.sync_all().map_err(finish(out))?;
     let bytes = f.metadata().map(|m| m.len()).unwrap_or(0);
     Ok(Written {
         path: out.to_path_buf(),
@@ -227,7 +272,7 @@ fn add_run_state(
     red: &Redactor,
     missing: &mut Vec<String>,
     state_dir: &Path,
-) -> Result<(), String> {
+) -> Result<(), BundleError> {
     let state = RunState::load(state_dir).ok().flatten();
     if let Some(st) = &state {
         let v = serde_json::to_value(st).unwrap_or_default();
@@ -304,7 +349,7 @@ fn add_files(
     red: &Redactor,
     missing: &mut Vec<String>,
     dc: &Deployconfig,
-) -> Result<(), String> {
+) -> Result<(), BundleError> {
     match crate::config::read_text(&dc.config_json()) {
         Ok(t) => tar
             .add("config.json", red.text(&t).as_bytes())
@@ -339,7 +384,7 @@ async fn add_engine_view(
     missing: &mut Vec<String>,
     engine: Option<&Engine>,
     dc: &Deployconfig,
-) -> Result<(), String> {
+) -> Result<(), BundleError> {
     match engine {
         Some(engine) => {
             let mut info = json!({ "described": engine.describe() });
@@ -405,11 +450,11 @@ pub async fn write_blocking(
     engine: Option<Engine>,
     dc: Deployconfig,
     out: PathBuf,
-) -> Result<Written, String> {
+) -> Result<Written, BundleError> {
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || handle.block_on(write(engine.as_ref(), &dc, &out)))
         .await
-        .map_err(|e| format!("the bundle writer stopped: {e}"))?
+        .map_err(|e| BundleError::Stopped(e.to_string()))?
 }
 
 /// Runs `stage2-tui bundle`; returns the exit code.

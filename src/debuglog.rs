@@ -7,17 +7,48 @@
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 
+/// Why the debug log could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum DebugLogError {
+    /// `STAGE2_LOG` names no level.
+    #[error("STAGE2_LOG={0:?}: say error, warn, info, debug or trace")]
+    Level(String),
+    /// Its folder or file could not be made, opened or made private.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The folder or file.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is another user's (in a folder like /tmp).
+    #[error("{} is not a file of this user (uid {uid}): pick another STAGE2_LOG_FILE", path.display())]
+    NotOurs {
+        /// The file.
+        path: PathBuf,
+        /// This user.
+        uid: u32,
+    },
+    /// A logger was set up already.
+    #[error("{0}")]
+    Subscriber(String),
+}
+
 /// Turns the debug log on when `STAGE2_LOG` asks for it; where it goes, or why it cannot.
-pub fn init() -> Option<Result<PathBuf, String>> {
+pub fn init() -> Option<Result<PathBuf, DebugLogError>> {
     let wanted = std::env::var("STAGE2_LOG")
         .ok()
         .filter(|v| !v.trim().is_empty())?;
     Some(start(&wanted))
 }
 
-fn start(wanted: &str) -> Result<PathBuf, String> {
-    let level = level_of(wanted)
-        .ok_or_else(|| format!("STAGE2_LOG={wanted:?}: say error, warn, info, debug or trace"))?;
+fn start(wanted: &str) -> Result<PathBuf, DebugLogError> {
+    let level = level_of(wanted).ok_or_else(|| DebugLogError::Level(wanted.to_string()))?;
+    let at = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| DebugLogError::File { path, source }
+    };
     let chosen = std::env::var_os("STAGE2_LOG_FILE")
         .filter(|p| !p.is_empty())
         .map(PathBuf::from);
@@ -34,7 +65,7 @@ fn start(wanted: &str) -> Result<PathBuf, String> {
         } else {
             crate::safefs::private_dir(dir)
         };
-        made.map_err(|e| format!("{}: {e}", dir.display()))?;
+        made.map_err(at(dir))?;
     }
     let file = {
         use std::os::unix::fs::OpenOptionsExt;
@@ -44,35 +75,30 @@ fn start(wanted: &str) -> Result<PathBuf, String> {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&path)
-            .map_err(|e| format!("{}: {e}", path.display()))?
+            .map_err(at(&path))?
     };
     // An existing file must be ours (in a folder like /tmp another user could have made it), and
     // stays private from now on.
     {
         use std::os::unix::fs::MetadataExt;
-        let meta = file
-            .metadata()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let meta = file.metadata().map_err(at(&path))?;
         // SAFETY: geteuid has no preconditions and cannot fail.
         let me = unsafe { libc::geteuid() };
         if meta.uid() != me || !meta.is_file() {
-            return Err(format!(
-                "{} is not a file of this user (uid {me}): pick another STAGE2_LOG_FILE",
-                path.display()
-            ));
+            return Err(DebugLogError::NotOurs { path, uid: me });
         }
     }
     {
         use std::os::unix::fs::PermissionsExt;
         file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(at(&path))?;
     }
     tracing_subscriber::fmt()
         .with_max_level(level)
         .with_ansi(false)
         .with_writer(std::sync::Mutex::new(file))
         .try_init()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| DebugLogError::Subscriber(e.to_string()))?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         pid = std::process::id(),

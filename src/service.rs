@@ -44,12 +44,44 @@ pub struct Plan {
     pub lines: Vec<String>,
 }
 
+/// Why the unit was not installed; each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The binary, or a folder above it, could be replaced by someone other than root.
+    #[error("{} {why}: a root unit must not run a binary that someone else can replace. Install the RPM, or copy it: `sudo install -o root -g root -m 0755 {} /usr/local/bin/stage2-tui` and run `sudo /usr/local/bin/stage2-tui install-service`", path.display(), exe.display())]
+    Untrusted {
+        /// The binary or folder.
+        path: std::path::PathBuf,
+        /// Who owns it, or who may write it.
+        why: String,
+        /// The binary.
+        exe: std::path::PathBuf,
+    },
+    /// The old stage 2 is at work (its unit or script).
+    #[error("{0}")]
+    OldInstaller(String),
+    /// A file or folder could not be read or written.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What was done.
+        action: &'static str,
+        /// The file or folder.
+        path: std::path::PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// systemctl could not be run, or failed.
+    #[error("{0}")]
+    Systemctl(String),
+}
+
 fn systemctl(
     root: &Path,
     args: &[&str],
     dry_run: bool,
     lines: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Result<(), ServiceError> {
     let bin = std::env::var("STAGE2_SYSTEMCTL").unwrap_or_else(|_| "systemctl".into());
     let mut all: Vec<String> = Vec::new();
     if root != Path::new("/") {
@@ -64,13 +96,13 @@ fn systemctl(
     let out = Command::new(&bin)
         .args(&all)
         .output()
-        .map_err(|e| format!("cannot run {bin}: {e}"))?;
+        .map_err(|e| ServiceError::Systemctl(format!("cannot run {bin}: {e}")))?;
     if !out.status.success() {
-        return Err(format!(
+        return Err(ServiceError::Systemctl(format!(
             "{shown} failed ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        )));
     }
     lines.push(format!("ran: {shown}"));
     Ok(())
@@ -131,12 +163,15 @@ pub fn old_installer_running() -> Option<String> {
 
 /// The unit runs `exe` as root at every boot: the binary and every folder above it must belong
 /// to root and be writable by no one else, or whoever owns them could make root run anything.
-fn trusted_binary(exe: &Path) -> Result<(), String> {
+fn trusted_binary(exe: &Path) -> Result<(), ServiceError> {
     use std::os::unix::fs::MetadataExt;
     let mut at = Some(exe);
     while let Some(p) = at {
-        let meta =
-            std::fs::metadata(p).map_err(|e| format!("cannot inspect {}: {e}", p.display()))?;
+        let meta = std::fs::metadata(p).map_err(|source| ServiceError::Io {
+            action: "inspect",
+            path: p.to_path_buf(),
+            source,
+        })?;
         let others_write =
             meta.mode() & 0o022 != 0 && !(meta.is_dir() && meta.mode() & 0o1000 != 0);
         if meta.uid() != 0 || others_write {
@@ -145,11 +180,11 @@ fn trusted_binary(exe: &Path) -> Result<(), String> {
             } else {
                 format!("can be written by others (mode {:o})", meta.mode() & 0o7777)
             };
-            return Err(format!(
-                "{} {why}: a root unit must not run a binary that someone else can replace. Install the RPM, or copy it: `sudo install -o root -g root -m 0755 {} /usr/local/bin/stage2-tui` and run `sudo /usr/local/bin/stage2-tui install-service`",
-                p.display(),
-                exe.display()
-            ));
+            return Err(ServiceError::Untrusted {
+                path: p.to_path_buf(),
+                why,
+                exe: exe.to_path_buf(),
+            });
         }
         at = p.parent().filter(|q| !q.as_os_str().is_empty());
     }
@@ -163,7 +198,7 @@ pub fn install(
     exe: &Path,
     deployconfig: &Path,
     dry_run: bool,
-) -> Result<Plan, String> {
+) -> Result<Plan, ServiceError> {
     let mut lines = Vec::new();
     trusted_binary(exe)?;
     // On this machine (not an image being prepared under another root): not while the old
@@ -171,7 +206,7 @@ pub fn install(
     if root == Path::new("/")
         && let Some(why) = old_installer_running()
     {
-        return Err(why);
+        return Err(ServiceError::OldInstaller(why));
     }
     let dir = root.join("etc/systemd/system");
     let path = dir.join(UNIT_NAME);
@@ -186,11 +221,18 @@ pub fn install(
             deployconfig.display()
         )),
         (false, false) => {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(&dir).map_err(|source| ServiceError::Io {
+                action: "create",
+                path: dir.clone(),
+                source,
+            })?;
             crate::safefs::Dir::open(&dir)
                 .and_then(|d| d.write_atomic(UNIT_NAME.as_ref(), text.as_bytes(), 0o644))
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                .map_err(|source| ServiceError::Io {
+                    action: "write",
+                    path: path.clone(),
+                    source,
+                })?;
             lines.push(format!(
                 "{} {}",
                 if current.is_some() {

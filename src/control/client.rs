@@ -20,19 +20,47 @@ pub struct Attached {
     pub(super) write: tokio::net::unix::OwnedWriteHalf,
 }
 
-/// Connects to the driver of the run in `state_dir`. Err: a message for the operator.
-pub async fn attach(state_dir: &Path) -> Result<Attached, String> {
+/// Why a terminal could not attach to the driver; each says what happened.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    /// The control socket does not answer (no driver, or it is ending).
+    #[error("cannot reach the driver's control socket {} ({source})", path.display())]
+    Unreachable {
+        /// The socket.
+        path: std::path::PathBuf,
+        /// What connecting said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The driver said no (not root or its user, too many terminals, ending).
+    #[error("the driver refused: {0}")]
+    Refused(String),
+    /// The driver is another version of stage2-tui.
+    #[error("the driver (stage2-tui {theirs}) speaks protocol {proto}, this stage2-tui {} speaks {PROTO}: use the same version", env!("CARGO_PKG_VERSION"))]
+    Version {
+        /// The driver's version.
+        theirs: String,
+        /// The protocol it speaks.
+        proto: u32,
+    },
+    /// The conversation broke off, or made no sense.
+    #[error("{0}")]
+    Broken(String),
+}
+
+/// Connects to the driver of the run in `state_dir`.
+pub async fn attach(state_dir: &Path) -> Result<Attached, AttachError> {
     attach_at(&state_dir.join(SOCKET)).await
 }
 
 /// Connects to the control socket at `path`.
-pub async fn attach_at(path: &Path) -> Result<Attached, String> {
-    let conn = UnixStream::connect(&path).await.map_err(|e| {
-        format!(
-            "cannot reach the driver's control socket {} ({e})",
-            path.display()
-        )
-    })?;
+pub async fn attach_at(path: &Path) -> Result<Attached, AttachError> {
+    let conn = UnixStream::connect(&path)
+        .await
+        .map_err(|source| AttachError::Unreachable {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let (read, mut write) = conn.into_split();
     let tty = std::fs::read_link("/proc/self/fd/0")
         .ok()
@@ -51,20 +79,21 @@ pub async fn attach_at(path: &Path) -> Result<Attached, String> {
     // A refusal may already be waiting (the driver closes after saying why): read it either way.
     let sent = write.write_all(line(&hello).as_bytes()).await;
     let mut lines = BufReader::new(read).lines();
+    let broken = |what: String| AttachError::Broken(what);
     if let Err(e) = sent {
         return Err(match lines.next_line().await {
             Ok(Some(l)) => match serde_json::from_str::<ServerMsg>(&l) {
-                Ok(ServerMsg::Refused { reason }) => format!("the driver refused: {reason}"),
-                _ => format!("cannot talk to the driver: {e}"),
+                Ok(ServerMsg::Refused { reason }) => AttachError::Refused(reason),
+                _ => broken(format!("cannot talk to the driver: {e}")),
             },
-            _ => format!("cannot talk to the driver: {e}"),
+            _ => broken(format!("cannot talk to the driver: {e}")),
         });
     }
     let first = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
         .await
-        .map_err(|_| "the driver did not answer within 10 s".to_string())?
-        .map_err(|e| format!("cannot read from the driver: {e}"))?
-        .ok_or("the driver closed the connection")?;
+        .map_err(|_| broken("the driver did not answer within 10 s".into()))?
+        .map_err(|e| broken(format!("cannot read from the driver: {e}")))?
+        .ok_or_else(|| broken("the driver closed the connection".into()))?;
     match serde_json::from_str::<ServerMsg>(&first) {
         Ok(ServerMsg::Hello {
             proto: PROTO,
@@ -76,16 +105,15 @@ pub async fn attach_at(path: &Path) -> Result<Attached, String> {
             lines,
             write,
         }),
-        Ok(ServerMsg::Hello { proto, driver, .. }) => Err(format!(
-            "the driver (stage2-tui {}) speaks protocol {proto}, this stage2-tui {} speaks {PROTO}: use the same version",
-            driver.version,
-            env!("CARGO_PKG_VERSION")
-        )),
-        Ok(ServerMsg::Refused { reason }) => Err(format!("the driver refused: {reason}")),
-        _ => Err(format!(
+        Ok(ServerMsg::Hello { proto, driver, .. }) => Err(AttachError::Version {
+            theirs: driver.version,
+            proto,
+        }),
+        Ok(ServerMsg::Refused { reason }) => Err(AttachError::Refused(reason)),
+        _ => Err(broken(format!(
             "the driver answered something this stage2-tui (protocol {PROTO}) does not understand; is it another version? ({})",
             first.chars().take(120).collect::<String>()
-        )),
+        ))),
     }
 }
 

@@ -24,7 +24,7 @@ use crate::pipeline::{Command, Event, Pipeline, Plan};
 mod client;
 mod fanout;
 mod pointer;
-pub use client::{Attached, Relay, attach, attach_at};
+pub use client::{AttachError, Attached, Relay, attach, attach_at};
 pub use fanout::{CLIENT_QUEUE_BYTES, MAX_CLIENTS, MAX_REQUEST_LINE};
 use fanout::{Fanout, Queue, read_request};
 use pointer::write_pointer;

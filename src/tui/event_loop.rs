@@ -301,7 +301,7 @@ impl Effects<'_> {
                     let path = crate::bundle::default_path(&dc, &d);
                     crate::bundle::write_blocking(Some(engine), dc, path).await
                 }
-                Err(e) => Err(format!("cannot make its folder: {e}")),
+                Err(e) => Err(crate::bundle::BundleError::Folder(e)),
             };
             let note = match written {
                 Ok(w) => format!(
