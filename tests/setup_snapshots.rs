@@ -9,6 +9,23 @@ use stage2_tui::app::{App, Effect};
 use stage2_tui::pipeline::Plan;
 use stage2_tui::ui::{self, Hits, scenes};
 
+/// Carries out the file work the setup flow asked for, as the TUI loop does off the update, and
+/// hands back the effects that follow.
+fn run_file_work(app: &mut App, effects: Vec<Effect>) -> Vec<Effect> {
+    use stage2_tui::app::setup::{SetupTask, file_op};
+    let mut next = Vec::new();
+    for e in effects {
+        match e {
+            Effect::Setup(SetupTask::File(op)) => {
+                let dc = app.screen.setup().unwrap().dc.clone();
+                next.extend(app.on_setup_msg(SetupMsg::File(file_op(&dc, op))));
+            }
+            other => next.push(other),
+        }
+    }
+    next
+}
+
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -133,15 +150,18 @@ fn installer_and_tag_pickers() {
     }
     app.on_setup_msg(scenes::setup_versions());
     insta::assert_snapshot!("setup_installer", render(&app, dir.path()));
-    // Choosing the embedded one moves the override aside, reversibly.
-    app.on_key(key(KeyCode::Char('e')));
+    // Choosing the embedded one moves the override aside, reversibly (off the update).
+    let effects = app.on_key(key(KeyCode::Char('e')));
+    assert!(dir.path().join("openshift-install").exists());
+    run_file_work(&mut app, effects);
     assert!(!dir.path().join("openshift-install").exists());
     assert!(
         dir.path()
             .join("openshift-install.stage2-tui-disabled")
             .exists()
     );
-    app.on_key(key(KeyCode::Char('o')));
+    let effects = app.on_key(key(KeyCode::Char('o')));
+    run_file_work(&mut app, effects);
     assert!(dir.path().join("openshift-install").exists());
     app.on_key(key(KeyCode::Tab));
     app.on_setup_msg(scenes::setup_tags());
@@ -426,6 +446,12 @@ fn review_lists_every_preflight_error_and_offers_the_safe_fix() {
     app.on_key(key(KeyCode::BackTab));
     assert_eq!(app.screen.setup().unwrap().step, Page::Checks);
     let effects = app.on_key(key(KeyCode::Char('x')));
+    assert_ne!(
+        std::fs::metadata(&pem).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "nothing changed in the update"
+    );
+    let effects = run_file_work(&mut app, effects);
     assert_eq!(
         std::fs::metadata(&pem).unwrap().permissions().mode() & 0o777,
         0o600
@@ -759,4 +785,66 @@ fn slash_filters_the_config_form() {
     assert!(s.filter.is_none());
     assert_eq!(s.listed_rows().len(), s.rows.len());
     assert!(app.screen.setup().is_some(), "still in the setup flow");
+}
+
+#[test]
+fn moving_the_override_aside_and_back_is_file_work_off_the_update() {
+    use stage2_tui::app::setup::{SetupMsg, SetupTask, file_op, stage_candidate};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let o = dir.path().join("openshift-install");
+    std::fs::write(&o, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&o, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (mut app, _) = app_on(dir.path(), &fixture("valid.json"));
+    let s = app.screen.setup_mut().unwrap();
+    assert!(s.override_present);
+    let Some(SetupTask::File(op)) = s.use_embedded() else {
+        panic!("moving it aside is a task")
+    };
+    assert!(o.exists(), "nothing moved in the update");
+    let done = file_op(&s.dc.clone(), op);
+    assert!(!done.override_present && done.override_aside);
+    let effects = app.on_setup_msg(SetupMsg::File(done));
+    assert_eq!(effects, vec![Effect::Setup(SetupTask::Versions)]);
+    let s = app.screen.setup_mut().unwrap();
+    assert!(!o.exists() && !s.override_present && s.override_aside);
+    assert!(
+        s.message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("moved aside"),
+        "{:?}",
+        s.message
+    );
+    let Some(SetupTask::File(op)) = s.use_override() else {
+        panic!("bringing it back is a task")
+    };
+    let done = file_op(&s.dc.clone(), op);
+    app.on_setup_msg(SetupMsg::File(done));
+    let s = app.screen.setup().unwrap();
+    assert!(o.exists() && s.override_present && !s.override_aside);
+    // A file to copy in that is not executable is refused by the background copy, which says
+    // why (it never got to run).
+    let plain = dir.path().join("plain");
+    std::fs::write(&plain, "x").unwrap();
+    let e = stage_candidate(&plain, &dir.path().join("state/cand")).unwrap_err();
+    assert!(e.to_string().contains("is not an executable file"), "{e}");
+    let s = app.screen.setup_mut().unwrap();
+    s.copy_override(plain.to_str().unwrap());
+    let effects = app.on_setup_msg(SetupMsg::Candidate(Err(e)));
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::Setup(SetupTask::File(_))]
+    ));
+    let msg = app
+        .screen
+        .setup()
+        .unwrap()
+        .message
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        msg.starts_with("not copied:") && msg.contains("not an executable file"),
+        "{msg}"
+    );
 }

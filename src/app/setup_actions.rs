@@ -28,7 +28,7 @@ impl App {
             let dst = s.dc.installer_override();
             let mut body = vec![format!("{from} runs in the installer image:")];
             body.extend(version.lines().take(4).map(|l| format!("  {l}")));
-            body.push(if dst.exists() {
+            body.push(if s.override_present {
                 format!(
                     "It replaces {} (disconnected installs use it).",
                     dst.display()
@@ -49,8 +49,8 @@ impl App {
         }
         match next {
             Some(SetupTask::Tags) => self.tags_task(),
-            Some(t @ SetupTask::Versions) => vec![Effect::Setup(t)],
-            _ => vec![],
+            Some(t) => vec![Effect::Setup(t)],
+            None => vec![],
         }
     }
 

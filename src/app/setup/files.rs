@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::{InputFor, Setup, SetupTask};
+use super::{FileOp, InputFor, Setup, SetupTask};
 use crate::config::save::{self, Loaded};
 use crate::config::{Deployconfig, doc};
 
@@ -72,38 +72,25 @@ pub fn disabled_override(dc: &Deployconfig) -> PathBuf {
 impl Setup {
     /// Use the embedded installer: move an override aside (reversibly).
     pub fn use_embedded(&mut self) -> Option<SetupTask> {
-        let o = self.dc.installer_override();
-        if !o.exists() {
+        if !self.override_present {
             self.message = Some(
                 "the embedded openshift-install is already in use (no override in the folder)"
                     .into(),
             );
             return None;
         }
-        self.message = Some(match std::fs::rename(&o, disabled_override(&self.dc)) {
-            Ok(()) => format!(
-                "override moved aside to {} ({} brings it back)",
-                disabled_override(&self.dc).display(),
-                self.key(crate::app::Action::UseOverride)
-            ),
-            Err(e) => format!("cannot move {} aside: {e}", o.display()),
-        });
-        Some(SetupTask::Versions)
+        Some(SetupTask::File(FileOp::SetAside {
+            back: self.key(crate::app::Action::UseOverride),
+        }))
     }
 
     /// Use the override: bring a moved-aside one back, or ask for a file to copy in.
     pub fn use_override(&mut self) -> Option<SetupTask> {
-        let o = self.dc.installer_override();
-        let aside = disabled_override(&self.dc);
-        if o.exists() {
+        if self.override_present {
             self.message = Some("the override is already in use".into());
             None
-        } else if aside.exists() {
-            self.message = Some(match std::fs::rename(&aside, &o) {
-                Ok(()) => format!("override {} restored", o.display()),
-                Err(e) => format!("cannot restore {}: {e}", o.display()),
-            });
-            Some(SetupTask::Versions)
+        } else if self.override_aside {
+            Some(SetupTask::File(FileOp::PutBack))
         } else {
             self.input = Some((InputFor::OverridePath, String::new()));
             None
@@ -119,29 +106,15 @@ impl Setup {
     /// Takes an openshift-install to copy in as the override (must be executable): it is copied
     /// aside and its `version` run in the installer image; the operator is then asked.
     pub fn copy_override(&mut self, from: &str) -> Option<SetupTask> {
-        use std::os::unix::fs::PermissionsExt;
         let src = std::path::Path::new(from.trim());
-        let exec =
-            std::fs::metadata(src).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-        match exec {
-            Err(e) => self.message = Some(format!("{}: {e}", src.display())),
-            Ok(false) => {
-                self.message = Some(format!(
-                    "{} is not an executable file (chmod +x it first)",
-                    src.display()
-                ))
-            }
-            Ok(true) => {
-                // The copy (hundreds of MB) and the check run in the background.
-                self.candidate = Some((src.display().to_string(), None));
-                self.message = Some(format!(
-                    "checking {}: copying it aside and running its `version` in the installer image…",
-                    src.display()
-                ));
-                return Some(SetupTask::CheckCandidate(src.to_path_buf()));
-            }
-        }
-        None
+        // Whether it is an executable file, the copy (hundreds of MB) and the check all happen
+        // in the background ([`stage_candidate`]).
+        self.candidate = Some((src.display().to_string(), None));
+        self.message = Some(format!(
+            "checking {}: copying it aside and running its `version` in the installer image…",
+            src.display()
+        ));
+        Some(SetupTask::CheckCandidate(src.to_path_buf()))
     }
 
     /// The checked candidate becomes the override (the operator said yes); the copy runs in
@@ -155,10 +128,11 @@ impl Setup {
         Some(SetupTask::AdoptCandidate(from))
     }
 
-    /// Drops the candidate (the operator said no, or it did not run).
-    pub fn drop_candidate(&mut self) {
+    /// Drops the candidate (the operator said no, or it did not run): its copy is removed off
+    /// the update.
+    pub fn drop_candidate(&mut self) -> SetupTask {
         self.candidate = None;
-        let _ = std::fs::remove_file(self.candidate_path());
+        SetupTask::File(FileOp::DropCandidate(self.candidate_path()))
     }
 
     /// The changed files, detached from the setup state so they can be written off the update
@@ -263,6 +237,7 @@ impl Setup {
         }
         self.history.clear();
         self.raw = None;
+        self.look_at_installer();
         self.refresh();
         self.message = Some(match &self.config.parse_error {
             Some((l, c, m)) => format!(
@@ -331,6 +306,16 @@ pub fn stage_candidate(
     src: &std::path::Path,
     cand: &std::path::Path,
 ) -> Result<(), super::TaskError> {
+    use std::os::unix::fs::PermissionsExt;
+    let exec = std::fs::metadata(src)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .map_err(|e| super::TaskError::File(format!("{}: {e}", src.display())))?;
+    if !exec {
+        return Err(super::TaskError::File(format!(
+            "{} is not an executable file (chmod +x it first)",
+            src.display()
+        )));
+    }
     std::fs::read(src)
         .and_then(|bytes| {
             let dir = cand.parent().unwrap_or(std::path::Path::new("."));
@@ -342,6 +327,56 @@ pub fn stage_candidate(
             )
         })
         .map_err(|e| super::TaskError::File(format!("cannot copy {} aside: {e}", src.display())))
+}
+
+/// Carries out a file operation of the setup flow (blocking: run it off the update loop), and
+/// looks at the installer files afterwards.
+pub fn file_op(dc: &Deployconfig, op: super::FileOp) -> super::FileDone {
+    let o = dc.installer_override();
+    let aside = disabled_override(dc);
+    let (said, then) = match op {
+        FileOp::SetAside { back } => (
+            Some(match std::fs::rename(&o, &aside) {
+                Ok(()) => format!(
+                    "override moved aside to {} ({back} brings it back)",
+                    aside.display()
+                ),
+                Err(e) => format!("cannot move {} aside: {e}", o.display()),
+            }),
+            Some(SetupTask::Versions),
+        ),
+        FileOp::PutBack => (
+            Some(match std::fs::rename(&aside, &o) {
+                Ok(()) => format!("override {} restored", o.display()),
+                Err(e) => format!("cannot restore {}: {e}", o.display()),
+            }),
+            Some(SetupTask::Versions),
+        ),
+        FileOp::KeyPrivate(what) => {
+            use std::os::unix::fs::PermissionsExt;
+            // By descriptor, never through a link planted in the deployconfig.
+            let r = crate::safefs::Dir::open(&dc.dir)
+                .and_then(|d| d.open_file("deploy.pem".as_ref()))
+                .and_then(|f| f.set_permissions(std::fs::Permissions::from_mode(0o600)));
+            (
+                Some(match r {
+                    Ok(()) => format!("done: {what}"),
+                    Err(e) => format!("{what} failed: {e}"),
+                }),
+                Some(SetupTask::Checks),
+            )
+        }
+        FileOp::DropCandidate(cand) => {
+            let _ = std::fs::remove_file(cand);
+            (None, None)
+        }
+    };
+    super::FileDone {
+        said,
+        override_present: o.exists(),
+        override_aside: aside.exists(),
+        then,
+    }
 }
 
 /// Copies the checked candidate in as the override, without following a link a stage may have

@@ -16,8 +16,8 @@ mod form;
 mod raw;
 use crate::config::Deployconfig;
 pub use files::{
-    JsonFile, SaveFile, Saved, adopt as adopt_candidate_file, disabled_override, stage_candidate,
-    write_files,
+    JsonFile, SaveFile, Saved, adopt as adopt_candidate_file, disabled_override, file_op,
+    stage_candidate, write_files,
 };
 pub use form::{Field, Row, build_rows};
 pub use raw::{RawEditor, RawFile, mask_json_values};
@@ -90,6 +90,8 @@ pub enum SetupMsg {
     Adopted(Result<String, TaskError>),
     /// The pull ended.
     PullDone(Result<String, PullFailure>),
+    /// A file operation ended.
+    File(FileDone),
 }
 
 /// Why a setup task gave no answer, as the operator reads it.
@@ -141,6 +143,38 @@ pub enum SetupTask {
     CheckCandidate(PathBuf),
     /// Copy the checked candidate in as the override (from where the operator named).
     AdoptCandidate(String),
+    /// Change a file of the deployconfig (off the update; the answer says what was done).
+    File(FileOp),
+}
+
+/// A change to a file of the deployconfig that the setup flow asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileOp {
+    /// Move the override aside (reversibly): the embedded installer is used. `back` names the
+    /// key that brings it back.
+    SetAside {
+        /// The key that brings it back.
+        back: String,
+    },
+    /// Bring the moved-aside override back.
+    PutBack,
+    /// Make the deployconfig's key private (chmod 600); `what` says the fix.
+    KeyPrivate(String),
+    /// Remove a checked candidate nobody wanted.
+    DropCandidate(PathBuf),
+}
+
+/// What a file operation did, and what the installer files look like after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDone {
+    /// What to tell the operator (`None`: nothing to say).
+    pub said: Option<String>,
+    /// An override is there.
+    pub override_present: bool,
+    /// One is set aside.
+    pub override_aside: bool,
+    /// What to do next (the versions again after a move, the checks after a fix).
+    pub then: Option<SetupTask>,
 }
 
 /// `openshift-install version` outputs: the embedded binary, and the override if present.
@@ -322,6 +356,7 @@ impl Setup {
             history: Vec::new(),
             keys,
         };
+        s.look_at_installer();
         s.refresh();
         // A config.json that does not parse is the first thing to fix: straight to the raw
         // editor, at the parser's line and column.
@@ -367,10 +402,15 @@ impl Setup {
     /// Looks at the installer files and works out the pending changes' diffs, after each key
     /// or message (the views only read what this found, never the disk or a diff per frame).
     pub fn look_around(&mut self) {
-        self.override_present = self.dc.installer_override().exists();
-        self.override_aside = disabled_override(&self.dc).exists();
         self.pending = [self.diff(false), self.diff(true)];
         self.pending_any = self.config.changed() || self.secrets.changed();
+    }
+
+    /// Looks at the installer files on disk (when the flow opens or reloads; after that, each
+    /// file operation's answer says).
+    pub(super) fn look_at_installer(&mut self) {
+        self.override_present = self.dc.installer_override().exists();
+        self.override_aside = disabled_override(&self.dc).exists();
     }
 
     /// Re-validates and rebuilds the form.
@@ -437,24 +477,16 @@ impl Setup {
         })
     }
 
-    /// Applies the safe fix, if any; the checks run again.
+    /// Applies the safe fix, if any (off the update); the checks run again after it.
     pub fn apply_fix(&mut self) -> Option<SetupTask> {
-        use std::os::unix::fs::PermissionsExt;
-        let Some((what, path)) = self.safe_fix() else {
+        let Some((what, _)) = self.safe_fix() else {
             self.message =
                 Some("no pre-flight problem has a fix that is safe to apply here".into());
             return None;
         };
-        // By descriptor, never through a link planted in the deployconfig.
-        let r = crate::safefs::Dir::open(&self.dc.dir)
-            .and_then(|d| d.open_file(path.file_name().unwrap_or_default()))
-            .and_then(|f| f.set_permissions(std::fs::Permissions::from_mode(0o600)));
-        self.message = Some(match r {
-            Ok(()) => format!("done: {what}"),
-            Err(e) => format!("{what} failed: {e}"),
-        });
+        self.message = Some(format!("{what}…"));
         self.checks = None;
-        Some(SetupTask::Checks)
+        Some(SetupTask::File(FileOp::KeyPrivate(what)))
     }
 
     /// Problems of a row's path.
@@ -481,7 +513,11 @@ impl Setup {
             SetupMsg::Versions {
                 embedded,
                 overridden,
-            } => self.versions = Some((embedded, overridden)),
+            } => {
+                // The job looked for the override: what it found is the latest word.
+                self.override_present = overridden.is_some();
+                self.versions = Some((embedded, overridden));
+            }
             SetupMsg::Tags(t) => self.tags = Some(t),
             SetupMsg::PullProgress(p) => self.pulling = Some(p),
             SetupMsg::Candidate(Ok(v)) => {
@@ -495,12 +531,18 @@ impl Setup {
                     .as_ref()
                     .map(|c| c.0.clone())
                     .unwrap_or_default();
-                self.drop_candidate();
-                self.message = Some(format!(
-                    "not copied: {from} does not run in the installer image ({e}); nothing was changed"
-                ));
+                let drop = self.drop_candidate();
+                self.message = Some(match e {
+                    // It never got to run: missing, not executable, not readable.
+                    TaskError::File(why) => format!("not copied: {why}; nothing was changed"),
+                    e => format!(
+                        "not copied: {from} does not run in the installer image ({e}); nothing was changed"
+                    ),
+                });
+                return Some(drop);
             }
             SetupMsg::Adopted(r) => {
+                self.override_present |= r.is_ok();
                 self.message = Some(match r {
                     Ok(m) => m,
                     Err(e) => e.to_string(),
@@ -522,6 +564,14 @@ impl Setup {
                     Err(e) => format!("pull failed: {}", e.message),
                 });
                 return Some(SetupTask::Tags);
+            }
+            SetupMsg::File(done) => {
+                self.override_present = done.override_present;
+                self.override_aside = done.override_aside;
+                if done.said.is_some() {
+                    self.message = done.said;
+                }
+                return done.then;
             }
         }
         None
