@@ -26,6 +26,18 @@ fn run_file_work(app: &mut App, effects: Vec<Effect>) -> Vec<Effect> {
     next
 }
 
+/// A reload asked for: the files are read off the update, as the loop does.
+fn reload_done(app: &mut App, effects: Vec<Effect>) {
+    assert_eq!(
+        effects,
+        vec![Effect::Setup(stage2_tui::app::setup::SetupTask::Reload)]
+    );
+    let dc = app.screen.setup().unwrap().dc.clone();
+    app.on_setup_msg(SetupMsg::Reloaded(Box::new(
+        stage2_tui::app::setup::read_again(&dc),
+    )));
+}
+
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -354,7 +366,8 @@ fn a_broken_secrets_json_is_fixed_in_its_own_raw_editor_with_values_masked() {
     )
     .unwrap();
     app.on_key(key(KeyCode::Tab));
-    app.on_key(key(KeyCode::Char('L')));
+    let effects = app.on_key(key(KeyCode::Char('L')));
+    reload_done(&mut app, effects);
     assert!(app.screen.setup().unwrap().secrets.parse_error.is_some());
     app.on_key(key(KeyCode::F(3)));
     let screen = render(&app, dir.path());
@@ -552,7 +565,8 @@ fn a_reload_of_a_file_that_does_not_parse_says_so() {
         fixture("missing-comma.json"),
     )
     .unwrap();
-    app.on_key(key(KeyCode::Char('L')));
+    let effects = app.on_key(key(KeyCode::Char('L')));
+    reload_done(&mut app, effects);
     let msg = app
         .screen
         .setup()

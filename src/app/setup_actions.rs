@@ -174,10 +174,7 @@ impl App {
             return vec![];
         };
         match a {
-            Action::Reload => {
-                s.reload();
-                vec![]
-            }
+            Action::Reload => task(s.reload()),
             Action::Quit => vec![Effect::Quit],
             Action::Back => {
                 self.screen = Screen::Dashboard;
@@ -312,10 +309,7 @@ impl App {
         s.message = None;
         match (s.step, a) {
             (_, Action::NextStep | Action::PrevStep) => s.turn_page(a == Action::NextStep),
-            (_, Action::Reload) => {
-                s.reload();
-                vec![]
-            }
+            (_, Action::Reload) => task(s.reload()),
             (_, Action::Undo) => {
                 s.undo();
                 vec![]

@@ -69,17 +69,20 @@ pub(super) fn spawn_setup_task(
                 SetupMsg::Candidate(check_candidate(&engine, &image, src, candidate).await)
             }
             SetupTask::Tags => SetupMsg::Tags(tags(&engine, &registry, &stages).await),
+            SetupTask::Reload => {
+                let dc = dc.clone();
+                match tokio::task::spawn_blocking(move || crate::app::setup::read_again(&dc)).await
+                {
+                    Ok(r) => SetupMsg::Reloaded(Box::new(r)),
+                    Err(e) => SetupMsg::Note(format!("reading the files again stopped: {e}")),
+                }
+            }
             SetupTask::File(op) => {
                 let dc = dc.clone();
                 match tokio::task::spawn_blocking(move || crate::app::setup::file_op(&dc, op)).await
                 {
                     Ok(done) => SetupMsg::File(done),
-                    Err(e) => SetupMsg::File(crate::app::setup::FileDone {
-                        said: Some(format!("the file operation stopped: {e}")),
-                        override_present: false,
-                        override_aside: false,
-                        then: None,
-                    }),
+                    Err(e) => SetupMsg::Note(format!("the file operation stopped: {e}")),
                 }
             }
             SetupTask::Pull(t) => {

@@ -228,16 +228,24 @@ impl Setup {
         out
     }
 
-    /// Reloads both files from disk (dropping unsaved edits).
-    pub fn reload(&mut self) {
-        self.config = JsonFile::load(&self.dc.config_json());
-        self.secrets = JsonFile::load(&self.dc.secrets_json());
+    /// Asks for both files to be read again from disk (off the update; unsaved edits are
+    /// dropped when they come).
+    pub fn reload(&mut self) -> SetupTask {
+        self.message = Some("reading config.json and secrets.json again…".into());
+        SetupTask::Reload
+    }
+
+    /// Both files as read again from disk replace the edited ones.
+    pub fn apply_reload(&mut self, r: super::Reloaded) {
+        self.config = r.config;
+        self.secrets = r.secrets;
+        self.override_present = r.override_present;
+        self.override_aside = r.override_aside;
         if self.conflict() {
             self.saving = super::Saving::Idle;
         }
         self.history.clear();
         self.raw = None;
-        self.look_at_installer();
         self.refresh();
         self.message = Some(match &self.config.parse_error {
             Some((l, c, m)) => format!(
@@ -327,6 +335,17 @@ pub fn stage_candidate(
             )
         })
         .map_err(|e| super::TaskError::File(format!("cannot copy {} aside: {e}", src.display())))
+}
+
+/// Reads config.json and secrets.json again, and looks at the installer files (blocking: run it
+/// off the update loop).
+pub fn read_again(dc: &Deployconfig) -> super::Reloaded {
+    super::Reloaded {
+        config: JsonFile::load(&dc.config_json()),
+        secrets: JsonFile::load(&dc.secrets_json()),
+        override_present: dc.installer_override().exists(),
+        override_aside: disabled_override(dc).exists(),
+    }
 }
 
 /// Carries out a file operation of the setup flow (blocking: run it off the update loop), and

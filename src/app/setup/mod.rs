@@ -17,7 +17,7 @@ mod raw;
 use crate::config::Deployconfig;
 pub use files::{
     JsonFile, SaveFile, Saved, adopt as adopt_candidate_file, disabled_override, file_op,
-    stage_candidate, write_files,
+    read_again, stage_candidate, write_files,
 };
 pub use form::{Field, Row, build_rows};
 pub use raw::{RawEditor, RawFile, mask_json_values};
@@ -92,6 +92,10 @@ pub enum SetupMsg {
     PullDone(Result<String, PullFailure>),
     /// A file operation ended.
     File(FileDone),
+    /// The files were read again.
+    Reloaded(Box<Reloaded>),
+    /// Something to tell the operator (a background job that stopped).
+    Note(String),
 }
 
 /// Why a setup task gave no answer, as the operator reads it.
@@ -145,6 +149,28 @@ pub enum SetupTask {
     AdoptCandidate(String),
     /// Change a file of the deployconfig (off the update; the answer says what was done).
     File(FileOp),
+    /// Read config.json and secrets.json again from disk (dropping unsaved edits).
+    Reload,
+}
+
+/// Both files read again from disk, and what the installer files look like.
+#[derive(Clone)]
+pub struct Reloaded {
+    /// config.json.
+    pub config: JsonFile,
+    /// secrets.json.
+    pub secrets: JsonFile,
+    /// An override is there.
+    pub override_present: bool,
+    /// One is set aside.
+    pub override_aside: bool,
+}
+
+impl std::fmt::Debug for Reloaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The files' text holds secrets: not shown.
+        f.write_str("Reloaded { .. }")
+    }
 }
 
 /// A change to a file of the deployconfig that the setup flow asks for.
@@ -565,6 +591,8 @@ impl Setup {
                 });
                 return Some(SetupTask::Tags);
             }
+            SetupMsg::Reloaded(r) => self.apply_reload(*r),
+            SetupMsg::Note(n) => self.message = Some(n),
             SetupMsg::File(done) => {
                 self.override_present = done.override_present;
                 self.override_aside = done.override_aside;
