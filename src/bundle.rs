@@ -202,6 +202,7 @@ pub async fn write(
         Err(e) => missing.push(format!("status.json: {e}")),
     }
     add_run_state(&mut tar, &red, &mut missing, &state_dir)?;
+    add_debug_log(&mut tar, &red, &mut missing)?;
 
     add_files(&mut tar, &red, &mut missing, dc)?;
     let none = crate::engine::EngineError::Unreachable {
@@ -263,6 +264,31 @@ fn readme(dc: &Deployconfig, masking: &str, missing: &[String]) -> String {
         }
     }
     readme
+}
+
+/// stage2-tui's own debug log (`STAGE2_LOG`), its last MAX_LOG_BYTES, masked like the rest.
+fn add_debug_log(
+    tar: &mut Tar,
+    red: &Redactor,
+    missing: &mut Vec<String>,
+) -> Result<(), BundleError> {
+    let path = crate::debuglog::path();
+    match crate::safefs::read_private(&path, MAX_LOG_BYTES, true) {
+        Ok(Some(b)) => tar
+            .add("stage2-tui-debug.log", &red.bytes(&b))
+            .map_err(io("stage2-tui-debug.log")),
+        Ok(None) => {
+            missing.push(format!(
+                "stage2-tui-debug.log: there is none at {} (STAGE2_LOG=debug writes one)",
+                path.display()
+            ));
+            Ok(())
+        }
+        Err(e) => {
+            missing.push(format!("{}: {e}", path.display()));
+            Ok(())
+        }
+    }
 }
 
 /// The run's state, every attempt's log (masked), the diagnoses, the web server's access

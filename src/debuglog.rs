@@ -43,6 +43,14 @@ pub fn init() -> Option<Result<PathBuf, DebugLogError>> {
     Some(start(&wanted))
 }
 
+/// Where the debug log goes: `STAGE2_LOG_FILE`, else `stage2-tui-debug.log` in the state root.
+pub fn path() -> PathBuf {
+    std::env::var_os("STAGE2_LOG_FILE")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::config::state_root().join("stage2-tui-debug.log"))
+}
+
 fn start(wanted: &str) -> Result<PathBuf, DebugLogError> {
     let level = level_of(wanted).ok_or_else(|| DebugLogError::Level(wanted.to_string()))?;
     let at = |path: &std::path::Path| {
@@ -52,9 +60,7 @@ fn start(wanted: &str) -> Result<PathBuf, DebugLogError> {
     let chosen = std::env::var_os("STAGE2_LOG_FILE")
         .filter(|p| !p.is_empty())
         .map(PathBuf::from);
-    let path = chosen
-        .clone()
-        .unwrap_or_else(|| crate::config::state_root().join("stage2-tui-debug.log"));
+    let path = path();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         let made = if chosen.is_some() {
             // A folder the operator named (it may be /tmp): made 0700 if missing, never changed.

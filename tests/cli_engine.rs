@@ -210,6 +210,42 @@ fn secrets_reach_the_container_and_the_registry_without_showing_on_a_command_lin
         "{debug}"
     );
     assert!(!debug.contains("s3cr3t-Tok3n-value"), "{debug}");
+    // The support bundle takes the debug log along, masked like the rest.
+    let bundle = tmp.path().join("b.tar.gz");
+    let o = cli_bin()
+        .env("STAGE2_LOG_FILE", &debug_log)
+        .args([
+            "bundle",
+            "--deployconfig",
+            d,
+            "--out",
+            bundle.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let x = tmp.path().join("b");
+    std::fs::create_dir_all(&x).unwrap();
+    assert!(
+        std::process::Command::new("tar")
+            .args(["xzf", bundle.to_str().unwrap(), "-C", x.to_str().unwrap()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let inside = std::fs::read_dir(&x)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("stage2-tui-debug.log");
+    let kept = std::fs::read_to_string(&inside).unwrap();
+    assert!(
+        kept.contains("step finished") && kept.contains(&id),
+        "{kept}"
+    );
+    assert!(!kept.contains("s3cr3t-Tok3n-value"), "{kept}");
     remove_containers_of(&dir);
 }
 

@@ -596,3 +596,18 @@ fn questions_say_the_values_they_are_about() {
     let screen = format!("{}", render(&app, 140, 40).backend());
     assert!(screen.contains("a new 1 min 30 s window"), "{screen}");
 }
+
+#[test]
+fn the_setup_flow_opens_from_the_dashboard_once_its_files_are_read_off_the_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = scenes::completed(dir.path());
+    assert_eq!(app.on_key(key('c')), vec![]);
+    assert!(
+        matches!(app.screen, Screen::Dashboard),
+        "nothing read in the update"
+    );
+    assert!(app.working(), "the read is under way");
+    let effects = app.settle();
+    assert!(matches!(app.screen, Screen::Setup(_)));
+    assert!(effects.contains(&Effect::Setup(stage2_tui::app::setup::SetupTask::Checks)));
+}

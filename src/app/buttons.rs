@@ -337,7 +337,8 @@ impl App {
             return vec![];
         }
         let dc = crate::config::Deployconfig::new(&self.header.deployconfig);
-        self.open_setup(dc)
+        self.want_setup(dc);
+        vec![]
     }
 
     /// The keys go to the next log pane (or back to the step list after the last).

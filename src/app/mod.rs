@@ -267,6 +267,8 @@ pub struct App {
     last_recorded: [Option<String>; 4],
     /// The last lines of logs on disk are being read.
     tails_loading: bool,
+    /// The setup flow asked for from the dashboard: its files are being read off the update.
+    setup_wanted: Option<crate::config::Deployconfig>,
     /// The last look at the cluster (nodes, CSRs, operators), once it could be asked.
     pub cluster: Option<crate::pipeline::cluster::Snapshot>,
     /// `/` on the dashboard: only the steps that match are listed.
@@ -329,6 +331,7 @@ impl App {
             messages: Vec::new(),
             last_recorded: Default::default(),
             tails_loading: false,
+            setup_wanted: None,
         }
     }
 

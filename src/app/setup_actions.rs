@@ -10,7 +10,25 @@ use crate::pipeline::{Outcome, Plan};
 impl App {
     /// Opens the setup flow on a deployconfig (and starts the pre-flight checks).
     pub fn open_setup(&mut self, dc: crate::config::Deployconfig) -> Vec<Effect> {
-        self.screen = Screen::Setup(Box::new(Setup::open(dc, self.keys.clone())));
+        let files = crate::app::setup::read_again(&dc);
+        self.open_setup_on(dc, files)
+    }
+
+    /// Asks for the setup flow from the dashboard: its files are read off the update, and it
+    /// opens when they come ([`Self::open_setup_on`]).
+    pub(super) fn want_setup(&mut self, dc: crate::config::Deployconfig) {
+        self.status = Some("opening the setup flow…".into());
+        self.setup_wanted = Some(dc);
+    }
+
+    /// Opens the setup flow on files already read (and starts the pre-flight checks).
+    pub(super) fn open_setup_on(
+        &mut self,
+        dc: crate::config::Deployconfig,
+        files: crate::app::setup::Reloaded,
+    ) -> Vec<Effect> {
+        self.screen = Screen::Setup(Box::new(Setup::with_files(dc, self.keys.clone(), files)));
+        self.status = None;
         self.dirty = true;
         vec![Effect::Setup(SetupTask::Checks)]
     }

@@ -18,6 +18,8 @@ pub enum Job {
     Log(LogJob),
     /// The last lines of these steps' logs (step id, log file).
     Tails(Vec<(String, PathBuf)>),
+    /// Read a deployconfig's files to open the setup flow on them.
+    OpenSetup(crate::config::Deployconfig),
     /// Write the setup flow's changed files (over files changed on disk when `overwrite`).
     Save {
         /// The files.
@@ -36,6 +38,11 @@ pub enum Done {
     Tails(Vec<(String, VecDeque<LogLine>)>),
     /// The setup flow's files were saved (or not).
     Saved(crate::app::setup::Saved),
+    /// A deployconfig's files, read to open the setup flow on them.
+    SetupFiles(
+        crate::config::Deployconfig,
+        Box<crate::app::setup::Reloaded>,
+    ),
 }
 
 impl Job {
@@ -45,6 +52,10 @@ impl Job {
             Job::Log(j) => {
                 let (view, done) = j.run();
                 Done::Log(view, done)
+            }
+            Job::OpenSetup(dc) => {
+                let files = crate::app::setup::read_again(&dc);
+                Done::SetupFiles(dc, Box::new(files))
             }
             Job::Save { files, overwrite } => {
                 Done::Saved(crate::app::setup::write_files(files, overwrite))
@@ -81,6 +92,9 @@ fn read_tail(path: PathBuf) -> VecDeque<LogLine> {
 impl App {
     /// The next piece of file work to start, if any.
     pub fn next_job(&mut self) -> Option<Job> {
+        if let Some(dc) = self.setup_wanted.take() {
+            return Some(Job::OpenSetup(dc));
+        }
         if let Some(s) = self.screen.setup_mut()
             && let Saving::Asked(req) = &s.saving
         {
@@ -123,6 +137,7 @@ impl App {
         self.dirty = true;
         match done {
             Done::Saved(r) => return self.on_saved(r),
+            Done::SetupFiles(dc, files) => return self.open_setup_on(dc, *files),
             Done::Log(view, d) => {
                 if let Some(v) = self.screen.log_mut().filter(|v| v.id == view) {
                     v.apply(d);
@@ -153,6 +168,7 @@ impl App {
     /// True while file work runs or waits (its progress is on screen).
     pub fn working(&self) -> bool {
         self.tails_loading
+            || self.setup_wanted.is_some()
             || self
                 .screen
                 .setup()

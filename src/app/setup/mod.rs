@@ -349,8 +349,18 @@ impl Setup {
 
     /// Loads the deployconfig's files. A config.json that does not parse opens in the raw editor.
     pub fn open(dc: Deployconfig, keys: crate::app::Keymap) -> Self {
-        let config = JsonFile::load(&dc.config_json());
-        let secrets = JsonFile::load(&dc.secrets_json());
+        let files = read_again(&dc);
+        Self::with_files(dc, keys, files)
+    }
+
+    /// The setup flow on files already read ([`read_again`], off the update loop).
+    pub fn with_files(dc: Deployconfig, keys: crate::app::Keymap, files: Reloaded) -> Self {
+        let Reloaded {
+            config,
+            secrets,
+            override_present,
+            override_aside,
+        } = files;
         let mut s = Self {
             step: Page::Checks,
             dc,
@@ -382,7 +392,8 @@ impl Setup {
             history: Vec::new(),
             keys,
         };
-        s.look_at_installer();
+        s.override_present = override_present;
+        s.override_aside = override_aside;
         s.refresh();
         // A config.json that does not parse is the first thing to fix: straight to the raw
         // editor, at the parser's line and column.
@@ -425,18 +436,11 @@ impl Setup {
         }
     }
 
-    /// Looks at the installer files and works out the pending changes' diffs, after each key
-    /// or message (the views only read what this found, never the disk or a diff per frame).
+    /// Works out the pending changes' diffs, after each key or message (the views only read
+    /// what this found, never a diff per frame; the disk is read by jobs, not here).
     pub fn look_around(&mut self) {
         self.pending = [self.diff(false), self.diff(true)];
         self.pending_any = self.config.changed() || self.secrets.changed();
-    }
-
-    /// Looks at the installer files on disk (when the flow opens or reloads; after that, each
-    /// file operation's answer says).
-    pub(super) fn look_at_installer(&mut self) {
-        self.override_present = self.dc.installer_override().exists();
-        self.override_aside = disabled_override(&self.dc).exists();
     }
 
     /// Re-validates and rebuilds the form.
