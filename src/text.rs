@@ -118,6 +118,8 @@ pub struct Masker {
     /// Every secret, longest match first where two start at the same place.
     any: Option<aho_corasick::AhoCorasick>,
     secrets: Vec<String>,
+    /// What each secret becomes (one mask per secret, as `replace_all` takes them).
+    masks: Vec<&'static str>,
 }
 
 impl Masker {
@@ -129,7 +131,12 @@ impl Masker {
             .build(&secrets)
             .ok()
             .filter(|_| !secrets.is_empty());
-        Self { any, secrets }
+        let masks = vec!["••••••"; secrets.len()];
+        Self {
+            any,
+            secrets,
+            masks,
+        }
     }
 
     /// Replaces every occurrence of a secret value with `••••••`.
@@ -138,7 +145,7 @@ impl Masker {
             return Cow::Borrowed(s);
         };
         let out: Cow<'a, str> = if any.is_match(s) {
-            Cow::Owned(any.replace_all(s, &vec!["••••••"; self.secrets.len()]))
+            Cow::Owned(any.replace_all(s, &self.masks))
         } else {
             Cow::Borrowed(s)
         };

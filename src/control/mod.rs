@@ -326,21 +326,23 @@ pub fn serve(
             fanout.close();
         })
     };
-    let template = Client {
-        hello: ServerMsg::Hello {
-            proto: PROTO,
-            driver: info.clone(),
-            pipeline,
-        },
-        snapshot,
-        queue: std::sync::Arc::new(Queue::default()),
-        // Weak: the stream ends when the runner's senders are gone, whoever is attached.
-        inject: inject.downgrade(),
-        commands,
-        control,
+    let hello = ServerMsg::Hello {
+        proto: PROTO,
+        driver: info.clone(),
+        pipeline,
+    };
+    // Weak: the stream ends when the runner's senders are gone, whoever is attached.
+    let inject = inject.downgrade();
+    let client = move |queue| Client {
+        hello: hello.clone(),
+        snapshot: snapshot.clone(),
+        queue,
+        inject: inject.clone(),
+        commands: commands.clone(),
+        control: control.clone(),
         driver_uid: info.uid,
     };
-    let accept = tokio::spawn(accept_clients(listener, fanout.clone(), template));
+    let accept = tokio::spawn(accept_clients(listener, fanout.clone(), client));
     // The tee is not aborted on drop: it drains the runner's last events on its own.
     drop(tee);
     let inode = {
@@ -359,7 +361,11 @@ pub fn serve(
 
 /// Accepts attaching terminals for as long as the driver runs: each gets its own bounded
 /// queue of the events, or is told why not.
-async fn accept_clients(listener: UnixListener, fanout: std::sync::Arc<Fanout>, template: Client) {
+async fn accept_clients(
+    listener: UnixListener,
+    fanout: std::sync::Arc<Fanout>,
+    client: impl Fn(std::sync::Arc<Queue>) -> Client,
+) {
     let mut backoff = std::time::Duration::from_millis(50);
     loop {
         let conn = match listener.accept().await {
@@ -388,11 +394,7 @@ async fn accept_clients(listener: UnixListener, fanout: std::sync::Arc<Fanout>, 
                 continue;
             }
         };
-        let client = Client {
-            queue,
-            ..template.clone()
-        };
-        tokio::spawn(client.serve(conn));
+        tokio::spawn(client(queue).serve(conn));
     }
 }
 
@@ -425,7 +427,6 @@ pub fn serve_or_forward(
     }
 }
 
-#[derive(Clone)]
 struct Client {
     hello: ServerMsg,
     snapshot: std::sync::Arc<std::sync::Mutex<Snapshot>>,

@@ -62,19 +62,17 @@ impl Guard<'_> {
     /// This step's guard lock: `None` when another guard holds it; the exit code when it cannot
     /// be taken.
     fn lock(&self, state_dir: &Path) -> Result<Option<std::fs::File>, i32> {
-        let say = |m: &str| self.say(m);
-        let step = self.step;
         let lock = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(false)
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(state_dir.join(format!("guard-{step}.lock")));
+            .open(state_dir.join(format!("guard-{}.lock", self.step)));
         let lock = match lock {
             Ok(f) => f,
             Err(e) => {
-                say(&format!("cannot open its lock: {e}"));
+                self.say(&format!("cannot open its lock: {e}"));
                 return Err(crate::exit::CANNOT_START);
             }
         };
@@ -82,7 +80,7 @@ impl Guard<'_> {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Ok(None),
             Err(TryLockError::Error(e)) => {
-                say(&format!("cannot lock: {e}"));
+                self.say(&format!("cannot lock: {e}"));
                 return Err(crate::exit::CANNOT_START);
             }
         }

@@ -70,20 +70,15 @@ pub(super) fn spawn_setup_task(
             }
             SetupTask::Tags => SetupMsg::Tags(tags(&engine, &registry, &stages).await),
             SetupTask::Reload => {
-                let dc = dc.clone();
-                match tokio::task::spawn_blocking(move || crate::app::setup::read_again(&dc)).await
-                {
-                    Ok(r) => SetupMsg::Reloaded(Box::new(r)),
-                    Err(e) => SetupMsg::Note(format!("reading the files again stopped: {e}")),
-                }
+                let read = move || crate::app::setup::read_again(&dc);
+                blocking("reading the files again", read, |r| {
+                    SetupMsg::Reloaded(Box::new(r))
+                })
+                .await
             }
             SetupTask::File(op) => {
-                let dc = dc.clone();
-                match tokio::task::spawn_blocking(move || crate::app::setup::file_op(&dc, op)).await
-                {
-                    Ok(done) => SetupMsg::File(done),
-                    Err(e) => SetupMsg::Note(format!("the file operation stopped: {e}")),
-                }
+                let work = move || crate::app::setup::file_op(&dc, op);
+                blocking("the file operation", work, SetupMsg::File).await
             }
             SetupTask::Pull(t) => {
                 let images: Vec<String> = stages
@@ -96,6 +91,19 @@ pub(super) fn spawn_setup_task(
         };
         let _ = tx.send(msg);
     });
+}
+
+/// File work on a blocking thread, off the runtime's workers; one that stops (panics) is said
+/// in a note.
+async fn blocking<T: Send + 'static>(
+    what: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+    done: impl FnOnce(T) -> SetupMsg,
+) -> SetupMsg {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(t) => done(t),
+        Err(e) => SetupMsg::Note(format!("{what} stopped: {e}")),
+    }
 }
 
 /// The output of a `version` run, or why there is none.

@@ -340,12 +340,21 @@ pub fn stage_candidate(
 /// Reads config.json and secrets.json again, and looks at the installer files (blocking: run it
 /// off the update loop).
 pub fn read_again(dc: &Deployconfig) -> super::Reloaded {
+    let (override_present, override_aside) = installer_files(dc);
     super::Reloaded {
         config: JsonFile::load(&dc.config_json()),
         secrets: JsonFile::load(&dc.secrets_json()),
-        override_present: dc.installer_override().exists(),
-        override_aside: disabled_override(dc).exists(),
+        override_present,
+        override_aside,
     }
+}
+
+/// Whether an override is there, and one set aside.
+fn installer_files(dc: &Deployconfig) -> (bool, bool) {
+    (
+        dc.installer_override().exists(),
+        disabled_override(dc).exists(),
+    )
 }
 
 /// Carries out a file operation of the setup flow (blocking: run it off the update loop), and
@@ -390,10 +399,11 @@ pub fn file_op(dc: &Deployconfig, op: super::FileOp) -> super::FileDone {
             (None, None)
         }
     };
+    let (override_present, override_aside) = installer_files(dc);
     super::FileDone {
         said,
-        override_present: o.exists(),
-        override_aside: aside.exists(),
+        override_present,
+        override_aside,
         then,
     }
 }
