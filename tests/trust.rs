@@ -570,7 +570,7 @@ impl Peer {
         };
         // A refused peer may find the connection closed already: the refusal is still there.
         use std::io::Write;
-        let hello = json!({"type": "hello", "proto": 2, "version": "test", "tty": null});
+        let hello = json!({"type": "hello", "proto": stage2_tui::control::PROTO, "version": "test", "tty": null});
         let _ = writeln!(p.w, "{hello}");
         p
     }

@@ -30,8 +30,9 @@ use fanout::{Fanout, Queue, read_request};
 use pointer::write_pointer;
 pub use pointer::{Pointer, not_yours, pointer_path};
 
-/// Protocol version. A peer speaking another one is told so, never misread.
-pub const PROTO: u32 = 2;
+/// Protocol version. A peer speaking another one is told so, never misread. 3: a run's end
+/// carries a typed error (`RunError`), and the pipeline is sent with its defaults written out.
+pub const PROTO: u32 = 3;
 
 /// File name of the socket in the state folder.
 pub const SOCKET: &str = "control.sock";
