@@ -17,6 +17,8 @@ LINES=${1:-1000000}
 . scripts/engine-env.sh
 stage2_engine_start
 work=$(mktemp -d)
+# Its own state root: nothing left under /var/lib/stage2-tui.
+export STAGE2_STATE_ROOT="$work/state"
 out_dir=/var/lib/stage2-tui/bench-$$
 [ "$(id -u)" = 0 ] || out_dir=${XDG_STATE_HOME:-$HOME/.local/state}/stage2-tui/bench-$$
 mkdir -p "$out_dir"

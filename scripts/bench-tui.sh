@@ -9,6 +9,8 @@ cargo bench --quiet --bench tui 2>&1 | grep -v '^\s*$'
 . scripts/engine-env.sh
 stage2_engine_start
 work=$(mktemp -d)
+# Its own state root: nothing left under /var/lib/stage2-tui.
+export STAGE2_STATE_ROOT="$work/state"
 sock="stage2-bench-$$"
 cleanup() { tmux -L "$sock" kill-server 2>/dev/null || true; podman rm -f silent >/dev/null 2>&1 || true; rm -rf "$work"; stage2_engine_stop; }
 trap cleanup EXIT
