@@ -33,6 +33,8 @@ fn screenshots_are_current() {
         crossterm::event::KeyCode::Char('f'),
         crossterm::event::KeyModifiers::NONE,
     ));
+    // The question comes when the job that reads the deployconfig's files answers.
+    confirm.settle();
     let mut light = scenes::running(d);
     light.theme = light.themes.iter().position(|t| t.name == "light").unwrap();
     let cfg = |n: &str| {

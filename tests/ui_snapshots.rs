@@ -72,6 +72,9 @@ fn retrying_the_installer_warns_that_later_steps_go_stale() {
         "retry applies to failed steps only"
     );
     assert_eq!(app.on_key(key('f')), vec![], "resume from here asks first");
+    // The question comes with the answer of the job that reads the deployconfig's files.
+    assert!(app.working());
+    assert_eq!(app.settle(), vec![]);
     insta::assert_snapshot!("confirm_rerun_installer", render(&app, 100, 30).backend());
     assert_eq!(
         app.on_key(key('y')),
@@ -92,6 +95,7 @@ fn a_rerun_that_would_undo_the_vms_names_the_consequence_and_only_y_goes_on() {
     app.header.deployconfig = dc.path().display().to_string();
     app.selected = app.pipeline.index_of("4.run-installer").unwrap();
     assert_eq!(app.on_key(key('f')), vec![]);
+    assert_eq!(app.settle(), vec![]);
     let screen = format!("{:?}", render(&app, 120, 32).backend());
     assert!(
         screen.contains("although terraform.tfstate lists VMs?"),
@@ -111,6 +115,7 @@ fn a_rerun_that_would_undo_the_vms_names_the_consequence_and_only_y_goes_on() {
     );
     assert!(app.overlay.is_none());
     assert_eq!(app.on_key(key('f')), vec![]);
+    assert_eq!(app.settle(), vec![]);
     assert_eq!(
         app.on_key(key('y')),
         vec![
@@ -126,6 +131,7 @@ fn a_rerun_that_would_undo_the_vms_names_the_consequence_and_only_y_goes_on() {
     .unwrap();
     app.selected = app.pipeline.index_of("7.terraform-deploy").unwrap();
     assert_eq!(app.on_key(key('f')), vec![]);
+    assert_eq!(app.settle(), vec![]);
     let screen = format!("{}", render(&app, 120, 32).backend());
     assert!(
         screen.contains("so terraform makes the bootstrap VM again"),
@@ -137,8 +143,11 @@ fn a_rerun_that_would_undo_the_vms_names_the_consequence_and_only_y_goes_on() {
 fn retrying_the_failed_step_needs_no_question() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = scenes::failed(dir.path());
+    // 7 clears bootstrap_complete: a job looks at config.json first, and the run starts
+    // with its answer (nothing to ask here).
+    assert_eq!(app.on_key(key('r')), vec![]);
     assert_eq!(
-        app.on_key(key('r')),
+        app.settle(),
         vec![Effect::Start(Plan::From("7.terraform-deploy".into()))]
     );
 }
@@ -383,8 +392,9 @@ fn mouse_clicks_press_buttons_and_select_steps() {
         row: y,
         modifiers: KeyModifiers::NONE,
     };
+    assert_eq!(app.on_mouse(click(retry.x + 1, retry.y), &hits), vec![]);
     assert_eq!(
-        app.on_mouse(click(retry.x + 1, retry.y), &hits),
+        app.settle(),
         vec![Effect::Start(Plan::From("7.terraform-deploy".into()))]
     );
     let (row, _) = *hits.iter().find(|(_, h)| *h == ui::Hit::Step(1)).unwrap();
@@ -580,6 +590,7 @@ fn questions_say_the_values_they_are_about() {
     w.ttl_secs = 20;
     app.selected = app.pipeline.index_of("6.add-ignition").unwrap();
     assert_eq!(app.on_key(key('f')), vec![]);
+    assert_eq!(app.settle(), vec![]);
     let screen = format!("{}", render(&app, 140, 40).backend());
     assert!(
         screen.contains("a new 20-second window that counts from 7.terraform-deploy's success"),
@@ -593,6 +604,7 @@ fn questions_say_the_values_they_are_about() {
     };
     w.ttl_secs = 90;
     app.on_key(key('f'));
+    app.settle();
     let screen = format!("{}", render(&app, 140, 40).backend());
     assert!(screen.contains("a new 1 min 30 s window"), "{screen}");
 }
@@ -610,4 +622,72 @@ fn the_setup_flow_opens_from_the_dashboard_once_its_files_are_read_off_the_updat
     let effects = app.settle();
     assert!(matches!(app.screen, Screen::Setup(_)));
     assert!(effects.contains(&Effect::Setup(stage2_tui::app::setup::SetupTask::Checks)));
+}
+
+#[test]
+fn every_side_effect_leaves_the_update_as_an_effect_and_file_work_is_a_job() {
+    use stage2_tui::app::work::{Job, Msg};
+    let dir = tempfile::tempdir().unwrap();
+    let dc = tempfile::tempdir().unwrap();
+    let mut app = scenes::completed(dir.path());
+    app.header.deployconfig = dc.path().display().to_string();
+    app.selected = app.pipeline.index_of("4.run-installer").unwrap();
+    // The scene's first work (the tails of its logs) is done.
+    let first = app.update(Msg::Tick);
+    let [Effect::Work(tails @ Job::Tails(_))] = first.as_slice() else {
+        panic!("the scene's first job reads the tails of its logs: {first:?}")
+    };
+    assert_eq!(app.update(Msg::Done(tails.clone().run())), vec![]);
+    // Running again from 4 looks at the terraform state: the update asks for a job and reads
+    // nothing itself.
+    let effects = app.update(Msg::Key(key('f')));
+    let [Effect::Work(job @ Job::Rerun { .. })] = effects.as_slice() else {
+        panic!("one job, for the question: {effects:?}")
+    };
+    assert!(app.overlay.is_none(), "no question before the job answers");
+    assert_eq!(
+        app.update(Msg::Key(key('f'))),
+        vec![],
+        "a second press while the job runs asks for nothing more"
+    );
+    // The job reads the files when it runs, not when the key was pressed.
+    std::fs::write(
+        dc.path().join("terraform.tfstate"),
+        r#"{"version":4,"resources":[{"mode":"managed","type":"vsphere_virtual_machine","name":"vm","instances":[{"index_key":"master-0","attributes":{"name":"master-0"}}]}]}"#,
+    )
+    .unwrap();
+    let done = job.clone().run();
+    assert_eq!(app.update(Msg::Done(done)), vec![]);
+    let screen = format!("{}", render(&app, 120, 32).backend());
+    assert!(
+        screen.contains("lists 1 VMs") || screen.contains("lists 1 VM"),
+        "{screen}"
+    );
+    assert!(!app.working(), "the job's answer ends the work");
+
+    // Opening a log asks for its index as a job; its answer comes back as a message.
+    app.overlay = None;
+    let effects = app.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    let [Effect::Work(job @ Job::Log(_))] = effects.as_slice() else {
+        panic!("the log view's index, as a job: {effects:?}")
+    };
+    assert!(matches!(app.screen, Screen::Log(_)));
+    assert_eq!(app.update(Msg::Done(job.clone().run())), vec![]);
+    assert!(!app.working());
+
+    // The web server's URL is looked at on the clock, every 2 s, through an effect.
+    let mut app = scenes::serving(dir.path());
+    let checks = |effects: Vec<Effect>| {
+        effects
+            .into_iter()
+            .filter(|e| matches!(e, Effect::CheckUrl { .. }))
+            .count()
+    };
+    assert_eq!(checks(app.update(Msg::Tick)), 1);
+    assert_eq!(checks(app.update(Msg::Tick)), 0, "not again within 2 s");
+    assert_eq!(
+        checks(app.update(Msg::Key(key('j')))),
+        0,
+        "only on the clock"
+    );
 }

@@ -2,7 +2,7 @@
 
 use super::{Action, App, Confirm, Effect, External, LogView, Overlay, Screen};
 use crate::app::Scope;
-use crate::pipeline::{Command, Plan, StepStatus};
+use crate::pipeline::{Command, StepStatus};
 
 const EXTEND_SECS: u64 = 300;
 
@@ -143,7 +143,7 @@ impl App {
         vec![Effect::External(ext)]
     }
 
-    fn ask(&mut self, c: Option<Confirm>, otherwise: Vec<Effect>) -> Vec<Effect> {
+    pub(super) fn ask(&mut self, c: Option<Confirm>, otherwise: Vec<Effect>) -> Vec<Effect> {
         match c {
             Some(c) => {
                 self.overlay = Some(Overlay::Confirm(c));
@@ -304,14 +304,8 @@ impl App {
                 self.open_log();
                 vec![]
             }
-            Action::Retry if applies(&buttons) => {
-                let c = self.rerun_question("Retry");
-                self.ask(c, vec![Effect::Start(Plan::From(id))])
-            }
-            Action::ResumeFrom if applies(&buttons) => {
-                let c = self.rerun_question("Run again from");
-                self.ask(c, vec![Effect::Start(Plan::From(id))])
-            }
+            Action::Retry if applies(&buttons) => self.rerun("Retry"),
+            Action::ResumeFrom if applies(&buttons) => self.rerun("Run again from"),
             Action::Skip if applies(&buttons) => {
                 let c = self.skip_question(&id);
                 self.ask(Some(c), vec![])

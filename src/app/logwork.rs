@@ -120,7 +120,7 @@ impl Busy {
 }
 
 /// One piece of file work, detached from the app so it can run on another thread.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct LogJob {
     /// The view that asked (a view opened later ignores the answer).
     pub view: u64,
@@ -133,6 +133,15 @@ pub struct LogJob {
     /// For a save: where, and the view's timestamp mode and file name.
     pub save: Option<(SaveTo, Timestamps, String)>,
 }
+
+/// The same job: one progress handle is made for each job.
+impl PartialEq for LogJob {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.progress, &other.progress)
+    }
+}
+
+impl Eq for LogJob {}
 
 /// What a [`LogJob`] found.
 #[derive(Debug)]

@@ -52,6 +52,16 @@ pub enum Effect {
     Clipboard(String),
     /// Background work for the setup flow.
     Setup(setup::SetupTask),
+    /// File work, run off the loop; its answer comes back as [`work::Msg::Done`].
+    Work(work::Job),
+    /// See whether the web server's URL answers (the answer comes back as
+    /// [`work::Msg::UrlChecked`]).
+    CheckUrl {
+        /// The serving step.
+        step: String,
+        /// Its URL.
+        url: String,
+    },
     /// Write a support bundle beside the deployconfig's files.
     Bundle,
     /// Pull with (`true`) or without (`false`) checking the registry's certificate, for the run.
@@ -269,6 +279,10 @@ pub struct App {
     tails_loading: bool,
     /// The setup flow asked for from the dashboard: its files are being read off the update.
     setup_wanted: Option<crate::config::Deployconfig>,
+    /// The re-run question's job (what it needs from disk).
+    rerun: questions::RerunLook,
+    /// When the serving step's URL is looked at next.
+    url_due: std::time::Instant,
     /// The last look at the cluster (nodes, CSRs, operators), once it could be asked.
     pub cluster: Option<crate::pipeline::cluster::Snapshot>,
     /// `/` on the dashboard: only the steps that match are listed.
@@ -332,6 +346,8 @@ impl App {
             last_recorded: Default::default(),
             tails_loading: false,
             setup_wanted: None,
+            rerun: Default::default(),
+            url_due: std::time::Instant::now(),
         }
     }
 

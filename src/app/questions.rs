@@ -2,7 +2,59 @@
 //! would undo the VMs, a skip, a stop, ending the web server's window, quitting while it runs.
 
 use super::{Action, App, Confirm, Effect, Overlay};
+use crate::pipeline::contract::Hazard;
+use crate::pipeline::spec::Step;
 use crate::pipeline::{Command, Plan, StepStatus};
+
+/// What the question before a re-run needs from the deployconfig's files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RerunFacts {
+    /// Steps from there on that would undo the VMs a terraform state lists.
+    pub hazards: Vec<Hazard>,
+    /// config.json says `bootstrap_complete`.
+    pub bootstrap_complete: bool,
+}
+
+impl RerunFacts {
+    /// Reads them (blocking file I/O: a job's work).
+    pub fn read(dir: &std::path::Path, steps: &[Step]) -> Self {
+        let bootstrap_complete = steps.iter().any(Self::clears_bootstrap)
+            && crate::config::read_json(&dir.join("config.json"))
+                .is_ok_and(|c| c.get("bootstrap_complete").is_some());
+        Self {
+            hazards: crate::pipeline::contract::hazards_of(dir, steps.iter()),
+            bootstrap_complete,
+        }
+    }
+
+    /// The step's contract looks at the deployconfig's files before it runs again.
+    fn looks_at_files(s: &Step) -> bool {
+        s.contract().is_some_and(|c| c.refuse_while_state.is_some()) || Self::clears_bootstrap(s)
+    }
+
+    /// The step runs terraform's apply (its image's own command) and clears `bootstrap_complete`.
+    fn clears_bootstrap(s: &Step) -> bool {
+        s.container().is_some_and(|c| {
+            c.entrypoint.is_none()
+                && c.contract
+                    .clears_keys
+                    .iter()
+                    .any(|k| k == "bootstrap_complete")
+        })
+    }
+}
+
+/// The re-run job: not wanted, wanted, or reading.
+#[derive(Debug, Default)]
+pub(super) enum RerunLook {
+    /// Nothing asked.
+    #[default]
+    Idle,
+    /// Asked for, not started yet.
+    Wanted(Box<super::work::Job>),
+    /// Running.
+    Reading,
+}
 
 impl App {
     /// Later steps that already ran and will run again.
@@ -38,42 +90,72 @@ impl App {
             .collect()
     }
 
-    /// When running from the selected step runs terraform's apply again while config.json says
+    /// Running again from the selected step (`verb`: "Retry" or "Run again from"). A question
+    /// comes first when that changes something done; when a step from there on has a contract
+    /// that looks at the deployconfig's files, a job reads them first and the question (or the
+    /// start) comes with its answer: the update reads no file.
+    pub(super) fn rerun(&mut self, verb: &'static str) -> Vec<Effect> {
+        let from = self.selected;
+        let Some(step) = self.pipeline.steps.get(from).map(|s| s.id.clone()) else {
+            return vec![];
+        };
+        let steps = self.pipeline.steps[from..].to_vec();
+        if !steps.iter().any(RerunFacts::looks_at_files) {
+            return self.ask_rerun(verb, &step, &RerunFacts::default());
+        }
+        if matches!(self.rerun, RerunLook::Idle) {
+            self.rerun = RerunLook::Wanted(Box::new(super::work::Job::Rerun {
+                verb,
+                step,
+                dir: std::path::PathBuf::from(&self.header.deployconfig),
+                steps,
+            }));
+        }
+        vec![]
+    }
+
+    /// The answer of the re-run job: the question, or the start when there is nothing to ask.
+    /// Dropped when the operator has moved on meanwhile (another screen or question).
+    pub(super) fn ask_rerun(&mut self, verb: &str, step: &str, facts: &RerunFacts) -> Vec<Effect> {
+        self.rerun = RerunLook::Idle;
+        let Some(from) = self.pipeline.index_of(step) else {
+            return vec![];
+        };
+        if self.overlay.is_some() || !matches!(self.screen, super::Screen::Dashboard) {
+            return vec![];
+        }
+        let c = self.rerun_question(verb, from, facts);
+        self.ask(c, vec![Effect::Start(Plan::From(step.to_string()))])
+    }
+
+    /// When running from step `from` runs terraform's apply again while config.json says
     /// `bootstrap_complete` (remove-bootstrap set it): the key goes first, so terraform makes the
     /// bootstrap VM again. The sentence that says so.
-    pub(super) fn bootstrap_made_again(&self) -> Option<String> {
-        let step = self.pipeline.steps.iter().skip(self.selected).find(|s| {
-            s.container().is_some_and(|c| {
-                c.entrypoint.is_none()
-                    && c.contract
-                        .clears_keys
-                        .iter()
-                        .any(|k| k == "bootstrap_complete")
-            })
-        })?;
-        let cfg = crate::config::read_json(
-            &std::path::Path::new(&self.header.deployconfig).join("config.json"),
-        )
-        .ok()?;
-        cfg.get("bootstrap_complete")?;
+    fn bootstrap_made_again(&self, from: usize, facts: &RerunFacts) -> Option<String> {
+        if !facts.bootstrap_complete {
+            return None;
+        }
+        let step = self
+            .pipeline
+            .steps
+            .iter()
+            .skip(from)
+            .find(|s| RerunFacts::clears_bootstrap(s))?;
         Some(format!(
             "config.json says bootstrap_complete (remove-bootstrap set it): stage2-tui removes it before {} runs, so terraform makes the bootstrap VM again.",
             step.id
         ))
     }
 
-    pub(super) fn rerun_question(&self, verb: &str) -> Option<Confirm> {
-        let id = self.step_id();
-        let stale = self.made_stale(self.selected);
+    fn rerun_question(&self, verb: &str, from: usize, facts: &RerunFacts) -> Option<Confirm> {
+        let id = self.pipeline.steps.get(from)?.id.clone();
+        let stale = self.made_stale(from);
         let ca = id == "4.run-installer";
-        let restarted = self.restarted_services(self.selected);
+        let restarted = self.restarted_services(from);
         // A re-run that undoes the deployment (a terraform state that lists VMs): the question
         // names the consequence, and only its `y` lets the runner go on.
-        let hazards = crate::pipeline::contract::hazards_of(
-            std::path::Path::new(&self.header.deployconfig),
-            self.pipeline.steps.iter().skip(self.selected),
-        );
-        let bootstrap_again = self.bootstrap_made_again();
+        let hazards = &facts.hazards;
+        let bootstrap_again = self.bootstrap_made_again(from, facts);
         if stale.is_empty()
             && !ca
             && restarted.is_empty()
@@ -85,7 +167,7 @@ impl App {
         let mut body = Vec::new();
         body.extend(bootstrap_again);
         // The VM names come from a file a stage writes: masked like any log.
-        for h in &hazards {
+        for h in hazards {
             body.push(
                 crate::text::mask(&format!("DANGER: {}.", h.consequence()), &self.secrets)
                     .into_owned(),

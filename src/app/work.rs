@@ -1,18 +1,46 @@
-//! File work the update asks for and never does itself: indexing, searching and saving the log
-//! on screen, and reading the last lines of logs already on disk when the TUI (re)opens a run.
-//! The loop takes each [`Job`] with [`App::next_job`], runs it on a blocking thread and hands
-//! the [`Done`] back to [`App::on_done`]; tests and fixed scenes call [`App::settle`].
+//! The update's one way in and one way out: [`App::update`] takes a [`Msg`] (a key, an event of
+//! the run, a job's answer…) and returns [`Effect`]s, among them the file work it now wants
+//! ([`Effect::Work`]): indexing, searching and saving the log on screen, reading the last lines
+//! of logs already on disk, reading and writing the setup flow's files, and what a re-run
+//! question needs from disk. The update never does file work itself: the loop runs each
+//! [`Job`] on a blocking thread and hands its [`Done`] back as [`Msg::Done`]; tests and fixed
+//! scenes call [`App::settle`].
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 
+use crossterm::event::{KeyEvent, MouseEvent};
+
 use super::logwork::{LogDone, LogJob, SaveTo};
-use super::setup::Saving;
-use super::{App, TAIL_LINES};
+use super::questions::{RerunFacts, RerunLook};
+use super::setup::{Saving, SetupMsg};
+use super::{App, Effect, TAIL_LINES, UrlCheck};
 use crate::logformat::LogLine;
+use crate::pipeline::Event;
+
+/// What the update takes: everything that happens to the app comes in as one of these.
+#[derive(Debug)]
+pub enum Msg<'a> {
+    /// A key.
+    Key(KeyEvent),
+    /// A mouse event, with what was clickable in the last frame.
+    Mouse(MouseEvent, &'a [(ratatui::layout::Rect, super::Hit)]),
+    /// The terminal's new size (columns, rows).
+    Resize(u16, u16),
+    /// An event of the run.
+    Run(Event),
+    /// A step's URL was checked.
+    UrlChecked(String, UrlCheck),
+    /// A [`Job`] is done.
+    Done(Done),
+    /// A setup task's answer.
+    Setup(SetupMsg),
+    /// The clock (every 250 ms while something moves on screen).
+    Tick,
+}
 
 /// A piece of file work.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Job {
     /// For the log view.
     Log(LogJob),
@@ -26,6 +54,18 @@ pub enum Job {
         files: Vec<crate::app::setup::SaveFile>,
         /// Write over a file changed on disk.
         overwrite: bool,
+    },
+    /// What the question before running again from `step` needs from disk: the terraform
+    /// states that list VMs, and whether config.json says `bootstrap_complete`.
+    Rerun {
+        /// "Retry" or "Run again from".
+        verb: &'static str,
+        /// The step to run again from.
+        step: String,
+        /// The deployconfig folder.
+        dir: PathBuf,
+        /// That step and the steps after it.
+        steps: Vec<crate::pipeline::spec::Step>,
     },
 }
 
@@ -43,6 +83,15 @@ pub enum Done {
         crate::config::Deployconfig,
         Box<crate::app::setup::Reloaded>,
     ),
+    /// What a re-run question needs, read from disk.
+    Rerun {
+        /// "Retry" or "Run again from".
+        verb: &'static str,
+        /// The step to run again from.
+        step: String,
+        /// What was found.
+        facts: RerunFacts,
+    },
 }
 
 impl Job {
@@ -60,6 +109,16 @@ impl Job {
             Job::Save { files, overwrite } => {
                 Done::Saved(crate::app::setup::write_files(files, overwrite))
             }
+            Job::Rerun {
+                verb,
+                step,
+                dir,
+                steps,
+            } => Done::Rerun {
+                verb,
+                step,
+                facts: RerunFacts::read(&dir, &steps),
+            },
             Job::Tails(steps) => Done::Tails(
                 steps
                     .into_iter()
@@ -90,8 +149,56 @@ fn read_tail(path: PathBuf) -> VecDeque<LogLine> {
 }
 
 impl App {
+    /// The loop's one entry point: takes what happened and returns what to do, with the file
+    /// work the app now wants as [`Effect::Work`] (one way out for every side effect).
+    pub fn update(&mut self, msg: Msg<'_>) -> Vec<Effect> {
+        let mut effects = match msg {
+            Msg::Key(k) => self.on_key(k),
+            Msg::Mouse(m, hits) => self.on_mouse(m, hits),
+            Msg::Resize(w, h) => {
+                self.resize(w, h);
+                vec![]
+            }
+            Msg::Run(e) => {
+                self.on_runner(e);
+                vec![]
+            }
+            Msg::UrlChecked(step, c) => {
+                self.on_url_check(&step, c);
+                vec![]
+            }
+            Msg::Done(d) => self.on_done(d),
+            Msg::Setup(m) => self.on_setup_msg(m),
+            Msg::Tick => {
+                self.tick += 1;
+                self.dirty = true;
+                self.url_check_due().into_iter().collect()
+            }
+        };
+        effects.extend(std::iter::from_fn(|| self.next_job()).map(Effect::Work));
+        effects
+    }
+
+    /// The serving step's URL is looked at every 2 s while its window is open (on the clock,
+    /// which ticks while a window is open).
+    fn url_check_due(&mut self) -> Option<Effect> {
+        let now = std::time::Instant::now();
+        let w = self.window.as_ref().filter(|_| now >= self.url_due)?;
+        let url = w.url.clone()?;
+        self.url_due = now + std::time::Duration::from_secs(2);
+        Some(Effect::CheckUrl {
+            step: w.step.clone(),
+            url,
+        })
+    }
+
     /// The next piece of file work to start, if any.
-    pub fn next_job(&mut self) -> Option<Job> {
+    fn next_job(&mut self) -> Option<Job> {
+        if matches!(self.rerun, RerunLook::Wanted(_))
+            && let RerunLook::Wanted(job) = std::mem::replace(&mut self.rerun, RerunLook::Reading)
+        {
+            return Some(*job);
+        }
         if let Some(dc) = self.setup_wanted.take() {
             return Some(Job::OpenSetup(dc));
         }
@@ -138,6 +245,7 @@ impl App {
         match done {
             Done::Saved(r) => return self.on_saved(r),
             Done::SetupFiles(dc, files) => return self.open_setup_on(dc, *files),
+            Done::Rerun { verb, step, facts } => return self.ask_rerun(verb, &step, &facts),
             Done::Log(view, d) => {
                 if let Some(v) = self.screen.log_mut().filter(|v| v.id == view) {
                     v.apply(d);
@@ -155,12 +263,17 @@ impl App {
     }
 
     /// Does all asked-for file work here and now (tests and fixed scenes), returning what the
-    /// answers asked for.
-    pub fn settle(&mut self) -> Vec<super::Effect> {
+    /// answers asked for besides more file work.
+    pub fn settle(&mut self) -> Vec<Effect> {
         let mut effects = Vec::new();
-        while let Some(job) = self.next_job() {
-            let done = job.run();
-            effects.extend(self.on_done(done));
+        let mut work: VecDeque<Job> = std::iter::from_fn(|| self.next_job()).collect();
+        while let Some(job) = work.pop_front() {
+            for e in self.update(Msg::Done(job.run())) {
+                match e {
+                    Effect::Work(j) => work.push_back(j),
+                    e => effects.push(e),
+                }
+            }
         }
         effects
     }
@@ -169,6 +282,7 @@ impl App {
     pub fn working(&self) -> bool {
         self.tails_loading
             || self.setup_wanted.is_some()
+            || !matches!(self.rerun, RerunLook::Idle)
             || self
                 .screen
                 .setup()

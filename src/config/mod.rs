@@ -54,7 +54,7 @@ pub enum ConfigError {
 }
 
 /// Paths inside a deployconfig folder.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deployconfig {
     /// The folder (absolute).
     pub dir: PathBuf,

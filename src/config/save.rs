@@ -26,7 +26,7 @@ impl Stamp {
 }
 
 /// A file's text as loaded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loaded {
     /// The file.
     pub path: PathBuf,

@@ -2,6 +2,7 @@
 //! only when something changed, at most every 33 ms, and at once after input.
 
 use super::*;
+use crate::app::work::{Done, Msg};
 
 fn osc52(text: &str) -> std::io::Result<()> {
     let b64 = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
@@ -45,6 +46,9 @@ where
         Some(b) => (Some((b.engine, b.dc)), b.first, b.input),
         None => (None, vec![], None),
     };
+    let (url_tx, mut url_rx) = mpsc::unbounded_channel::<(String, UrlCheck)>();
+    // File work (log indexing, search, save; tails of old logs) runs on blocking threads.
+    let (work_tx, mut work_rx) = mpsc::unbounded_channel::<Done>();
     let ctx = Effects {
         bg,
         input: input_ctl,
@@ -52,69 +56,55 @@ where
         ctl_tx,
         setup_tx,
         note_tx,
+        url_tx,
+        work_tx,
     };
-    for e in first {
-        if let (Effect::Setup(task), Some((engine, dc))) = (e, &ctx.bg) {
-            spawn_setup_task(task, app, engine, dc, &ctx.setup_tx);
-        }
-    }
     let mut frames = Frames::new();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let (url_tx, mut url_rx) = mpsc::unbounded_channel::<(String, UrlCheck)>();
-    // File work (log indexing, search, save; tails of old logs) runs on blocking threads.
-    let (work_tx, mut work_rx) = mpsc::unbounded_channel::<crate::app::work::Done>();
-    let mut url_due = Instant::now();
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let size = terminal
         .size()
         .map_err(|e| color_eyre::eyre::eyre!("terminal size: {e}"))?;
-    app.resize(size.width, size.height);
+    let mut effects = first;
+    effects.extend(app.update(Msg::Resize(size.width, size.height)));
     loop {
-        while let Some(job) = app.next_job() {
-            let tx = work_tx.clone();
-            tokio::task::spawn_blocking(move || {
-                let _ = tx.send(job.run());
-            });
-        }
-        app.record_messages();
-        frames.draw_if_due(terminal, app)?;
-        check_url_if_due(app, &mut url_due, &url_tx);
-        let next_frame = frames.next();
-        let effects = tokio::select! {
-            ev = input.next() => match ev {
-                Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => { frames.now = true; app.on_key(k) }
-                Some(Ok(TermEvent::Mouse(m))) => { frames.now = true; app.on_mouse(m, &frames.hits) }
-                Some(Ok(TermEvent::Resize(w, h))) => { frames.now = true; app.resize(w, h); vec![] }
-                Some(Ok(_)) => vec![],
-                Some(Err(_)) | None => return Ok(0),
-            },
-            Some(e) = ev_rx.recv() => {
-                app.on_runner(e);
-                // Drain what is queued so a flood costs one frame, not one per batch.
-                let mut n = 0;
-                while n < 256 {
-                    match ev_rx.try_recv() { Ok(e) => { app.on_runner(e); n += 1; } Err(_) => break }
-                }
-                vec![]
-            }
-            Some((step, c)) = url_rx.recv() => { app.on_url_check(&step, c); vec![] }
-            Some(d) = work_rx.recv() => app.on_done(d),
-            Some(m) = setup_rx.recv() => app.on_setup_msg(m),
-            Some(n) = note_rx.recv() => { app.on_runner(Event::Note(n)); vec![] }
-            _ = tick.tick(), if app.animating() => { app.tick += 1; app.dirty = true; vec![] }
-            _ = tokio::time::sleep_until(next_frame), if app.dirty => vec![],
-            _ = hup.recv() => return Ok(crate::exit::DETACHED),
-            _ = term.recv() => return Ok(crate::exit::DETACHED),
-        };
-        for e in effects {
+        for e in effects.drain(..) {
             match ctx.apply(e, app, terminal).await {
                 Flow::Go => {}
                 Flow::Redraw => frames.now = true,
                 Flow::Quit => return Ok(0),
             }
         }
+        app.record_messages();
+        frames.draw_if_due(terminal, app)?;
+        let next_frame = frames.next();
+        effects = tokio::select! {
+            ev = input.next() => match ev {
+                Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => { frames.now = true; app.update(Msg::Key(k)) }
+                Some(Ok(TermEvent::Mouse(m))) => { frames.now = true; app.update(Msg::Mouse(m, &frames.hits)) }
+                Some(Ok(TermEvent::Resize(w, h))) => { frames.now = true; app.update(Msg::Resize(w, h)) }
+                Some(Ok(_)) => vec![],
+                Some(Err(_)) | None => return Ok(0),
+            },
+            Some(e) = ev_rx.recv() => {
+                let mut effects = app.update(Msg::Run(e));
+                // Drain what is queued so a flood costs one frame, not one per batch.
+                for _ in 0..256 {
+                    match ev_rx.try_recv() { Ok(e) => effects.extend(app.update(Msg::Run(e))), Err(_) => break }
+                }
+                effects
+            }
+            Some((step, c)) = url_rx.recv() => app.update(Msg::UrlChecked(step, c)),
+            Some(d) = work_rx.recv() => app.update(Msg::Done(d)),
+            Some(m) = setup_rx.recv() => app.update(Msg::Setup(m)),
+            Some(n) = note_rx.recv() => app.update(Msg::Run(Event::Note(n))),
+            _ = tick.tick(), if app.animating() => app.update(Msg::Tick),
+            _ = tokio::time::sleep_until(next_frame), if app.dirty => vec![],
+            _ = hup.recv() => return Ok(crate::exit::DETACHED),
+            _ = term.recv() => return Ok(crate::exit::DETACHED),
+        };
     }
 }
 
@@ -166,20 +156,6 @@ impl Frames {
 }
 
 /// Asks the web server for its URL every 2 s while a window is open (off the loop).
-fn check_url_if_due(app: &App, due: &mut Instant, tx: &UnboundedSender<(String, UrlCheck)>) {
-    let Some(w) = app.window.as_ref().filter(|_| Instant::now() >= *due) else {
-        return;
-    };
-    let Some(url) = w.url.clone() else {
-        return;
-    };
-    *due = Instant::now() + Duration::from_secs(2);
-    let (tx, step) = (tx.clone(), w.step.clone());
-    tokio::spawn(async move {
-        let _ = tx.send((step, check_url(&url).await));
-    });
-}
-
 /// What the loop does after an effect.
 enum Flow {
     /// Go on.
@@ -198,6 +174,8 @@ struct Effects<'a> {
     ctl_tx: &'a UnboundedSender<Control>,
     setup_tx: UnboundedSender<SetupMsg>,
     note_tx: UnboundedSender<String>,
+    url_tx: UnboundedSender<(String, UrlCheck)>,
+    work_tx: UnboundedSender<Done>,
 }
 
 impl Effects<'_> {
@@ -243,6 +221,18 @@ impl Effects<'_> {
             Effect::RememberTheme(name) => remember_theme(name),
             Effect::External(ext) => return self.external(ext, app, terminal).await,
             Effect::Bundle => self.bundle(),
+            Effect::Work(job) => {
+                let tx = self.work_tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let _ = tx.send(job.run());
+                });
+            }
+            Effect::CheckUrl { step, url } => {
+                let tx = self.url_tx.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send((step, check_url(&url).await));
+                });
+            }
         }
         Flow::Go
     }

@@ -430,7 +430,7 @@ pub fn adopt(
 }
 
 /// A file to save: where, its stamp when loaded, and the new text.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaveFile {
     /// "config.json" or "secrets.json".
     pub name: &'static str,
