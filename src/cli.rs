@@ -518,13 +518,13 @@ async fn capture_log(
         }
         n
     });
-    let sink: Option<crate::logformat::LiveFn> = live.then(|| {
-        Box::new(move |lines| {
+    let sink = live.then(|| {
+        crate::logformat::Live::new(move |lines| {
             let _ = tx.send(crate::pipeline::Event::Log {
                 step: "capture".into(),
                 lines,
             });
-        }) as crate::logformat::LiveFn
+        })
     });
     let started = std::time::Instant::now();
     let c = engine.capture(container, out, sink, mode).await?;

@@ -10,8 +10,9 @@ use tokio::sync::mpsc;
 
 use crate::config::Deployconfig;
 use crate::engine::Engine;
+use crate::logformat::LiveGate;
 use crate::logformat::{LogLine, Stream};
-use crate::pipeline::{Command, Event, Finish, LiveGate, Plan, RunState, Runner};
+use crate::pipeline::{Command, Event, Finish, Plan, RunState, Runner};
 use crate::text::visible;
 
 /// Exit code when the operator (or systemd) detached us with a signal.

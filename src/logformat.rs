@@ -44,8 +44,106 @@ pub struct LogLine {
     pub text: String,
 }
 
-/// Receives batches of lines as they are captured (about every 50 ms while output flows).
-pub type LiveFn = Box<dyn FnMut(Vec<LogLine>) + Send>;
+/// Where lines go while they are captured: a listener that receives batches (about every 50 ms
+/// while output flows), and, for a consumer that can fall behind, the gate that bounds the lines
+/// in flight to it.
+pub struct Live {
+    send: Box<dyn FnMut(Vec<LogLine>) + Send>,
+    gate: Option<LiveGate>,
+}
+
+impl Live {
+    /// A listener that takes every batch at once.
+    pub fn new(send: impl FnMut(Vec<LogLine>) + Send + 'static) -> Self {
+        Self {
+            send: Box::new(send),
+            gate: None,
+        }
+    }
+
+    /// Bounds the lines in flight by `gate` (none: unbounded).
+    pub fn gated(mut self, gate: Option<LiveGate>) -> Self {
+        self.gate = gate;
+        self
+    }
+}
+
+/// Bounds the log lines in flight to a slow consumer (headless printing to a pipe), so memory
+/// stays flat under a flood and no line is dropped: a batch counts as in flight from when the
+/// capture sends it until the consumer calls [`LiveGate::done`]. A capture with more than
+/// `limit` lines in flight waits for room between the lines it reads: on the API path it awaits
+/// [`LiveGate::room`] (nothing blocks a runtime worker), and on the file path, which runs on a
+/// blocking thread of its own, it blocks that thread.
+#[derive(Clone, Debug)]
+pub struct LiveGate {
+    inner: std::sync::Arc<Gate>,
+    limit: usize,
+}
+
+#[derive(Debug, Default)]
+struct Gate {
+    queued: std::sync::atomic::AtomicUsize,
+    freed: tokio::sync::Notify,
+}
+
+impl LiveGate {
+    /// A gate that lets at most `limit` lines be in flight before the capture waits.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            inner: Default::default(),
+            limit,
+        }
+    }
+
+    /// The consumer handled `n` lines.
+    pub fn done(&self, n: usize) {
+        use std::sync::atomic::Ordering;
+        let _ = self
+            .inner
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                Some(q.saturating_sub(n))
+            });
+        self.inner.freed.notify_waiters();
+    }
+
+    fn sent(&self, n: usize) {
+        self.inner
+            .queued
+            .fetch_add(n, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Lines sent and not yet handled.
+    pub fn in_flight(&self) -> usize {
+        self.inner.queued.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn full(&self) -> bool {
+        self.in_flight() > self.limit
+    }
+
+    /// Waits until at most `limit` lines are in flight.
+    pub async fn room(&self) {
+        loop {
+            let freed = self.inner.freed.notified();
+            tokio::pin!(freed);
+            // Registered before the count is looked at: a `done` in between is not missed.
+            freed.as_mut().enable();
+            if !self.full() {
+                return;
+            }
+            freed.await;
+        }
+    }
+
+    /// [`LiveGate::room`] for a blocking thread (never a runtime worker). Without a runtime
+    /// there is no consumer to wait for.
+    fn room_blocking(&self) {
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.block_on(self.room());
+        }
+    }
+}
 
 /// Writes whole lines to a log file and forwards batches to an optional live listener.
 ///
@@ -60,8 +158,10 @@ pub struct LogSink {
     /// File length after the last successful write.
     durable: u64,
     last_write: Instant,
-    pub(crate) live: Option<LiveFn>,
+    pub(crate) live: Option<Live>,
     batch: Vec<LogLine>,
+    /// The live gate was full after the last batch: the reader waits for room.
+    over: bool,
     last_flush: Instant,
     /// Lines written so far, per stream (stdout, stderr).
     pub counts: [u64; 2],
@@ -87,7 +187,7 @@ fn owned_text(b: &[u8]) -> String {
 
 impl LogSink {
     /// Creates (truncates) the log file at `path`, its folders private (0700).
-    pub fn create(path: &Path, live: Option<LiveFn>) -> io::Result<Self> {
+    pub fn create(path: &Path, live: Option<Live>) -> io::Result<Self> {
         if let Some(dir) = path.parent() {
             crate::safefs::private_dir(dir)?;
         }
@@ -98,6 +198,7 @@ impl LogSink {
             last_write: Instant::now(),
             live,
             batch: Vec::new(),
+            over: false,
             last_flush: Instant::now(),
             counts: [0; 2],
             live_skip: [0; 2],
@@ -165,8 +266,41 @@ impl LogSink {
             return;
         }
         if let Some(live) = self.live.as_mut() {
-            live(std::mem::take(&mut self.batch));
+            let batch = std::mem::take(&mut self.batch);
+            if let Some(g) = &live.gate {
+                // Counted before it is sent: the consumer may be done with it at once.
+                g.sent(batch.len());
+                self.over = g.full();
+            }
+            (live.send)(batch);
         }
+    }
+
+    /// The live consumer has fallen behind: the reader should wait ([`LogSink::room`]) before
+    /// it reads more.
+    pub fn over(&self) -> bool {
+        self.over
+    }
+
+    fn gate(&self) -> Option<LiveGate> {
+        self.live.as_ref().and_then(|l| l.gate.clone())
+    }
+
+    /// Waits until the live consumer has room again (async readers).
+    pub async fn room(&mut self) {
+        if let Some(g) = self.gate() {
+            g.room().await;
+        }
+        self.over = false;
+    }
+
+    /// Waits until the live consumer has room again, blocking this thread (the file reader,
+    /// which has a blocking thread of its own).
+    pub fn room_blocking(&mut self) {
+        if let Some(g) = self.gate() {
+            g.room_blocking();
+        }
+        self.over = false;
     }
 
     /// Output is idle: forwards the live batch and writes the file through.
@@ -201,4 +335,115 @@ pub fn parse_saved_line(line: &[u8]) -> Option<(&[u8], Stream, &[u8])> {
         return None;
     };
     Some((&line[..sp], stream, text.strip_prefix(b" ").unwrap_or(text)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A sink whose batches go to a channel, gated at `limit` lines in flight.
+    fn gated_sink(
+        dir: &Path,
+        limit: usize,
+    ) -> (
+        LogSink,
+        LiveGate,
+        tokio::sync::mpsc::UnboundedReceiver<Vec<LogLine>>,
+    ) {
+        let gate = LiveGate::new(limit);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let live = Live::new(move |b| {
+            let _ = tx.send(b);
+        })
+        .gated(Some(gate.clone()));
+        let sink = LogSink::create(&dir.join("x.log"), Some(live)).unwrap();
+        (sink, gate, rx)
+    }
+
+    /// A consumer slower than the reader: takes each batch, waits, then says it is done.
+    /// Returns every text it got and the most lines it ever saw in flight.
+    fn slow_consumer(
+        mut rx: tokio::sync::mpsc::UnboundedReceiver<Vec<LogLine>>,
+        gate: LiveGate,
+    ) -> tokio::task::JoinHandle<(Vec<String>, usize)> {
+        tokio::spawn(async move {
+            let (mut got, mut most) = (Vec::new(), 0);
+            while let Some(b) = rx.recv().await {
+                most = most.max(gate.in_flight());
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                let n = b.len();
+                got.extend(b.into_iter().map(|l| l.text));
+                gate.done(n);
+            }
+            (got, most)
+        })
+    }
+
+    fn expect(lines: usize) -> Vec<String> {
+        (0..lines).map(|i| format!("line {i}")).collect()
+    }
+
+    /// On one runtime thread: if waiting for room blocked it, the consumer (on the same thread)
+    /// could never free any, and the test would hang past its timeout.
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_async_reader_waits_for_a_slow_consumer_without_blocking_the_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut sink, gate, rx) = gated_sink(dir.path(), 5_000);
+        let consumer = slow_consumer(rx, gate.clone());
+        let read = async {
+            let mut waits = 0;
+            for i in 0..50_000 {
+                sink.line(Stream::Stdout, b"ts", format!("line {i}").as_bytes())
+                    .unwrap();
+                if sink.over() {
+                    waits += 1;
+                    sink.room().await;
+                }
+            }
+            sink.finish().unwrap();
+            drop(sink);
+            waits
+        };
+        let waits = tokio::time::timeout(Duration::from_secs(60), read)
+            .await
+            .expect("the reader never got room: the runtime was blocked");
+        let (got, most) = consumer.await.unwrap();
+        assert!(waits > 0, "the gate never held the reader back");
+        assert_eq!(got, expect(50_000), "every line, in order");
+        assert!(most <= 5_000 + 4096, "{most} lines in flight");
+        assert_eq!(gate.in_flight(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_file_reader_waits_on_its_own_blocking_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sink, gate, rx) = gated_sink(dir.path(), 5_000);
+        let consumer = slow_consumer(rx, gate.clone());
+        let waits = Arc::new(Mutex::new(0));
+        let w = waits.clone();
+        let reader = tokio::task::spawn_blocking(move || {
+            let mut sink = sink;
+            for i in 0..50_000 {
+                sink.line(Stream::Stdout, b"ts", format!("line {i}").as_bytes())
+                    .unwrap();
+                if sink.over() {
+                    *w.lock().unwrap() += 1;
+                    sink.room_blocking();
+                }
+            }
+            sink.finish().unwrap();
+        });
+        tokio::time::timeout(Duration::from_secs(60), reader)
+            .await
+            .expect("the reader never got room")
+            .unwrap();
+        let (got, most) = consumer.await.unwrap();
+        assert!(
+            *waits.lock().unwrap() > 0,
+            "the gate never held the reader back"
+        );
+        assert_eq!(got, expect(50_000));
+        assert!(most <= 5_000 + 4096, "{most} lines in flight");
+    }
 }

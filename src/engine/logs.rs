@@ -21,7 +21,7 @@ use bollard::query_parameters::LogsOptionsBuilder;
 use futures_util::StreamExt;
 
 use super::{Engine, Result, api, io as io_err};
-use crate::logformat::{BATCH_AGE, LiveFn, LogSink, Stream};
+use crate::logformat::{BATCH_AGE, Live, LogSink, Stream};
 
 /// Joins partial records (`P`, or API fragments without a newline) into whole lines.
 #[derive(Default)]
@@ -153,6 +153,9 @@ fn follow_cri_file(
             let line = &buf[start..start + nl];
             if let Some((ts, stream, complete, text)) = parse_cri(line) {
                 asm.push(sink, stream, ts, text, complete)?;
+                if sink.over() {
+                    sink.room_blocking();
+                }
             }
             start += nl + 1;
         }
@@ -221,7 +224,7 @@ impl Engine {
         &self,
         id: &str,
         path: &Path,
-        live: Option<LiveFn>,
+        live: Option<Live>,
         mode: CaptureMode,
     ) -> Result<Capture> {
         let state = self.inspect(id).await?;
@@ -264,7 +267,7 @@ impl Engine {
         id: &str,
         source: PathBuf,
         path: &Path,
-        live: Option<LiveFn>,
+        live: Option<Live>,
     ) -> Result<Capture> {
         let mut sink =
             LogSink::create(path, live).map_err(io_err(format!("creating {}", path.display())))?;
@@ -310,7 +313,7 @@ impl Engine {
         &self,
         id: &str,
         path: &Path,
-        live: Option<LiveFn>,
+        live: Option<Live>,
         exited: bool,
     ) -> Result<Capture> {
         if exited {
@@ -380,9 +383,14 @@ impl Engine {
         let mut stopped_at: Option<Instant> = None;
         loop {
             match tokio::time::timeout(BATCH_AGE, stream.next()).await {
-                Ok(Some(Ok(item))) => lines
-                    .record(&mut sink, item)
-                    .map_err(io_err("writing the log"))?,
+                Ok(Some(Ok(item))) => {
+                    lines
+                        .record(&mut sink, item)
+                        .map_err(io_err("writing the log"))?;
+                    if sink.over() {
+                        sink.room().await;
+                    }
+                }
                 Ok(Some(Err(e))) => return Err(api(format!("reading the log of {id}"))(e)),
                 Ok(None) => break,
                 Err(_) => {

@@ -18,6 +18,6 @@ mod window_task;
 
 pub use error::{PipelineError, RunError, RunErrorKind};
 pub use lock::RunLock;
-pub use runner::{Command, Event, Finish, LiveGate, Plan, Runner};
+pub use runner::{Command, Event, Finish, Plan, Runner};
 pub use spec::{Kind, Pipeline};
 pub use state::{Outcome, RunState, StepStatus};

@@ -7,7 +7,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::engine::Engine;
 use crate::engine::logs::CaptureMode;
-use crate::logformat::LiveFn;
+use crate::logformat::Live;
 
 /// Operator controls for an open window.
 #[derive(Debug, Clone)]
@@ -65,7 +65,7 @@ pub async fn run(
     step: String,
     container_id: String,
     log: PathBuf,
-    mut live: impl FnMut() -> LiveFn,
+    mut live: impl FnMut() -> Live,
     times: Times,
     mut ctl: UnboundedReceiver<WindowCtl>,
     report: UnboundedSender<(String, WindowReport)>,

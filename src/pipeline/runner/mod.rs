@@ -18,7 +18,7 @@ use super::window_task::{self, WindowCtl, WindowReport};
 use crate::config::{Deployconfig, PipelineConfig};
 use crate::engine::logs::CaptureMode;
 use crate::engine::{ContainerSpec, Engine, Mount, labels};
-use crate::logformat::{LiveFn, LogLine, LogSink, Stream, now_ts, parse_saved_line};
+use crate::logformat::{Live, LiveGate, LogLine, LogSink, Stream, now_ts, parse_saved_line};
 
 mod contracts;
 mod drive;
@@ -27,7 +27,7 @@ mod prepare;
 mod steps;
 mod types;
 mod windows;
-pub use types::{Command, Event, Finish, LiveGate, Plan};
+pub use types::{Command, Event, Finish, Plan};
 
 /// A task stopped when this is dropped.
 struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
@@ -318,28 +318,25 @@ impl Runner {
         }
     }
 
-    fn live(&self, step: &str) -> LiveFn {
+    fn live(&self, step: &str) -> Live {
         (self.live_factory(step))()
     }
 
     /// Makes live listeners for a step (a window's capture makes a new one each time it is redone).
-    fn live_factory(&self, step: &str) -> impl FnMut() -> LiveFn + Send + 'static {
+    fn live_factory(&self, step: &str) -> impl FnMut() -> Live + Send + 'static {
         let tx = self.events.clone();
         let step = step.to_string();
         let gate = self.live_gate.clone();
         move || {
             let tx = tx.clone();
             let step = step.clone();
-            let gate = gate.clone();
-            Box::new(move |lines: Vec<LogLine>| {
-                if let Some(g) = &gate {
-                    g.wait_room(lines.len());
-                }
+            Live::new(move |lines: Vec<LogLine>| {
                 let _ = tx.send(Event::Log {
                     step: step.clone(),
                     lines,
                 });
             })
+            .gated(gate.clone())
         }
     }
 

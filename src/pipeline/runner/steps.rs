@@ -552,7 +552,7 @@ async fn pull_images(
     always: bool,
     tls_verify: bool,
     log: PathBuf,
-    live: LiveFn,
+    live: Live,
 ) -> Result<Option<i64>, PipelineError> {
     let mut sink = LogSink::create(&log, Some(live)).map_err(PipelineError::Log)?;
     let mut failed = Vec::new();
