@@ -135,7 +135,7 @@ fn a_file_that_does_not_parse_opens_in_the_raw_editor_at_the_error() {
     assert_eq!(app.screen.setup().unwrap().step, Page::Config);
     insta::assert_snapshot!("setup_raw_parse_error", render(&app, dir.path()));
     let s = app.screen.setup().unwrap();
-    let stage2_tui_cursor = s.raw.as_ref().unwrap().area.cursor();
+    let stage2_tui_cursor = s.form.raw.as_ref().unwrap().area.cursor();
     let (row, col) = (stage2_tui_cursor.0, stage2_tui_cursor.1);
     assert_eq!(
         (row + 1, col + 1),
@@ -148,7 +148,7 @@ fn a_file_that_does_not_parse_opens_in_the_raw_editor_at_the_error() {
     app.on_key(key(KeyCode::Char(',')));
     app.on_key(key(KeyCode::Esc));
     let s = app.screen.setup().unwrap();
-    assert!(s.raw.is_none() && s.config.parse_error.is_none());
+    assert!(s.form.raw.is_none() && s.config.parse_error.is_none());
     assert_eq!(s.config.text(), fixture("valid.json"));
 }
 
@@ -335,11 +335,11 @@ fn the_first_node_of_an_empty_group_is_added_from_its_title() {
     app.on_key(key(KeyCode::Tab));
     let s = app.screen.setup_mut().unwrap();
     let title = s
-        .rows
+        .form.rows
         .iter()
         .position(|r| matches!(r, stage2_tui::app::setup::Row::Header(h) if h.starts_with(&format!("{group} (0 nodes"))))
         .expect("the empty group has a title row");
-    s.selected = title;
+    s.form.selected = title;
     app.on_key(key(KeyCode::Char('a')));
     let s = app.screen.setup().unwrap();
     assert_eq!(s.config.value[group.as_str()].as_array().unwrap().len(), 1);
@@ -350,10 +350,10 @@ fn the_first_node_of_an_empty_group_is_added_from_its_title() {
     );
     // G/End and g/Home move in the form.
     app.on_key(key(KeyCode::Char('G')));
-    let last = app.screen.setup().unwrap().rows.len() - 1;
-    assert_eq!(app.screen.setup().unwrap().selected, last);
+    let last = app.screen.setup().unwrap().form.rows.len() - 1;
+    assert_eq!(app.screen.setup().unwrap().form.selected, last);
     app.on_key(key(KeyCode::Home));
-    assert_eq!(app.screen.setup().unwrap().selected, 0);
+    assert_eq!(app.screen.setup().unwrap().form.selected, 0);
 }
 
 #[test]
@@ -397,7 +397,7 @@ fn a_broken_secrets_json_is_fixed_in_its_own_raw_editor_with_values_masked() {
     app.on_key(key(KeyCode::Esc));
     let s = app.screen.setup().unwrap();
     assert!(
-        s.raw.is_none() && s.secrets.parse_error.is_none(),
+        s.form.raw.is_none() && s.secrets.parse_error.is_none(),
         "{:?}",
         s.message
     );
@@ -613,7 +613,7 @@ fn a_pull_failing_on_the_certificate_says_so_and_t_pulls_again_without_tls_verif
             Effect::Setup(SetupTask::Pull("0.7".into()))
         ]
     );
-    assert!(!app.screen.setup().unwrap().tls_verify);
+    assert!(!app.screen.setup().unwrap().tag.tls_verify);
 }
 
 #[test]
@@ -720,7 +720,7 @@ fn the_raw_editor_has_a_way_out_with_text_that_does_not_parse() {
     let (mut app, _) = app_on(dir.path(), &fixture("valid.json"));
     app.on_key(key(KeyCode::Tab));
     app.on_key(key(KeyCode::F(2)));
-    assert!(app.screen.setup().unwrap().raw.is_some());
+    assert!(app.screen.setup().unwrap().form.raw.is_some());
     // Break it, undo, redo.
     typ(&mut app, "}}");
     app.on_key(ctrl('z'));
@@ -736,12 +736,15 @@ fn the_raw_editor_has_a_way_out_with_text_that_does_not_parse() {
         .unwrap_or_default();
     assert!(msg.contains("d: discard these raw edits"), "{msg}");
     app.on_key(key(KeyCode::Char('x')));
-    assert!(app.screen.setup().unwrap().raw.is_some(), "still editing");
+    assert!(
+        app.screen.setup().unwrap().form.raw.is_some(),
+        "still editing"
+    );
     // k keeps them aside, unsaved; F2 reopens them.
     app.on_key(key(KeyCode::Esc));
     app.on_key(key(KeyCode::Char('k')));
     let s = app.screen.setup().unwrap();
-    assert!(s.raw.is_none() && s.raw_kept.is_some());
+    assert!(s.form.raw.is_none() && s.form.raw_kept.is_some());
     assert!(s.config.parse_error.is_none(), "no stale parse error");
     assert!(
         s.unsaved().iter().any(|l| l.contains("kept aside")),
@@ -753,6 +756,7 @@ fn the_raw_editor_has_a_way_out_with_text_that_does_not_parse() {
         .screen
         .setup()
         .unwrap()
+        .form
         .raw
         .as_ref()
         .unwrap()
@@ -767,7 +771,7 @@ fn the_raw_editor_has_a_way_out_with_text_that_does_not_parse() {
     app.on_key(key(KeyCode::Esc));
     app.on_key(key(KeyCode::Char('d')));
     let s = app.screen.setup().unwrap();
-    assert!(s.raw.is_none() && s.raw_kept.is_none());
+    assert!(s.form.raw.is_none() && s.form.raw_kept.is_none());
     assert!(s.config.parse_error.is_none());
     assert!(!s.config.changed());
     assert_eq!(
@@ -792,12 +796,12 @@ fn slash_filters_the_config_form() {
     assert!(!screen.contains("Cluster id"), "{screen}");
     app.on_key(key(KeyCode::Enter));
     let s = app.screen.setup().unwrap();
-    assert!(s.listed_rows().contains(&s.selected));
+    assert!(s.form.listed_rows().contains(&s.form.selected));
     // Esc drops the filter first (it does not leave the setup flow).
     app.on_key(key(KeyCode::Esc));
     let s = app.screen.setup().unwrap();
-    assert!(s.filter.is_none());
-    assert_eq!(s.listed_rows().len(), s.rows.len());
+    assert!(s.form.filter.is_none());
+    assert_eq!(s.form.listed_rows().len(), s.form.rows.len());
     assert!(app.screen.setup().is_some(), "still in the setup flow");
 }
 
@@ -811,7 +815,7 @@ fn moving_the_override_aside_and_back_is_file_work_off_the_update() {
     std::fs::set_permissions(&o, std::fs::Permissions::from_mode(0o755)).unwrap();
     let (mut app, _) = app_on(dir.path(), &fixture("valid.json"));
     let s = app.screen.setup_mut().unwrap();
-    assert!(s.override_present);
+    assert!(s.installer.override_present);
     let Some(SetupTask::File(op)) = s.use_embedded() else {
         panic!("moving it aside is a task")
     };
@@ -821,7 +825,7 @@ fn moving_the_override_aside_and_back_is_file_work_off_the_update() {
     let effects = app.on_setup_msg(SetupMsg::File(done));
     assert_eq!(effects, vec![Effect::Setup(SetupTask::Versions)]);
     let s = app.screen.setup_mut().unwrap();
-    assert!(!o.exists() && !s.override_present && s.override_aside);
+    assert!(!o.exists() && !s.installer.override_present && s.installer.override_aside);
     assert!(
         s.message
             .as_deref()
@@ -836,7 +840,7 @@ fn moving_the_override_aside_and_back_is_file_work_off_the_update() {
     let done = file_op(&s.dc.clone(), op);
     app.on_setup_msg(SetupMsg::File(done));
     let s = app.screen.setup().unwrap();
-    assert!(o.exists() && s.override_present && !s.override_aside);
+    assert!(o.exists() && s.installer.override_present && !s.installer.override_aside);
     // A file to copy in that is not executable is refused by the background copy, which says
     // why (it never got to run).
     let plain = dir.path().join("plain");

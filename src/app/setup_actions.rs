@@ -42,11 +42,11 @@ impl App {
         let ask = matches!(&m, SetupMsg::Candidate(Ok(_)));
         let next = s.on_msg(m);
         s.look_around();
-        if ask && let Some((from, Some(version))) = s.candidate.clone() {
+        if ask && let Some((from, Some(version))) = s.installer.candidate.clone() {
             let dst = s.dc.installer_override();
             let mut body = vec![format!("{from} runs in the installer image:")];
             body.extend(version.lines().take(4).map(|l| format!("  {l}")));
-            body.push(if s.override_present {
+            body.push(if s.installer.override_present {
                 format!(
                     "It replaces {} (disconnected installs use it).",
                     dst.display()
@@ -89,8 +89,8 @@ impl App {
         };
         match what {
             InputFor::PullTag if !text.trim().is_empty() => {
-                s.pulling = Some(format!("pulling {}…", text.trim()));
-                s.last_pull = Some(text.trim().to_string());
+                s.tag.pulling = Some(format!("pulling {}…", text.trim()));
+                s.tag.last_pull = Some(text.trim().to_string());
                 vec![Effect::Setup(SetupTask::Pull(text.trim().to_string()))]
             }
             InputFor::OverridePath => s
@@ -288,7 +288,7 @@ impl App {
         let Some(s) = self.screen.setup_mut() else {
             return vec![];
         };
-        if s.raw.is_some() && !s.close_raw() {
+        if s.form.raw.is_some() && !s.close_raw() {
             return vec![];
         }
         s.ask_to_save(false, AfterSave::Nothing);
@@ -336,7 +336,7 @@ impl App {
                 s.apply_fix().map(task).unwrap_or_default()
             }
             (Page::Checks, Action::Recheck) => {
-                s.checks = None;
+                s.preflight.results = None;
                 task(SetupTask::Checks)
             }
             (Page::Config, _) => s.act_config(a),
@@ -377,11 +377,11 @@ impl Setup {
             (i + n - 1) % n
         }];
         match self.step {
-            Page::Checks if self.checks.is_none() => task(SetupTask::Checks),
+            Page::Checks if self.preflight.results.is_none() => task(SetupTask::Checks),
             // The review judges the edits as they are now.
             Page::Review => task(SetupTask::Checks),
-            Page::Installer if self.versions.is_none() => task(SetupTask::Versions),
-            Page::Tag if self.tags.is_none() => task(SetupTask::Tags),
+            Page::Installer if self.installer.versions.is_none() => task(SetupTask::Versions),
+            Page::Tag if self.tag.tags.is_none() => task(SetupTask::Tags),
             _ => vec![],
         }
     }
@@ -397,11 +397,15 @@ impl Setup {
             | Action::Top
             | Action::Bottom => {
                 // Among the listed rows (a `/` filter may hide some).
-                self.selected =
-                    crate::app::filter::move_within(&self.listed_rows(), self.selected, a, 10);
+                self.form.selected = crate::app::filter::move_within(
+                    &self.form.listed_rows(),
+                    self.form.selected,
+                    a,
+                    10,
+                );
             }
             Action::Search => {
-                self.filter = Some(crate::app::Filter::typing());
+                self.form.filter = Some(crate::app::Filter::typing());
             }
             Action::Edit => self.edit(),
             Action::AddRow => self.add_node(),
@@ -409,11 +413,11 @@ impl Setup {
             Action::RawEditor => self.open_raw(),
             Action::NextProblem => self.next_problem(),
             Action::Reveal => {
-                if let Some(Row::Field(f)) = self.rows.get(self.selected).cloned()
+                if let Some(Row::Field(f)) = self.form.rows.get(self.form.selected).cloned()
                     && f.secret
-                    && !self.revealed.remove(&f.ptr)
+                    && !self.form.revealed.remove(&f.ptr)
                 {
-                    self.revealed.insert(f.ptr);
+                    self.form.revealed.insert(f.ptr);
                 }
             }
             _ => {}
@@ -427,7 +431,7 @@ impl Setup {
             Action::UseEmbedded => self.use_embedded().map(task).unwrap_or_default(),
             Action::UseOverride => self.use_override().map(task).unwrap_or_default(),
             Action::Recheck => {
-                self.versions = None;
+                self.installer.versions = None;
                 task(SetupTask::Versions)
             }
             _ => vec![],
@@ -439,21 +443,22 @@ impl Setup {
         match a {
             Action::Up | Action::Down => {
                 let n = self
+                    .tag
                     .tags
                     .as_ref()
                     .and_then(|t| t.as_ref().ok())
                     .map(Vec::len)
                     .unwrap_or(0);
-                self.tag_selected = if a == Action::Up {
-                    self.tag_selected.saturating_sub(1)
+                self.tag.selected = if a == Action::Up {
+                    self.tag.selected.saturating_sub(1)
                 } else {
-                    (self.tag_selected + 1).min(n.saturating_sub(1))
+                    (self.tag.selected + 1).min(n.saturating_sub(1))
                 };
                 vec![]
             }
             Action::Edit => {
-                if let Some(Ok(tags)) = &self.tags
-                    && let Some((tag, have, all)) = tags.get(self.tag_selected).cloned()
+                if let Some(Ok(tags)) = &self.tag.tags
+                    && let Some((tag, have, all)) = tags.get(self.tag.selected).cloned()
                 {
                     self.set_tag(&tag);
                     self.message = Some(if have == all {
@@ -471,20 +476,20 @@ impl Setup {
                 vec![]
             }
             Action::NoTlsVerify => {
-                self.tls_verify = false;
-                let again = self.last_pull.clone();
+                self.tag.tls_verify = false;
+                let again = self.tag.last_pull.clone();
                 self.message = Some(
                     "pulls skip the registry's certificate check from now on (--tls-verify=false), for this run".into(),
                 );
                 let mut out = vec![Effect::TlsVerify(false)];
                 if let Some(tag) = again {
-                    self.pulling = Some(format!("pulling {tag} without TLS verification…"));
+                    self.tag.pulling = Some(format!("pulling {tag} without TLS verification…"));
                     out.push(Effect::Setup(SetupTask::Pull(tag)));
                 }
                 out
             }
             Action::Recheck => {
-                self.tags = None;
+                self.tag.tags = None;
                 task(SetupTask::Tags)
             }
             _ => vec![],

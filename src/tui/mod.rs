@@ -228,7 +228,7 @@ pub async fn run(engine: Engine, dc: Deployconfig, opts: TuiOptions) -> color_ey
     let first = if setup {
         let first = app.open_setup(dc.clone());
         if let Some(s) = app.screen.setup_mut() {
-            s.tls_verify = opts.tls_verify.unwrap_or(true);
+            s.tag.tls_verify = opts.tls_verify.unwrap_or(true);
         }
         first
     } else {

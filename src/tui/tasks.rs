@@ -30,7 +30,7 @@ pub(super) fn spawn_setup_task(
     tx: &UnboundedSender<SetupMsg>,
 ) {
     let Some(s) = app.screen.setup() else { return };
-    let tls_verify = s.tls_verify;
+    let tls_verify = s.tag.tls_verify;
     let registry = s.registry();
     let tag = s.tag();
     let stages = app.pipeline.stage_images();
@@ -39,7 +39,7 @@ pub(super) fn spawn_setup_task(
         .map(|(username, password)| crate::engine::PullCredentials { username, password });
     // Pre-flight judges what the operator edited, not what is on disk.
     let edited = crate::check::Edited {
-        config: if let Some(raw) = s.raw.as_ref().filter(|r| r.file == RawFile::Config) {
+        config: if let Some(raw) = s.form.raw.as_ref().filter(|r| r.file == RawFile::Config) {
             raw.area.lines().join("\n")
         } else {
             s.config.text()

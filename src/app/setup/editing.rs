@@ -6,7 +6,7 @@ use super::*;
 impl Setup {
     /// Starts editing the selected field.
     pub fn edit(&mut self) {
-        let Some(row) = self.rows.get(self.selected).cloned() else {
+        let Some(row) = self.form.rows.get(self.form.selected).cloned() else {
             return;
         };
         let Row::Field(Field {
@@ -28,8 +28,8 @@ impl Setup {
         let mut area = TextArea::new(value.split('\n').map(String::from).collect());
         area.move_cursor(CursorMove::Bottom);
         area.move_cursor(CursorMove::End);
-        self.editing = Some(Editing {
-            row: self.selected,
+        self.form.editing = Some(Editing {
+            row: self.form.selected,
             area,
             multiline: *multiline,
         });
@@ -37,18 +37,18 @@ impl Setup {
 
     /// Writes the edited text into the value.
     pub fn commit(&mut self) {
-        let Some(ed) = self.editing.take() else {
+        let Some(ed) = self.form.editing.take() else {
             return;
         };
         let text = ed.area.lines().join("\n");
         if self
-            .value_of(&self.rows[ed.row.min(self.rows.len().saturating_sub(1))])
+            .value_of(&self.form.rows[ed.row.min(self.form.rows.len().saturating_sub(1))])
             .as_deref()
             != Some(text.as_str())
         {
             self.remember();
         }
-        if let Some(Row::Field(Field { ptr, secret, .. })) = self.rows.get(ed.row).cloned() {
+        if let Some(Row::Field(Field { ptr, secret, .. })) = self.form.rows.get(ed.row).cloned() {
             let file = if secret {
                 &mut self.secrets
             } else {
@@ -64,7 +64,7 @@ impl Setup {
     /// Adds a node to the selected row's group (a node's row, or the group's title, which is
     /// all an empty group has).
     pub fn add_node(&mut self) {
-        let group = match self.rows.get(self.selected) {
+        let group = match self.form.rows.get(self.form.selected) {
             Some(Row::Field(Field { group: Some(g), .. })) => Some(g.clone()),
             Some(Row::Header(h)) => validate::NODE_GROUPS
                 .iter()
@@ -84,8 +84,8 @@ impl Setup {
             list.push(serde_json::json!({ "hostname": "", "ipaddress": "" }));
             let n = list.len() - 1;
             self.refresh();
-            if let Some(i) = self.rows.iter().position(|r| matches!(r, Row::Field(Field { ptr, .. }) if *ptr == format!("/{g}/{n}/hostname"))) {
-                self.selected = i;
+            if let Some(i) = self.form.rows.iter().position(|r| matches!(r, Row::Field(Field { ptr, .. }) if *ptr == format!("/{g}/{n}/hostname"))) {
+                self.form.selected = i;
             }
         }
     }
@@ -96,7 +96,7 @@ impl Setup {
             group: Some(g),
             ptr,
             ..
-        })) = self.rows.get(self.selected).cloned()
+        })) = self.form.rows.get(self.form.selected).cloned()
         else {
             self.message = Some("select a node's row to remove it".into());
             return;
@@ -117,17 +117,17 @@ impl Setup {
 
     /// Selects the first row with an error.
     pub fn next_problem(&mut self) {
-        let n = self.rows.len();
+        let n = self.form.rows.len();
         for k in 1..=n {
-            let i = (self.selected + k) % n;
+            let i = (self.form.selected + k) % n;
             // A problem of a whole group (`masters`) leads to the group's first row.
-            if let Row::Field(Field { path, .. }) = &self.rows[i]
+            if let Row::Field(Field { path, .. }) = &self.form.rows[i]
                 && self
                     .problems
                     .iter()
                     .any(|p| p.path == *path || path.starts_with(&format!("{}[", p.path)))
             {
-                self.selected = i;
+                self.form.selected = i;
                 return;
             }
         }
@@ -138,12 +138,12 @@ impl Setup {
     pub fn on_text_key(&mut self, k: KeyEvent) -> bool {
         let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
         // The form's `/` filter: typed here; Esc drops it before it would leave the page.
-        if self.step == Page::Config && self.raw.is_none() && self.editing.is_none() {
-            if crate::app::Filter::key(&mut self.filter, &k) {
-                self.keep_selection_listed();
+        if self.step == Page::Config && self.form.raw.is_none() && self.form.editing.is_none() {
+            if crate::app::Filter::key(&mut self.form.filter, &k) {
+                self.form.keep_selection_listed();
                 return true;
             }
-            if k.code == KeyCode::Esc && self.filter.take().is_some() {
+            if k.code == KeyCode::Esc && self.form.filter.take().is_some() {
                 self.message = Some("filter cleared: every field is listed".into());
                 return true;
             }
@@ -165,9 +165,9 @@ impl Setup {
             }
             return true;
         }
-        if let Some(ed) = &mut self.editing {
+        if let Some(ed) = &mut self.form.editing {
             match k.code {
-                KeyCode::Esc => self.editing = None,
+                KeyCode::Esc => self.form.editing = None,
                 KeyCode::Enter if !ed.multiline => self.commit(),
                 KeyCode::Char('s') if ctrl => self.commit(),
                 _ => {
@@ -176,7 +176,7 @@ impl Setup {
             }
             return true;
         }
-        if self.raw.is_some() && self.step == Page::Config {
+        if self.form.raw.is_some() && self.step == Page::Config {
             return self.on_raw_key(k);
         }
         false
@@ -191,7 +191,7 @@ impl Setup {
             k.code,
             KeyCode::Char(_) | KeyCode::Backspace | KeyCode::Delete | KeyCode::Enter | KeyCode::Tab
         ) && !(ctrl && k.code == KeyCode::Char('s'));
-        let Some(raw) = self.raw.as_mut() else {
+        let Some(raw) = self.form.raw.as_mut() else {
             return false;
         };
         let masked = raw.file.masked();
@@ -209,14 +209,14 @@ impl Setup {
             // The app's help (F1) shows the raw editor's keys too.
             KeyCode::F(1) => return false,
             KeyCode::Char('z') if ctrl && !masked => {
-                if let Some(raw) = self.raw.as_mut()
+                if let Some(raw) = self.form.raw.as_mut()
                     && !raw.area.undo()
                 {
                     self.message = Some("nothing to undo".into());
                 }
             }
             KeyCode::Char('y') if ctrl && !masked => {
-                if let Some(raw) = self.raw.as_mut()
+                if let Some(raw) = self.form.raw.as_mut()
                     && !raw.area.redo()
                 {
                     self.message = Some("nothing to redo".into());
@@ -230,53 +230,11 @@ impl Setup {
                 ));
             }
             _ => {
-                if let Some(raw) = self.raw.as_mut() {
+                if let Some(raw) = self.form.raw.as_mut() {
                     raw.area.input(k);
                 }
             }
         }
         true
-    }
-
-    /// The form rows listed: every row, or with a `/` filter the fields whose label or path
-    /// matches and the titles of their groups.
-    pub fn listed_rows(&self) -> Vec<usize> {
-        let Some(f) = &self.filter else {
-            return (0..self.rows.len()).collect();
-        };
-        let mut out = Vec::new();
-        let mut header: Option<usize> = None;
-        for (i, r) in self.rows.iter().enumerate() {
-            match r {
-                Row::Header(h) => {
-                    header = Some(i);
-                    if f.matches(h) {
-                        out.push(i);
-                        header = None;
-                    }
-                }
-                Row::Field(fl) if f.matches(&fl.label) || f.matches(&fl.path) => {
-                    if let Some(h) = header.take() {
-                        out.push(h);
-                    }
-                    out.push(i);
-                }
-                Row::Field(_) => {}
-            }
-        }
-        out
-    }
-
-    /// Keeps the selection on a listed field.
-    pub fn keep_selection_listed(&mut self) {
-        let listed = self.listed_rows();
-        if !listed.contains(&self.selected) {
-            self.selected = listed
-                .iter()
-                .copied()
-                .find(|i| matches!(self.rows[*i], Row::Field(_)))
-                .or(listed.first().copied())
-                .unwrap_or(self.selected);
-        }
     }
 }

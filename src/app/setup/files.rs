@@ -72,7 +72,7 @@ pub fn disabled_override(dc: &Deployconfig) -> PathBuf {
 impl Setup {
     /// Use the embedded installer: move an override aside (reversibly).
     pub fn use_embedded(&mut self) -> Option<SetupTask> {
-        if !self.override_present {
+        if !self.installer.override_present {
             self.message = Some(
                 "the embedded openshift-install is already in use (no override in the folder)"
                     .into(),
@@ -86,10 +86,10 @@ impl Setup {
 
     /// Use the override: bring a moved-aside one back, or ask for a file to copy in.
     pub fn use_override(&mut self) -> Option<SetupTask> {
-        if self.override_present {
+        if self.installer.override_present {
             self.message = Some("the override is already in use".into());
             None
-        } else if self.override_aside {
+        } else if self.installer.override_aside {
             Some(SetupTask::File(FileOp::PutBack))
         } else {
             self.input = Some((InputFor::OverridePath, String::new()));
@@ -109,7 +109,7 @@ impl Setup {
         let src = std::path::Path::new(from.trim());
         // Whether it is an executable file, the copy (hundreds of MB) and the check all happen
         // in the background ([`stage_candidate`]).
-        self.candidate = Some((src.display().to_string(), None));
+        self.installer.candidate = Some((src.display().to_string(), None));
         self.message = Some(format!(
             "checking {}: copying it aside and running its `version` in the installer image…",
             src.display()
@@ -120,7 +120,7 @@ impl Setup {
     /// The checked candidate becomes the override (the operator said yes); the copy runs in
     /// the background ([`adopt`]).
     pub fn adopt_candidate(&mut self) -> Option<SetupTask> {
-        let (from, _) = self.candidate.take()?;
+        let (from, _) = self.installer.candidate.take()?;
         self.message = Some(format!(
             "copying {from} to {}…",
             self.dc.installer_override().display()
@@ -131,7 +131,7 @@ impl Setup {
     /// Drops the candidate (the operator said no, or it did not run): its copy is removed off
     /// the update.
     pub fn drop_candidate(&mut self) -> SetupTask {
-        self.candidate = None;
+        self.installer.candidate = None;
         SetupTask::File(FileOp::DropCandidate(self.candidate_path()))
     }
 
@@ -239,13 +239,13 @@ impl Setup {
     pub fn apply_reload(&mut self, r: super::Reloaded) {
         self.config = r.config;
         self.secrets = r.secrets;
-        self.override_present = r.override_present;
-        self.override_aside = r.override_aside;
+        self.installer.override_present = r.override_present;
+        self.installer.override_aside = r.override_aside;
         if self.conflict() {
             self.saving = super::Saving::Idle;
         }
         self.history.clear();
-        self.raw = None;
+        self.form.raw = None;
         self.refresh();
         self.message = Some(match &self.config.parse_error {
             Some((l, c, m)) => format!(
@@ -269,7 +269,7 @@ impl Setup {
                 out.extend(d.into_iter().take(6).map(|l| format!("  {l}")));
             }
         }
-        if let Some((secrets, _)) = &self.raw_kept {
+        if let Some((secrets, _)) = &self.form.raw_kept {
             out.push(format!(
                 "raw edits of {} kept aside (they do not parse)",
                 if *secrets {

@@ -1,18 +1,16 @@
 //! The setup flow's state: pre-flight checks → config → openshift-install → image tag → review.
 
-use std::collections::BTreeSet;
-
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui_textarea::{CursorMove, TextArea};
 use serde_json::Value;
 
-use crate::check::Check;
 use crate::config::validate::{self, Problem, Severity};
 
 mod editing;
 mod files;
 mod form;
 mod messages;
+mod pages;
 mod raw;
 use crate::config::Deployconfig;
 pub use files::{
@@ -24,6 +22,7 @@ pub use messages::{
     AfterSave, FileDone, FileOp, PullFailure, Reloaded, SaveFailed, SaveRequest, Saving, SetupMsg,
     SetupTask, TagInfo, TaskError, Versions,
 };
+pub use pages::{ChecksPage, FormPage, InstallerPage, TagPage};
 pub use raw::{RawEditor, RawFile, mask_json_values};
 
 /// The pages of the setup flow, in order (not to be confused with the pipeline's steps).
@@ -90,55 +89,28 @@ pub struct Setup {
     pub step: Page,
     /// The deployconfig.
     pub dc: Deployconfig,
-    /// Pre-flight results (None while running).
-    pub checks: Option<Vec<Check>>,
+    /// Page 1: the pre-flight checks.
+    pub preflight: ChecksPage,
+    /// Page 2: the form and the raw editor.
+    pub form: FormPage,
+    /// Page 3: the installer.
+    pub installer: InstallerPage,
+    /// Page 4: the image tag.
+    pub tag: TagPage,
     /// config.json.
     pub config: JsonFile,
     /// secrets.json.
     pub secrets: JsonFile,
-    /// Validation of the current config.
+    /// Validation of the current config (the form shows it, the review sums it up).
     pub problems: Vec<Problem>,
-    /// Form rows.
-    pub rows: Vec<Row>,
-    /// Selected row.
-    pub selected: usize,
-    /// Field being edited.
-    pub editing: Option<Editing>,
-    /// Raw JSON editor, when open.
-    pub raw: Option<RawEditor>,
-    /// Secret fields shown in clear.
-    pub revealed: BTreeSet<String>,
-    /// Installer versions: embedded, override.
-    pub versions: Option<Versions>,
-    /// Local tags: (tag, stages present, stages in all).
-    pub tags: Option<Result<Vec<TagInfo>, TaskError>>,
-    /// Selected tag row.
-    pub tag_selected: usize,
-    /// Tag or path being typed.
+    /// Tag or path being typed (on the tag or the installer page).
     pub input: Option<(InputFor, String)>,
-    /// Latest pull progress.
-    pub pulling: Option<String>,
-    /// Pulls check the registry's certificate (`false`: `--tls-verify=false`).
-    pub tls_verify: bool,
-    /// An `openshift-install` override is in the deployconfig (as last looked at).
-    pub override_present: bool,
     /// The unsaved changes of config.json and secrets.json, as diff lines (secrets masked).
     pub pending: [Vec<String>; 2],
     /// Saving would change a file.
     pub pending_any: bool,
-    /// One is set aside (`openshift-install.stage2-tui-disabled`).
-    pub override_aside: bool,
-    /// The last tag pulled, to pull again without TLS verification.
-    pub last_pull: Option<String>,
     /// Status message.
     pub message: Option<String>,
-    /// `/` on the config form: only the fields that match (and their group titles) are listed.
-    pub filter: Option<crate::app::Filter>,
-    /// Raw edits that do not parse, kept unsaved (secrets.json?, the text): the raw editor
-    /// reopens on them; nothing saves them.
-    pub raw_kept: Option<(bool, String)>,
-    /// An openshift-install being copied in: (where from, its `version` once checked).
-    pub candidate: Option<(String, Option<String>)>,
     /// Earlier versions of both files, for undo (newest last).
     pub history: Vec<(JsonFile, JsonFile)>,
     /// The key map, for messages that name keys.
@@ -180,36 +152,25 @@ impl Setup {
         let mut s = Self {
             step: Page::Checks,
             dc,
-            checks: None,
+            preflight: ChecksPage::default(),
+            form: FormPage::default(),
+            installer: InstallerPage {
+                override_present,
+                override_aside,
+                ..Default::default()
+            },
+            tag: TagPage::default(),
             config,
             secrets,
             problems: Vec::new(),
-            rows: Vec::new(),
-            selected: 0,
-            editing: None,
-            raw: None,
-            revealed: BTreeSet::new(),
-            versions: None,
-            tags: None,
-            tag_selected: 0,
             input: None,
-            pulling: None,
-            tls_verify: true,
-            last_pull: None,
-            override_present: false,
             pending: [Vec::new(), Vec::new()],
             pending_any: false,
             saving: Saving::Idle,
-            override_aside: false,
             message: None,
-            filter: None,
-            raw_kept: None,
-            candidate: None,
             history: Vec::new(),
             keys,
         };
-        s.override_present = override_present;
-        s.override_aside = override_aside;
         s.refresh();
         // A config.json that does not parse is the first thing to fix: straight to the raw
         // editor, at the parser's line and column.
@@ -272,8 +233,11 @@ impl Setup {
         } else {
             vec![]
         };
-        self.rows = build_rows(&self.config.value, &self.secrets.value);
-        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+        self.form.rows = build_rows(&self.config.value, &self.secrets.value);
+        self.form.selected = self
+            .form
+            .selected
+            .min(self.form.rows.len().saturating_sub(1));
     }
 
     /// Errors that block Start.
@@ -297,7 +261,7 @@ impl Setup {
             ));
         }
         // Every pre-flight error too (config.json and secrets.json are judged above, live).
-        for c in self.checks.iter().flatten() {
+        for c in self.preflight.results.iter().flatten() {
             if c.status == crate::check::Status::Error
                 && c.check != "config.json"
                 && c.check != "secrets.json"
@@ -310,7 +274,7 @@ impl Setup {
 
     /// A fix for a pre-flight problem that is safe to apply here: (what it does, the file).
     pub fn safe_fix(&self) -> Option<(String, std::path::PathBuf)> {
-        self.checks.iter().flatten().find_map(|c| {
+        self.preflight.results.iter().flatten().find_map(|c| {
             if !c.key_too_open {
                 return None;
             }
@@ -331,7 +295,7 @@ impl Setup {
             return None;
         };
         self.message = Some(format!("{what}…"));
-        self.checks = None;
+        self.preflight.results = None;
         Some(SetupTask::File(FileOp::KeyPrivate(what)))
     }
 
@@ -355,24 +319,25 @@ impl Setup {
     /// Applies a background result.
     pub fn on_msg(&mut self, m: SetupMsg) -> Option<SetupTask> {
         match m {
-            SetupMsg::Checks(c) => self.checks = Some(c),
+            SetupMsg::Checks(c) => self.preflight.results = Some(c),
             SetupMsg::Versions {
                 embedded,
                 overridden,
             } => {
                 // The job looked for the override: what it found is the latest word.
-                self.override_present = overridden.is_some();
-                self.versions = Some((embedded, overridden));
+                self.installer.override_present = overridden.is_some();
+                self.installer.versions = Some((embedded, overridden));
             }
-            SetupMsg::Tags(t) => self.tags = Some(t),
-            SetupMsg::PullProgress(p) => self.pulling = Some(p),
+            SetupMsg::Tags(t) => self.tag.tags = Some(t),
+            SetupMsg::PullProgress(p) => self.tag.pulling = Some(p),
             SetupMsg::Candidate(Ok(v)) => {
-                if let Some((_, version)) = self.candidate.as_mut() {
+                if let Some((_, version)) = self.installer.candidate.as_mut() {
                     *version = Some(v);
                 }
             }
             SetupMsg::Candidate(Err(e)) => {
                 let from = self
+                    .installer
                     .candidate
                     .as_ref()
                     .map(|c| c.0.clone())
@@ -388,7 +353,7 @@ impl Setup {
                 return Some(drop);
             }
             SetupMsg::Adopted(r) => {
-                self.override_present |= r.is_ok();
+                self.installer.override_present |= r.is_ok();
                 self.message = Some(match r {
                     Ok(m) => m,
                     Err(e) => e.to_string(),
@@ -396,13 +361,13 @@ impl Setup {
                 return Some(SetupTask::Versions);
             }
             SetupMsg::PullDone(r) => {
-                self.pulling = None;
+                self.tag.pulling = None;
                 self.message = Some(match r {
                     Ok(tag) => {
                         self.set_tag(&tag);
                         format!("pulled every stage image for {tag}; imagetag set to {tag}")
                     }
-                    Err(PullFailure { message: e, tls }) if self.tls_verify && tls => {
+                    Err(PullFailure { message: e, tls }) if self.tag.tls_verify && tls => {
                         format!(
                             "pull failed on the registry's certificate (a TLS problem: self-signed, or the registry speaks plain HTTP): {e}. Press T to pull without checking it (--tls-verify=false, as the old script did; remembered for this run), or give the registry a CA the bastion trusts (/etc/containers/certs.d/<registry>/ca.crt)"
                         )
@@ -414,8 +379,8 @@ impl Setup {
             SetupMsg::Reloaded(r) => self.apply_reload(*r),
             SetupMsg::Note(n) => self.message = Some(n),
             SetupMsg::File(done) => {
-                self.override_present = done.override_present;
-                self.override_aside = done.override_aside;
+                self.installer.override_present = done.override_present;
+                self.installer.override_aside = done.override_aside;
                 if done.said.is_some() {
                     self.message = done.said;
                 }

@@ -62,36 +62,36 @@ impl RawEditor {
 impl Setup {
     /// The raw editor's file, when one is open.
     pub fn raw_file(&self) -> Option<RawFile> {
-        self.raw.as_ref().map(|r| r.file)
+        self.form.raw.as_ref().map(|r| r.file)
     }
 
     /// Opens the raw JSON editor on config.json's current text (at the parse error, if any).
     pub fn open_raw(&mut self) {
-        if let Some((false, text)) = &self.raw_kept {
+        if let Some((false, text)) = &self.form.raw_kept {
             let text = text.clone();
-            self.raw_kept = None;
-            self.raw = Some(RawEditor::new(RawFile::Config, text_area(&text, None)));
+            self.form.raw_kept = None;
+            self.form.raw = Some(RawEditor::new(RawFile::Config, text_area(&text, None)));
             return;
         }
         let text = self.config.text();
         let area = text_area(&text, self.config.parse_error.as_ref());
-        self.raw = Some(RawEditor::new(RawFile::Config, area));
+        self.form.raw = Some(RawEditor::new(RawFile::Config, area));
     }
 
     /// Opens the raw editor on secrets.json, its values masked until revealed: a broken
     /// secrets.json can be fixed here, and never blocks saving config.json.
     pub fn open_raw_secrets(&mut self) {
-        if let Some((true, text)) = &self.raw_kept {
+        if let Some((true, text)) = &self.form.raw_kept {
             // The kept edits were made with the values shown.
             let text = text.clone();
-            self.raw_kept = None;
+            self.form.raw_kept = None;
             let file = RawFile::Secrets { masked: false };
-            self.raw = Some(RawEditor::new(file, text_area(&text, None)));
+            self.form.raw = Some(RawEditor::new(file, text_area(&text, None)));
             return;
         }
         let text = mask_json_values(&self.secrets.text());
         let area = text_area(&text, self.secrets.parse_error.as_ref());
-        self.raw = Some(RawEditor::new(RawFile::Secrets { masked: true }, area));
+        self.form.raw = Some(RawEditor::new(RawFile::Secrets { masked: true }, area));
         self.message = Some(format!(
             "secrets.json: values are masked; {} reveals them for editing",
             self.key(crate::app::Action::Reveal)
@@ -101,7 +101,7 @@ impl Setup {
     /// Shows the real values in the raw secrets.json editor (the cursor stays).
     pub fn reveal_raw(&mut self) {
         let text = self.secrets.text();
-        let Some(raw) = self.raw.as_mut().filter(|r| r.file.masked()) else {
+        let Some(raw) = self.form.raw.as_mut().filter(|r| r.file.masked()) else {
             return;
         };
         let ratatui_textarea::DataCursor(row, col) = raw.area.cursor();
@@ -118,7 +118,7 @@ impl Setup {
         if self.close_raw() {
             return;
         }
-        if let Some(raw) = self.raw.as_mut() {
+        if let Some(raw) = self.form.raw.as_mut() {
             raw.leaving = true;
         }
         let at = self.message.take().unwrap_or_default();
@@ -130,11 +130,11 @@ impl Setup {
     /// Drops the raw editor's edits: the form shows the file as it was, and the parse error
     /// it left goes with it.
     pub fn discard_raw(&mut self) {
-        let Some(raw) = self.raw.take() else {
+        let Some(raw) = self.form.raw.take() else {
             return;
         };
         self.forget_raw_parse_error(raw.file);
-        self.raw_kept = None;
+        self.form.raw_kept = None;
         self.message = Some(format!("raw edits of {} discarded", raw.file.name()));
         self.refresh();
     }
@@ -159,11 +159,11 @@ impl Setup {
 
     /// Leaves the raw editor keeping its text (which does not parse) aside, unsaved.
     pub fn keep_raw_unsaved(&mut self) {
-        let Some(raw) = self.raw.take() else {
+        let Some(raw) = self.form.raw.take() else {
             return;
         };
         let secrets = raw.file.is_secrets();
-        self.raw_kept = Some((secrets, raw.area.lines().join("\n")));
+        self.form.raw_kept = Some((secrets, raw.area.lines().join("\n")));
         self.forget_raw_parse_error(raw.file);
         self.message = Some(format!(
             "your raw edits of {} are kept aside, unsaved (they do not parse): {} reopens them",
@@ -179,7 +179,7 @@ impl Setup {
 
     /// Closes the raw editor, keeping its text if it parses; otherwise stays, with the error.
     pub fn close_raw(&mut self) -> bool {
-        let Some(raw) = self.raw.take() else {
+        let Some(raw) = self.form.raw.take() else {
             return true;
         };
         if raw.file.masked() {
@@ -201,7 +201,7 @@ impl Setup {
                 file.base = v.clone();
                 file.value = v;
                 file.parse_error = None;
-                self.raw_kept = None;
+                self.form.raw_kept = None;
                 // The parse error it showed is gone with its cause.
                 if self
                     .message
@@ -222,7 +222,7 @@ impl Setup {
                 ));
                 let name = raw.file.name();
                 self.file_mut(raw.file).parse_error = Some(crate::config::json_error(&e));
-                self.raw = Some(raw);
+                self.form.raw = Some(raw);
                 self.message = Some(format!(
                     "{name}: invalid JSON at line {l}, column {c}: the cursor is there"
                 ));

@@ -3,7 +3,7 @@
 use super::*;
 
 pub(super) fn masked(s: &Setup, f: &Field, value: &str) -> String {
-    if f.secret && !s.revealed.contains(&f.ptr) {
+    if f.secret && !s.form.revealed.contains(&f.ptr) {
         if value.is_empty() {
             "(empty)".into()
         } else {
@@ -20,7 +20,7 @@ pub(super) fn masked(s: &Setup, f: &Field, value: &str) -> String {
 }
 
 pub(super) fn config(f: &mut Frame, app: &App, s: &Setup, area: Rect, hits: &mut Hits) {
-    if let Some(editor) = &s.raw {
+    if let Some(editor) = &s.form.raw {
         raw_editor(f, app, s, &editor.area, editor.file, area);
         return;
     }
@@ -49,7 +49,7 @@ pub(super) fn config(f: &mut Frame, app: &App, s: &Setup, area: Rect, hits: &mut
             } else {
                 ""
             },
-            match &s.filter {
+            match &s.form.filter {
                 None => String::new(),
                 Some(flt) if flt.typing => format!("  /{}▏", crate::text::visible(&flt.query)),
                 Some(flt) => format!("  /{} (Esc: all)", crate::text::visible(&flt.query)),
@@ -61,7 +61,7 @@ pub(super) fn config(f: &mut Frame, app: &App, s: &Setup, area: Rect, hits: &mut
     f.render_widget(b, form);
     form_rows(f, app, s, inner, hits);
     problems(f, app, s, errors, warnings, summary);
-    if let Some(ed) = &s.editing {
+    if let Some(ed) = &s.form.editing {
         field_editor(f, app, s, ed, area);
     }
 }
@@ -104,8 +104,11 @@ pub(super) fn form_rows(f: &mut Frame, app: &App, s: &Setup, inner: Rect, hits: 
     let t = app.theme();
     let rows = inner.height as usize;
     // Only the listed rows (a `/` filter may hide some).
-    let listed = s.listed_rows();
-    let at = listed.iter().position(|i| *i == s.selected).unwrap_or(0);
+    let listed = s.form.listed_rows();
+    let at = listed
+        .iter()
+        .position(|i| *i == s.form.selected)
+        .unwrap_or(0);
     let first = at
         .saturating_sub(rows / 2)
         .min(listed.len().saturating_sub(rows));
@@ -120,6 +123,7 @@ pub(super) fn form_rows(f: &mut Frame, app: &App, s: &Setup, inner: Rect, hits: 
     }
     // As wide as the longest label shown, up to half the room; a longer one ends in "…".
     let longest = s
+        .form
         .rows
         .iter()
         .filter_map(|r| match r {
@@ -131,12 +135,12 @@ pub(super) fn form_rows(f: &mut Frame, app: &App, s: &Setup, inner: Rect, hits: 
     let label_w = longest.min(inner.width as usize / 2).max(8);
     for (k, i) in listed.iter().copied().skip(first).enumerate().take(rows) {
         let r = Rect::new(inner.x, inner.y + k as u16, inner.width, 1);
-        let sel = i == s.selected;
+        let sel = i == s.form.selected;
         let base = if sel { t.selected } else { Style::new() };
-        let line = match &s.rows[i] {
+        let line = match &s.form.rows[i] {
             Row::Header(h) => Line::styled(h.clone(), t.title.patch(base)),
             Row::Field(fl) => {
-                let value = s.value_of(&s.rows[i]).unwrap_or_default();
+                let value = s.value_of(&s.form.rows[i]).unwrap_or_default();
                 let probs = s.problems_of(&fl.path);
                 let mark = match probs.first().map(|p| p.severity) {
                     Some(Severity::Error) => Span::styled(" ✘ ", t.failed.patch(base)),
@@ -207,7 +211,7 @@ pub(super) fn problems(
             t.failed,
         ));
     }
-    let selected_path = match s.rows.get(s.selected) {
+    let selected_path = match s.form.rows.get(s.form.selected) {
         Some(Row::Field(fl)) => Some(fl.path.as_str()),
         _ => None,
     };
@@ -259,7 +263,7 @@ pub(super) fn field_editor(
     ed: &crate::app::setup::Editing,
     area: Rect,
 ) {
-    let Some(Row::Field(fl)) = s.rows.get(ed.row) else {
+    let Some(Row::Field(fl)) = s.form.rows.get(ed.row) else {
         return;
     };
     let h = if ed.multiline {

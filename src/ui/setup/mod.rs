@@ -109,7 +109,7 @@ fn message_row(f: &mut Frame, app: &App, s: &Setup, msg: Rect) {
 fn hint_row(f: &mut Frame, app: &App, s: &Setup, foot: Rect) {
     let t = app.theme();
     let wanted = page_keys(s.step, s.safe_fix().is_some());
-    let hint = if s.editing.is_some() {
+    let hint = if s.form.editing.is_some() {
         Line::styled("Enter save (Ctrl-S in multi-line text)  Esc cancel", t.dim)
     } else if s.raw_file().is_some_and(crate::app::setup::RawFile::masked) {
         Line::styled(
@@ -119,7 +119,7 @@ fn hint_row(f: &mut Frame, app: &App, s: &Setup, foot: Rect) {
             ),
             t.dim,
         )
-    } else if s.raw.is_some() {
+    } else if s.form.raw.is_some() {
         Line::styled(
             "Esc/Ctrl-S back to the form (not parsing: d discard, k keep aside)  Ctrl-Z undo  Ctrl-Y redo  F1 help",
             t.dim,
@@ -199,7 +199,7 @@ fn checks(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
     let b = block(app, " Pre-flight checks ".into(), true);
     let inner = b.inner(area);
     f.render_widget(b, area);
-    let Some(list) = &s.checks else {
+    let Some(list) = &s.preflight.results else {
         f.render_widget(Paragraph::new(Span::styled("checking…", t.dim)), inner);
         return;
     };

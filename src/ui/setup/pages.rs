@@ -33,10 +33,10 @@ pub(super) fn version_lines(
 
 pub(super) fn installer(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
     let t = app.theme();
-    let (present, aside) = (s.override_present, s.override_aside);
+    let (present, aside) = (s.installer.override_present, s.installer.override_aside);
     let [a, b] =
         Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
-    let (emb, ovr) = match &s.versions {
+    let (emb, ovr) = match &s.installer.versions {
         None => (None, None),
         Some((e, o)) => (Some(e.clone()), o.clone()),
     };
@@ -70,7 +70,11 @@ pub(super) fn installer(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
         ));
         lo.extend(version_lines(
             app,
-            &if s.versions.is_none() { None } else { ovr },
+            &if s.installer.versions.is_none() {
+                None
+            } else {
+                ovr
+            },
         ));
     } else if aside {
         lo.push(Line::styled(
@@ -115,7 +119,7 @@ pub(super) fn tags(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
     let inner = b.inner(area);
     f.render_widget(b, area);
     let mut lines = Vec::new();
-    match &s.tags {
+    match &s.tag.tags {
         None => lines.push(Line::styled("listing…", t.dim)),
         Some(Err(e)) => lines.push(Line::styled(e.to_string(), t.failed)),
         Some(Ok(list)) if list.is_empty() => lines.push(Line::styled(
@@ -127,7 +131,7 @@ pub(super) fn tags(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
         )),
         Some(Ok(list)) => {
             for (i, (tag, have, all)) in list.iter().enumerate() {
-                let sel = i == s.tag_selected;
+                let sel = i == s.tag.selected;
                 let base = if sel { t.selected } else { Style::new() };
                 let st = if have == all { t.succeeded } else { t.skipped };
                 lines.push(Line::from(vec![
@@ -141,7 +145,7 @@ pub(super) fn tags(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
             }
         }
     }
-    if let Some(p) = &s.pulling {
+    if let Some(p) = &s.tag.pulling {
         lines.push(Line::default());
         lines.push(Line::styled(p.clone(), t.running));
     }
@@ -176,7 +180,7 @@ fn changes(app: &App, s: &Setup) -> Vec<Line<'static>> {
 pub(super) fn review(f: &mut Frame, app: &App, s: &Setup, area: Rect) {
     let t = app.theme();
     let blocking = s.blocking();
-    let installer = if s.override_present {
+    let installer = if s.installer.override_present {
         "the override in the deployconfig folder (disconnected)"
     } else {
         "the one embedded in 4.run-installer"
