@@ -191,23 +191,14 @@ fn trusted_binary(exe: &Path) -> Result<(), ServiceError> {
     Ok(())
 }
 
-/// Writes the unit under `root` (normally `/`), reloads systemd, enables it, and disables the old
-/// script's unit when it is there. With `dry_run` nothing changes: the lines say what would.
-pub fn install(
+/// Writes the unit (unless it is up to date), saying what it did in `lines`.
+fn write_unit(
     root: &Path,
     exe: &Path,
     deployconfig: &Path,
     dry_run: bool,
-) -> Result<Plan, ServiceError> {
-    let mut lines = Vec::new();
-    trusted_binary(exe)?;
-    // On this machine (not an image being prepared under another root): not while the old
-    // script runs.
-    if root == Path::new("/")
-        && let Some(why) = old_installer_running()
-    {
-        return Err(ServiceError::OldInstaller(why));
-    }
+    lines: &mut Vec<String>,
+) -> Result<(), ServiceError> {
     let dir = root.join("etc/systemd/system");
     let path = dir.join(UNIT_NAME);
     let text = unit_text(exe, deployconfig);
@@ -244,10 +235,15 @@ pub fn install(
             ));
         }
     }
-    if root == Path::new("/") {
-        systemctl(root, &["daemon-reload"], dry_run, &mut lines)?;
-    }
-    systemctl(root, &["enable", UNIT_NAME], dry_run, &mut lines)?;
+    Ok(())
+}
+
+/// Disables the old script's unit where it is installed (its file is left in place).
+fn disable_old_unit(
+    root: &Path,
+    dry_run: bool,
+    lines: &mut Vec<String>,
+) -> Result<(), ServiceError> {
     let old: Vec<PathBuf> = [
         "etc/systemd/system",
         "usr/lib/systemd/system",
@@ -258,7 +254,7 @@ pub fn install(
     .filter(|p| p.exists())
     .collect();
     if let Some(p) = old.first() {
-        systemctl(root, &["disable", OLD_UNIT], dry_run, &mut lines)?;
+        systemctl(root, &["disable", OLD_UNIT], dry_run, lines)?;
         lines.push(format!(
             "{} the old script's {OLD_UNIT} ({} is left in place)",
             if dry_run { "would disable" } else { "disabled" },
@@ -267,6 +263,32 @@ pub fn install(
     } else {
         lines.push(format!("no {OLD_UNIT} here: nothing to disable"));
     }
+    Ok(())
+}
+
+/// Writes the unit under `root` (normally `/`), reloads systemd, enables it, and disables the old
+/// script's unit when it is there. With `dry_run` nothing changes: the lines say what would.
+pub fn install(
+    root: &Path,
+    exe: &Path,
+    deployconfig: &Path,
+    dry_run: bool,
+) -> Result<Plan, ServiceError> {
+    let mut lines = Vec::new();
+    trusted_binary(exe)?;
+    // On this machine (not an image being prepared under another root): not while the old
+    // script runs.
+    if root == Path::new("/")
+        && let Some(why) = old_installer_running()
+    {
+        return Err(ServiceError::OldInstaller(why));
+    }
+    write_unit(root, exe, deployconfig, dry_run, &mut lines)?;
+    if root == Path::new("/") {
+        systemctl(root, &["daemon-reload"], dry_run, &mut lines)?;
+    }
+    systemctl(root, &["enable", UNIT_NAME], dry_run, &mut lines)?;
+    disable_old_unit(root, dry_run, &mut lines)?;
     if dry_run {
         lines.push("dry run: nothing was changed".into());
     } else {
