@@ -483,6 +483,22 @@ pub async fn write_blocking(
         .map_err(|e| BundleError::Stopped(e.to_string()))?
 }
 
+/// The TUI's bundle: [`write`] into the private state folder's `bundles/`, named by cluster and
+/// time, all on a blocking thread (making the folder and reading config.json for the name too).
+pub async fn write_private_blocking(
+    engine: Option<Engine>,
+    dc: Deployconfig,
+) -> Result<Written, BundleError> {
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let dir = private_bundle_dir(&dc).map_err(BundleError::Folder)?;
+        let out = default_path(&dc, &dir);
+        handle.block_on(write(engine.as_ref(), &dc, &out))
+    })
+    .await
+    .map_err(|e| BundleError::Stopped(e.to_string()))?
+}
+
 /// Runs `stage2-tui bundle`; returns the exit code.
 pub async fn command(
     engine: Result<Engine, crate::engine::EngineError>,

@@ -286,13 +286,7 @@ impl Effects<'_> {
         };
         let tx = self.note_tx.clone();
         tokio::spawn(async move {
-            let written = match crate::bundle::private_bundle_dir(&dc) {
-                Ok(d) => {
-                    let path = crate::bundle::default_path(&dc, &d);
-                    crate::bundle::write_blocking(Some(engine), dc, path).await
-                }
-                Err(e) => Err(crate::bundle::BundleError::Folder(e)),
-            };
+            let written = crate::bundle::write_private_blocking(Some(engine), dc).await;
             let note = match written {
                 Ok(w) => format!(
                     "support bundle written to {} ({} files, {} KB; {})",
