@@ -165,6 +165,10 @@ pub enum Cmd {
         /// Forward every batch to a live listener, as the runner does for its panes and output
         #[arg(long)]
         live: bool,
+        /// With --live: a slow listener (10,000 lines a second) behind a gate of this many
+        /// lines in flight, as headless printing has; prints the most lines it saw in flight
+        #[arg(long, requires = "live")]
+        gate: Option<usize>,
     },
 }
 
@@ -374,7 +378,8 @@ pub async fn dispatch(cli: Cli) -> color_eyre::Result<i32> {
             out,
             api,
             live,
-        }) => capture_log(&cli, container, out, *api, *live).await,
+            gate,
+        }) => capture_log(&cli, container, out, *api, live.then_some(*gate)).await,
     }
 }
 
@@ -494,13 +499,15 @@ fn manpages(dir: Option<&Path>) -> color_eyre::Result<i32> {
     }
 }
 
-/// `stage2-tui capture-log` (benchmarks): a container's whole log through the runner's capture.
+/// `stage2-tui capture-log` (benchmarks, tests): a container's whole log through the runner's
+/// capture. `live`: forward batches to a listener (`Some(Some(n))`: a slow one behind a gate of
+/// `n` lines, as headless printing has).
 async fn capture_log(
     cli: &Cli,
     container: &str,
     out: &Path,
     api: bool,
-    live: bool,
+    live: Option<Option<usize>>,
 ) -> color_eyre::Result<i32> {
     let engine = connect(cli).await?;
     let mode = if api {
@@ -508,31 +515,45 @@ async fn capture_log(
     } else {
         engine::logs::CaptureMode::Auto
     };
+    let gate = live.flatten().map(crate::logformat::LiveGate::new);
+    let listener_gate = gate.clone();
     // The live sink the runner uses: each batch goes to a channel whose reader (the
     // dashboard or the headless printer there; a counter here) takes it.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let listener = tokio::spawn(async move {
-        let mut n = 0usize;
-        while let Some(crate::pipeline::Event::Log { lines, .. }) = rx.recv().await {
-            n += lines.len();
-        }
-        n
-    });
-    let sink = live.then(|| {
+    let listener = {
+        let gate = listener_gate;
+        tokio::spawn(async move {
+            let (mut n, mut most) = (0usize, 0usize);
+            while let Some(crate::pipeline::Event::Log { lines, .. }) = rx.recv().await {
+                n += lines.len();
+                if let Some(g) = &gate {
+                    most = most.max(g.in_flight());
+                    // 10,000 lines a second: slower than any capture, so the gate fills.
+                    let ms = lines.len() as u64 / 10;
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    g.done(lines.len());
+                }
+            }
+            (n, most)
+        })
+    };
+    let sink = live.map(|_| {
         crate::logformat::Live::new(move |lines| {
             let _ = tx.send(crate::pipeline::Event::Log {
                 step: "capture".into(),
                 lines,
             });
         })
+        .gated(gate.clone())
     });
     let started = std::time::Instant::now();
     let c = engine.capture(container, out, sink, mode).await?;
     let secs = started.elapsed().as_secs_f64();
-    let live_lines = listener.await.unwrap_or(0);
+    let (live_lines, most_in_flight) = listener.await.unwrap_or_default();
+    let gate_waits = gate.as_ref().map_or(0, |g| g.waits());
     let lines = c.lines[0] + c.lines[1];
     crate::outln!(
-        "via={} lines={lines} live_lines={live_lines} stdout={} stderr={} bytes={} secs={secs:.3} lines_per_sec={:.0} exit={} peak_rss_kib={}",
+        "via={} lines={lines} live_lines={live_lines} most_in_flight={most_in_flight} gate_waits={gate_waits} stdout={} stderr={} bytes={} secs={secs:.3} lines_per_sec={:.0} exit={} peak_rss_kib={}",
         c.via,
         c.lines[0],
         c.lines[1],

@@ -84,6 +84,8 @@ pub struct LiveGate {
 struct Gate {
     queued: std::sync::atomic::AtomicUsize,
     freed: tokio::sync::Notify,
+    /// Times a capture found no room and waited.
+    waits: std::sync::atomic::AtomicUsize,
 }
 
 impl LiveGate {
@@ -122,8 +124,18 @@ impl LiveGate {
         self.in_flight() > self.limit
     }
 
+    /// Times a capture found no room and waited.
+    pub fn waits(&self) -> usize {
+        self.inner.waits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Waits until at most `limit` lines are in flight.
     pub async fn room(&self) {
+        if self.full() {
+            self.inner
+                .waits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         loop {
             let freed = self.inner.freed.notified();
             tokio::pin!(freed);
@@ -314,6 +326,14 @@ impl LogSink {
         self.flush_live();
         self.write_through()?;
         self.out.sync_data()
+    }
+
+    /// [`LogSink::finish`] for async code: on a blocking thread, so its `fsync` never holds a
+    /// runtime worker. Gives the sink back (its counts, its live listener).
+    pub async fn finish_blocking(mut self) -> io::Result<Self> {
+        tokio::task::spawn_blocking(move || self.finish().map(|()| self))
+            .await
+            .map_err(io::Error::other)?
     }
 }
 

@@ -697,3 +697,93 @@ fn check_reports_problems_by_path_as_text_and_json() {
     );
     remove_containers_of(&dir);
 }
+
+/// Log capture with a slow live listener behind a gate (as headless printing to a pipe has):
+/// the capture waits for room instead of piling lines up, and no line is lost, neither in the
+/// saved log nor live. On the API engine the capture reads through the engine's API (the path
+/// for Docker and for logs we cannot read), where the wait is awaited on the runtime: following
+/// the running container, then the pass after its exit that reconciles what follow dropped. On
+/// the podman command-line engine, which always reads podman's log file, it is the file reader
+/// waiting on its own thread.
+#[test]
+fn a_capture_waits_for_a_slow_live_listener_and_loses_no_line() {
+    let _g = engine_lock();
+    let (_tmp, _dir) = demo_dc(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let name = container_name("gated");
+    // The listener takes 10,000 lines a second: 30,000 lines keep it busy for 3 s, far slower
+    // than the capture reads them.
+    let lines = 30_000;
+    podman(&["rm", "-f", &name]);
+    let o = podman(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--entrypoint",
+        "/bin/sh",
+        "localhost/stage2-demo/4.run-installer:demo",
+        "-c",
+        &format!("sleep 1; seq 1 {lines} | sed 's/^/gated line /'"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = tmp.path().join("gated.log");
+    let mut args = vec![
+        "capture-log",
+        name.as_str(),
+        "--out",
+        out.to_str().unwrap(),
+        "--live",
+        "--gate",
+        "5000",
+    ];
+    if !cli_pass() {
+        args.push("--api");
+    }
+    let o = run(&args);
+    podman(&["rm", "-f", &name]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    let said = String::from_utf8_lossy(&o.stdout);
+    let field = |k: &str| -> String {
+        said.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("no {k}= in {all}"))
+            .to_string()
+    };
+    assert_eq!(
+        field("via"),
+        if cli_pass() { "file" } else { "api" },
+        "{all}"
+    );
+    assert_eq!(field("exit"), "0", "{all}");
+    assert_eq!(field("lines"), lines.to_string(), "{all}");
+    assert_eq!(
+        field("live_lines"),
+        lines.to_string(),
+        "every line reached the listener: {all}"
+    );
+    let most: usize = field("most_in_flight").parse().unwrap();
+    let waits: usize = field("gate_waits").parse().unwrap();
+    assert!(
+        waits > 0,
+        "the capture, far faster than the listener, waited for room: {all}"
+    );
+    assert!(
+        most <= 5000 + 2 * 4096,
+        "at most the gate and a batch or two in flight, not the flood: {all}"
+    );
+    let saved = std::fs::read_to_string(&out).unwrap();
+    let texts: Vec<&str> = saved
+        .lines()
+        .filter_map(|l| l.split_once(" stdout ").map(|(_, t)| t))
+        .collect();
+    assert_eq!(texts.len(), lines, "every line saved");
+    assert!(
+        texts
+            .iter()
+            .enumerate()
+            .all(|(i, t)| *t == format!("gated line {}", i + 1)),
+        "in order"
+    );
+}

@@ -321,8 +321,11 @@ impl Engine {
             let sink = LogSink::create(path, live)
                 .map_err(io_err(format!("creating {}", path.display())))?;
             let never = AtomicBool::new(false);
-            let mut sink = self.read_api(id, sink, false, &never).await?;
-            sink.finish().map_err(io_err("flushing the log"))?;
+            let sink = self.read_api(id, sink, false, &never).await?;
+            let sink = sink
+                .finish_blocking()
+                .await
+                .map_err(io_err("flushing the log"))?;
             return Ok(Capture {
                 exit_code: self.wait_exit(id).await?,
                 lines: sink.counts,
@@ -342,10 +345,13 @@ impl Engine {
         };
         let exit = self.wait_exit(id).await?;
         stop.store(true, Ordering::Release);
-        let mut sink = follower
+        let sink = follower
             .await
             .map_err(|e| io_err("log follower")(io::Error::other(e.to_string())))??;
-        sink.finish().map_err(io_err("flushing the log"))?;
+        let mut sink = sink
+            .finish_blocking()
+            .await
+            .map_err(io_err("flushing the log"))?;
         // Follow mode on podman 4.3.1 drops lines unread when the container exits: re-read the
         // whole log without follow (which is complete) and send on only the lines follow missed.
         let tmp = path.with_extension("reconcile");
@@ -353,8 +359,11 @@ impl Engine {
             .map_err(io_err(format!("creating {}", tmp.display())))?;
         full.live_skip = sink.counts;
         let never = AtomicBool::new(false);
-        let mut full = self.read_api(id, full, false, &never).await?;
-        full.finish().map_err(io_err("flushing the log"))?;
+        let full = self.read_api(id, full, false, &never).await?;
+        let full = full
+            .finish_blocking()
+            .await
+            .map_err(io_err("flushing the log"))?;
         std::fs::rename(&tmp, path).map_err(io_err(format!("replacing {}", path.display())))?;
         Ok(Capture {
             exit_code: exit,

@@ -246,7 +246,7 @@ impl Runner {
                 sink.idle().map_err(PipelineError::Log)?;
                 tokio::time::sleep(left).await;
                 write(&mut sink, "done")?;
-                sink.finish().map_err(PipelineError::Log)?;
+                sink.finish_blocking().await.map_err(PipelineError::Log)?;
                 Ok::<_, StepFail>(None)
             }),
             None,
@@ -280,7 +280,7 @@ impl Runner {
             Box::pin(async move {
                 let mut sink = LogSink::create(&log, Some(live)).map_err(PipelineError::Log)?;
                 let r = job.run(&dc, &mut sink).await;
-                sink.finish().map_err(PipelineError::Log)?;
+                sink.finish_blocking().await.map_err(PipelineError::Log)?;
                 r.map(|()| None).map_err(StepFail::Error)
             }),
             None,
@@ -592,7 +592,7 @@ async fn pull_images(
         }
         sink.idle().map_err(PipelineError::Log)?;
     }
-    sink.finish().map_err(PipelineError::Log)?;
+    sink.finish_blocking().await.map_err(PipelineError::Log)?;
     if failed.is_empty() {
         Ok(None)
     } else {
