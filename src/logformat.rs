@@ -198,10 +198,12 @@ fn owned_text(b: &[u8]) -> String {
 }
 
 impl LogSink {
-    /// Creates (truncates) the log file at `path`, its folders private (0700).
+    /// Creates (truncates) the log file at `path` (0600), and its missing folders private
+    /// (0700). A folder already there keeps its mode: the runner's log folders are inside its
+    /// private state folder, and `capture-log --out` may name any folder (`/tmp`).
     pub fn create(path: &Path, live: Option<Live>) -> io::Result<Self> {
-        if let Some(dir) = path.parent() {
-            crate::safefs::private_dir(dir)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::safefs::missing_dirs_private(dir)?;
         }
         Ok(Self {
             out: crate::safefs::create_private_file(path)?,

@@ -359,6 +359,22 @@ pub fn private_dir(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Creates the folders of `path` that are missing, private (0700), and leaves the ones already
+/// there as they are: a folder the operator named (`/tmp`, a home folder) is not stage2-tui's to
+/// chmod, unlike its own state folders ([`private_dir`]). Refuses a `path` that is not a folder
+/// (a link included).
+pub fn missing_dirs_private(path: &Path) -> io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)?;
+    let meta = std::fs::symlink_metadata(path)?;
+    if !meta.file_type().is_dir() {
+        return Err(refused(path, kind_of(meta.mode())));
+    }
+    Ok(())
+}
+
 /// Creates (truncates) a private file (0600), not following a link at `path`.
 pub fn create_private_file(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;

@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -727,6 +728,8 @@ fn a_capture_waits_for_a_slow_live_listener_and_loses_no_line() {
         &format!("sleep 1; seq 1 {lines} | sed 's/^/gated line /'"),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A folder everyone may write to, as /tmp: saving into it leaves its mode alone.
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
     let out = tmp.path().join("gated.log");
     let mut args = vec![
         "capture-log",
@@ -773,6 +776,12 @@ fn a_capture_waits_for_a_slow_live_listener_and_loses_no_line() {
         most <= 5000 + 2 * 4096,
         "at most the gate and a batch or two in flight, not the flood: {all}"
     );
+    assert_eq!(
+        std::fs::metadata(tmp.path()).unwrap().mode() & 0o7777,
+        0o1777,
+        "the folder --out names keeps its mode"
+    );
+    assert_eq!(std::fs::metadata(&out).unwrap().mode() & 0o777, 0o600);
     let saved = std::fs::read_to_string(&out).unwrap();
     let texts: Vec<&str> = saved
         .lines()
