@@ -14,8 +14,30 @@ use serde_json::Value;
 /// Container names are per machine: tests that run containers take turns.
 static ENGINE: Mutex<()> = Mutex::new(());
 
-pub fn engine_lock() -> MutexGuard<'static, ()> {
-    ENGINE.lock().unwrap_or_else(|p| p.into_inner())
+/// A test's turn at the engine ([`engine_lock`]). When the test fails (panics), the containers
+/// of this test process (named `*-t<pid>`, [`container_name`]) are removed as the turn ends,
+/// before the next test of the process takes its turn: a failing test's leftovers never hold
+/// the names the next one uses, and nothing is left behind.
+pub struct EngineTurn(MutexGuard<'static, ()>);
+
+impl Drop for EngineTurn {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let suffix = format!("-t{}", std::process::id());
+        let o = podman(&["ps", "-a", "--format", "{{.Names}}"]);
+        for name in String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|n| n.ends_with(&suffix))
+        {
+            podman(&["rm", "-f", name]);
+        }
+    }
+}
+
+pub fn engine_lock() -> EngineTurn {
+    EngineTurn(ENGINE.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
 /// The engine the binary is pointed at: the API socket scripts/test.sh started, or `cli` (the
