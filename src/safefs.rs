@@ -333,14 +333,7 @@ pub fn write_inside(root: &Path, path: &Path, bytes: &[u8], mode: u32) -> io::Re
 /// Creates a private folder (and missing parents) with mode 0700, and checks that the folder is
 /// a real folder owned by us that nobody else can write.
 pub fn private_dir(path: &Path) -> io::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)?;
-    let meta = std::fs::symlink_metadata(path)?;
-    if !meta.file_type().is_dir() {
-        return Err(refused(path, kind_of(meta.mode())));
-    }
+    let meta = missing_dirs_private(path)?;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     if meta.uid() != me {
@@ -362,8 +355,8 @@ pub fn private_dir(path: &Path) -> io::Result<()> {
 /// Creates the folders of `path` that are missing, private (0700), and leaves the ones already
 /// there as they are: a folder the operator named (`/tmp`, a home folder) is not stage2-tui's to
 /// chmod, unlike its own state folders ([`private_dir`]). Refuses a `path` that is not a folder
-/// (a link included).
-pub fn missing_dirs_private(path: &Path) -> io::Result<()> {
+/// (a link included); returns what it found there.
+pub fn missing_dirs_private(path: &Path) -> io::Result<std::fs::Metadata> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -372,7 +365,7 @@ pub fn missing_dirs_private(path: &Path) -> io::Result<()> {
     if !meta.file_type().is_dir() {
         return Err(refused(path, kind_of(meta.mode())));
     }
-    Ok(())
+    Ok(meta)
 }
 
 /// Creates (truncates) a private file (0600), not following a link at `path`.
