@@ -489,14 +489,14 @@ pub async fn write_private_blocking(
     engine: Option<Engine>,
     dc: Deployconfig,
 ) -> Result<Written, BundleError> {
-    let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
-        let dir = private_bundle_dir(&dc).map_err(BundleError::Folder)?;
-        let out = default_path(&dc, &dir);
-        handle.block_on(write(engine.as_ref(), &dc, &out))
+    let at = dc.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        private_bundle_dir(&at).map(|dir| default_path(&at, &dir))
     })
     .await
     .map_err(|e| BundleError::Stopped(e.to_string()))?
+    .map_err(BundleError::Folder)?;
+    write_blocking(engine, dc, out).await
 }
 
 /// Runs `stage2-tui bundle`; returns the exit code.

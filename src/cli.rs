@@ -516,12 +516,11 @@ async fn capture_log(
         engine::logs::CaptureMode::Auto
     };
     let gate = live.flatten().map(crate::logformat::LiveGate::new);
-    let listener_gate = gate.clone();
     // The live sink the runner uses: each batch goes to a channel whose reader (the
     // dashboard or the headless printer there; a counter here) takes it.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let listener = {
-        let gate = listener_gate;
+        let gate = gate.clone();
         tokio::spawn(async move {
             let (mut n, mut most) = (0usize, 0usize);
             while let Some(crate::pipeline::Event::Log { lines, .. }) = rx.recv().await {

@@ -305,7 +305,7 @@ impl LogSink {
         if let Some(g) = self.gate() {
             g.room().await;
         }
-        self.over = false;
+        self.waited();
     }
 
     /// Waits until the live consumer has room again, blocking this thread (the file reader,
@@ -314,7 +314,14 @@ impl LogSink {
         if let Some(g) = self.gate() {
             g.room_blocking();
         }
+        self.waited();
+    }
+
+    /// After a wait: the batch (sent before it) counts its age from now, so the first line
+    /// read after a wait does not go out as a batch of its own.
+    fn waited(&mut self) {
         self.over = false;
+        self.last_flush = Instant::now();
     }
 
     /// Output is idle: forwards the live batch and writes the file through.
